@@ -1,0 +1,60 @@
+# Berth — run `make help` for the list of targets.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+VENV    ?= .venv
+PYTHON  ?= $(VENV)/bin/python
+BIN     := $(CURDIR)/.bin
+KUBECONFIG_DEV := $(CURDIR)/.cluster/kubeconfig
+KUBECTL := $(BIN)/kubectl --kubeconfig $(KUBECONFIG_DEV)
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml
+	@echo "[venv] installing Berth and its dev dependencies into $(VENV)..."
+	@test -x $(PYTHON) || python3 -m venv $(VENV)
+	@$(PYTHON) -m pip install -q --upgrade pip
+	@$(PYTHON) -m pip install -q -e '.[dev]'
+	@touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create the virtualenv with Berth and its dev dependencies.
+
+.PHONY: tools
+tools: ## Build the control plane tools (kube-*, etcd, kwok, helm) into the cache and link them into .bin/.
+	@hack/tools.sh
+
+.PHONY: cluster
+cluster: tools ## Start the local cluster (no-op when it is up); kubeconfig at .cluster/kubeconfig.
+	@hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and leave no process or port behind.
+	@hack/cluster.sh down
+
+.PHONY: crds
+crds: venv ## Generate crds/ from the pydantic models.
+	@$(PYTHON) -m berth.api.crdgen --out crds/
+
+.PHONY: lint
+lint: venv ## Run ruff, ruff format --check, strict mypy and the import contracts.
+	@$(VENV)/bin/ruff check operator tests hack
+	@$(VENV)/bin/ruff format --check operator tests hack
+	@$(VENV)/bin/mypy
+	@$(VENV)/bin/lint-imports
+
+.PHONY: fmt
+fmt: venv ## Format and autofix the code.
+	@$(VENV)/bin/ruff format operator tests hack
+	@$(VENV)/bin/ruff check --fix operator tests hack
+
+.PHONY: test
+test: venv tools ## Run every test: unit, then integration and e2e against a real control plane.
+	@$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: venv ## Run the unit tests only (no cluster).
+	@$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)

@@ -1,0 +1,180 @@
+"""Write a Workload's children and prune the ones no longer desired.
+
+Children are written by server-side apply under one field manager, each carrying an
+owner reference and the inventory label of its owner. A child is written only when
+it would change: a hash of the last applied manifest rides on the child, and when it
+matches and nobody else has touched the object since, no request is sent at all;
+otherwise a dry-run apply says whether a real one would change anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from berth.kube.client import KubeClient
+
+FIELD_MANAGER = "berth"
+APPLIED_HASH_ANNOTATION = "berth.dev/applied-hash"
+
+
+@dataclass(frozen=True, order=True)
+class ObjectKey:
+    """Identity of an object regardless of the API version it was read at."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ObjectKey:
+        api_version = obj["apiVersion"]
+        group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+        meta = obj["metadata"]
+        return cls(group, obj["kind"], meta.get("namespace") or "", meta["name"])
+
+
+@dataclass
+class SyncResult:
+    applied: list[ObjectKey] = field(default_factory=list)
+    unchanged: list[ObjectKey] = field(default_factory=list)
+    pruned: list[ObjectKey] = field(default_factory=list)
+    # The children as the server now has them (after our writes), by key.
+    current: dict[ObjectKey, dict[str, Any]] = field(default_factory=dict)
+
+
+def manifest_hash(manifest: Mapping[str, Any]) -> str:
+    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def owned_manifest(manifest: Mapping[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest as it is applied: with its owner reference and applied-hash annotation."""
+    result: dict[str, Any] = json.loads(json.dumps(manifest))
+    meta = result.setdefault("metadata", {})
+    meta["ownerReferences"] = [
+        {
+            "apiVersion": owner["apiVersion"],
+            "kind": owner["kind"],
+            "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    annotations = meta.setdefault("annotations", {})
+    annotations.pop(APPLIED_HASH_ANNOTATION, None)
+    annotations[APPLIED_HASH_ANNOTATION] = manifest_hash(result)
+    return result
+
+
+def untouched_since_our_apply(live: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """True when no other manager changed anything we might own after our last apply.
+
+    Writes to the status subresource and annotations that are not ours (the
+    deployment controller's revision, for one) do not count.
+    """
+    entries = live.get("metadata", {}).get("managedFields") or []
+    ours = [
+        e
+        for e in entries
+        if e.get("manager") == FIELD_MANAGER
+        and e.get("operation") == "Apply"
+        and not e.get("subresource")
+    ]
+    if not ours:
+        return False
+    our_time = max(str(e.get("time", "")) for e in ours)
+    our_annotations = {f"f:{k}" for k in desired.get("metadata", {}).get("annotations", {})}
+    for entry in entries:
+        if entry in ours or entry.get("subresource"):
+            continue
+        if str(entry.get("time", "")) < our_time:
+            continue
+        fields = entry.get("fieldsV1") or {}
+        only_metadata = set(fields) <= {"f:metadata"}
+        meta_fields = fields.get("f:metadata", {})
+        only_foreign_annotations = set(meta_fields) <= {"f:annotations"} and not (
+            set(meta_fields.get("f:annotations", {})) & our_annotations
+        )
+        if only_metadata and only_foreign_annotations:
+            continue
+        return False
+    return True
+
+
+def same_as_live(
+    would_be: Mapping[str, Any], live: Mapping[str, Any], desired: Mapping[str, Any]
+) -> bool:
+    """Compare what an apply would produce with what is there, on the parts we write."""
+    for key in desired:
+        if key in ("apiVersion", "kind", "metadata", "status"):
+            continue
+        if would_be.get(key) != live.get(key):
+            return False
+    wm, lm = would_be.get("metadata", {}), live.get("metadata", {})
+    return all(wm.get(k) == lm.get(k) for k in ("labels", "annotations", "ownerReferences"))
+
+
+async def apply_if_changed(
+    client: KubeClient, manifest: Mapping[str, Any], live: Mapping[str, Any] | None
+) -> tuple[bool, dict[str, Any]]:
+    """Apply when the object would change; return (written, object as it now is)."""
+    if live is not None:
+        live_hash = live.get("metadata", {}).get("annotations", {}).get(APPLIED_HASH_ANNOTATION)
+        wanted_hash = manifest["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
+        if live_hash == wanted_hash and untouched_since_our_apply(live, manifest):
+            return False, dict(live)
+        would_be = await client.apply(manifest, field_manager=FIELD_MANAGER, dry_run=True)
+        if same_as_live(would_be, live, manifest):
+            return False, dict(live)
+    return True, await client.apply(manifest, field_manager=FIELD_MANAGER)
+
+
+def owned_by(obj: Mapping[str, Any], owner_uid: str) -> bool:
+    refs = obj.get("metadata", {}).get("ownerReferences") or []
+    return any(ref.get("uid") == owner_uid for ref in refs)
+
+
+async def sync_children(
+    client: KubeClient,
+    owner: Mapping[str, Any],
+    desired: Iterable[Mapping[str, Any]],
+    live: Iterable[Mapping[str, Any]],
+) -> SyncResult:
+    """Bring the owner's children to the desired set.
+
+    ``live`` is what the caller knows exists with the owner's inventory label. Only
+    objects that carry the owner's UID in their owner references are ever pruned,
+    so a stale or partial ``live`` can cost a missed prune, never a wrong delete.
+    """
+    result = SyncResult()
+    live_by_key = {ObjectKey.of(obj): obj for obj in live}
+    wanted: dict[ObjectKey, dict[str, Any]] = {}
+    for manifest in desired:
+        full = owned_manifest(manifest, owner)
+        wanted[ObjectKey.of(full)] = full
+
+    for key in sorted(wanted):
+        written, now = await apply_if_changed(client, wanted[key], live_by_key.get(key))
+        (result.applied if written else result.unchanged).append(key)
+        result.current[key] = now
+
+    owner_uid = owner["metadata"]["uid"]
+    for key in sorted(live_by_key.keys() - wanted.keys()):
+        obj = live_by_key[key]
+        if not owned_by(obj, owner_uid):
+            continue
+        if await client.delete(
+            obj["apiVersion"],
+            obj["kind"],
+            key.name,
+            key.namespace or None,
+            uid=obj["metadata"]["uid"],
+        ):
+            result.pruned.append(key)
+    return result

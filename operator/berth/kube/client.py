@@ -1,0 +1,373 @@
+"""The one door to the API server: a small asyncio REST client.
+
+Why our own and not the official library: the operator needs only a handful of
+verbs (get, list, server-side apply, delete) on arbitrary kinds, all of them async,
+with one place to count and limit writes. The official client is synchronous and
+carries thousands of generated models; here it is used only to read kubeconfigs
+(see credentials.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from berth.kube.credentials import Credentials
+
+log = logging.getLogger(__name__)
+
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class ApiError(Exception):
+    """A non-success answer from the API server, with its Status fields."""
+
+    def __init__(self, status: int, reason: str, message: str, body: Any = None) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """What discovery says about one kind: its plural and whether it is namespaced."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+
+class RateLimiter:
+    """A token bucket: ``qps`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(self, qps: float, burst: int) -> None:
+        self.qps = qps
+        self.burst = burst
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if self.qps <= 0:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.qps)
+            self._stamp = now
+            if self._tokens < 1:
+                await asyncio.sleep((1 - self._tokens) / self.qps)
+                self._stamp = time.monotonic()
+                self._tokens = 0
+            else:
+                self._tokens -= 1
+
+
+class KubeClient:
+    """Async access to one API server with one set of credentials."""
+
+    def __init__(
+        self,
+        load_credentials: Callable[[], Credentials],
+        *,
+        qps: float = 20.0,
+        burst: int = 40,
+        timeout: float = 30.0,
+        on_write: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self._load_credentials = load_credentials
+        self._credentials = load_credentials()
+        self._session: aiohttp.ClientSession | None = None
+        self._limiter = RateLimiter(qps, burst)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._discovery: dict[str, dict[str, ResourceInfo]] = {}
+        self._on_write = on_write
+        # Writes by verb and kind, for tests that prove a quiet reconcile writes nothing.
+        self.writes: Counter[tuple[str, str]] = Counter()
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._credentials
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        creds = self._credentials
+        context: ssl.SSLContext | bool
+        if creds.server.startswith("https"):
+            context = ssl.create_default_context(cafile=creds.ca_path)
+            if not creds.verify_tls:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            if creds.cert_path:
+                context.load_cert_chain(creds.cert_path, creds.key_path)
+        else:
+            context = False
+        headers = {"Accept": "application/json", "User-Agent": "berth"}
+        if creds.token:
+            headers["Authorization"] = f"Bearer {creds.token}"
+        return aiohttp.ClientSession(
+            base_url=creds.server.rstrip("/") + "/",
+            headers=headers,
+            connector=aiohttp.TCPConnector(ssl=context, limit=32),
+            timeout=self._timeout,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- raw requests -------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        kind: str = "",
+    ) -> Any:
+        """Send one request, retrying throttling and transient server errors."""
+        attempt = 0
+        relogged = False
+        while True:
+            attempt += 1
+            await self._limiter.acquire()
+            if self._session is None:
+                self._session = self._new_session()
+            data = None if body is None else json.dumps(body)
+            headers = {"Content-Type": content_type} if data is not None else None
+            try:
+                async with self._session.request(
+                    method, path.lstrip("/"), params=params, data=data, headers=headers
+                ) as response:
+                    text = await response.text()
+                    status = response.status
+                    retry_after = response.headers.get("Retry-After")
+            except (TimeoutError, aiohttp.ClientConnectionError) as err:
+                if attempt >= 4:
+                    raise ApiError(0, "ConnectionError", f"{method} {path}: {err}") from err
+                await asyncio.sleep(0.2 * 2**attempt)
+                continue
+            if status < 400:
+                if method in WRITE_VERBS and not (params or {}).get("dryRun"):
+                    self.writes[(method, kind)] += 1
+                    if self._on_write is not None:
+                        self._on_write(method, kind)
+                return json.loads(text) if text else None
+            if status == 401 and not relogged:
+                # Bound ServiceAccount tokens rotate; read them again once.
+                relogged = True
+                self._credentials = self._load_credentials()
+                await self.close()
+                continue
+            if status in RETRYABLE_STATUSES and attempt < 5:
+                delay = (
+                    float(retry_after)
+                    if retry_after and retry_after.isdigit()
+                    else 0.2 * 2**attempt
+                )
+                await asyncio.sleep(min(delay, 5.0))
+                continue
+            raise _api_error(status, text, f"{method} {path}")
+
+    # -- discovery ----------------------------------------------------------------
+
+    async def resource_info(self, api_version: str, kind: str) -> ResourceInfo:
+        """Find the plural and scope of a kind, asking the server once per group-version."""
+        kinds = self._discovery.get(api_version)
+        if kinds is None or kind not in kinds:
+            path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+            try:
+                doc = await self.request("GET", path)
+            except ApiError as err:
+                if err.not_found:
+                    raise ApiError(
+                        404, "NotFound", f"the API server does not serve {api_version}"
+                    ) from err
+                raise
+            kinds = {
+                r["kind"]: ResourceInfo(api_version, r["kind"], r["name"], r["namespaced"])
+                for r in doc.get("resources", [])
+                if "/" not in r["name"]
+            }
+            self._discovery[api_version] = kinds
+        if kind not in kinds:
+            raise ApiError(
+                404, "NotFound", f"the API server does not serve kind {kind} in {api_version}"
+            )
+        return kinds[kind]
+
+    def forget_discovery(self, api_version: str) -> None:
+        self._discovery.pop(api_version, None)
+
+    async def path_for(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        name: str | None = None,
+        subresource: str | None = None,
+    ) -> str:
+        info = await self.resource_info(api_version, kind)
+        base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        parts = [base]
+        if info.namespaced:
+            if not namespace:
+                raise ValueError(f"{kind} is namespaced: a namespace is required")
+            parts.append(f"namespaces/{quote(namespace, safe='')}")
+        parts.append(info.plural)
+        if name:
+            parts.append(quote(name, safe=""))
+        if subresource:
+            parts.append(subresource)
+        return "/".join(parts)
+
+    # -- verbs --------------------------------------------------------------------
+
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        path = await self.path_for(api_version, kind, namespace, name)
+        try:
+            result: dict[str, Any] = await self.request("GET", path)
+        except ApiError as err:
+            if err.not_found:
+                return None
+            raise
+        return result
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        path = await self.path_for(api_version, kind, namespace)
+        params = {"labelSelector": label_selector} if label_selector else None
+        doc = await self.request("GET", path, params=params)
+        items: list[dict[str, Any]] = doc.get("items", [])
+        for item in items:  # list items carry no apiVersion/kind of their own
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+        return items
+
+    async def apply(
+        self,
+        manifest: Mapping[str, Any],
+        *,
+        field_manager: str,
+        force: bool = True,
+        dry_run: bool = False,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """Server-side apply; ``dry_run`` asks what the object would become, writing nothing."""
+        meta = manifest["metadata"]
+        path = await self.path_for(
+            manifest["apiVersion"],
+            manifest["kind"],
+            meta.get("namespace"),
+            meta["name"],
+            subresource,
+        )
+        params = {"fieldManager": field_manager, "force": "true" if force else "false"}
+        if dry_run:
+            params["dryRun"] = "All"
+        result: dict[str, Any] = await self.request(
+            "PATCH",
+            path,
+            params=params,
+            body=manifest,
+            content_type=APPLY_CONTENT_TYPE,
+            kind=manifest["kind"],
+        )
+        return result
+
+    async def merge_patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        patch: Mapping[str, Any],
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        path = await self.path_for(api_version, kind, namespace, name, subresource)
+        result: dict[str, Any] = await self.request(
+            "PATCH", path, body=patch, content_type=MERGE_PATCH_CONTENT_TYPE, kind=kind
+        )
+        return result
+
+    async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        meta = manifest["metadata"]
+        path = await self.path_for(manifest["apiVersion"], manifest["kind"], meta.get("namespace"))
+        result: dict[str, Any] = await self.request(
+            "POST", path, body=manifest, kind=manifest["kind"]
+        )
+        return result
+
+    async def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        uid: str | None = None,
+        propagation: str = "Background",
+    ) -> bool:
+        """Delete; False when it was already gone. ``uid`` guards against a namesake."""
+        path = await self.path_for(api_version, kind, namespace, name)
+        body: dict[str, Any] = {"propagationPolicy": propagation}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            await self.request("DELETE", path, body=body, kind=kind)
+        except ApiError as err:
+            if err.not_found:
+                return False
+            raise
+        return True
+
+
+def _api_error(status: int, text: str, what: str) -> ApiError:
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and doc.get("kind") == "Status":
+        return ApiError(status, doc.get("reason") or "Unknown", doc.get("message") or what, doc)
+    return ApiError(status, "Unknown", f"{what}: {text[:300]}", text)

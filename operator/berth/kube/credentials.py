@@ -1,0 +1,72 @@
+"""Where the API server is and how to prove who we are — read like kubectl reads it.
+
+In a Pod: the mounted ServiceAccount. Elsewhere: ``KUBECONFIG`` or ``~/.kube/config``
+and its current context (or the one asked for), including exec plugins, through the
+official client library's loader. kopf and our own client share the result.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class CredentialsError(RuntimeError):
+    """No usable cluster credentials; the message says where we looked."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    server: str
+    ca_path: str | None = None
+    verify_tls: bool = True
+    token: str | None = None
+    cert_path: str | None = None
+    key_path: str | None = None
+    default_namespace: str | None = None
+
+
+def load(kubeconfig: str | None = None, context: str | None = None) -> Credentials:
+    """Load credentials; an explicit kubeconfig wins over the in-cluster account."""
+    from kubernetes import config as k8s_config
+    from kubernetes.client import Configuration
+
+    cfg = Configuration()
+    in_cluster = kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
+    try:
+        if in_cluster:
+            k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        else:
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, client_configuration=cfg
+            )
+    except Exception as err:  # the loader raises several unrelated types
+        where = (
+            "the in-cluster ServiceAccount"
+            if in_cluster
+            else (kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
+        )
+        raise CredentialsError(f"cannot load Kubernetes credentials from {where}: {err}") from err
+
+    token = None
+    auth = (cfg.api_key or {}).get("authorization")
+    if auth:
+        prefix = (cfg.api_key_prefix or {}).get("authorization")
+        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
+        if prefix and prefix.lower() != "bearer":
+            raise CredentialsError(f"unsupported authorization scheme {prefix!r}")
+    namespace = None
+    if in_cluster and (SERVICE_ACCOUNT_DIR / "namespace").exists():
+        namespace = (SERVICE_ACCOUNT_DIR / "namespace").read_text().strip()
+    return Credentials(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        verify_tls=bool(cfg.verify_ssl),
+        token=token,
+        cert_path=cfg.cert_file,
+        key_path=cfg.key_file,
+        default_namespace=namespace,
+    )

@@ -1,0 +1,310 @@
+"""Compute a Workload's status from what happened — pure, no clock (``now`` is given).
+
+Conditions follow kstatus: ``Ready`` (written False early, so waiters can trust it),
+``Reconciling`` (work in flight) and ``Stalled`` (no progress without a change from
+someone), with finer ones beside them: ``InputsValid``, ``ResourcesReady`` and
+``Available``. Reasons are stable CamelCase words; messages carry no timestamps so
+that an unchanged situation yields a byte-identical status and no write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+CONDITION_ORDER = ("Ready", "Reconciling", "Stalled", "InputsValid", "ResourcesReady", "Available")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a Workload cannot be (fully) rendered or applied."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything the status is computed from."""
+
+    generation: int
+    environment: str | None
+    problem: Problem | None = None
+    # The Deployment as the server has it (None when there is none yet).
+    deployment: Mapping[str, Any] | None = None
+    desired_replicas: int | None = None
+    endpoint: str | None = None
+    url: str | None = None
+    managed_objects: Sequence[Mapping[str, str]] = ()
+    resources: Sequence[Mapping[str, Any]] = ()
+    resources_problem: Problem | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def condition(
+    previous: Sequence[Mapping[str, Any]],
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    now: str,
+    generation: int,
+) -> dict[str, Any]:
+    """A condition, keeping the previous transition time when its status did not change."""
+    value = "True" if status else "False"
+    transition = now
+    for old in previous:
+        if (
+            old.get("type") == type_
+            and old.get("status") == value
+            and old.get("lastTransitionTime")
+        ):
+            transition = old["lastTransitionTime"]
+            break
+    return {
+        "type": type_,
+        "status": value,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": transition,
+        "observedGeneration": generation,
+    }
+
+
+def _deployment_condition(deployment: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    for cond in deployment.get("status", {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return cond  # type: ignore[no-any-return]
+    return None
+
+
+@dataclass(frozen=True)
+class Rollout:
+    available: bool
+    reason: str
+    message: str
+    stalled: bool
+    in_progress: bool
+    ready: int
+    available_replicas: int
+    desired: int
+
+
+def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
+    """Read a Deployment's rollout the way `kubectl rollout status` does."""
+    if deployment is None:
+        return Rollout(
+            False,
+            "DeploymentMissing",
+            "the Deployment does not exist yet",
+            False,
+            True,
+            0,
+            0,
+            desired,
+        )
+    spec = deployment.get("spec", {})
+    status = deployment.get("status", {})
+    want = int(spec.get("replicas", desired))
+    ready = int(status.get("readyReplicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    total = int(status.get("replicas") or 0)
+    generation = int(deployment.get("metadata", {}).get("generation") or 0)
+    observed = int(status.get("observedGeneration") or 0)
+    name = deployment.get("metadata", {}).get("name", "")
+
+    progressing = _deployment_condition(deployment, "Progressing")
+    if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return Rollout(
+            False,
+            "ProgressDeadlineExceeded",
+            f"Deployment {name} exceeded its progress deadline: {progressing.get('message', '')}",
+            True,
+            False,
+            ready,
+            available,
+            want,
+        )
+    if observed < generation:
+        return Rollout(
+            False,
+            "RolloutPending",
+            f"the rollout of Deployment {name} has not started yet",
+            False,
+            True,
+            ready,
+            available,
+            want,
+        )
+    if updated < want:
+        return Rollout(
+            False,
+            "RollingOut",
+            f"{updated} of {want} replicas updated",
+            False,
+            True,
+            ready,
+            available,
+            want,
+        )
+    if total > updated:
+        return Rollout(
+            False,
+            "RollingOut",
+            f"{total - updated} old replicas are pending termination",
+            False,
+            True,
+            ready,
+            available,
+            want,
+        )
+    if available < want:
+        return Rollout(
+            False,
+            "ReplicasUnavailable",
+            f"{available} of {want} replicas available",
+            False,
+            True,
+            ready,
+            available,
+            want,
+        )
+    return Rollout(
+        True,
+        "Available",
+        f"{available} of {want} replicas available",
+        False,
+        False,
+        ready,
+        available,
+        want,
+    )
+
+
+def workload_status(
+    observed: Observed, previous: Mapping[str, Any] | None, now: str
+) -> dict[str, Any]:
+    """The whole status subresource for one Workload."""
+    prev_conditions = list((previous or {}).get("conditions") or [])
+    gen = observed.generation
+
+    def cond(type_: str, status: bool, reason: str, message: str) -> dict[str, Any]:
+        return condition(prev_conditions, type_, status, reason, message, now, gen)
+
+    desired = observed.desired_replicas
+    if desired is None and observed.deployment is not None:
+        desired = int(observed.deployment.get("spec", {}).get("replicas", 1))
+    roll = rollout(observed.deployment, desired or 0)
+
+    conditions: list[dict[str, Any]] = []
+    problem = observed.problem
+    if problem is not None:
+        keeps = (
+            " The running Deployment is left as it was." if observed.deployment is not None else ""
+        )
+        conditions += [
+            cond("Ready", False, problem.reason, problem.message),
+            cond(
+                "Reconciling",
+                False,
+                problem.reason,
+                "waiting for the Workload or its Environment to change",
+            ),
+            cond("Stalled", True, problem.reason, problem.message + keeps),
+            cond("InputsValid", False, problem.reason, problem.message),
+        ]
+    else:
+        conditions.append(
+            cond("InputsValid", True, "Valid", "the Workload and its Environment are valid")
+        )
+        resources_problem = observed.resources_problem
+        if resources_problem is not None:
+            conditions.append(
+                cond("ResourcesReady", False, resources_problem.reason, resources_problem.message)
+            )
+        else:
+            count = len(observed.resources)
+            conditions.append(
+                cond(
+                    "ResourcesReady",
+                    True,
+                    "Ready",
+                    f"{count} resource(s) ready" if count else "no resources requested",
+                )
+            )
+        if roll.stalled:
+            conditions += [
+                cond("Ready", False, roll.reason, roll.message),
+                cond("Reconciling", False, roll.reason, roll.message),
+                cond("Stalled", True, roll.reason, roll.message),
+            ]
+        elif resources_problem is not None:
+            conditions += [
+                cond("Ready", False, resources_problem.reason, resources_problem.message),
+                cond("Reconciling", True, resources_problem.reason, resources_problem.message),
+                cond("Stalled", False, "Progressing", "waiting for resources"),
+            ]
+        elif not roll.available:
+            conditions += [
+                cond("Ready", False, roll.reason, roll.message),
+                cond("Reconciling", True, roll.reason, roll.message),
+                cond("Stalled", False, "Progressing", roll.message),
+            ]
+        else:
+            conditions += [
+                cond("Ready", True, "Ready", roll.message),
+                cond("Reconciling", False, "Ready", "nothing to do"),
+                cond("Stalled", False, "Ready", "nothing to do"),
+            ]
+    if observed.deployment is not None:
+        conditions.append(cond("Available", roll.available, roll.reason, roll.message))
+    conditions.sort(key=lambda c: CONDITION_ORDER.index(c["type"]))
+
+    status: dict[str, Any] = {
+        "observedGeneration": gen,
+        "conditions": conditions,
+        "replicas": {
+            "desired": roll.desired,
+            "ready": roll.ready,
+            "available": roll.available_replicas,
+            "summary": f"{roll.ready}/{roll.desired}",
+        },
+    }
+    if observed.environment:
+        status["environment"] = observed.environment
+    if observed.endpoint:
+        status["endpoint"] = observed.endpoint
+    if observed.url:
+        status["url"] = observed.url
+    if observed.resources:
+        status["resources"] = [dict(r) for r in observed.resources]
+    if observed.managed_objects:
+        status["managedObjects"] = [dict(o) for o in observed.managed_objects]
+    status.update(observed.extra)
+    return status
+
+
+def ready_condition(status: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    for cond in (status or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond  # type: ignore[no-any-return]
+    return None
+
+
+def transitions(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any]
+) -> list[tuple[str, str, str]]:
+    """The (type, reason, message) of conditions whose status or reason changed — for Events."""
+    before = {c["type"]: c for c in (old or {}).get("conditions") or []}
+    changed = []
+    for cond in new.get("conditions") or []:
+        was = before.get(cond["type"])
+        if (
+            was is None
+            or was.get("status") != cond["status"]
+            or was.get("reason") != cond["reason"]
+        ):
+            changed.append((cond["type"], cond["reason"], cond["message"]))
+    return changed

@@ -1,0 +1,138 @@
+"""Reach a real Kubernetes API server for integration and e2e tests.
+
+Either the local control plane that hack/cluster.sh runs (a cluster of its own,
+``berth-test``, so that a developer's ``make dev`` cluster is left alone), or an
+existing cluster named by ``BERTH_TEST_KUBECONFIG`` — guarded so that a context not
+meant for tests is refused. A cluster that cannot be had fails the run: it never
+skips.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BIN_DIR = REPO_ROOT / ".bin"
+TEST_CLUSTER_NAME = "berth-test"
+TEST_CLUSTER_DIR = REPO_ROOT / ".cluster" / "test"
+
+# A context is taken as meant for tests when its name says so. Anything else must
+# be named exactly in BERTH_TEST_CONTEXT, so a production context is never used by
+# accident.
+TEST_CONTEXT_PATTERN = re.compile(r"^(kwok-|kind-|k3d-|minikube$)|test")
+
+
+class ClusterUnavailable(RuntimeError):
+    """The suite cannot get its cluster; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    kubeconfig: Path
+    context: str
+    started_here: bool
+
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> str:
+        cmd = [str(kubectl_binary()), "--kubeconfig", str(self.kubeconfig), *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+            )
+        return proc.stdout + proc.stderr
+
+
+def kubectl_binary() -> Path:
+    path = BIN_DIR / "kubectl"
+    if not path.exists():
+        raise ClusterUnavailable(f"{path} is missing: run `make tools` first")
+    return path
+
+
+def current_context(kubeconfig: Path) -> str:
+    try:
+        config = yaml.safe_load(kubeconfig.read_text())
+    except OSError as err:
+        raise ClusterUnavailable(f"cannot read kubeconfig {kubeconfig}: {err}") from err
+    context = (config or {}).get("current-context")
+    if not context:
+        raise ClusterUnavailable(f"kubeconfig {kubeconfig} has no current-context")
+    return str(context)
+
+
+def check_context_is_for_tests(context: str, allowed: str | None) -> None:
+    """Refuse any context that is not plainly a test cluster."""
+    if allowed is not None:
+        if context != allowed:
+            raise ClusterUnavailable(
+                f"BERTH_TEST_CONTEXT={allowed!r} but the kubeconfig's current context is "
+                f"{context!r}; refusing to run tests against it"
+            )
+        return
+    if not TEST_CONTEXT_PATTERN.search(context):
+        raise ClusterUnavailable(
+            f"refusing to run tests against context {context!r}: its name does not look like "
+            "a test cluster (kwok-*, kind-*, k3d-*, minikube or containing 'test'). If it "
+            "really is one, set BERTH_TEST_CONTEXT to its exact name."
+        )
+
+
+def acquire() -> ClusterAccess:
+    """Return the cluster for this test session, starting the local one if needed."""
+    external = os.environ.get("BERTH_TEST_KUBECONFIG")
+    if external:
+        kubeconfig = Path(external).expanduser().resolve()
+        context = current_context(kubeconfig)
+        check_context_is_for_tests(context, os.environ.get("BERTH_TEST_CONTEXT"))
+        return ClusterAccess(kubeconfig, context, started_here=False)
+
+    env = cluster_env()
+    was_up = (
+        subprocess.run(
+            [str(REPO_ROOT / "hack" / "cluster.sh"), "status"], env=env, capture_output=True
+        ).returncode
+        == 0
+    )
+    if not was_up:
+        proc = subprocess.run(
+            [str(REPO_ROOT / "hack" / "cluster.sh"), "up"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            raise ClusterUnavailable(
+                "the local test cluster did not start (hack/cluster.sh up):\n"
+                + proc.stdout
+                + proc.stderr
+            )
+    kubeconfig = TEST_CLUSTER_DIR / "kubeconfig"
+    return ClusterAccess(kubeconfig, current_context(kubeconfig), started_here=not was_up)
+
+
+def release(cluster: ClusterAccess) -> None:
+    """Stop the local cluster if this session started it (unless asked to keep it)."""
+    if not cluster.started_here or os.environ.get("BERTH_TEST_KEEP_CLUSTER") == "1":
+        return
+    subprocess.run(
+        [str(REPO_ROOT / "hack" / "cluster.sh"), "down"],
+        env=cluster_env(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def cluster_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "BERTH_CLUSTER_NAME": TEST_CLUSTER_NAME,
+        "BERTH_CLUSTER_DIR": str(TEST_CLUSTER_DIR),
+    }
