@@ -41,6 +41,8 @@ class ObjectKey:
 @dataclass
 class SyncResult:
     applied: list[ObjectKey] = field(default_factory=list)
+    # Applied although our manifest had not changed: someone else had changed the object.
+    corrected: list[ObjectKey] = field(default_factory=list)
     unchanged: list[ObjectKey] = field(default_factory=list)
     pruned: list[ObjectKey] = field(default_factory=list)
     # The children as the server now has them (after our writes), by key.
@@ -52,20 +54,23 @@ def manifest_hash(manifest: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def owned_manifest(manifest: Mapping[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
+def prepared_manifest(
+    manifest: Mapping[str, Any], owner: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The manifest as it is applied: with its owner reference and applied-hash annotation."""
     result: dict[str, Any] = json.loads(json.dumps(manifest))
     meta = result.setdefault("metadata", {})
-    meta["ownerReferences"] = [
-        {
-            "apiVersion": owner["apiVersion"],
-            "kind": owner["kind"],
-            "name": owner["metadata"]["name"],
-            "uid": owner["metadata"]["uid"],
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-    ]
+    if owner is not None:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": owner["apiVersion"],
+                "kind": owner["kind"],
+                "name": owner["metadata"]["name"],
+                "uid": owner["metadata"]["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
     annotations = meta.setdefault("annotations", {})
     annotations.pop(APPLIED_HASH_ANNOTATION, None)
     annotations[APPLIED_HASH_ANNOTATION] = manifest_hash(result)
@@ -76,7 +81,8 @@ def untouched_since_our_apply(live: Mapping[str, Any], desired: Mapping[str, Any
     """True when no other manager changed anything we might own after our last apply.
 
     Writes to the status subresource and annotations that are not ours (the
-    deployment controller's revision, for one) do not count.
+    deployment controller's revision, for one) do not count; a write through any
+    other subresource (``kubectl scale`` goes through ``scale``) does.
     """
     entries = live.get("metadata", {}).get("managedFields") or []
     ours = [
@@ -91,9 +97,10 @@ def untouched_since_our_apply(live: Mapping[str, Any], desired: Mapping[str, Any
     our_time = max(str(e.get("time", "")) for e in ours)
     our_annotations = {f"f:{k}" for k in desired.get("metadata", {}).get("annotations", {})}
     for entry in entries:
-        if entry in ours or entry.get("subresource"):
+        if entry in ours or entry.get("subresource") == "status":
             continue
-        if str(entry.get("time", "")) < our_time:
+        # Writes through a subresource may carry no time at all: count those.
+        if entry.get("time") and str(entry["time"]) < our_time:
             continue
         fields = entry.get("fieldsV1") or {}
         only_metadata = set(fields) <= {"f:metadata"}
@@ -120,14 +127,18 @@ def same_as_live(
     return all(wm.get(k) == lm.get(k) for k in ("labels", "annotations", "ownerReferences"))
 
 
+def applied_hash(obj: Mapping[str, Any]) -> str | None:
+    annotations = obj.get("metadata", {}).get("annotations") or {}
+    value = annotations.get(APPLIED_HASH_ANNOTATION)
+    return str(value) if value is not None else None
+
+
 async def apply_if_changed(
     client: KubeClient, manifest: Mapping[str, Any], live: Mapping[str, Any] | None
 ) -> tuple[bool, dict[str, Any]]:
     """Apply when the object would change; return (written, object as it now is)."""
     if live is not None:
-        live_hash = live.get("metadata", {}).get("annotations", {}).get(APPLIED_HASH_ANNOTATION)
-        wanted_hash = manifest["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
-        if live_hash == wanted_hash and untouched_since_our_apply(live, manifest):
+        if applied_hash(live) == applied_hash(manifest) and untouched_since_our_apply(live, manifest):
             return False, dict(live)
         would_be = await client.apply(manifest, field_manager=FIELD_MANAGER, dry_run=True)
         if same_as_live(would_be, live, manifest):
@@ -156,12 +167,15 @@ async def sync_children(
     live_by_key = {ObjectKey.of(obj): obj for obj in live}
     wanted: dict[ObjectKey, dict[str, Any]] = {}
     for manifest in desired:
-        full = owned_manifest(manifest, owner)
+        full = prepared_manifest(manifest, owner)
         wanted[ObjectKey.of(full)] = full
 
     for key in sorted(wanted):
-        written, now = await apply_if_changed(client, wanted[key], live_by_key.get(key))
+        live_obj = live_by_key.get(key)
+        written, now = await apply_if_changed(client, wanted[key], live_obj)
         (result.applied if written else result.unchanged).append(key)
+        if written and live_obj is not None and applied_hash(live_obj) == applied_hash(wanted[key]):
+            result.corrected.append(key)
         result.current[key] = now
 
     owner_uid = owner["metadata"]["uid"]

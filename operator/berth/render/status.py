@@ -13,15 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.render.errors import Problem
+
 CONDITION_ORDER = ("Ready", "Reconciling", "Stalled", "InputsValid", "ResourcesReady", "Available")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why a Workload cannot be (fully) rendered or applied."""
-
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -293,18 +287,82 @@ def ready_condition(status: Mapping[str, Any] | None) -> Mapping[str, Any] | Non
     return None
 
 
-def transitions(
-    old: Mapping[str, Any] | None, new: Mapping[str, Any]
-) -> list[tuple[str, str, str]]:
-    """The (type, reason, message) of conditions whose status or reason changed — for Events."""
+@dataclass(frozen=True)
+class Transition:
+    """A change worth a Kubernetes Event."""
+
+    reason: str
+    message: str
+    warning: bool
+
+
+def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Transition]:
+    """Events for real transitions only: Ready flipping, Stalled turning True.
+
+    The first steps of a new Workload (not ready yet, then rolling out) are not news;
+    becoming Ready is, and so is losing Ready or getting stuck.
+    """
     before = {c["type"]: c for c in (old or {}).get("conditions") or []}
-    changed = []
-    for cond in new.get("conditions") or []:
-        was = before.get(cond["type"])
-        if (
-            was is None
-            or was.get("status") != cond["status"]
-            or was.get("reason") != cond["reason"]
-        ):
-            changed.append((cond["type"], cond["reason"], cond["message"]))
-    return changed
+    after = {c["type"]: c for c in new.get("conditions") or []}
+    events = []
+    stalled, was_stalled = after.get("Stalled"), before.get("Stalled")
+    stalled_now = bool(stalled and stalled["status"] == "True")
+    if stalled and stalled_now and (
+        not was_stalled
+        or was_stalled.get("status") != "True"
+        or was_stalled.get("reason") != stalled["reason"]
+    ):
+        events.append(Transition(stalled["reason"], stalled["message"], True))
+    ready, was_ready = after.get("Ready"), before.get("Ready")
+    if ready and ready["status"] == "True":
+        if not was_ready or was_ready.get("status") != "True":
+            events.append(Transition("Ready", ready["message"], False))
+    elif ready and was_ready and was_ready.get("status") == "True" and not stalled_now:
+        events.append(Transition(ready["reason"], ready["message"], True))
+    return events
+
+
+def environment_status(
+    *,
+    generation: int,
+    namespace: str,
+    namespace_ready: bool,
+    problem: Problem | None,
+    workloads: int,
+    ready_workloads: int,
+    previous: Mapping[str, Any] | None,
+    now: str,
+) -> dict[str, Any]:
+    """The status of an Environment: is its namespace there, and how its Workloads fare."""
+    prev = list((previous or {}).get("conditions") or [])
+
+    def cond(type_: str, status: bool, reason: str, message: str) -> dict[str, Any]:
+        return condition(prev, type_, status, reason, message, now, generation)
+
+    if problem is not None:
+        conditions = [
+            cond("Ready", False, problem.reason, problem.message),
+            cond("Reconciling", False, problem.reason, "waiting for the Environment to change"),
+            cond("Stalled", True, problem.reason, problem.message),
+        ]
+    elif not namespace_ready:
+        message = f"namespace {namespace} is not active"
+        conditions = [
+            cond("Ready", False, "NamespaceNotReady", message),
+            cond("Reconciling", True, "NamespaceNotReady", message),
+            cond("Stalled", False, "Progressing", message),
+        ]
+    else:
+        message = f"namespace {namespace} is ready; {ready_workloads} of {workloads} Workloads ready"
+        conditions = [
+            cond("Ready", True, "Ready", message),
+            cond("Reconciling", False, "Ready", "nothing to do"),
+            cond("Stalled", False, "Ready", "nothing to do"),
+        ]
+    return {
+        "observedGeneration": generation,
+        "conditions": conditions,
+        "namespace": namespace,
+        "workloads": workloads,
+        "readyWorkloads": ready_workloads,
+    }

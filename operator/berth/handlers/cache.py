@@ -1,0 +1,145 @@
+"""What the operator knows of the cluster, fed by kopf's watches (informer-like).
+
+The caches hold the Workloads, the Environments and the children carrying the
+inventory label. They can lag behind our own writes by a watch round-trip; the
+``recent`` memory bridges that: after a write we remember the object as the server
+returned it, and while the cache still shows the version from before the write, the
+remembered one is used instead. So a reconcile right after a write sees its result,
+and does not write again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from berth.kube.children import ObjectKey
+
+WorkloadKey = tuple[str, str]  # (namespace, name)
+
+
+def resource_version(obj: Mapping[str, Any] | None) -> str | None:
+    if obj is None:
+        return None
+    return str(obj.get("metadata", {}).get("resourceVersion") or "") or None
+
+
+@dataclass
+class _Written:
+    stale_rv: str | None  # the version the cache showed before our write
+    fresh: dict[str, Any]  # what the server returned
+
+
+INVENTORY_LABEL = "berth.dev/workload"
+
+# Names of the kopf indices that hold the cluster's state (see watch.py).
+WORKLOADS_INDEX = "berth_workloads"
+ENVIRONMENTS_INDEX = "berth_environments"
+CHILD_INDICES = ("berth_deployments", "berth_services", "berth_configmaps")
+
+
+def _values(index: Mapping[Any, Any] | None, key: Any) -> list[dict[str, Any]]:
+    if index is None or key not in index:
+        return []
+    return [dict(v) for v in index[key]]
+
+
+@dataclass
+class Cache:
+    """A view over kopf's indices plus the memory of our own recent writes.
+
+    kopf fills its indices from the watch streams before it calls any handler, so
+    once a handler has handed them over (``attach``), the first reconcile already sees
+    every Workload, Environment and child that exists.
+    """
+
+    indices: dict[str, Mapping[Any, Any]] = field(default_factory=dict)
+    _recent: dict[ObjectKey, _Written] = field(default_factory=dict)
+
+    def attach(self, kwargs: Mapping[str, Any]) -> None:
+        for name in (WORKLOADS_INDEX, ENVIRONMENTS_INDEX, *CHILD_INDICES):
+            if name in kwargs:
+                self.indices[name] = kwargs[name]
+
+    @property
+    def attached(self) -> bool:
+        return WORKLOADS_INDEX in self.indices
+
+    # -- our own writes ---------------------------------------------------------------
+
+    def remember_write(self, before: Mapping[str, Any] | None, after: dict[str, Any]) -> None:
+        self._recent[ObjectKey.of(after)] = _Written(resource_version(before), after)
+
+    def forget(self, obj: Mapping[str, Any]) -> None:
+        """Drop the memory of a write; called when the object is seen deleted."""
+        self._recent.pop(ObjectKey.of(obj), None)
+
+    def _fresh(self, cached: dict[str, Any] | None, key: ObjectKey) -> dict[str, Any] | None:
+        written = self._recent.get(key)
+        if written is None:
+            return cached
+        if resource_version(cached) == written.stale_rv:
+            return written.fresh
+        # The watch has caught up (or someone else wrote since): trust the cache.
+        del self._recent[key]
+        return cached
+
+    # -- reading ----------------------------------------------------------------------
+
+    def workload(self, key: WorkloadKey) -> dict[str, Any] | None:
+        found = _values(self.indices.get(WORKLOADS_INDEX), key)
+        if not found:
+            return None
+        return self._fresh(found[0], ObjectKey.of(found[0]))
+
+    def workload_keys(self) -> list[WorkloadKey]:
+        index = self.indices.get(WORKLOADS_INDEX) or {}
+        return sorted(index.keys())
+
+    def environment(self, name: str) -> dict[str, Any] | None:
+        found = _values(self.indices.get(ENVIRONMENTS_INDEX), name)
+        if not found:
+            return None
+        return self._fresh(found[0], ObjectKey.of(found[0]))
+
+    def environment_names(self) -> list[str]:
+        index = self.indices.get(ENVIRONMENTS_INDEX) or {}
+        return sorted(index.keys())
+
+    def environments_for_namespace(self, namespace: str) -> list[dict[str, Any]]:
+        """Environments claiming a namespace, oldest first (the oldest one owns it)."""
+        found = []
+        for name in self.environment_names():
+            env = self.environment(name)
+            if env is not None and env.get("spec", {}).get("namespace") == namespace:
+                found.append(env)
+        return sorted(
+            found, key=lambda e: (e["metadata"].get("creationTimestamp", ""), e["metadata"]["name"])
+        )
+
+    def workloads_in(self, namespace: str) -> list[dict[str, Any]]:
+        result = []
+        for key in self.workload_keys():
+            if key[0] == namespace:
+                wl = self.workload(key)
+                if wl is not None:
+                    result.append(wl)
+        return result
+
+    def children_of(self, owner: WorkloadKey) -> list[dict[str, Any]]:
+        cached: dict[ObjectKey, dict[str, Any]] = {}
+        for name in CHILD_INDICES:
+            for obj in _values(self.indices.get(name), owner):
+                cached[ObjectKey.of(obj)] = obj
+        keys = set(cached)
+        for key, written in self._recent.items():
+            labels = written.fresh.get("metadata", {}).get("labels") or {}
+            if (key.namespace, labels.get(INVENTORY_LABEL)) == owner and key.kind != "Workload":
+                keys.add(key)
+        result = []
+        for key in sorted(keys):
+            fresh = self._fresh(cached.get(key), key)
+            if fresh is not None:
+                result.append(fresh)
+        return result

@@ -1,0 +1,55 @@
+"""Small helpers shared by the reconcilers."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from berth.kube import status as kube_status
+from berth.kube.client import KubeClient
+from berth.render.status import Problem, transitions
+
+log = logging.getLogger("berth")
+
+
+
+async def post_event(
+    client: KubeClient, obj: Mapping[str, Any], reason: str, message: str, warning: bool, now: str
+) -> None:
+    try:
+        await kube_status.post_event(
+            client, obj, reason=reason, message=message, warning=warning, now=now
+        )
+    except Exception as err:  # an Event is never worth failing a reconcile
+        log.debug("could not post an event: %s", err)
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def invalid_spec(kind: str, err: ValidationError) -> Problem:
+    """Turn pydantic's errors into one message naming each field at fault."""
+    parts = []
+    for item in err.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or kind
+        parts.append(f"{where}: {item['msg']}")
+    more = f" (and {err.error_count() - 5} more)" if err.error_count() > 5 else ""
+    return Problem("InvalidSpec", f"the {kind} spec is invalid: " + "; ".join(parts) + more)
+
+
+async def write_status_and_events(
+    client: KubeClient, obj: Mapping[str, Any], status: dict[str, Any], now: str
+) -> dict[str, Any] | None:
+    """Write the status when it changed, and post an Event for each real transition."""
+    previous = obj.get("status")
+    written = await kube_status.write_status(client, obj, status)
+    if written is None:
+        return None
+    for event in transitions(previous, status):
+        await post_event(client, obj, event.reason, event.message, event.warning, now)
+    return written

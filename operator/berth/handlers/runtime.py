@@ -1,0 +1,102 @@
+"""The running operator's shared state and its reconcile workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from berth import metrics
+from berth.handlers.cache import Cache, WorkloadKey
+from berth.handlers.config import OperatorConfig
+from berth.handlers.queue import WorkQueue
+from berth.kube.client import ApiError, KubeClient
+
+log = logging.getLogger("berth")
+
+# What goes through the queue: ("workload", namespace, name) or ("environment", "", name).
+Key = tuple[str, str, str]
+Reconciler = Callable[["Runtime", Key], Awaitable[float | None]]
+
+
+def workload_key(key: WorkloadKey) -> Key:
+    return ("workload", key[0], key[1])
+
+
+def environment_key(name: str) -> Key:
+    return ("environment", "", name)
+
+
+@dataclass
+class Runtime:
+    config: OperatorConfig
+    client: KubeClient
+    cache: Cache = field(default_factory=Cache)
+    queue: WorkQueue[Key] = field(default_factory=WorkQueue)
+    reconcilers: dict[str, Reconciler] = field(default_factory=dict)
+    # The last status we wrote per object, to tell "the cache has not seen it yet"
+    # from "someone changed it".
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start the workers and the periodic resync; idempotent."""
+        if self._tasks:
+            return
+        for i in range(self.config.workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"berth-worker-{i}"))
+        self._tasks.append(asyncio.create_task(self._resync(), name="berth-resync"))
+        log.info("started %d reconcile workers", self.config.workers)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self.queue.shutdown()
+
+    def enqueue(self, key: Key) -> None:
+        self.queue.add(key)
+
+    def enqueue_all(self) -> None:
+        for name in self.cache.environment_names():
+            self.queue.add(environment_key(name))
+        for wkey in self.cache.workload_keys():
+            self.queue.add(workload_key(wkey))
+
+    async def _resync(self) -> None:
+        # Level-based safety net: every object is looked at again now and then, even
+        # when no event says so.
+        while True:
+            await asyncio.sleep(self.config.resync_seconds)
+            self.enqueue_all()
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            kind = key[0]
+            started = time.perf_counter()
+            failed = False
+            requeue: float | None = None
+            try:
+                requeue = await self.reconcilers[kind](self, key)
+                result = "success"
+            except asyncio.CancelledError:
+                self.queue.done(key)
+                raise
+            except ApiError as err:
+                failed = True
+                result = "conflict" if err.conflict else "error"
+                level = logging.DEBUG if err.conflict else logging.WARNING
+                log.log(level, "reconcile of %s %s/%s failed, will retry: %s", kind, key[1], key[2], err)
+            except Exception:
+                failed = True
+                result = "error"
+                log.exception("reconcile of %s %s/%s failed, will retry", kind, key[1], key[2])
+            finally:
+                metrics.RECONCILE_DURATION.labels(kind).observe(time.perf_counter() - started)
+            metrics.RECONCILES.labels(kind, result).inc()
+            self.queue.done(key, failed=failed)
+            if requeue is not None and not failed:
+                self.queue.add_after(key, requeue)

@@ -1,0 +1,177 @@
+"""kopf's side: the watches that feed the cache and wake the reconcilers.
+
+Nothing here decides anything. Every event only says "look at this key again"; the
+reconcilers read the whole state from the cache, so ten events make one reconcile.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from berth.api import GROUP, VERSION
+from berth.handlers import environment, workload
+from berth.handlers.cache import INVENTORY_LABEL
+from berth.handlers.config import OperatorConfig
+from berth.handlers.runtime import Runtime, environment_key, workload_key
+from berth.kube import credentials
+from berth.kube.client import KubeClient
+from berth import metrics
+
+log = logging.getLogger("berth")
+MANAGED_BY = "app.kubernetes.io/managed-by"
+CHILD_RESOURCES = (("apps", "v1", "deployments"), ("", "v1", "services"), ("", "v1", "configmaps"))
+
+
+def _runtime(memo: Any) -> Runtime:
+    runtime: Runtime = memo.runtime
+    return runtime
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+    config: OperatorConfig = memo.config
+    # We post our own Events, only on real transitions; kopf's would mirror every log line.
+    settings.posting.enabled = False
+    # kopf's per-object workers only feed the queue; keep them bounded anyway.
+    settings.queueing.worker_limit = max(4, config.workers * 4)
+    # kopf's own bookkeeping must never land in an object's metadata: Argo CD would
+    # see a diff. We register no change-detecting handlers, and if kopf ever needs
+    # storage it goes to status.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf")
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf")
+    settings.persistence.finalizer = "berth.dev/kopf"
+    settings.networking.request_timeout = 60
+    # Server-side filtering: only the children we manage come down the wire.
+    for group, version, plural in CHILD_RESOURCES:
+        selector = f"{group}/{version}/{plural}" if group else f"{version}/{plural}"
+        settings.watching.label_selectors[selector] = f"{MANAGED_BY}=berth,{INVENTORY_LABEL}"
+
+    client = KubeClient(
+        lambda: credentials.load(config.kubeconfig, config.context),
+        qps=config.qps,
+        burst=config.burst,
+        on_write=metrics.record_write,
+    )
+    runtime = Runtime(config=config, client=client)
+    runtime.reconcilers["workload"] = workload.reconcile
+    runtime.reconcilers["environment"] = environment.reconcile
+    memo.runtime = runtime
+
+
+@kopf.on.cleanup()
+async def shutdown(memo: Any, **_: Any) -> None:
+    runtime = _runtime(memo)
+    await runtime.stop()
+    await runtime.client.close()
+
+
+@kopf.on.login()
+def login(memo: Any, **_: Any) -> kopf.ConnectionInfo:
+    config: OperatorConfig = memo.config
+    creds = credentials.load(config.kubeconfig, config.context)
+    return kopf.ConnectionInfo(
+        server=creds.server,
+        ca_path=creds.ca_path,
+        insecure=not creds.verify_tls,
+        scheme="Bearer" if creds.token else None,
+        token=creds.token,
+        certificate_path=creds.cert_path,
+        private_key_path=creds.key_path,
+        default_namespace=creds.default_namespace,
+    )
+
+
+# -- indices: kopf lists and watches these before it calls any handler ------------------
+
+
+@kopf.index(GROUP, VERSION, "workloads")
+async def berth_workloads(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {(namespace, name): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, "environments")
+async def berth_environments(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {name: dict(body)}
+
+
+def _child_entry(namespace: str, labels: kopf.Labels, body: kopf.Body) -> dict[Any, Any]:
+    owner = labels.get(INVENTORY_LABEL)
+    if labels.get(MANAGED_BY) != "berth" or not owner:
+        return {}
+    return {(namespace, owner): dict(body)}
+
+
+@kopf.index("apps", "v1", "deployments", labels={MANAGED_BY: "berth"})
+async def berth_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return _child_entry(namespace, labels, body)
+
+
+@kopf.index("v1", "services", labels={MANAGED_BY: "berth"})
+async def berth_services(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return _child_entry(namespace, labels, body)
+
+
+@kopf.index("v1", "configmaps", labels={MANAGED_BY: "berth"})
+async def berth_configmaps(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return _child_entry(namespace, labels, body)
+
+
+# -- events: wake the owners --------------------------------------------------------------
+
+
+def _woken(memo: Any, kwargs: dict[str, Any]) -> Runtime:
+    runtime = _runtime(memo)
+    if not runtime.cache.attached:
+        runtime.cache.attach(kwargs)
+        runtime.enqueue_all()
+        runtime.start()
+    return runtime
+
+
+@kopf.on.event(GROUP, VERSION, "workloads")
+async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    runtime = _woken(memo, kwargs)
+    if event["type"] == "DELETED":
+        runtime.cache.forget(body)
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    runtime.enqueue(workload_key((namespace, name)))
+    for env in environment.environments_of_workload(runtime.cache, body):
+        runtime.enqueue(environment_key(env))
+
+
+@kopf.on.event(GROUP, VERSION, "environments")
+async def on_environment(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    runtime = _woken(memo, kwargs)
+    if event["type"] == "DELETED":
+        runtime.cache.forget(body)
+    runtime.enqueue(environment_key(body["metadata"]["name"]))
+    # A change to an Environment is a change to every Workload in it.
+    for wl in runtime.cache.workloads_in(body.get("spec", {}).get("namespace", "")):
+        runtime.enqueue(workload_key((wl["metadata"]["namespace"], wl["metadata"]["name"])))
+
+
+def _on_child(event: kopf.RawEvent, body: kopf.Body, memo: Any, kwargs: dict[str, Any]) -> None:
+    runtime = _woken(memo, kwargs)
+    if event["type"] == "DELETED":
+        runtime.cache.forget(body)
+    owner = (body.get("metadata", {}).get("labels") or {}).get(INVENTORY_LABEL)
+    if owner:
+        runtime.enqueue(workload_key((body["metadata"]["namespace"], owner)))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={MANAGED_BY: "berth"})
+async def on_deployment(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    _on_child(event, body, memo, kwargs)
+
+
+@kopf.on.event("v1", "services", labels={MANAGED_BY: "berth"})
+async def on_service(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    _on_child(event, body, memo, kwargs)
+
+
+@kopf.on.event("v1", "configmaps", labels={MANAGED_BY: "berth"})
+async def on_configmap(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    _on_child(event, body, memo, kwargs)

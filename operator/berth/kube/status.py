@@ -1,0 +1,71 @@
+"""Writes to our own custom resources: only their status, and Events about them."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+from berth.kube.children import FIELD_MANAGER
+from berth.kube.client import KubeClient
+
+# Fields of status that belong to others (kopf's, should it ever write any).
+FOREIGN_STATUS_FIELDS = frozenset({"kopf"})
+
+
+def ours(status: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (status or {}).items() if k not in FOREIGN_STATUS_FIELDS}
+
+
+async def write_status(
+    client: KubeClient, obj: Mapping[str, Any], status: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Apply the whole status we own; None (and no request) when it is already so."""
+    if ours(obj.get("status")) == dict(status):
+        return None
+    meta = obj["metadata"]
+    manifest: dict[str, Any] = {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "metadata": {"name": meta["name"]},
+        "status": dict(status),
+    }
+    if meta.get("namespace"):
+        manifest["metadata"]["namespace"] = meta["namespace"]
+    return await client.apply(manifest, field_manager=FIELD_MANAGER, subresource="status")
+
+
+async def post_event(
+    client: KubeClient,
+    obj: Mapping[str, Any],
+    *,
+    reason: str,
+    message: str,
+    warning: bool,
+    now: str,
+) -> None:
+    """A core/v1 Event about one of our objects (cluster-scoped ones report in 'default')."""
+    meta = obj["metadata"]
+    namespace = meta.get("namespace") or "default"
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": obj["apiVersion"],
+            "kind": obj["kind"],
+            "name": meta["name"],
+            "namespace": meta.get("namespace") or "",
+            "uid": meta.get("uid"),
+        },
+        "reason": reason,
+        "message": message[:1024],
+        "type": "Warning" if warning else "Normal",
+        "source": {"component": "berth"},
+        "reportingComponent": "berth.dev/operator",
+        "reportingInstance": socket.gethostname()[:128],
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    await client.create(event)

@@ -1,0 +1,30 @@
+"""Prometheus metrics, named by the Prometheus conventions (base units, _total counters)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECONCILES = Counter(
+    "berth_reconciles_total", "Reconciles finished, by object kind and result.", ["kind", "result"]
+)
+RECONCILE_DURATION = Histogram(
+    "berth_reconcile_duration_seconds",
+    "Time spent in one reconcile, by object kind.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+API_WRITES = Counter(
+    "berth_api_writes_total",
+    "Requests that changed something on the API server (dry runs excluded), by verb and kind.",
+    ["verb", "kind"],
+)
+DRIFT_CORRECTIONS = Counter(
+    "berth_drift_corrections_total",
+    "Children found changed or deleted by someone else and set right, by kind.",
+    ["kind"],
+)
+WORKLOADS = Gauge("berth_workloads", "Workloads known to the operator, by Ready state.", ["ready"])
+
+
+def record_write(verb: str, kind: str) -> None:
+    API_WRITES.labels(verb, kind).inc()

@@ -1,0 +1,142 @@
+"""Run the real operator (`python -m berth run`, a subprocess) against the test cluster."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes.client import ApiClient
+
+from tests.clusterharness import REPO_ROOT, ClusterAccess
+from tests.kubeutil import Berth, environment_body
+
+# Short enough that a test can watch several full resyncs go by.
+RESYNC_SECONDS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class OperatorProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    metrics_port: int
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The current value of one sample of the operator's /metrics (0 when absent)."""
+        text = (
+            urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5)
+            .read()
+            .decode()
+        )
+        total = 0.0
+        for line in text.splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: ClusterAccess) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/workloads.berth.dev",
+        "crd/environments.berth.dev",
+    )
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: ClusterAccess, crds: None) -> Iterator[OperatorProcess]:
+    log_path = cluster.kubeconfig.parent / "operator.log"
+    metrics_port, health_port = free_port(), free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("KUBECONFIG", None)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "berth",
+                "run",
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "--metrics-port",
+                str(metrics_port),
+                "--health-port",
+                str(health_port),
+                "--resync",
+                str(RESYNC_SECONDS),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO_ROOT,
+        )
+    running = OperatorProcess(process, log_path, metrics_port)
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"the operator exited with {process.returncode}:\n{running.log_tail()}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the operator did not become healthy in 30s:\n{running.log_tail()}")
+            time.sleep(0.2)
+    yield running
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def berth(api: ApiClient) -> Berth:
+    return Berth(api)
+
+
+@pytest.fixture
+def environment(berth: Berth, namespace: str, operator: OperatorProcess) -> Iterator[str]:
+    """An Environment serving this test's namespace (named after it)."""
+    berth.create_environment(environment_body(namespace, namespace))
+    yield namespace
+    berth.delete_environment(namespace)
+
+
+@pytest.fixture(autouse=True)
+def _operator_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed and "operator" in request.fixturenames:
+        op: OperatorProcess = request.getfixturevalue("operator")
+        print(f"\n--- operator log (last lines) ---\n{op.log_tail()}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

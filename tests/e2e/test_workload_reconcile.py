@@ -1,0 +1,256 @@
+"""A Workload applied in an Environment runs, reports the truth, and stays put."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from tests.clusterharness import ClusterAccess
+from tests.e2e.conftest import RESYNC_SECONDS, OperatorProcess
+from tests.kubeutil import Berth, wait_for, workload_body
+
+
+def managed_children(berth: Berth, namespace: str, name: str) -> dict[str, Any]:
+    selector = f"berth.dev/workload={name}"
+    return {
+        "Deployment": berth.apps.list_namespaced_deployment(
+            namespace, label_selector=selector
+        ).items,
+        "Service": berth.core.list_namespaced_service(namespace, label_selector=selector).items,
+        "ConfigMap": berth.core.list_namespaced_config_map(
+            namespace, label_selector=selector
+        ).items,
+    }
+
+
+def test_workload_becomes_ready_and_kubectl_wait_returns(
+    cluster: ClusterAccess, berth: Berth, namespace: str, environment: str
+) -> None:
+    berth.create_workload(namespace, workload_body("web", replicas=2))
+    out = cluster.kubectl(
+        "-n", namespace, "wait", "--for=condition=Ready", "workload/web", "--timeout=60s"
+    )
+    assert "condition met" in out
+
+    wl = berth.workload(namespace, "web")
+    status = wl["status"]
+    assert status["observedGeneration"] == wl["metadata"]["generation"]
+    assert status["environment"] == environment
+    assert status["replicas"] == {"desired": 2, "ready": 2, "available": 2, "summary": "2/2"}
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["status"] == "True"
+    assert conditions["Reconciling"]["status"] == "False"
+    assert conditions["Stalled"]["status"] == "False"
+    assert conditions["InputsValid"]["status"] == "True"
+    assert conditions["Available"]["status"] == "True"
+
+    deployment = berth.apps.read_namespaced_deployment("web", namespace)
+    owner = deployment.metadata.owner_references[0]
+    assert (owner.kind, owner.name, owner.uid, owner.controller) == (
+        "Workload",
+        "web",
+        wl["metadata"]["uid"],
+        True,
+    )
+    assert deployment.metadata.labels["app.kubernetes.io/managed-by"] == "berth"
+    assert [f.manager for f in deployment.metadata.managed_fields if f.operation == "Apply"] == [
+        "berth"
+    ]
+    env = {e.name: e.value for e in deployment.spec.template.spec.containers[0].env}
+    assert env["NAME"] == "web"
+    pods = berth.core.list_namespaced_pod(namespace, label_selector="berth.dev/workload=web").items
+    assert len(pods) == 2
+    assert all(p.status.phase == "Running" for p in pods)
+    assert status["managedObjects"] == [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+    ]
+
+    # The printer columns answer "is it up, where".
+    table = cluster.kubectl("-n", namespace, "get", "workloads")
+    header, row = table.strip().splitlines()[:2]
+    assert header.split() == ["NAME", "ENVIRONMENT", "READY", "STATUS", "REPLICAS", "URL", "AGE"]
+    assert row.split()[:5] == ["web", environment, "True", "Ready", "2/2"]
+
+
+def test_service_ports_become_a_service_and_an_endpoint(
+    berth: Berth, namespace: str, environment: str
+) -> None:
+    berth.create_workload(
+        namespace,
+        workload_body("api", service={"ports": {"web": {"port": 80, "targetPort": 8080}}}),
+    )
+    berth.wait_condition(namespace, "api", "Ready", "True")
+    service = berth.core.read_namespaced_service("api", namespace)
+    assert service.spec.cluster_ip
+    assert [(p.name, p.port, p.target_port, p.protocol) for p in service.spec.ports] == [
+        ("web", 80, 8080, "TCP")
+    ]
+    assert service.spec.selector == {"berth.dev/workload": "api"}
+    assert (
+        berth.workload(namespace, "api")["status"]["endpoint"]
+        == f"api.{namespace}.svc.cluster.local:80"
+    )
+
+
+def test_drift_is_corrected_within_seconds(
+    cluster: ClusterAccess,
+    berth: Berth,
+    namespace: str,
+    environment: str,
+    operator: OperatorProcess,
+) -> None:
+    berth.create_workload(
+        namespace, workload_body("drift", service={"ports": {"web": {"port": 80}}})
+    )
+    berth.wait_condition(namespace, "drift", "Ready", "True")
+
+    cluster.kubectl("-n", namespace, "scale", "deployment/drift", "--replicas=3")
+    wait_for(
+        lambda: berth.apps.read_namespaced_deployment("drift", namespace).spec.replicas == 1,
+        10,
+        "the replica count to be set back",
+    )
+
+    cluster.kubectl(
+        "-n", namespace, "label", "deployment/drift", "berth.dev/workload=other", "--overwrite"
+    )
+    wait_for(
+        lambda: (
+            berth.apps.read_namespaced_deployment("drift", namespace).metadata.labels[
+                "berth.dev/workload"
+            ]
+            == "drift"
+        ),
+        10,
+        "the inventory label to be set back",
+    )
+
+    old_uid = berth.core.read_namespaced_service("drift", namespace).metadata.uid
+    berth.core.delete_namespaced_service("drift", namespace)
+
+    def recreated() -> bool:
+        try:
+            return berth.core.read_namespaced_service("drift", namespace).metadata.uid != old_uid
+        except ApiException as err:
+            if err.status == 404:
+                return False
+            raise
+
+    wait_for(recreated, 10, "the deleted Service to be recreated")
+    events = berth.core.list_namespaced_event(
+        namespace, field_selector="involvedObject.name=drift"
+    ).items
+    assert any(e.reason == "DriftCorrected" for e in events)
+    assert operator.metric("berth_drift_corrections_total", kind="Deployment") >= 1
+
+
+def test_a_reconcile_that_changes_nothing_writes_nothing(
+    berth: Berth, namespace: str, environment: str
+) -> None:
+    berth.create_workload(
+        namespace,
+        workload_body(
+            "quiet",
+            service={"ports": {"web": {"port": 80, "targetPort": 8080}}},
+            containers={
+                "main": {
+                    "image": "registry.acme.dev/app:1.0",
+                    "files": {"/etc/app.conf": {"content": "name: ${metadata.name}\n"}},
+                }
+            },
+        ),
+    )
+    berth.wait_condition(namespace, "quiet", "Ready", "True")
+
+    def versions() -> dict[str, str]:
+        children = managed_children(berth, namespace, "quiet")
+        found = {
+            f"{kind}/{obj.metadata.name}": obj.metadata.resource_version
+            for kind, objs in children.items()
+            for obj in objs
+        }
+        found["Workload/quiet"] = berth.workload(namespace, "quiet")["metadata"]["resourceVersion"]
+        return found
+
+    # Let the rollout's own writes settle, then watch several full resyncs go by.
+    time.sleep(RESYNC_SECONDS)
+    before = versions()
+    assert set(before) == {
+        "Deployment/quiet",
+        "Service/quiet",
+        "ConfigMap/quiet-files",
+        "Workload/quiet",
+    }
+    time.sleep(RESYNC_SECONDS * 3 + 1)
+    assert versions() == before
+
+
+def test_a_spec_change_rolls_the_pods(berth: Berth, namespace: str, environment: str) -> None:
+    body = workload_body(
+        "roll",
+        containers={
+            "main": {
+                "image": "registry.acme.dev/app:1.0",
+                "files": {"/etc/app.conf": {"content": "level: info\n"}},
+            }
+        },
+    )
+    berth.create_workload(namespace, body)
+    berth.wait_condition(namespace, "roll", "Ready", "True")
+    template = berth.apps.read_namespaced_deployment("roll", namespace).spec.template
+    checksum = template.metadata.annotations["berth.dev/config-checksum"]
+
+    berth.patch_workload(
+        namespace,
+        "roll",
+        {
+            "spec": {
+                "containers": {"main": {"files": {"/etc/app.conf": {"content": "level: debug\n"}}}}
+            }
+        },
+    )
+
+    def rolled() -> bool:
+        template = berth.apps.read_namespaced_deployment("roll", namespace).spec.template
+        return template.metadata.annotations["berth.dev/config-checksum"] != checksum
+
+    wait_for(rolled, 10, "the pod template checksum to change")
+    config = berth.core.read_namespaced_config_map("roll-files", namespace)
+    assert "level: debug\n" in config.data.values()
+    wl = berth.wait_condition(namespace, "roll", "Ready", "True")
+    assert wl["observedGeneration"] == berth.workload(namespace, "roll")["metadata"]["generation"]
+
+
+def test_the_operator_never_writes_spec_or_metadata(
+    cluster: ClusterAccess, berth: Berth, namespace: str, environment: str
+) -> None:
+    """What Argo CD diffs (spec, labels, annotations) stays exactly as applied."""
+    body = workload_body("gitops")
+    body["metadata"]["labels"] = {"team": "a"}
+    body["metadata"]["annotations"] = {"note": "from git"}
+    created = berth.create_workload(namespace, body)
+    berth.wait_condition(namespace, "gitops", "Ready", "True")
+    time.sleep(RESYNC_SECONDS * 2)
+
+    now = berth.workload(namespace, "gitops")
+    assert now["spec"] == created["spec"]
+    assert now["metadata"].get("labels") == {"team": "a"}
+    assert now["metadata"].get("annotations") == {"note": "from git"}
+    assert not now["metadata"].get("finalizers")
+    assert now["metadata"]["generation"] == created["metadata"]["generation"]
+    raw = cluster.kubectl(
+        "-n", namespace, "get", "workload", "gitops", "--show-managed-fields", "-o", "json"
+    )
+    import json
+
+    fields = json.loads(raw)["metadata"]["managedFields"]
+    ours = [f for f in fields if f["manager"] == "berth"]
+    assert ours
+    assert all(f.get("subresource") == "status" for f in ours), ours
+    assert "kopf" not in json.dumps(now["metadata"])
+
+    env = berth.environment(environment)
+    assert not env["metadata"].get("annotations")
+    assert not env["metadata"].get("finalizers")

@@ -1,0 +1,142 @@
+"""Helpers for tests that arrange and inspect objects on the real API server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kubernetes import client as k8s
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+GROUP, VERSION = "berth.dev", "v1alpha1"
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Poll until the predicate returns something truthy; fail naming what never came."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
+
+
+def stays(predicate: Callable[[], bool], seconds: float, what: str, interval: float = 0.25) -> None:
+    """Assert the predicate holds for the whole period."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert predicate(), f"{what} stopped holding"
+        time.sleep(interval)
+
+
+class Berth:
+    """Workloads and Environments through the API server, as a user would apply them."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.custom = k8s.CustomObjectsApi(api)
+        self.apps = k8s.AppsV1Api(api)
+        self.core = k8s.CoreV1Api(api)
+
+    # Environments (cluster-scoped)
+    def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.create_cluster_custom_object(GROUP, VERSION, "environments", body)  # type: ignore[no-any-return]
+
+    def environment(self, name: str) -> dict[str, Any]:
+        return self.custom.get_cluster_custom_object(GROUP, VERSION, "environments", name)  # type: ignore[no-any-return]
+
+    def patch_environment(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.patch_cluster_custom_object(GROUP, VERSION, "environments", name, patch)  # type: ignore[no-any-return]
+
+    def delete_environment(self, name: str) -> None:
+        try:
+            self.custom.delete_cluster_custom_object(GROUP, VERSION, "environments", name)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+
+    # Workloads
+    def create_workload(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "workloads", body
+        )  # type: ignore[no-any-return]
+
+    def workload(self, namespace: str, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "workloads", name
+        )  # type: ignore[no-any-return]
+
+    def patch_workload(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.patch_namespaced_custom_object(  # type: ignore[no-any-return]
+            GROUP, VERSION, namespace, "workloads", name, patch
+        )
+
+    def delete_workload(self, namespace: str, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "workloads", name)
+
+    def condition(self, namespace: str, name: str, type_: str) -> dict[str, Any] | None:
+        status = self.workload(namespace, name).get("status") or {}
+        for cond in status.get("conditions") or []:
+            if cond["type"] == type_:
+                return cond  # type: ignore[no-any-return]
+        return None
+
+    def wait_condition(
+        self,
+        namespace: str,
+        name: str,
+        type_: str,
+        status: str,
+        timeout: float = 60,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            cond = self.condition(namespace, name, type_)
+            if cond and cond["status"] == status and (reason is None or cond["reason"] == reason):
+                return cond
+            return None
+
+        return wait_for(
+            check, timeout, f"{type_}={status} ({reason or 'any reason'}) on {namespace}/{name}"
+        )
+
+
+def environment_body(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "type": "development",
+        "namespace": namespace,
+        "defaults": {
+            "replicas": 1,
+            "containerResources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+        },
+        "policy": {"allowedRegistries": ["registry.acme.dev/"], "maxReplicas": 3},
+    }
+    base.update(spec)
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Environment",
+        "metadata": {"name": name},
+        "spec": base,
+    }
+
+
+def workload_body(name: str, **spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "containers": {
+            "main": {
+                "image": "registry.acme.dev/app:1.0",
+                "variables": {"NAME": "${metadata.name}"},
+            }
+        }
+    }
+    base.update(spec)
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Workload",
+        "metadata": {"name": name},
+        "spec": base,
+    }
