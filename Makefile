@@ -58,3 +58,15 @@ test: venv tools ## Run every test: unit, then integration and e2e against a rea
 .PHONY: test-unit
 test-unit: venv ## Run the unit tests only (no cluster).
 	@$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: dev
+dev: venv tools crds ## Quick start: cluster, CRDs, operator in the background, examples applied and Ready.
+	@hack/dev.sh up
+
+.PHONY: dev-down
+dev-down: ## Stop the operator started by `make dev`, and the cluster.
+	@hack/dev.sh down
+
+.PHONY: run
+run: venv ## Run the operator in the foreground against .cluster/kubeconfig.
+	@$(PYTHON) -m berth run --kubeconfig $(KUBECONFIG_DEV)

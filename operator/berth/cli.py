@@ -24,35 +24,83 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Every flag can also be set by the environment variable shown.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    run.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG") or None,
-                     help="kubeconfig to use (KUBECONFIG); in a Pod, the ServiceAccount is used")
-    run.add_argument("--context", default=_env("CONTEXT", "") or None,
-                     help="kubeconfig context (BERTH_CONTEXT); default: the current one")
-    run.add_argument("--namespace", action="append", default=None,
-                     help="watch only this namespace (repeatable; BERTH_NAMESPACES, comma-separated); "
-                     "default: the whole cluster")
-    run.add_argument("--workers", type=int, default=int(_env("WORKERS", "4")),
-                     help="reconciles that may run at once (BERTH_WORKERS)")
-    run.add_argument("--qps", type=float, default=float(_env("QPS", "20")),
-                     help="API requests per second, sustained (BERTH_QPS)")
-    run.add_argument("--burst", type=int, default=int(_env("BURST", "40")),
-                     help="API requests allowed in a burst (BERTH_BURST)")
-    run.add_argument("--resync", type=float, default=float(_env("RESYNC_SECONDS", "300")),
-                     help="seconds between full re-reconciles of every object (BERTH_RESYNC_SECONDS)")
-    run.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")),
-                     help="port of the Prometheus /metrics endpoint, 0 to disable (BERTH_METRICS_PORT)")
-    run.add_argument("--health-port", type=int, default=int(_env("HEALTH_PORT", "8081")),
-                     help="port of the /healthz liveness endpoint, 0 to disable (BERTH_HEALTH_PORT)")
-    run.add_argument("--peering", default=_env("PEERING", "") or None,
-                     help="coordinate replicas through this kopf peering object (BERTH_PEERING); "
-                     "default: standalone")
-    run.add_argument("--priority", type=int, default=int(_env("PRIORITY", "0")),
-                     help="this replica's peering priority; the highest one works (BERTH_PRIORITY)")
-    run.add_argument("--log-format", choices=("text", "json"), default=_env("LOG_FORMAT", "text"),
-                     help="log as human-readable text or as JSON lines (BERTH_LOG_FORMAT)")
-    run.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"),
-                     choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                     help="log level (BERTH_LOG_LEVEL)")
+    run.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG") or None,
+        help="kubeconfig to use (KUBECONFIG); in a Pod, the ServiceAccount is used",
+    )
+    run.add_argument(
+        "--context",
+        default=_env("CONTEXT", "") or None,
+        help="kubeconfig context (BERTH_CONTEXT); default: the current one",
+    )
+    run.add_argument(
+        "--namespace",
+        action="append",
+        default=None,
+        help="watch only this namespace (repeatable; BERTH_NAMESPACES, comma-separated); "
+        "default: the whole cluster",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=int(_env("WORKERS", "4")),
+        help="reconciles that may run at once (BERTH_WORKERS)",
+    )
+    run.add_argument(
+        "--qps",
+        type=float,
+        default=float(_env("QPS", "20")),
+        help="API requests per second, sustained (BERTH_QPS)",
+    )
+    run.add_argument(
+        "--burst",
+        type=int,
+        default=int(_env("BURST", "40")),
+        help="API requests allowed in a burst (BERTH_BURST)",
+    )
+    run.add_argument(
+        "--resync",
+        type=float,
+        default=float(_env("RESYNC_SECONDS", "300")),
+        help="seconds between full re-reconciles of every object (BERTH_RESYNC_SECONDS)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(_env("METRICS_PORT", "8080")),
+        help="port of the Prometheus /metrics endpoint, 0 to disable (BERTH_METRICS_PORT)",
+    )
+    run.add_argument(
+        "--health-port",
+        type=int,
+        default=int(_env("HEALTH_PORT", "8081")),
+        help="port of the /healthz liveness endpoint, 0 to disable (BERTH_HEALTH_PORT)",
+    )
+    run.add_argument(
+        "--peering",
+        default=_env("PEERING", "") or None,
+        help="coordinate replicas through this kopf peering object (BERTH_PEERING); "
+        "default: standalone",
+    )
+    run.add_argument(
+        "--priority",
+        type=int,
+        default=int(_env("PRIORITY", "0")),
+        help="this replica's peering priority; the highest one works (BERTH_PRIORITY)",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=_env("LOG_FORMAT", "text"),
+        help="log as human-readable text or as JSON lines (BERTH_LOG_FORMAT)",
+    )
+    run.add_argument(
+        "--log-level",
+        default=_env("LOG_LEVEL", "INFO"),
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="log level (BERTH_LOG_LEVEL)",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -112,7 +160,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="berth", description="Berth: Score-compatible Workloads in platform-owned Environments."
+        prog="berth",
+        description="Berth: Score-compatible Workloads in platform-owned Environments.",
     )
     parser.add_argument("--version", action="version", version=f"berth {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -114,7 +114,7 @@ def operator(cluster: ClusterAccess, crds: None) -> Iterator[OperatorProcess]:
 
 
 @pytest.fixture
-def berth(api: ApiClient) -> Berth:
+def berth(api: ApiClient, crds: None) -> Berth:
     return Berth(api)
 
 

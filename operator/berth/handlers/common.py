@@ -11,10 +11,10 @@ from pydantic import ValidationError
 
 from berth.kube import status as kube_status
 from berth.kube.client import KubeClient
-from berth.render.status import Problem, transitions
+from berth.render.errors import Problem
+from berth.render.status import transitions
 
 log = logging.getLogger("berth")
-
 
 
 async def post_event(

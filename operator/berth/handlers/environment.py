@@ -11,9 +11,9 @@ from berth.api import Environment
 from berth.handlers.cache import Cache
 from berth.handlers.common import invalid_spec, now_rfc3339, write_status_and_events
 from berth.kube.children import apply_if_changed, prepared_manifest
+from berth.render.errors import Problem
 from berth.render.namespace import namespace_manifest
-from berth.render.status import environment_status
-from berth.render.status import Problem, ready_condition
+from berth.render.status import environment_status, ready_condition
 
 if TYPE_CHECKING:
     from berth.handlers.runtime import Key, Runtime
@@ -24,7 +24,10 @@ def environments_of_workload(cache: Cache, workload: Mapping[str, Any]) -> list[
     named = (workload.get("spec") or {}).get("environment")
     if named:
         return [named]
-    return [e["metadata"]["name"] for e in cache.environments_for_namespace(workload["metadata"]["namespace"])]
+    return [
+        e["metadata"]["name"]
+        for e in cache.environments_for_namespace(workload["metadata"]["namespace"])
+    ]
 
 
 async def reconcile(runtime: Runtime, key: Key) -> float | None:
@@ -53,11 +56,13 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
     if problem is None:
         manifest = prepared_manifest(namespace_manifest(name, namespace))
         live = await runtime.client.get("v1", "Namespace", namespace)
-        written, current = await apply_if_changed(runtime.client, manifest, live)
+        _, current = await apply_if_changed(runtime.client, manifest, live)
         namespace_ready = current.get("status", {}).get("phase", "Active") == "Active"
 
     workloads = runtime.cache.workloads_in(namespace) if namespace else []
-    ready = sum(1 for wl in workloads if (ready_condition(wl.get("status")) or {}).get("status") == "True")
+    ready = sum(
+        1 for wl in workloads if (ready_condition(wl.get("status")) or {}).get("status") == "True"
+    )
     status = environment_status(
         generation=int(body["metadata"].get("generation") or 0),
         namespace=namespace,

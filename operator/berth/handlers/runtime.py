@@ -89,7 +89,9 @@ class Runtime:
                 failed = True
                 result = "conflict" if err.conflict else "error"
                 level = logging.DEBUG if err.conflict else logging.WARNING
-                log.log(level, "reconcile of %s %s/%s failed, will retry: %s", kind, key[1], key[2], err)
+                log.log(
+                    level, "reconcile of %s %s/%s failed, will retry: %s", kind, key[1], key[2], err
+                )
             except Exception:
                 failed = True
                 result = "error"

@@ -11,6 +11,7 @@ from typing import Any
 
 import kopf
 
+from berth import metrics
 from berth.api import GROUP, VERSION
 from berth.handlers import environment, workload
 from berth.handlers.cache import INVENTORY_LABEL
@@ -18,7 +19,6 @@ from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime, environment_key, workload_key
 from berth.kube import credentials
 from berth.kube.client import KubeClient
-from berth import metrics
 
 log = logging.getLogger("berth")
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -35,8 +35,11 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     config: OperatorConfig = memo.config
     # We post our own Events, only on real transitions; kopf's would mirror every log line.
     settings.posting.enabled = False
-    # kopf's per-object workers only feed the queue; keep them bounded anyway.
-    settings.queueing.worker_limit = max(4, config.workers * 4)
+    # kopf's per-object workers only feed our queue; the real work is bounded by our
+    # own reconcile workers (--workers). kopf's limit must stay unbounded: while it
+    # fills its indices at startup, every object's worker holds a slot until all
+    # objects are indexed, so any limit below the number of objects deadlocks.
+    settings.queueing.worker_limit = None
     # kopf's own bookkeeping must never land in an object's metadata: Argo CD would
     # see a diff. We register no change-detecting handlers, and if kopf ever needs
     # storage it goes to status.
@@ -46,8 +49,8 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     settings.networking.request_timeout = 60
     # Server-side filtering: only the children we manage come down the wire.
     for group, version, plural in CHILD_RESOURCES:
-        selector = f"{group}/{version}/{plural}" if group else f"{version}/{plural}"
-        settings.watching.label_selectors[selector] = f"{MANAGED_BY}=berth,{INVENTORY_LABEL}"
+        key = (group, version, plural) if group else (version, plural)
+        settings.watching.label_selectors[key] = f"{MANAGED_BY}=berth,{INVENTORY_LABEL}"
 
     client = KubeClient(
         lambda: credentials.load(config.kubeconfig, config.context),
@@ -55,10 +58,27 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
         burst=config.burst,
         on_write=metrics.record_write,
     )
+    install_task_dump()
     runtime = Runtime(config=config, client=client)
     runtime.reconcilers["workload"] = workload.reconcile
     runtime.reconcilers["environment"] = environment.reconcile
     memo.runtime = runtime
+
+
+def install_task_dump() -> None:
+    """On SIGUSR1, log every asyncio task and where it waits: for a stuck operator."""
+    import asyncio
+    import io
+    import signal
+
+    def dump() -> None:
+        out = io.StringIO()
+        for task in asyncio.all_tasks():
+            out.write(f"--- {task.get_name()}\n")
+            task.print_stack(limit=8, file=out)
+        log.warning("asyncio tasks:\n%s", out.getvalue())
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
 
 
 @kopf.on.cleanup()
@@ -88,7 +108,9 @@ def login(memo: Any, **_: Any) -> kopf.ConnectionInfo:
 
 
 @kopf.index(GROUP, VERSION, "workloads")
-async def berth_workloads(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def berth_workloads(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
     return {(namespace, name): dict(body)}
 
 
@@ -97,7 +119,7 @@ async def berth_environments(name: str, body: kopf.Body, **_: Any) -> dict[Any, 
     return {name: dict(body)}
 
 
-def _child_entry(namespace: str, labels: kopf.Labels, body: kopf.Body) -> dict[Any, Any]:
+def _child_entry(namespace: str | None, labels: kopf.Labels, body: kopf.Body) -> dict[Any, Any]:
     owner = labels.get(INVENTORY_LABEL)
     if labels.get(MANAGED_BY) != "berth" or not owner:
         return {}
@@ -105,17 +127,23 @@ def _child_entry(namespace: str, labels: kopf.Labels, body: kopf.Body) -> dict[A
 
 
 @kopf.index("apps", "v1", "deployments", labels={MANAGED_BY: "berth"})
-async def berth_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def berth_deployments(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
     return _child_entry(namespace, labels, body)
 
 
 @kopf.index("v1", "services", labels={MANAGED_BY: "berth"})
-async def berth_services(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def berth_services(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
     return _child_entry(namespace, labels, body)
 
 
 @kopf.index("v1", "configmaps", labels={MANAGED_BY: "berth"})
-async def berth_configmaps(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def berth_configmaps(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
     return _child_entry(namespace, labels, body)
 
 

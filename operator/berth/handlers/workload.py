@@ -3,7 +3,7 @@ nothing here depends on which event woke it up."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -14,7 +14,8 @@ from berth.handlers.cache import Cache
 from berth.handlers.common import invalid_spec, now_rfc3339, post_event, write_status_and_events
 from berth.kube.children import ObjectKey, sync_children
 from berth.render import RenderError, render_workload
-from berth.render.status import Observed, Problem, workload_status
+from berth.render.errors import Problem
+from berth.render.status import Observed, workload_status
 
 if TYPE_CHECKING:
     from berth.handlers.runtime import Key, Runtime
@@ -29,31 +30,44 @@ def resolve_environment(
     if named:
         env = cache.environment(named)
         if env is None:
-            return named, None, Problem(
-                "EnvironmentNotFound",
-                f"Environment {named!r} (spec.environment) does not exist; create it, or remove "
-                f"spec.environment to use the Environment that serves namespace {namespace!r}",
+            return (
+                named,
+                None,
+                Problem(
+                    "EnvironmentNotFound",
+                    f"Environment {named!r} (spec.environment) does not exist; create it, "
+                    "or remove spec.environment to use the Environment that serves "
+                    f"namespace {namespace!r}",
+                ),
             )
         served = (env.get("spec") or {}).get("namespace")
         if served != namespace:
-            return named, None, Problem(
-                "EnvironmentMismatch",
-                f"Environment {named!r} serves namespace {served!r}, not {namespace!r}; move the "
-                "Workload there or name the Environment of this namespace",
+            return (
+                named,
+                None,
+                Problem(
+                    "EnvironmentMismatch",
+                    f"Environment {named!r} serves namespace {served!r}, not {namespace!r}; "
+                    "move the Workload there or name the Environment of this namespace",
+                ),
             )
         return named, env, None
     candidates = cache.environments_for_namespace(namespace)
     if not candidates:
-        return None, None, Problem(
-            "EnvironmentNotFound",
-            f"no Environment serves namespace {namespace!r}; ask the platform team for one with "
-            f"spec.namespace: {namespace}, or name one in spec.environment",
+        return (
+            None,
+            None,
+            Problem(
+                "EnvironmentNotFound",
+                f"no Environment serves namespace {namespace!r}; ask the platform team for one "
+                f"with spec.namespace: {namespace}, or name one in spec.environment",
+            ),
         )
     env = candidates[0]
     return env["metadata"]["name"], env, None
 
 
-def managed_objects(children: list[Mapping[str, Any]]) -> list[dict[str, str]]:
+def managed_objects(children: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     return [
         {"apiVersion": c["apiVersion"], "kind": c["kind"], "name": c["metadata"]["name"]}
         for c in sorted(children, key=lambda c: (c["kind"], c["metadata"]["name"]))
@@ -72,6 +86,7 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
     deployment = next((c for c in children if c["kind"] == "Deployment"), None)
 
     rendered = None
+    waiting: Problem | None = None  # resources not provisioned yet: not the user's fault
     if problem is None and env_body is not None:
         try:
             workload = Workload.model_validate(body)
@@ -86,7 +101,10 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
                 try:
                     rendered = render_workload(workload, environment, {})
                 except RenderError as err:
-                    problem = Problem(err.reason, err.message)
+                    if err.transient:
+                        waiting = Problem(err.reason, err.message)
+                    else:
+                        problem = Problem(err.reason, err.message)
 
     managed = children
     if rendered is not None:
@@ -116,6 +134,7 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         desired_replicas=rendered.replicas if rendered is not None else None,
         endpoint=rendered.endpoint if rendered is not None else None,
         managed_objects=managed_objects(managed),
+        resources_problem=waiting,
     )
     status = workload_status(observed, body.get("status"), now)
     written = await write_status_and_events(runtime.client, body, status, now)

@@ -138,7 +138,9 @@ async def apply_if_changed(
 ) -> tuple[bool, dict[str, Any]]:
     """Apply when the object would change; return (written, object as it now is)."""
     if live is not None:
-        if applied_hash(live) == applied_hash(manifest) and untouched_since_our_apply(live, manifest):
+        if applied_hash(live) == applied_hash(manifest) and untouched_since_our_apply(
+            live, manifest
+        ):
             return False, dict(live)
         would_be = await client.apply(manifest, field_manager=FIELD_MANAGER, dry_run=True)
         if same_as_live(would_be, live, manifest):

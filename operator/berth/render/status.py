@@ -307,10 +307,14 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
     events = []
     stalled, was_stalled = after.get("Stalled"), before.get("Stalled")
     stalled_now = bool(stalled and stalled["status"] == "True")
-    if stalled and stalled_now and (
-        not was_stalled
-        or was_stalled.get("status") != "True"
-        or was_stalled.get("reason") != stalled["reason"]
+    if (
+        stalled
+        and stalled_now
+        and (
+            not was_stalled
+            or was_stalled.get("status") != "True"
+            or was_stalled.get("reason") != stalled["reason"]
+        )
     ):
         events.append(Transition(stalled["reason"], stalled["message"], True))
     ready, was_ready = after.get("Ready"), before.get("Ready")
@@ -353,7 +357,9 @@ def environment_status(
             cond("Stalled", False, "Progressing", message),
         ]
     else:
-        message = f"namespace {namespace} is ready; {ready_workloads} of {workloads} Workloads ready"
+        message = (
+            f"namespace {namespace} is ready; {ready_workloads} of {workloads} Workloads ready"
+        )
         conditions = [
             cond("Ready", True, "Ready", message),
             cond("Reconciling", False, "Ready", "nothing to do"),

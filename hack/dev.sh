@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The quick start: a local cluster, Berth's CRDs, the operator running in the
+# background, the examples applied and waited for.
+#
+# Usage: hack/dev.sh up|down|status [--help]
+#   up      everything above; ends by listing the Workloads and Environments
+#   down    stop the operator and the cluster
+#   status  show the operator process and the objects
+# The operator logs to .cluster/operator.log; its pid is in .cluster/operator.pid.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo_root"
+state_dir="$repo_root/.cluster"
+kubeconfig="$state_dir/kubeconfig"
+pid_file="$state_dir/operator.pid"
+log_file="$state_dir/operator.log"
+python=${PYTHON:-$repo_root/.venv/bin/python}
+kubectl() { "$repo_root/.bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+log() { printf '[dev] %s\n' "$*" >&2; }
+die() { printf '[dev] ERROR: %s\n' "$*" >&2; exit 1; }
+
+operator_running() { [[ -f "$pid_file" ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; }
+
+start_operator() {
+  if operator_running; then
+    log "operator already running (pid $(cat "$pid_file"))"
+    return
+  fi
+  log "starting the operator (log: $log_file)"
+  KUBECONFIG="$kubeconfig" nohup "$python" -m berth run --kubeconfig "$kubeconfig" \
+    --metrics-port "${BERTH_METRICS_PORT:-8080}" --health-port "${BERTH_HEALTH_PORT:-8081}" \
+    >"$log_file" 2>&1 &
+  echo $! >"$pid_file"
+  local i
+  for i in $(seq 1 60); do
+    if ! operator_running; then
+      tail -n 30 "$log_file" >&2
+      die "the operator exited; see $log_file"
+    fi
+    curl -fs "http://127.0.0.1:${BERTH_HEALTH_PORT:-8081}/healthz" >/dev/null 2>&1 && return
+    sleep 0.5
+  done
+  die "the operator did not become healthy in 30s; see $log_file"
+}
+
+stop_operator() {
+  if operator_running; then
+    local pid
+    pid=$(cat "$pid_file")
+    log "stopping the operator (pid $pid)"
+    kill "$pid"
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pid_file"
+}
+
+up() {
+  local start=$SECONDS
+  "$repo_root/hack/cluster.sh" up
+  log "installing the CRDs"
+  kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
+  kubectl wait --for=condition=Established crd/workloads.berth.dev crd/environments.berth.dev >/dev/null
+  start_operator
+  log "applying the Environment, then the Workloads in examples/"
+  kubectl apply -f examples/environment.yaml
+  kubectl wait --for=condition=Ready environment/team-a-dev --timeout=60s >/dev/null \
+    || die "the Environment did not become Ready; see $log_file"
+  local workloads=(examples/hello.yaml examples/checkout.yaml)
+  kubectl apply "${workloads[@]/#/-f}"
+  log "waiting for the Workloads to become Ready"
+  if ! kubectl -n team-a-dev wait --for=condition=Ready workloads --all --timeout=120s >/dev/null; then
+    kubectl -n team-a-dev get workloads >&2
+    die "not every Workload became Ready; 'kubectl describe workload' says why"
+  fi
+  log "ready in $((SECONDS - start))s. Try: export KUBECONFIG=$kubeconfig PATH=$repo_root/.bin:\$PATH"
+  kubectl get workloads,environments -A
+  echo
+  kubectl -n team-a-dev get pods -o wide
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) stop_operator; "$repo_root/hack/cluster.sh" down ;;
+  status)
+    if operator_running; then log "operator running (pid $(cat "$pid_file"))"; else log "operator not running"; fi
+    kubectl get workloads,environments -A ;;
+  -h|--help|help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

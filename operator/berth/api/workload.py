@@ -1,0 +1,516 @@
+"""The Workload custom resource: a Score v1b1 workload plus two Berth extensions.
+
+``spec`` follows the Score specification (containers, service, resources, metadata), so a
+Score file converts into a Workload without loss. Berth adds ``spec.environment`` (which
+Environment the Workload runs in) and ``spec.replicas``.
+
+Normalisation: Score accepts ``files`` and ``volumes`` either as a map keyed by the
+target path or as the older list of objects with a ``target`` key. The models always
+hold the map form; dumping a model therefore writes the map form.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from berth.api.common import (
+    API_VERSION,
+    CONDITIONS_LIST_EXTRA,
+    AnnotationKey,
+    BerthModel,
+    Condition,
+    ContainerName,
+    ObjectMeta,
+    PortName,
+    Quantity,
+    ResourceName,
+    StatusModel,
+)
+
+RESERVED_VARIABLE_PREFIX = "BERTH_SECRET_"
+
+# Score's resource type and class: letters, digits and '-', at most 63 characters.
+_TYPE_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+# Score's resource id: dot-separated DNS-like labels.
+_ID_PATTERN = r"^[a-z0-9]+(-+[a-z0-9]+)*(\.[a-z0-9]+(-+[a-z0-9]+)*)*$"
+# A file mode in octal, as Score writes it: "644", "0644", "0600".
+_MODE_PATTERN = r"^0?[0-7]{3}$"
+
+MAX_CONTAINERS = 32
+MAX_VARIABLES = 1024
+MAX_RESOURCES = 128
+MAX_PORTS = 64
+MAX_ANNOTATIONS = 64
+
+VariableName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[^=]+$", min_length=1),
+    Field(description="variable names must be non-empty and must not contain '='"),
+]
+
+
+class WorkloadMetadata(BerthModel):
+    """Score workload metadata. Any extra keys are kept and can be referenced with
+    ${metadata.<key>} placeholders."""
+
+    model_config = ConfigDict(extra="allow")
+
+    annotations: dict[AnnotationKey, str] | None = Field(
+        None,
+        max_length=MAX_ANNOTATIONS,
+        description=(
+            "Annotations for the workload; Berth puts them on the Pod template. "
+            "Reference them with ${metadata.annotations.<key>}."
+        ),
+    )
+
+
+class ContainerFile(BerthModel):
+    """A file mounted into a container. Exactly one of content, binaryContent and source."""
+
+    content: str | None = Field(
+        None,
+        description="Inline UTF-8 content. Placeholders are expanded unless noExpand is true.",
+    )
+    binary_content: str | None = Field(
+        None,
+        description="Inline standard-base64 content. Placeholders are not expanded.",
+    )
+    source: str | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "Path of a local file with the content. Only `berth import` reads it and inlines "
+            "it as content; a Workload in the cluster must not use it."
+        ),
+    )
+    mode: str | None = Field(
+        None,
+        pattern=_MODE_PATTERN,
+        description="File mode in octal, for example 0644 or 0600. Default 0644.",
+    )
+    no_expand: bool | None = Field(
+        None, description="If true, placeholders in content are not expanded."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_content(self) -> ContainerFile:
+        given = [
+            name
+            for name, value in (
+                ("content", self.content),
+                ("binaryContent", self.binary_content),
+                ("source", self.source),
+            )
+            if value is not None
+        ]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none"
+            raise ValueError(
+                f"a file needs exactly one of content, binaryContent, source (found: {found})"
+            )
+        return self
+
+    @field_validator("binary_content")
+    @classmethod
+    def _valid_base64(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                base64.b64decode(value, validate=True)
+            except binascii.Error as exc:
+                raise ValueError(f"binaryContent is not valid standard base64: {exc}") from exc
+        return value
+
+
+class ContainerVolume(BerthModel):
+    """A volume mounted into a container."""
+
+    source: str = Field(
+        min_length=1,
+        description="The volume: a ${resources.<name>} placeholder naming a volume resource.",
+    )
+    path: str | None = Field(None, description="Optional sub path inside the volume.")
+    read_only: bool | None = Field(None, description="Mount the volume read-only.")
+
+
+def _target_map(value: Any, what: str) -> Any:
+    """Turn Score's list form ``[{target: ..., ...}]`` into the map form ``{target: {...}}``."""
+    if not isinstance(value, list):
+        return value
+    result: dict[str, Any] = {}
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ValueError(f"{what}[{index}] must be an object")
+        target = item.get("target")
+        if not isinstance(target, str) or not target:
+            raise ValueError(f"{what}[{index}] needs a non-empty string target")
+        if target in result:
+            raise ValueError(f"{what}: duplicate target {target!r}")
+        result[target] = {key: val for key, val in item.items() if key != "target"}
+    return result
+
+
+def _check_targets(value: dict[str, Any] | None, what: str) -> dict[str, Any] | None:
+    for target in value or {}:
+        if not target.startswith("/"):
+            raise ValueError(f"{what} target {target!r} must be an absolute path")
+        if ".." in target.split("/"):
+            raise ValueError(f"{what} target {target!r} must not contain '..'")
+        if ":" in target:
+            raise ValueError(f"{what} target {target!r} must not contain ':'")
+    return value
+
+
+_FILES_SCHEMA = WithJsonSchema(
+    {
+        "description": (
+            "Files to mount into the container. Either a map from target path to "
+            "{content | binaryContent | source, mode, noExpand}, or a list of those objects "
+            "each with a target key. Validated by the operator."
+        ),
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+)
+_VOLUMES_SCHEMA = WithJsonSchema(
+    {
+        "description": (
+            "Volumes to mount into the container. Either a map from target path to "
+            "{source, path, readOnly}, or a list of those objects each with a target key. "
+            "Validated by the operator."
+        ),
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+)
+
+
+class ResourceRequirements(BerthModel):
+    """Compute resources of a container (Kubernetes quantities)."""
+
+    requests: dict[str, Quantity] | None = Field(
+        None, description="Minimum resources, for example {cpu: 100m, memory: 128Mi}."
+    )
+    limits: dict[str, Quantity] | None = Field(
+        None, description="Maximum resources, for example {memory: 256Mi}."
+    )
+
+
+class HttpHeader(BerthModel):
+    """An HTTP header sent by a probe."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="Header name.")
+    value: str = Field(min_length=1, description="Header value.")
+
+
+class HttpProbe(BerthModel):
+    """An HTTP GET probe."""
+
+    scheme: Literal["HTTP", "HTTPS"] | None = Field(
+        None, description="HTTP or HTTPS. Default HTTP."
+    )
+    host: str | None = Field(
+        None, min_length=1, description="Host to connect to. Default: the Pod IP."
+    )
+    path: str = Field(description="Path to request.")
+    port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port to connect to. Default: the targetPort of the first service port.",
+    )
+    http_headers: list[HttpHeader] | None = Field(
+        None, description="Extra headers to send with the request."
+    )
+
+
+class ExecProbe(BerthModel):
+    """A probe that runs a command in the container; exit status 0 means healthy."""
+
+    command: list[str] = Field(min_length=1, description="Command and arguments to run.")
+
+
+class Probe(BerthModel):
+    """A container probe: httpGet or exec (if both are given, exec is used, as Score says)."""
+
+    http_get: HttpProbe | None = Field(None, description="Probe with an HTTP GET request.")
+    exec: ExecProbe | None = Field(None, description="Probe by running a command.")
+
+    @model_validator(mode="after")
+    def _one_handler(self) -> Probe:
+        if self.http_get is None and self.exec is None:
+            raise ValueError("a probe needs httpGet or exec")
+        return self
+
+
+class Container(BerthModel):
+    """A container of the workload."""
+
+    image: str = Field(min_length=1, description="Container image reference, with tag or digest.")
+    command: list[str] | None = Field(
+        None, description="Overrides the image's entrypoint. Placeholders are expanded."
+    )
+    args: list[str] | None = Field(
+        None, description="Overrides the image's arguments. Placeholders are expanded."
+    )
+    variables: dict[VariableName, str] | None = Field(
+        None,
+        max_length=MAX_VARIABLES,
+        description=(
+            "Environment variables. Values may contain placeholders such as "
+            "${resources.db.host}; secret outputs become secretKeyRefs, never literals."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.all(k, !k.startsWith('{RESERVED_VARIABLE_PREFIX}'))",
+                    "message": f"variable names starting with {RESERVED_VARIABLE_PREFIX} "
+                    "are reserved for Berth",
+                }
+            ]
+        },
+    )
+    files: Annotated[dict[str, ContainerFile] | None, _FILES_SCHEMA] = Field(None)
+    volumes: Annotated[dict[str, ContainerVolume] | None, _VOLUMES_SCHEMA] = Field(None)
+    resources: ResourceRequirements | None = Field(
+        None,
+        description="Compute resources; the Environment's defaults fill what is not set.",
+    )
+    liveness_probe: Probe | None = Field(None, description="Liveness probe.")
+    readiness_probe: Probe | None = Field(None, description="Readiness probe.")
+
+    @model_validator(mode="after")
+    def _distinct_targets(self) -> Container:
+        both = sorted(set(self.files or {}) & set(self.volumes or {}))
+        if both:
+            raise ValueError(f"targets used by both a file and a volume: {', '.join(both)}")
+        return self
+
+    @field_validator("variables")
+    @classmethod
+    def _no_reserved_variables(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        reserved = sorted(k for k in value or {} if k.startswith(RESERVED_VARIABLE_PREFIX))
+        if reserved:
+            raise ValueError(
+                f"variable names starting with {RESERVED_VARIABLE_PREFIX} are reserved for "
+                f"Berth: {', '.join(reserved)}"
+            )
+        return value
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _files_to_map(cls, value: Any) -> Any:
+        return _target_map(value, "files")
+
+    @field_validator("volumes", mode="before")
+    @classmethod
+    def _volumes_to_map(cls, value: Any) -> Any:
+        return _target_map(value, "volumes")
+
+    @field_validator("files")
+    @classmethod
+    def _file_targets(
+        cls, value: dict[str, ContainerFile] | None
+    ) -> dict[str, ContainerFile] | None:
+        _check_targets(value, "file")
+        return value
+
+    @field_validator("volumes")
+    @classmethod
+    def _volume_targets(
+        cls, value: dict[str, ContainerVolume] | None
+    ) -> dict[str, ContainerVolume] | None:
+        _check_targets(value, "volume")
+        return value
+
+
+class ServicePort(BerthModel):
+    """A port the workload's Service publishes."""
+
+    port: int = Field(ge=1, le=65535, description="Port the Service listens on.")
+    target_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of the container. Default: port."
+    )
+    protocol: Literal["TCP", "UDP", "SCTP"] = Field("TCP", description="Transport protocol.")
+
+
+class Service(BerthModel):
+    """The network service the workload provides."""
+
+    ports: dict[PortName, ServicePort] | None = Field(
+        None,
+        max_length=MAX_PORTS,
+        description="Named ports of the Service. A Service is created only when set.",
+    )
+
+
+class ResourceMetadata(BerthModel):
+    """Metadata of a resource request; extra keys are allowed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    annotations: dict[AnnotationKey, str] | None = Field(
+        None, max_length=MAX_ANNOTATIONS, description="Annotations for the resource."
+    )
+
+
+class ResourceRequest(BerthModel):
+    """A dependency of the workload, such as a database, provided by the Environment."""
+
+    type: str = Field(
+        pattern=_TYPE_PATTERN,
+        max_length=63,
+        description="Resource type, for example postgres, redis, route or volume.",
+    )
+    class_: str | None = Field(
+        None,
+        alias="class",
+        pattern=_TYPE_PATTERN,
+        max_length=63,
+        description="Optional specialisation of the type, for example large.",
+    )
+    id: str | None = Field(
+        None,
+        pattern=_ID_PATTERN,
+        max_length=63,
+        description="Optional id; resources with the same type, class and id are shared.",
+    )
+    params: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "Parameters for the provisioner; values of any type. String values may "
+            "contain ${resources.<name>.<output>} placeholders."
+        ),
+    )
+    metadata: ResourceMetadata | None = Field(None, description="Resource metadata.")
+
+
+class WorkloadSpec(BerthModel):
+    """Desired state: a Score v1b1 workload plus environment and replicas."""
+
+    metadata: WorkloadMetadata | None = Field(
+        None, description="Score workload metadata (annotations and free-form keys)."
+    )
+    containers: dict[ContainerName, Container] = Field(
+        min_length=1,
+        max_length=MAX_CONTAINERS,
+        description="The containers of the workload, by name. At least one.",
+    )
+    service: Service | None = Field(None, description="The network service, if any.")
+    resources: dict[ResourceName, ResourceRequest] | None = Field(
+        None,
+        max_length=MAX_RESOURCES,
+        description="Dependencies, by name; reference their outputs as "
+        "${resources.<name>.<output>}.",
+    )
+    environment: str | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "Name of the Environment to run in. Default: the Environment whose "
+            "spec.namespace is this Workload's namespace."
+        ),
+    )
+    replicas: int | None = Field(
+        None, ge=0, description="Number of Pods. Default: the Environment's defaults.replicas."
+    )
+
+
+class ReplicaStatus(StatusModel):
+    """Pod counts of the workload."""
+
+    desired: int | None = Field(None, ge=0, description="Pods wanted.")
+    ready: int | None = Field(None, ge=0, description="Pods ready.")
+    available: int | None = Field(None, ge=0, description="Pods available.")
+    summary: str | None = Field(
+        None, description="ready/desired, for example 2/3 (shown by kubectl get)."
+    )
+
+    @classmethod
+    def of(cls, desired: int, ready: int, available: int) -> ReplicaStatus:
+        """Build a ReplicaStatus with its summary filled in."""
+        return cls(desired=desired, ready=ready, available=available, summary=f"{ready}/{desired}")
+
+
+class ResourceStatus(StatusModel):
+    """What Berth did for one Score resource."""
+
+    name: str = Field(description="Name of the resource in spec.resources.")
+    type: str | None = Field(None, description="Type of the resource.")
+    provisioner: str | None = Field(None, description="The provisioner chosen for it.")
+    reason: str | None = Field(
+        None, description="Why that provisioner was chosen, or why none was (CamelCase)."
+    )
+    message: str | None = Field(None, description="Details for a human.")
+    state: str | None = Field(
+        None, description="Provisioning state, for example Pending, Ready or Failed."
+    )
+    outputs: list[str] | None = Field(
+        None, description="Names of the outputs available (never their values)."
+    )
+
+
+class ObjectReference(StatusModel):
+    """A Kubernetes object managed for the workload."""
+
+    api_version: str = Field(description="API version of the object.")
+    kind: str = Field(description="Kind of the object.")
+    name: str = Field(description="Name of the object.")
+    namespace: str | None = Field(None, description="Namespace of the object.")
+
+
+class WorkloadStatus(StatusModel):
+    """Observed state of a Workload."""
+
+    observed_generation: int | None = Field(
+        None, ge=0, description="The metadata.generation this status describes."
+    )
+    conditions: list[Condition] | None = Field(
+        None,
+        description="Ready, Reconciling and Stalled (kstatus), plus finer conditions.",
+        json_schema_extra=CONDITIONS_LIST_EXTRA,
+    )
+    replicas: ReplicaStatus | None = Field(None, description="Pod counts.")
+    environment: str | None = Field(None, description="The Environment the workload runs in.")
+    endpoint: str | None = Field(
+        None, description="In-cluster address of the first service port (host:port)."
+    )
+    url: str | None = Field(None, description="External URL, when a route exposes the workload.")
+    resources: list[ResourceStatus] | None = Field(
+        None,
+        description="One entry per Score resource.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    managed_objects: list[ObjectReference] | None = Field(
+        None, description="The Kubernetes objects Berth manages for the workload."
+    )
+    kopf: dict[str, Any] | None = Field(
+        None, description="Bookkeeping of the operator framework; not for users."
+    )
+
+
+class Workload(BerthModel):
+    """A Score workload running in a Berth Environment."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: Literal["berth.dev/v1alpha1"] = Field(
+        API_VERSION, description="berth.dev/v1alpha1"
+    )
+    kind: Literal["Workload"] = Field("Workload", description="Workload")
+    metadata: ObjectMeta = Field(description="Kubernetes object metadata.")
+    spec: WorkloadSpec = Field(description="The workload.")
+    status: WorkloadStatus | None = Field(None, description="Observed state.")
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name

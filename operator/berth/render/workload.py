@@ -1,0 +1,326 @@
+"""Render a Workload in its Environment into Kubernetes manifests.
+
+``render_workload(workload, environment, outputs)`` returns a ``RenderedWorkload`` or
+raises a ``RenderError`` that carries every problem found (input errors and policy
+violations alike; ``error.reason`` is the most important one, ``error.transient`` says
+whether waiting for resource outputs may fix it).
+
+Manifests (plain dicts, in this order): the files ConfigMap ``<name>-files`` (only if a
+container has files), the Deployment ``<name>``, the Service ``<name>`` (only if
+``service.ports`` is set). Each carries the Workload labels (see ``berth.render.labels``)
+and the Environment's namespace. No ownerReferences: the kube layer adds them (it knows
+the Workload's uid).
+
+Pure and deterministic: same inputs, same manifests, byte for byte.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from berth.api.common import DNS_1035_LABEL_PATTERN
+from berth.api.environment import Environment
+from berth.api.workload import Container, Probe, ServicePort, Workload
+from berth.render.compute import effective_replicas, merged_resources
+from berth.render.env import render_container_env
+from berth.render.errors import Problem, Reason, RenderError
+from berth.render.files import files_configmap_name, files_volume, render_files
+from berth.render.labels import CHECKSUM_ANNOTATION, selector_labels, workload_labels
+from berth.render.outputs import Outputs, SecretRef
+from berth.render.placeholders import Resolver, resource_order
+from berth.render.policy import check_policy
+
+CLUSTER_DOMAIN = "cluster.local"
+REVISION_HISTORY_LIMIT = 3
+
+POD_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+@dataclass(frozen=True)
+class RenderedWorkload:
+    """The desired children of a Workload and the facts its status reports."""
+
+    manifests: list[dict[str, Any]]
+    """ConfigMap (if files), Deployment, Service (if ports), in that order."""
+    namespace: str
+    replicas: int
+    """Desired Pods: spec.replicas, else the Environment's default."""
+    service_name: str | None
+    endpoint: str | None
+    """``<service>.<namespace>.svc.<cluster domain>:<port>`` of the first port by name."""
+    config_checksum: str
+    """The Pod template's berth.dev/config-checksum annotation."""
+    secret_refs: tuple[SecretRef, ...]
+    """Secrets (and keys) the Pods read, sorted."""
+    managed_objects: list[dict[str, str]]
+    """apiVersion, kind, name, namespace of each manifest (status.managedObjects)."""
+
+
+def _metadata(name: str, namespace: str, workload_name: str) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": workload_labels(workload_name)}
+
+
+def _sorted_ports(workload: Workload) -> list[tuple[str, ServicePort]]:
+    service = workload.spec.service
+    ports = service.ports if service is not None and service.ports else {}
+    return [(name, ports[name]) for name in sorted(ports)]
+
+
+def _probe(probe: Probe, where: str, default_port: int | None) -> dict[str, Any]:
+    if probe.exec is not None:
+        return {"exec": {"command": list(probe.exec.command)}}
+    http = probe.http_get
+    assert http is not None  # the model requires httpGet or exec
+    port = http.port if http.port is not None else default_port
+    if port is None:
+        raise RenderError.single(
+            Reason.INVALID_PROBE,
+            f"{where}: httpGet has no port and the workload has no service ports to take "
+            "one from; set httpGet.port",
+        )
+    result: dict[str, Any] = {"path": http.path, "port": port}
+    if http.scheme is not None:
+        result["scheme"] = http.scheme
+    if http.host is not None:
+        result["host"] = http.host
+    if http.http_headers:
+        result["httpHeaders"] = [{"name": h.name, "value": h.value} for h in http.http_headers]
+    return {"httpGet": result}
+
+
+def _check_identity(workload: Workload, environment: Environment) -> list[Problem]:
+    problems: list[Problem] = []
+    name = workload.metadata.name
+    if len(name) > 63 or not re.match(DNS_1035_LABEL_PATTERN, name):
+        problems.append(
+            Problem(
+                Reason.INVALID_NAME,
+                f"Workload name {name!r} must be a DNS-1035 label (at most 63 lowercase "
+                "letters, digits and '-', starting with a letter)",
+            )
+        )
+    namespace = workload.metadata.namespace
+    if namespace is not None and namespace != environment.spec.namespace:
+        problems.append(
+            Problem(
+                Reason.NAMESPACE_MISMATCH,
+                f"Workload is in namespace {namespace!r}, but Environment "
+                f"{environment.metadata.name!r} runs Workloads in namespace "
+                f"{environment.spec.namespace!r}",
+            )
+        )
+    wanted = workload.spec.environment
+    if wanted is not None and wanted != environment.metadata.name:
+        problems.append(
+            Problem(
+                Reason.ENVIRONMENT_MISMATCH,
+                f"Workload asks for Environment {wanted!r}, but was rendered for "
+                f"{environment.metadata.name!r}",
+            )
+        )
+    return problems
+
+
+def _fold_waiting(problems: list[Problem]) -> list[Problem]:
+    """One OutputsUnavailable problem for all resources whose outputs are missing."""
+    waiting = sorted({p.resource or "" for p in problems if p.reason == Reason.OUTPUTS_UNAVAILABLE})
+    if not waiting:
+        return problems
+    others = [p for p in problems if p.reason != Reason.OUTPUTS_UNAVAILABLE]
+    names = ", ".join(repr(name) for name in waiting)
+    which = f"resource {names}, which is" if len(waiting) == 1 else f"resources {names}, which are"
+    return [
+        *others,
+        Problem(
+            Reason.OUTPUTS_UNAVAILABLE,
+            f"waiting for the outputs of {which} not provisioned or not ready yet",
+        ),
+    ]
+
+
+def config_checksum(
+    data: dict[str, str], binary_data: dict[str, str], secret_refs: Iterable[SecretRef]
+) -> str:
+    """sha256 of the files' content and the names of the secrets (and keys) the Pods read."""
+    payload = {
+        "binaryData": binary_data,
+        "data": data,
+        "secrets": sorted(f"{ref.secret_name}/{ref.key}" for ref in set(secret_refs)),
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def render_workload(
+    workload: Workload,
+    environment: Environment,
+    outputs: Outputs,
+    *,
+    cluster_domain: str = CLUSTER_DOMAIN,
+) -> RenderedWorkload:
+    """The manifests of ``workload`` in ``environment``; raises RenderError on bad input."""
+    name = workload.metadata.name
+    namespace = environment.spec.namespace
+    problems: list[Problem] = _check_identity(workload, environment)
+    problems.extend(check_policy(workload, environment))
+    try:
+        resource_order(workload)
+    except RenderError as error:
+        problems.extend(error.problems)
+
+    resolver = Resolver(workload, outputs)
+    containers = workload.spec.containers
+    files = render_files(containers, resolver)
+    problems.extend(files.problems)
+
+    ports = _sorted_ports(workload)
+    default_probe_port = (ports[0][1].target_port or ports[0][1].port) if ports else None
+
+    rendered_containers: list[dict[str, Any]] = []
+    secret_refs: set[SecretRef] = set()
+    for container_name in sorted(containers):
+        container: Container = containers[container_name]
+        env, env_problems = render_container_env(container_name, container, resolver)
+        problems.extend(env_problems)
+        secret_refs |= env.secret_refs
+        resources, resource_problems = merged_resources(container_name, container, environment)
+        problems.extend(resource_problems)
+        spec: dict[str, Any] = {"name": container_name, "image": container.image}
+        if env.command is not None:
+            spec["command"] = env.command
+        if env.args is not None:
+            spec["args"] = env.args
+        if env.env:
+            spec["env"] = env.env
+        if resources:
+            spec["resources"] = resources
+        for field, probe in (
+            ("livenessProbe", container.liveness_probe),
+            ("readinessProbe", container.readiness_probe),
+        ):
+            if probe is not None:
+                try:
+                    spec[field] = _probe(
+                        probe, f"container {container_name!r} {field}", default_probe_port
+                    )
+                except RenderError as error:
+                    problems.extend(error.problems)
+        mounts = files.mounts.get(container_name, [])
+        if mounts:
+            spec["volumeMounts"] = mounts
+        spec["securityContext"] = copy.deepcopy(CONTAINER_SECURITY_CONTEXT)
+        rendered_containers.append(spec)
+
+    if problems:
+        raise RenderError(_fold_waiting(problems))
+
+    replicas = effective_replicas(workload, environment)
+    checksum = config_checksum(files.data, files.binary_data, secret_refs)
+    manifests: list[dict[str, Any]] = []
+
+    volumes: list[dict[str, Any]] = []
+    if files.has_files:
+        configmap: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _metadata(files_configmap_name(name), namespace, name),
+        }
+        if files.data:
+            configmap["data"] = files.data
+        if files.binary_data:
+            configmap["binaryData"] = files.binary_data
+        manifests.append(configmap)
+        volumes.append(files_volume(name, files.items))
+    volumes.extend(files.claim_volumes[key] for key in sorted(files.claim_volumes))
+
+    score_metadata = workload.spec.metadata
+    pod_annotations = dict(score_metadata.annotations or {}) if score_metadata else {}
+    pod_annotations[CHECKSUM_ANNOTATION] = checksum
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": copy.deepcopy(POD_SECURITY_CONTEXT),
+        "containers": rendered_containers,
+    }
+    if volumes:
+        pod_spec["volumes"] = volumes
+    manifests.append(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _metadata(name, namespace, name),
+            "spec": {
+                "replicas": replicas,
+                "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
+                "selector": {"matchLabels": selector_labels(name)},
+                "template": {
+                    "metadata": {
+                        "labels": workload_labels(name),
+                        "annotations": dict(sorted(pod_annotations.items())),
+                    },
+                    "spec": pod_spec,
+                },
+            },
+        }
+    )
+
+    service_name: str | None = None
+    endpoint: str | None = None
+    if ports:
+        service_name = name
+        manifests.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": _metadata(name, namespace, name),
+                "spec": {
+                    "type": "ClusterIP",
+                    "selector": selector_labels(name),
+                    "ports": [
+                        {
+                            "name": port_name,
+                            "port": port.port,
+                            "targetPort": port.target_port or port.port,
+                            "protocol": port.protocol,
+                        }
+                        for port_name, port in ports
+                    ],
+                },
+            }
+        )
+        endpoint = f"{name}.{namespace}.svc.{cluster_domain}:{ports[0][1].port}"
+
+    manifests = copy.deepcopy(manifests)
+    return RenderedWorkload(
+        manifests=manifests,
+        namespace=namespace,
+        replicas=replicas,
+        service_name=service_name,
+        endpoint=endpoint,
+        config_checksum=checksum,
+        secret_refs=tuple(sorted(secret_refs)),
+        managed_objects=[
+            {
+                "apiVersion": manifest["apiVersion"],
+                "kind": manifest["kind"],
+                "name": manifest["metadata"]["name"],
+                "namespace": namespace,
+            }
+            for manifest in manifests
+        ],
+    )

@@ -1,0 +1,233 @@
+"""Bad input gets a clear error, and nothing that already runs is lost.
+
+Mistakes the schema can describe are refused by the API server at admission; the
+rest turn the Workload Stalled with a reason and a message a developer can act on,
+while the Deployment it already runs is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from tests.kubeutil import Berth, environment_body, stays, workload_body
+
+GOOD_IMAGE = "registry.acme.dev/app:1.0"
+
+
+def rejected(call: Any) -> str:
+    with pytest.raises(ApiException) as caught:
+        call()
+    assert caught.value.status == 422, caught.value.body
+    return str(caught.value.body)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param(
+            {"service": {"ports": {"web": {"port": 70000}}}},
+            "spec.service.ports.web.port",
+            id="port-out-of-range",
+        ),
+        pytest.param(
+            {"service": {"ports": {"web": {"port": 80, "targetPort": 0}}}},
+            "targetPort",
+            id="target-port-zero",
+        ),
+        pytest.param({"containers": {}}, "spec.containers", id="no-containers"),
+        pytest.param(
+            {"containers": [{"name": "main", "image": GOOD_IMAGE}]},
+            "spec.containers",
+            id="containers-as-list",
+        ),
+        pytest.param(
+            {"containers": {"Main_1": {"image": GOOD_IMAGE}}}, "Main_1", id="container-name-not-dns"
+        ),
+        pytest.param({"containers": {"main": {"image": ""}}}, "image", id="empty-image"),
+        pytest.param({"containers": {"main": {}}}, "image", id="missing-image"),
+        pytest.param({"replicas": -1}, "replicas", id="negative-replicas"),
+        pytest.param({"resources": {"DB": {"type": "postgres"}}}, "DB", id="resource-name-not-dns"),
+        pytest.param({"resources": {"db": {}}}, "type", id="resource-without-type"),
+    ],
+)
+def test_malformed_workloads_are_rejected_at_admission(
+    berth: Berth, namespace: str, spec: dict[str, Any], expected: str
+) -> None:
+    body = workload_body("bad", **spec)
+    message = rejected(lambda: berth.create_workload(namespace, body))
+    assert expected in message
+
+
+def test_environment_mistakes_are_rejected_at_admission(
+    berth: Berth, namespace: str, environment: str
+) -> None:
+    message = rejected(
+        lambda: berth.patch_environment(environment, {"spec": {"namespace": "elsewhere"}})
+    )
+    assert "namespace is immutable" in message
+    message = rejected(
+        lambda: berth.create_environment(
+            environment_body("bad-type-" + namespace, namespace, type="prod")
+        )
+    )
+    assert "spec.type" in message
+    message = rejected(
+        lambda: berth.create_environment(environment_body("Bad_Name-ns", "Not_A_Namespace"))
+    )
+    assert "spec.namespace" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "reason", "fragments"),
+    [
+        pytest.param(
+            {"containers": {"main": {"variables": {"DB": "${resources.nope.host}"}}}},
+            "UnknownResource",
+            ["DB", "nope"],
+            id="placeholder-unknown-resource",
+        ),
+        pytest.param(
+            {"containers": {"main": {"variables": {"BROKEN": "${metadata.name"}}}},
+            "InvalidPlaceholder",
+            ["BROKEN"],
+            id="placeholder-unterminated",
+        ),
+        pytest.param(
+            {"containers": {"main": {"variables": {"TEAM": "${metadata.annotations.team}"}}}},
+            "UnknownMetadata",
+            ["team"],
+            id="placeholder-unknown-annotation",
+        ),
+        pytest.param(
+            {"containers": {"main": {"image": "docker.io/library/nginx:1.27"}}},
+            "ImageNotAllowed",
+            ["docker.io/library/nginx:1.27", "registry.acme.dev/"],
+            id="image-outside-policy",
+        ),
+        pytest.param({"replicas": 5}, "ReplicasAboveLimit", ["5", "3"], id="replicas-above-policy"),
+        pytest.param(
+            {"environment": "no-such-env"},
+            "EnvironmentNotFound",
+            ["no-such-env"],
+            id="missing-environment",
+        ),
+        pytest.param(
+            {
+                "resources": {
+                    "a": {"type": "thing", "params": {"peer": "${resources.b.host}"}},
+                    "b": {"type": "thing", "params": {"peer": "${resources.a.host}"}},
+                }
+            },
+            "PlaceholderCycle",
+            ["a", "b"],
+            id="placeholder-cycle",
+        ),
+        pytest.param(
+            {"containers": {"main": {"files": "not-a-map"}}},
+            "InvalidSpec",
+            ["files"],
+            id="files-malformed",
+        ),
+        pytest.param(
+            {"containers": {"main": {"files": {"/etc/app.conf": {"source": "./app.conf"}}}}},
+            "FileSourceNotInlined",
+            ["/etc/app.conf"],
+            id="file-source-not-inlined",
+        ),
+    ],
+)
+def test_a_bad_change_stalls_and_keeps_what_runs(
+    berth: Berth,
+    namespace: str,
+    environment: str,
+    change: dict[str, Any],
+    reason: str,
+    fragments: list[str],
+) -> None:
+    berth.create_workload(namespace, workload_body("app"))
+    berth.wait_condition(namespace, "app", "Ready", "True")
+    before = berth.apps.read_namespaced_deployment("app", namespace)
+
+    berth.patch_workload(namespace, "app", {"spec": change})
+    stalled = berth.wait_condition(namespace, "app", "Stalled", "True", timeout=15)
+    assert stalled["reason"] == reason
+    for fragment in fragments:
+        assert fragment in stalled["message"], stalled["message"]
+    ready = berth.condition(namespace, "app", "Ready")
+    assert ready is not None
+    assert (ready["status"], ready["reason"]) == ("False", reason)
+    wl = berth.workload(namespace, "app")
+    assert wl["status"]["observedGeneration"] == wl["metadata"]["generation"]
+    events = berth.core.list_namespaced_event(
+        namespace, field_selector="involvedObject.name=app"
+    ).items
+    assert any(e.reason == reason and e.type == "Warning" for e in events)
+
+    # The running Deployment is untouched, and stays so.
+    def untouched() -> bool:
+        now = berth.apps.read_namespaced_deployment("app", namespace)
+        return bool(
+            now.metadata.resource_version == before.metadata.resource_version
+            and now.status.available_replicas == 1
+        )
+
+    stays(untouched, 3, "the Deployment being untouched")
+
+
+def test_fixing_the_mistake_recovers(berth: Berth, namespace: str, environment: str) -> None:
+    berth.create_workload(namespace, workload_body("fixme", replicas=9))
+    berth.wait_condition(namespace, "fixme", "Stalled", "True", reason="ReplicasAboveLimit")
+    assert not berth.apps.list_namespaced_deployment(
+        namespace, label_selector="berth.dev/workload=fixme"
+    ).items
+
+    berth.patch_workload(namespace, "fixme", {"spec": {"replicas": 2}})
+    berth.wait_condition(namespace, "fixme", "Ready", "True")
+    assert berth.condition(namespace, "fixme", "Stalled")["status"] == "False"  # type: ignore[index]
+    events = berth.core.list_namespaced_event(
+        namespace, field_selector="involvedObject.name=fixme"
+    ).items
+    assert any(e.reason == "Ready" and e.type == "Normal" for e in events)
+
+
+def test_a_workload_without_an_environment_says_so(
+    berth: Berth, namespace: str, operator: Any
+) -> None:
+    berth.create_workload(namespace, workload_body("orphan"))
+    stalled = berth.wait_condition(namespace, "orphan", "Stalled", "True", timeout=15)
+    assert stalled["reason"] == "EnvironmentNotFound"
+    assert namespace in stalled["message"]
+
+    # The platform team creates the Environment: the Workload starts by itself.
+    berth.create_environment(environment_body(namespace, namespace))
+    try:
+        berth.wait_condition(namespace, "orphan", "Ready", "True")
+    finally:
+        berth.delete_environment(namespace)
+
+
+def test_unchanged_bad_input_is_reported_once(
+    berth: Berth, namespace: str, environment: str
+) -> None:
+    body = workload_body("noisy")
+    body["spec"]["containers"]["main"]["image"] = "elsewhere.dev/app:1"
+    berth.create_workload(namespace, copy.deepcopy(body))
+    berth.wait_condition(namespace, "noisy", "Stalled", "True", reason="ImageNotAllowed")
+    version = berth.workload(namespace, "noisy")["metadata"]["resourceVersion"]
+    stays(
+        lambda: berth.workload(namespace, "noisy")["metadata"]["resourceVersion"] == version,
+        5,
+        "the stalled Workload's status staying unwritten",
+    )
+    warnings = [
+        e
+        for e in berth.core.list_namespaced_event(
+            namespace, field_selector="involvedObject.name=noisy"
+        ).items
+        if e.type == "Warning"
+    ]
+    assert len(warnings) == 1, [(e.reason, e.message) for e in warnings]
