@@ -254,3 +254,42 @@ def test_the_operator_never_writes_spec_or_metadata(
     env = berth.environment(environment)
     assert not env["metadata"].get("annotations")
     assert not env["metadata"].get("finalizers")
+
+
+def test_a_rollout_that_cannot_progress_is_reported(
+    berth: Berth, namespace: str, operator: Any
+) -> None:
+    """Pods no node can hold: the Deployment's progress deadline passes, the Workload says so."""
+    from tests.kubeutil import environment_body
+
+    berth.create_environment(
+        environment_body(
+            namespace, namespace, defaults={"replicas": 1, "progressDeadlineSeconds": 3}
+        )
+    )
+    try:
+        berth.create_workload(
+            namespace,
+            workload_body(
+                "huge",
+                containers={
+                    "main": {
+                        "image": "registry.acme.dev/app:1.0",
+                        "resources": {"requests": {"memory": "64Ti"}, "limits": {"memory": "64Ti"}},
+                    }
+                },
+            ),
+        )
+        ready = berth.wait_condition(
+            namespace, "huge", "Ready", "False", reason="ProgressDeadlineExceeded"
+        )
+        assert "huge" in ready["message"]
+        stalled = berth.condition(namespace, "huge", "Stalled")
+        assert stalled is not None
+        assert (stalled["status"], stalled["reason"]) == ("True", "ProgressDeadlineExceeded")
+        assert (
+            berth.apps.read_namespaced_deployment("huge", namespace).spec.progress_deadline_seconds
+            == 3
+        )
+    finally:
+        berth.delete_environment(namespace)

@@ -41,6 +41,15 @@ class EnvironmentDefaults(BerthModel):
             "(the container's values win)."
         ),
     )
+    progress_deadline_seconds: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "How long, in seconds, a rollout may make no progress before the Workload is "
+            "reported Stalled with reason ProgressDeadlineExceeded (the Deployment's "
+            "progressDeadlineSeconds; default 600)."
+        ),
+    )
 
 
 class EnvironmentPolicy(BerthModel):

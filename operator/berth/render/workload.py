@@ -166,6 +166,16 @@ def config_checksum(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+DEFAULT_PROGRESS_DEADLINE_SECONDS = 600  # Kubernetes' own default
+
+
+def _progress_deadline(environment: Environment) -> int:
+    defaults = environment.spec.defaults
+    if defaults is None or defaults.progress_deadline_seconds is None:
+        return DEFAULT_PROGRESS_DEADLINE_SECONDS
+    return defaults.progress_deadline_seconds
+
+
 def render_workload(
     workload: Workload,
     environment: Environment,
@@ -267,6 +277,7 @@ def render_workload(
             "spec": {
                 "replicas": replicas,
                 "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
+                "progressDeadlineSeconds": _progress_deadline(environment),
                 "selector": {"matchLabels": selector_labels(name)},
                 "template": {
                     "metadata": {
