@@ -70,3 +70,7 @@ dev-down: ## Stop the operator started by `make dev`, and the cluster.
 .PHONY: run
 run: venv ## Run the operator in the foreground against .cluster/kubeconfig.
 	@$(PYTHON) -m berth run --kubeconfig $(KUBECONFIG_DEV)
+
+.PHONY: bench
+bench: venv cluster ## Benchmark reconciles on the local cluster (prints a table; not a test).
+	@$(PYTHON) hack/bench/reconcile.py
