@@ -101,7 +101,7 @@ def main() -> int:
         "spec": {"type": "development", "namespace": NAMESPACE, "policy": {"maxReplicas": 3}},
     }
     port, health = free_port(), free_port()
-    log = open(REPO / ".cluster" / "bench-operator.log", "wb")
+    log = open(REPO / ".cluster" / "bench-operator.log", "wb")  # noqa: SIM115 (closed in finally)
     operator = subprocess.Popen(
         [
             sys.executable,
@@ -130,9 +130,11 @@ def main() -> int:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=1)
                 break
-            except OSError:
+            except OSError as err:
                 if time.monotonic() > deadline or operator.poll() is not None:
-                    raise SystemExit("the operator did not start; see .cluster/bench-operator.log")
+                    raise SystemExit(
+                        "the operator did not start; see .cluster/bench-operator.log"
+                    ) from err
                 time.sleep(0.2)
         _, rss_start = proc_stats(operator.pid)
         kubectl("apply", "-f", "-", stdin=json.dumps(env))
