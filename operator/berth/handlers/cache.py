@@ -69,7 +69,14 @@ class Cache:
     # -- our own writes ---------------------------------------------------------------
 
     def remember_write(self, before: Mapping[str, Any] | None, after: dict[str, Any]) -> None:
-        self._recent[ObjectKey.of(after)] = _Written(resource_version(before), after)
+        key = ObjectKey.of(after)
+        stale = resource_version(before)
+        earlier = self._recent.get(key)
+        if earlier is not None and resource_version(earlier.fresh) == stale:
+            # A second write before the watch caught up with the first: the cache still
+            # shows what it showed before the first one.
+            stale = earlier.stale_rv
+        self._recent[key] = _Written(stale, after)
 
     def forget(self, obj: Mapping[str, Any]) -> None:
         """Drop the memory of a write; called when the object is seen deleted."""

@@ -109,6 +109,19 @@ def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
     observed = int(status.get("observedGeneration") or 0)
     name = deployment.get("metadata", {}).get("name", "")
 
+    # A new generation first: its rollout has not been judged yet, whatever the
+    # conditions of the previous one say.
+    if observed < generation:
+        return Rollout(
+            False,
+            "RolloutPending",
+            f"the rollout of Deployment {name} has not started yet",
+            False,
+            True,
+            ready,
+            available,
+            want,
+        )
     progressing = _deployment_condition(deployment, "Progressing")
     if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
         return Rollout(
@@ -117,17 +130,6 @@ def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
             f"Deployment {name} exceeded its progress deadline: {progressing.get('message', '')}",
             True,
             False,
-            ready,
-            available,
-            want,
-        )
-    if observed < generation:
-        return Rollout(
-            False,
-            "RolloutPending",
-            f"the rollout of Deployment {name} has not started yet",
-            False,
-            True,
             ready,
             available,
             want,

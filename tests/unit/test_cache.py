@@ -1,0 +1,221 @@
+"""The operator's view of the cluster (berth.handlers.cache.Cache).
+
+kopf's indices behave as a mapping key -> collection of bodies (``index[key]``
+iterates the values); plain dicts of lists stand in for them here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from berth.handlers.cache import (
+    ENVIRONMENTS_INDEX,
+    INVENTORY_LABEL,
+    WORKLOADS_INDEX,
+    Cache,
+    resource_version,
+)
+
+NS = "team-a-dev"
+
+
+def workload(rv: str, name: str = "checkout", **status: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "berth.dev/v1alpha1",
+        "kind": "Workload",
+        "metadata": {"name": name, "namespace": NS, "resourceVersion": rv, "uid": f"uid-{name}"},
+        "spec": {"containers": {"main": {"image": "x:1"}}},
+        "status": dict(status),
+    }
+
+
+def environment(name: str, namespace: str, created: str, rv: str = "1") -> dict[str, Any]:
+    return {
+        "apiVersion": "berth.dev/v1alpha1",
+        "kind": "Environment",
+        "metadata": {"name": name, "creationTimestamp": created, "resourceVersion": rv},
+        "spec": {"type": "development", "namespace": namespace},
+    }
+
+
+def child(kind: str, name: str, rv: str, owner: str = "checkout") -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1" if kind == "Deployment" else "v1",
+        "kind": kind,
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "resourceVersion": rv,
+            "labels": {INVENTORY_LABEL: owner},
+        },
+    }
+
+
+def make_cache(**indices: dict[Any, list[dict[str, Any]]]) -> Cache:
+    cache = Cache()
+    kwargs: dict[str, Any] = {
+        WORKLOADS_INDEX: {},
+        ENVIRONMENTS_INDEX: {},
+        "berth_deployments": {},
+        "berth_services": {},
+        "berth_configmaps": {},
+    }
+    kwargs.update(indices)
+    kwargs["unrelated_kwarg"] = object()
+    cache.attach(kwargs)
+    return cache
+
+
+def test_resource_version() -> None:
+    assert resource_version(None) is None
+    assert resource_version({"metadata": {}}) is None
+    assert resource_version({"metadata": {"resourceVersion": 42}}) == "42"
+
+
+def test_attach_takes_only_our_indices() -> None:
+    cache = Cache()
+    before = cache.attached
+    cache.attach({WORKLOADS_INDEX: {}, "other": {}})
+    assert (before, cache.attached) == (False, True)
+    assert set(cache.indices) == {WORKLOADS_INDEX}
+
+
+def test_reads_before_any_write_come_from_the_index() -> None:
+    cache = make_cache(berth_workloads={(NS, "checkout"): [workload("1")]})
+    found = cache.workload((NS, "checkout"))
+    assert found is not None
+    assert resource_version(found) == "1"
+    assert cache.workload((NS, "missing")) is None
+    assert cache.workload_keys() == [(NS, "checkout")]
+
+
+def test_read_right_after_a_write_sees_the_write() -> None:
+    index = {(NS, "checkout"): [workload("1")]}
+    cache = make_cache(berth_workloads=index)
+    before = cache.workload((NS, "checkout"))
+    written = workload("2", observedGeneration=1)
+    cache.remember_write(before, written)
+    # the watch has not delivered rv 2 yet: the index still shows rv 1
+    assert cache.workload((NS, "checkout")) == written
+    assert cache.workload((NS, "checkout")) == written  # and keeps doing so
+
+
+def test_cache_wins_once_it_moved_on() -> None:
+    index = {(NS, "checkout"): [workload("1")]}
+    cache = make_cache(berth_workloads=index)
+    cache.remember_write(cache.workload((NS, "checkout")), workload("2", observedGeneration=1))
+    index[(NS, "checkout")] = [workload("2", observedGeneration=1)]
+    assert resource_version(cache.workload((NS, "checkout"))) == "2"
+    # someone else wrote after us: the cache, not our memory, is the truth
+    index[(NS, "checkout")] = [workload("3", observedGeneration=7)]
+    found = cache.workload((NS, "checkout"))
+    assert found is not None
+    assert found["status"] == {"observedGeneration": 7}
+
+
+def test_memory_is_dropped_once_the_cache_moved_on() -> None:
+    index = {(NS, "checkout"): [workload("1")]}
+    cache = make_cache(berth_workloads=index)
+    cache.remember_write(cache.workload((NS, "checkout")), workload("2"))
+    index[(NS, "checkout")] = [workload("3")]
+    assert resource_version(cache.workload((NS, "checkout"))) == "3"
+    # even if the index were to show the old version again, the memory is gone
+    index[(NS, "checkout")] = [workload("1")]
+    assert resource_version(cache.workload((NS, "checkout"))) == "1"
+
+
+def test_two_writes_before_the_watch_catches_up() -> None:
+    index = {(NS, "checkout"): [workload("1")]}
+    cache = make_cache(berth_workloads=index)
+    cache.remember_write(cache.workload((NS, "checkout")), workload("2", step=1))
+    second_before = cache.workload((NS, "checkout"))
+    assert resource_version(second_before) == "2"
+    cache.remember_write(second_before, workload("3", step=2))
+    assert resource_version(cache.workload((NS, "checkout"))) == "3"
+
+
+def test_forget_drops_the_memory_of_a_write() -> None:
+    index = {(NS, "checkout"): [workload("1")]}
+    cache = make_cache(berth_workloads=index)
+    cache.remember_write(cache.workload((NS, "checkout")), workload("2"))
+    cache.forget(workload("2"))
+    assert resource_version(cache.workload((NS, "checkout"))) == "1"
+    cache.forget(workload("9", name="never-written"))  # unknown objects are fine
+
+
+def test_environment_reads_see_our_status_write() -> None:
+    index = {"dev": [environment("dev", NS, "2024-01-01T00:00:00Z", rv="5")]}
+    cache = make_cache(berth_environments=index)
+    fresh = environment("dev", NS, "2024-01-01T00:00:00Z", rv="6")
+    fresh["status"] = {"observedGeneration": 1}
+    cache.remember_write(cache.environment("dev"), fresh)
+    assert cache.environment("dev") == fresh
+    assert cache.environment("missing") is None
+    assert cache.environment_names() == ["dev"]
+
+
+def test_children_of_merges_new_children_from_recent_writes() -> None:
+    deployment = child("Deployment", "checkout", "10")
+    cache = make_cache(berth_deployments={(NS, "checkout"): [deployment]})
+    # just created: the watch has not seen them yet
+    service = child("Service", "checkout", "11")
+    configmap = child("ConfigMap", "checkout-files", "12")
+    cache.remember_write(None, service)
+    cache.remember_write(None, configmap)
+    # a new child of another Workload is not ours
+    cache.remember_write(None, child("Service", "other", "13", owner="other"))
+    # nor is our own status write on the Workload
+    cache.remember_write(workload("1"), workload("2"))
+    children = cache.children_of((NS, "checkout"))
+    assert [(c["kind"], c["metadata"]["name"]) for c in children] == [
+        ("ConfigMap", "checkout-files"),
+        ("Service", "checkout"),
+        ("Deployment", "checkout"),
+    ]
+    assert [c["kind"] for c in cache.children_of((NS, "other"))] == ["Service"]
+
+
+def test_children_of_prefers_our_write_to_a_stale_cached_child() -> None:
+    index = {(NS, "checkout"): [child("Deployment", "checkout", "10")]}
+    cache = make_cache(berth_deployments=index)
+    updated = child("Deployment", "checkout", "11")
+    updated["spec"] = {"replicas": 3}
+    cache.remember_write(index[(NS, "checkout")][0], updated)
+    assert cache.children_of((NS, "checkout")) == [updated]
+    index[(NS, "checkout")] = [child("Deployment", "checkout", "12")]
+    assert [resource_version(c) for c in cache.children_of((NS, "checkout"))] == ["12"]
+
+
+def test_children_of_unknown_owner_is_empty() -> None:
+    cache = make_cache(berth_deployments={(NS, "checkout"): [child("Deployment", "c", "1")]})
+    assert cache.children_of((NS, "nobody")) == []
+    assert Cache().children_of((NS, "checkout")) == []  # not attached yet
+
+
+def test_environments_for_namespace_oldest_first() -> None:
+    index = {
+        "newer": [environment("newer", NS, "2024-03-01T00:00:00Z")],
+        "oldest": [environment("oldest", NS, "2024-01-01T00:00:00Z")],
+        "elsewhere": [environment("elsewhere", "other-ns", "2023-01-01T00:00:00Z")],
+        "b-same-time": [environment("b-same-time", NS, "2024-02-01T00:00:00Z")],
+        "a-same-time": [environment("a-same-time", NS, "2024-02-01T00:00:00Z")],
+    }
+    cache = make_cache(berth_environments=index)
+    names = [e["metadata"]["name"] for e in cache.environments_for_namespace(NS)]
+    assert names == ["oldest", "a-same-time", "b-same-time", "newer"]
+    assert [e["metadata"]["name"] for e in cache.environments_for_namespace("other-ns")] == [
+        "elsewhere"
+    ]
+    assert cache.environments_for_namespace("nobody") == []
+
+
+def test_workloads_in_a_namespace() -> None:
+    index = {
+        (NS, "b"): [workload("1", name="b")],
+        (NS, "a"): [workload("1", name="a")],
+        ("other", "c"): [workload("1", name="c")],
+    }
+    cache = make_cache(berth_workloads=index)
+    assert [w["metadata"]["name"] for w in cache.workloads_in(NS)] == ["a", "b"]
