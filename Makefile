@@ -38,6 +38,7 @@ cluster-down: ## Stop the local cluster and leave no process or port behind.
 .PHONY: crds
 crds: venv ## Generate crds/ from the pydantic models.
 	@$(PYTHON) -m berth.api.crdgen --out crds/
+	@cp crds/*.yaml charts/berth/crds/
 
 .PHONY: lint
 lint: venv ## Run ruff, ruff format --check, strict mypy and the import contracts.
@@ -74,3 +75,11 @@ run: venv ## Run the operator in the foreground against .cluster/kubeconfig.
 .PHONY: bench
 bench: venv cluster ## Benchmark reconciles on the local cluster (prints a table; not a test).
 	@$(PYTHON) hack/bench/reconcile.py
+
+.PHONY: chart-crds
+chart-crds: ## Copy crds/ into the Helm chart (charts/berth/crds).
+	@cp crds/*.yaml charts/berth/crds/
+
+.PHONY: chart-lint
+chart-lint: tools ## helm lint the chart.
+	@$(BIN)/helm lint --strict --with-subcharts charts/berth

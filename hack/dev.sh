@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The quick start: a local cluster, Berth's CRDs, the operator running in the
-# background, the examples applied and waited for.
+# background (with a test-only stand-in for Crossplane), the examples applied and
+# waited for.
 #
 # Usage: hack/dev.sh up|down|status [--help]
 #   up      everything above; ends by listing the Workloads and Environments
@@ -44,6 +45,25 @@ start_operator() {
   die "the operator did not become healthy in 30s; see $log_file"
 }
 
+# Crossplane cannot run here: a test-only stand-in marks the example claims Ready and
+# writes their connection Secrets, as Crossplane and its Compositions would.
+composer_pid_file="$state_dir/composer.pid"
+start_composer() {
+  if [[ -f "$composer_pid_file" ]] && kill -0 "$(cat "$composer_pid_file")" 2>/dev/null; then
+    return
+  fi
+  log "starting the test-only Crossplane stand-in (tests/composer.py)"
+  nohup "$python" -m tests.composer --kubeconfig "$kubeconfig" >"$state_dir/composer.log" 2>&1 &
+  echo $! >"$composer_pid_file"
+}
+
+stop_composer() {
+  if [[ -f "$composer_pid_file" ]]; then
+    kill "$(cat "$composer_pid_file")" 2>/dev/null || true
+    rm -f "$composer_pid_file"
+  fi
+}
+
 stop_operator() {
   if operator_running; then
     local pid
@@ -59,15 +79,16 @@ stop_operator() {
 up() {
   local start=$SECONDS
   "$repo_root/hack/cluster.sh" up
-  log "installing the CRDs"
-  kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
+  log "installing the CRDs (Berth's, and the claim kinds a Crossplane XRD would create)"
+  kubectl apply --server-side --force-conflicts -f crds/ -f examples/claim-crds/ >/dev/null
   kubectl wait --for=condition=Established crd/workloads.berth.dev crd/environments.berth.dev >/dev/null
   start_operator
+  start_composer
   log "applying the Environment, then the Workloads in examples/"
   kubectl apply -f examples/environment.yaml
   kubectl wait --for=condition=Ready environment/team-a-dev --timeout=60s >/dev/null \
     || die "the Environment did not become Ready; see $log_file"
-  local workloads=(examples/hello.yaml examples/checkout.yaml)
+  local workloads=(examples/hello.yaml examples/checkout.yaml examples/shop.yaml)
   kubectl apply "${workloads[@]/#/-f}"
   log "waiting for the Workloads to become Ready"
   if ! kubectl -n team-a-dev wait --for=condition=Ready workloads --all --timeout=120s >/dev/null; then
@@ -82,7 +103,7 @@ up() {
 
 case "${1:-}" in
   up) up ;;
-  down) stop_operator; "$repo_root/hack/cluster.sh" down ;;
+  down) stop_composer; stop_operator; "$repo_root/hack/cluster.sh" down ;;
   status)
     if operator_running; then log "operator running (pid $(cat "$pid_file"))"; else log "operator not running"; fi
     kubectl get workloads,environments -A ;;

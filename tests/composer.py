@@ -35,8 +35,10 @@ class ClaimKind:
     group: str
     version: str
     plural: str
-    # The connection details Crossplane's composition would publish.
+    # The connection details Crossplane's composition would publish ("{name}" is the
+    # claim's name), and the fields its composite would report on the claim's status.
     connection: dict[str, str]
+    status: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -145,15 +147,20 @@ class TestOnlyComposer:
                 if err.status != 404:
                     raise
                 core.create_namespaced_secret(meta["namespace"], body)
+        published = {
+            key: value.replace("{name}", meta["name"]) if isinstance(value, str) else value
+            for key, value in kind.status.items()
+        }
         self._set_status(
             custom,
             kind,
             claim,
             {
+                **published,
                 "conditions": [
                     condition("Synced", "True", "ReconcileSuccess", "", now),
                     condition("Ready", "True", "Available", "", now),
-                ]
+                ],
             },
         )
 
@@ -164,10 +171,16 @@ class TestOnlyComposer:
         claim: dict[str, Any],
         status: dict[str, Any],
     ) -> None:
-        current = (claim.get("status") or {}).get("conditions") or []
-        summary = [(c["type"], c["status"], c.get("message", "")) for c in current]
-        wanted = [(c["type"], c["status"], c.get("message", "")) for c in status["conditions"]]
-        if summary == wanted:
+        current = claim.get("status") or {}
+
+        def summary(status: dict[str, Any]) -> Any:
+            conditions = [
+                (c["type"], c["status"], c.get("message", ""))
+                for c in status.get("conditions") or []
+            ]
+            return conditions, {k: v for k, v in status.items() if k != "conditions"}
+
+        if summary(current) == summary(status):
             return
         custom.patch_namespaced_custom_object_status(
             kind.group,
@@ -188,3 +201,100 @@ def condition(type_: str, status: str, reason: str, message: str, now: str) -> d
         "lastTransitionTime": now,
     }
 
+
+# What the example claim kinds (examples/claim-crds) publish, as their Compositions would.
+EXAMPLE_KINDS = [
+    ClaimKind(
+        "platform.acme.dev",
+        "v1alpha1",
+        "postgresqlinstances",
+        connection={"password": "pw-{name}", "username": "app"},
+        status={
+            "host": "{name}.postgres.internal",
+            "port": 5432,
+            "database": "app",
+            "username": "app",
+        },
+    ),
+    ClaimKind(
+        "platform.acme.dev",
+        "v1alpha1",
+        "mysqlinstances",
+        connection={"password": "pw-{name}", "username": "app"},
+        status={
+            "host": "{name}.mysql.internal",
+            "port": 3306,
+            "database": "app",
+            "username": "app",
+        },
+    ),
+    ClaimKind(
+        "platform.acme.dev",
+        "v1alpha1",
+        "redisinstances",
+        connection={"password": "pw-{name}", "username": "default"},
+        status={"host": "{name}.redis.internal", "port": 6379, "username": "default"},
+    ),
+    ClaimKind(
+        "platform.acme.dev",
+        "v1alpha1",
+        "mongodbinstances",
+        connection={
+            "password": "pw-{name}",
+            "username": "app",
+            "connection": "mongodb://app:pw-{name}@{name}.mongo.internal:27017",
+        },
+        status={"host": "{name}.mongo.internal", "port": 27017, "username": "app"},
+    ),
+    ClaimKind(
+        "platform.acme.dev",
+        "v1alpha1",
+        "amqpvirtualhosts",
+        connection={"password": "pw-{name}", "username": "app"},
+        status={"host": "{name}.amqp.internal", "port": 5672, "vhost": "{name}", "username": "app"},
+    ),
+    ClaimKind(
+        "platform.acme.dev",
+        "v1alpha1",
+        "objectbuckets",
+        connection={
+            "access_key_id": "AKIA{name}",
+            "secret_key": "sk-{name}",
+            "aws_access_key_id": "AKIA{name}",
+            "aws_secret_key": "sk-{name}",
+        },
+        status={
+            "bucket": "{name}",
+            "region": "eu-west-1",
+            "endpoint": "https://s3.eu-west-1.internal",
+        },
+    ),
+]
+
+
+def main() -> None:
+    """Run the composer for the example claim kinds until interrupted (used by make dev)."""
+    import argparse
+    import signal
+
+    from kubernetes import config as k8s_config
+
+    parser = argparse.ArgumentParser(
+        description="A test-only stand-in for Crossplane: marks the example claims Ready and "
+        "writes their connection Secrets. Never run it against a real cluster."
+    )
+    parser.add_argument("--kubeconfig", required=True)
+    args = parser.parse_args()
+    configuration = k8s.Configuration()
+    k8s_config.load_kube_config(config_file=args.kubeconfig, client_configuration=configuration)
+    composer = TestOnlyComposer(ApiClient(configuration), EXAMPLE_KINDS)
+    composer.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    composer.stop()
+
+
+if __name__ == "__main__":
+    main()

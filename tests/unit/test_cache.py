@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from berth.handlers.cache import (
     ENVIRONMENTS_INDEX,
     INVENTORY_LABEL,

@@ -206,7 +206,7 @@ def test_problem_with_running_deployment_says_it_is_left_alone() -> None:
     )
     conds = by_type(workload_status(observed, None, T0))
     assert conds["Stalled"]["message"].startswith(problem.message)
-    assert "The running Deployment is left as it was." in conds["Stalled"]["message"]
+    assert conds["Stalled"]["message"].endswith("; the running Deployment is left as it was")
     # The Deployment keeps running and says so
     assert conds["Available"]["status"] == "True"
     assert conds["Ready"]["status"] == "False"

@@ -6,9 +6,9 @@ the policy Workloads must satisfy, and the provisioners that serve resource type
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from berth.api.common import (
     API_VERSION,
@@ -82,6 +82,175 @@ class Routes(BerthModel):
     )
 
 
+# -- provisioners ---------------------------------------------------------------------------
+#
+# ``Provisioner`` is what the CRD admits. Its crossplane/template/secret blocks are free-form
+# in the schema (so an Environment written for a later version still parses); the typed
+# models below say what each block holds today. ``berth.provision`` validates a block with
+# them when the provisioner is used (reason InvalidProvisioner), and
+# ``berth.provision.check_provisioners`` validates all of an Environment's at once.
+
+# An output name as Score placeholders use it: ${resources.<name>.<output>}.
+OUTPUT_NAME_PATTERN = r"^[A-Za-z0-9_][-A-Za-z0-9_.]*$"
+# A Kubernetes Secret data key.
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+# A group/version, e.g. platform.acme.dev/v1alpha1 (claims always have a group).
+_GROUP_VERSION_PATTERN = (
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+/v[0-9]+[a-z0-9]*$"
+)
+_KIND_PATTERN = r"^[A-Z][A-Za-z0-9]*$"
+# A field path in a claim: dot-separated keys, each optionally indexed, e.g. status.host
+# or status.endpoints[0].address.
+FIELD_PATH_PATTERN = (
+    r"^[A-Za-z_][-A-Za-z0-9_]*(\[[0-9]+\])*(\.[A-Za-z_][-A-Za-z0-9_]*(\[[0-9]+\])*)*$"
+)
+
+OutputName = Annotated[
+    str,
+    StringConstraints(pattern=OUTPUT_NAME_PATTERN, max_length=253),
+    Field(description="output names are letters, digits, '-', '_' and '.'"),
+]
+SecretKey = Annotated[
+    str,
+    StringConstraints(pattern=SECRET_KEY_PATTERN, max_length=253),
+    Field(description="Secret keys are letters, digits, '-', '_' and '.'"),
+]
+ParamName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+FieldPath = Annotated[
+    str,
+    StringConstraints(pattern=FIELD_PATH_PATTERN, max_length=1024),
+    Field(description="a field path such as status.host or status.endpoints[0].address"),
+]
+
+
+class CompositionSelector(BerthModel):
+    """Selects the Crossplane Composition by its labels."""
+
+    match_labels: dict[str, str] = Field(
+        min_length=1, description="Labels the Composition must carry."
+    )
+
+
+class CompositionRef(BerthModel):
+    """Names the Crossplane Composition to use."""
+
+    name: str = Field(min_length=1, description="Name of the Composition.")
+
+
+class CrossplaneProvisioner(BerthModel):
+    """Provision with a Crossplane claim (namespaced, in the Environment's namespace).
+
+    The claim is ``apiVersion``/``kind``, named after the resource's identity, with
+    ``spec.parameters`` = ``parameters`` deep-merged with the Workload's params,
+    ``spec.compositionSelector`` or ``spec.compositionRef``, and
+    ``spec.writeConnectionSecretToRef.name`` = ``<identity>-conn``.
+
+    Outputs: every output the provisioner promises is read from the claim's connection
+    Secret (key = the output's name, or ``connectionSecretKeys[output]``) and is therefore
+    secret, unless ``fieldPaths`` reads it from the claim itself (e.g. ``status.host``) or
+    ``values`` gives it as a constant; those two are plain values."""
+
+    api_version: str = Field(
+        pattern=_GROUP_VERSION_PATTERN,
+        max_length=316,
+        description="API version of the claim, e.g. platform.acme.dev/v1alpha1.",
+    )
+    kind: str = Field(
+        pattern=_KIND_PATTERN,
+        max_length=63,
+        description="Kind of the claim, e.g. PostgreSQLInstance.",
+    )
+    composition_selector: CompositionSelector | None = Field(
+        None, description="Written to the claim's spec.compositionSelector."
+    )
+    composition_ref: CompositionRef | None = Field(
+        None, description="Written to the claim's spec.compositionRef."
+    )
+    parameters: dict[str, Any] | None = Field(
+        None, description="Defaults of spec.parameters; the Workload's params are merged over them."
+    )
+    allowed_params: list[ParamName] | None = Field(
+        None,
+        description=(
+            "Params a Workload may set (top-level names). Absent: the names in parameters, "
+            "so a Workload may override a default but not add parameters."
+        ),
+    )
+    connection_secret_keys: dict[OutputName, SecretKey] | None = Field(
+        None,
+        description="Output -> key of the connection Secret, where they differ. Secret outputs.",
+    )
+    field_paths: dict[OutputName, FieldPath] | None = Field(
+        None,
+        description="Output -> field of the claim it is read from, e.g. status.host. Plain.",
+    )
+    values: dict[OutputName, str] | None = Field(
+        None, description="Output -> constant value. Plain outputs."
+    )
+    annotations: dict[str, str] | None = Field(
+        None, description="Annotations put on every claim (the Workload's never are)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CrossplaneProvisioner:
+        if self.composition_selector is not None and self.composition_ref is not None:
+            raise ValueError("set compositionSelector or compositionRef, not both")
+        sources = {
+            "connectionSecretKeys": set(self.connection_secret_keys or {}),
+            "fieldPaths": set(self.field_paths or {}),
+            "values": set(self.values or {}),
+        }
+        names = list(sources)
+        for index, first in enumerate(names):
+            for second in names[index + 1 :]:
+                both = sorted(sources[first] & sources[second])
+                if both:
+                    raise ValueError(
+                        f"outputs {', '.join(both)} are in both {first} and {second}; "
+                        "an output has one source"
+                    )
+        return self
+
+
+class TemplateProvisioner(BerthModel):
+    """Provision from platform-owned Jinja2 templates, rendered in a sandbox.
+
+    ``manifests`` renders to YAML: Kubernetes objects, as a list or as documents separated
+    by ``---``; they are created in the Environment's namespace. ``outputs`` renders to a
+    YAML map from output name to a string, or to ``{secretKeyRef: {name, key}}`` for a
+    secret output. The templates see ``workload`` (name, namespace and the Score annotations
+    of the Workload), ``resource`` (name, type, class, id, params, annotations; a shared
+    resource, one with an id, has neither workload nor resource.name),
+    ``environment`` (name, type, namespace, domain), ``identity`` and ``shared``, and may
+    call ``reject(message)`` to refuse the resource's params.
+
+    Every string in that context is opaque (see ``berth.provision.template``): a template
+    inserts it, compares it and tests it, and it only ever becomes (part of) a string in
+    the YAML, never structure. Numbers and booleans are real values."""
+
+    manifests: str | None = Field(None, description="Jinja2 template of the objects to create.")
+    outputs: str | None = Field(None, description="Jinja2 template of the outputs (a YAML map).")
+    defaults: dict[str, Any] | None = Field(
+        None, description="Defaults of the params; the Workload's params are merged over them."
+    )
+    allowed_params: list[ParamName] | None = Field(
+        None,
+        description=("Params a Workload may set (top-level names). Absent: the names in defaults."),
+    )
+
+
+class SecretProvisioner(BerthModel):
+    """Take outputs from an existing Secret in the Environment's namespace (managed
+    outside Berth). Every output is secret."""
+
+    name: str = Field(
+        pattern=DNS_SUBDOMAIN_PATTERN, max_length=253, description="Name of the Secret."
+    )
+    keys: dict[OutputName, SecretKey] | None = Field(
+        None, description="Output -> key of the Secret, where they differ."
+    )
+
+
 class Provisioner(BerthModel):
     """Serves Score resources of one type (optionally one class or id) in this Environment.
 
@@ -99,23 +268,42 @@ class Provisioner(BerthModel):
         }
     )
 
+    name: str | None = Field(
+        None,
+        pattern=DNS_LABEL_PATTERN,
+        max_length=DNS_LABEL_MAX,
+        description="A name for status and messages. Default: provisioners[<index>].",
+    )
     type: str = Field(min_length=1, description="The resource type served, e.g. postgres.")
     class_: str | None = Field(
         None, alias="class", min_length=1, description="Only resources of this class."
     )
     id: str | None = Field(None, min_length=1, description="Only the resource with this id.")
-    outputs: list[str] | None = Field(
-        None, description="Names of the outputs this provisioner promises."
+    outputs: list[OutputName] | None = Field(
+        None,
+        description=(
+            "Names of the outputs this provisioner promises. A Workload using a resource "
+            "waits until all of them are available."
+        ),
     )
     crossplane: dict[str, Any] | None = Field(
-        None, description="Provision with a Crossplane claim (shape defined by a later version)."
+        None,
+        description=(
+            "Provision with a Crossplane claim: apiVersion, kind, compositionSelector or "
+            "compositionRef, parameters, allowedParams, connectionSecretKeys, fieldPaths, "
+            "values, annotations."
+        ),
     )
     template: dict[str, Any] | None = Field(
-        None, description="Provision from a platform template (shape defined by a later version)."
+        None,
+        description=(
+            "Provision from sandboxed Jinja2 templates: manifests, outputs, defaults, "
+            "allowedParams."
+        ),
     )
     secret: dict[str, Any] | None = Field(
         None,
-        description="Take outputs from an existing Secret (shape defined by a later version).",
+        description="Take outputs from an existing Secret: name, keys.",
     )
 
     @model_validator(mode="after")

@@ -448,7 +448,7 @@ class ResourceStatus(StatusModel):
     type: str | None = Field(None, description="Type of the resource.")
     provisioner: str | None = Field(None, description="The provisioner chosen for it.")
     reason: str | None = Field(
-        None, description="Why that provisioner was chosen, or why none was (CamelCase)."
+        None, description="Why the resource is in its state, as a stable CamelCase word."
     )
     message: str | None = Field(None, description="Details for a human.")
     state: str | None = Field(
@@ -456,6 +456,17 @@ class ResourceStatus(StatusModel):
     )
     outputs: list[str] | None = Field(
         None, description="Names of the outputs available (never their values)."
+    )
+    class_: str | None = Field(None, alias="class", description="Class of the resource.")
+    id: str | None = Field(None, description="Id of a resource shared in the Environment.")
+    selection: str | None = Field(
+        None, description="Why this provisioner was chosen among the Environment's."
+    )
+    claim: ObjectReference | None = Field(
+        None, description="The Crossplane claim that provides the resource, if any."
+    )
+    objects: list[ObjectReference] | None = Field(
+        None, description="Every object Berth applied for the resource (its inventory)."
     )
 
 

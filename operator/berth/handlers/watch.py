@@ -19,6 +19,7 @@ from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime, environment_key, workload_key
 from berth.kube import credentials
 from berth.kube.client import KubeClient
+from berth.provision import RESOURCE_LABEL
 
 log = logging.getLogger("berth")
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -121,7 +122,9 @@ async def berth_environments(name: str, body: kopf.Body, **_: Any) -> dict[Any, 
 
 def _child_entry(namespace: str | None, labels: kopf.Labels, body: kopf.Body) -> dict[Any, Any]:
     owner = labels.get(INVENTORY_LABEL)
-    if labels.get(MANAGED_BY) != "berth" or not owner:
+    # Objects provisioned for a resource are not the Workload's children: their fate is
+    # the deletion policy's, not the prune's.
+    if labels.get(MANAGED_BY) != "berth" or not owner or RESOURCE_LABEL in labels:
         return {}
     return {(namespace, owner): dict(body)}
 

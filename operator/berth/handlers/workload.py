@@ -3,6 +3,7 @@ nothing here depends on which event woke it up."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -12,10 +13,15 @@ from berth import metrics
 from berth.api import Environment, Workload
 from berth.handlers.cache import Cache
 from berth.handlers.common import invalid_spec, now_rfc3339, post_event, write_status_and_events
+from berth.handlers.resources import Provisioned, provision, release
 from berth.kube.children import ObjectKey, sync_children
+from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.render import RenderError, render_workload
 from berth.render.errors import Problem
 from berth.render.status import Observed, workload_status
+
+log = logging.getLogger("berth")
+RESOURCE_POLL_SECONDS = 2.0
 
 if TYPE_CHECKING:
     from berth.handlers.runtime import Key, Runtime
@@ -78,15 +84,23 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
     _, namespace, name = key
     cache = runtime.cache
     body = cache.workload((namespace, name))
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        return None  # owner references let the garbage collector take the children
+    if body is None:
+        return None
     now = now_rfc3339()
     env_name, env_body, problem = resolve_environment(cache, body)
+    if body["metadata"].get("deletionTimestamp"):
+        # Owner references let the garbage collector take the children; the resources
+        # go as the Environment's deletion policy says, before our finalizer does.
+        if has_finalizer(body):
+            await release_all(runtime, body, env_body, now)
+            await set_finalizer(runtime.client, body, False)
+        return None
     children = cache.children_of((namespace, name))
     deployment = next((c for c in children if c["kind"] == "Deployment"), None)
 
     rendered = None
     waiting: Problem | None = None  # resources not provisioned yet: not the user's fault
+    provisioned = Provisioned()
     if problem is None and env_body is not None:
         try:
             workload = Workload.model_validate(body)
@@ -98,13 +112,18 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
             except ValidationError as err:
                 problem = Problem("EnvironmentInvalid", invalid_spec("Environment", err).message)
             else:
+                body = await track_resources(runtime, body, workload, environment, now)
+                provisioned = await provision(runtime, workload, environment)
+                waiting = provisioned.waiting
                 try:
-                    rendered = render_workload(workload, environment, {})
+                    rendered = render_workload(workload, environment, provisioned.outputs)
                 except RenderError as err:
                     if err.transient:
-                        waiting = Problem(err.reason, err.message)
+                        waiting = waiting or Problem(err.reason, err.message)
                     else:
                         problem = Problem(err.reason, err.message)
+                if provisioned.problem is not None and problem is None:
+                    problem = provisioned.problem
 
     managed = children
     if rendered is not None:
@@ -134,10 +153,59 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         desired_replicas=rendered.replicas if rendered is not None else None,
         endpoint=rendered.endpoint if rendered is not None else None,
         managed_objects=managed_objects(managed),
+        resources=provisioned.entries,
         resources_problem=waiting,
     )
     status = workload_status(observed, body.get("status"), now)
     written = await write_status_and_events(runtime.client, body, status, now)
     if written is not None:
         cache.remember_write(body, written)
-    return None
+    # Claims are not watched (their kinds are the Environment's to choose): while a
+    # resource is on its way, look again soon.
+    return None if provisioned.all_ready else RESOURCE_POLL_SECONDS
+
+
+async def track_resources(
+    runtime: Runtime,
+    body: dict[str, Any],
+    workload: Workload,
+    environment: Environment,
+    now: str,
+) -> dict[str, Any]:
+    """Hold our finalizer while the Workload has resources; release removed ones."""
+    previous = list((body.get("status") or {}).get("resources") or [])
+    wanted = set(workload.spec.resources or {})
+    removed = [e for e in previous if e.get("name") not in wanted]
+    if removed:
+        policy = environment.effective_deletion_policy()
+        for line in await release(
+            runtime, workload_namespace(body), body["metadata"]["name"], removed, policy
+        ):
+            log.info("Workload %s/%s: %s", workload_namespace(body), body["metadata"]["name"], line)
+            await post_event(runtime.client, body, "ResourceReleased", line, False, now)
+    needs_finalizer = bool(wanted)
+    written = await set_finalizer(runtime.client, body, needs_finalizer)
+    if written is not None:
+        runtime.cache.remember_write(body, written)
+        return written
+    return body
+
+
+async def release_all(
+    runtime: Runtime, body: dict[str, Any], env_body: dict[str, Any] | None, now: str
+) -> None:
+    entries = list((body.get("status") or {}).get("resources") or [])
+    # Without its Environment the policy is unknown: keep everything.
+    policy = (env_body or {}).get("spec", {}).get("deletionPolicy") or (
+        "Retain"
+        if env_body is None or env_body.get("spec", {}).get("type") == "production"
+        else "Delete"
+    )
+    for line in await release(
+        runtime, workload_namespace(body), body["metadata"]["name"], entries, policy
+    ):
+        log.info("Workload %s/%s: %s", workload_namespace(body), body["metadata"]["name"], line)
+
+
+def workload_namespace(body: Mapping[str, Any]) -> str:
+    return str(body["metadata"]["namespace"])

@@ -52,12 +52,19 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Credentia
         raise CredentialsError(f"cannot load Kubernetes credentials from {where}: {err}") from err
 
     token = None
-    auth = (cfg.api_key or {}).get("authorization")
-    if auth:
-        prefix = (cfg.api_key_prefix or {}).get("authorization")
-        token = auth.split(" ", 1)[1] if auth.lower().startswith("bearer ") else auth
+    # The library keeps a token under "BearerToken" (ServiceAccounts, token kubeconfigs,
+    # exec plugins) or, in older versions, under "authorization"; either may carry its
+    # "Bearer " prefix in the value or in api_key_prefix.
+    api_key = cfg.api_key or {}
+    for slot in ("BearerToken", "authorization"):
+        value = api_key.get(slot)
+        if not value:
+            continue
+        prefix = (cfg.api_key_prefix or {}).get(slot)
         if prefix and prefix.lower() != "bearer":
             raise CredentialsError(f"unsupported authorization scheme {prefix!r}")
+        token = value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value
+        break
     namespace = None
     if in_cluster and (SERVICE_ACCOUNT_DIR / "namespace").exists():
         namespace = (SERVICE_ACCOUNT_DIR / "namespace").read_text().strip()

@@ -20,7 +20,9 @@ def has_finalizer(obj: Mapping[str, Any]) -> bool:
     return FINALIZER in (obj.get("metadata", {}).get("finalizers") or [])
 
 
-async def set_finalizer(client: KubeClient, obj: Mapping[str, Any], present: bool) -> dict[str, Any] | None:
+async def set_finalizer(
+    client: KubeClient, obj: Mapping[str, Any], present: bool
+) -> dict[str, Any] | None:
     """Add or remove our finalizer; None (and no request) when it is already so."""
     if has_finalizer(obj) == present:
         return None

@@ -198,7 +198,7 @@ def workload_status(
     problem = observed.problem
     if problem is not None:
         keeps = (
-            " The running Deployment is left as it was." if observed.deployment is not None else ""
+            "; the running Deployment is left as it was" if observed.deployment is not None else ""
         )
         conditions += [
             cond("Ready", False, problem.reason, problem.message),

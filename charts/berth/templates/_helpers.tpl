@@ -1,0 +1,90 @@
+{{/* The chart's name, overridable. */}}
+{{- define "berth.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The release's full name: the release name alone when it already contains the chart's
+name (a release called "berth" makes objects called "berth", not "berth-berth").
+*/}}
+{{- define "berth.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "berth.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels that select the operator's Pods; never change them after a release exists. */}}
+{{- define "berth.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "berth.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels on every object of the release. */}}
+{{- define "berth.labels" -}}
+helm.sh/chart: {{ include "berth.chart" . }}
+{{ include "berth.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: berth
+{{- end }}
+
+{{- define "berth.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "berth.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "berth.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
+Checks a schema cannot express; they fail the render with a message that says what to do.
+*/}}
+{{- define "berth.validate" -}}
+{{- if and (gt (int .Values.replicas) 1) (not .Values.ha.enabled) }}
+{{- fail "replicas > 1 needs ha.enabled=true: standalone replicas would all reconcile the same objects" }}
+{{- end }}
+{{- if eq (int .Values.operator.metricsPort) (int .Values.operator.healthPort) }}
+{{- fail "operator.metricsPort and operator.healthPort must differ" }}
+{{- end }}
+{{- end }}
+
+{{/*
+RBAC rules for what lives in a Workload's namespace: cluster-wide by default, bound
+per namespace when operator.namespaces is set.
+*/}}
+{{- define "berth.namespacedRules" -}}
+# kopf indexes Workloads and wakes their reconciler on every event.
+- apiGroups: ["berth.dev"]
+  resources: ["workloads"]
+  verbs: ["get", "list", "watch"]
+# Berth writes a Workload's status (server-side apply on the status subresource), and
+# never its spec or metadata.
+- apiGroups: ["berth.dev"]
+  resources: ["workloads/status"]
+  verbs: ["patch"]
+# A Workload's children. kopf lists and watches them (filtered by Berth's labels) to
+# wake their owner; Berth server-side applies them ("patch", and "create" for an
+# apply that creates), dry-runs applies to detect drift, and prunes ("delete") the
+# ones no longer desired.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["services", "configmaps"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- end }}

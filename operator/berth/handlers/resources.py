@@ -1,0 +1,207 @@
+"""Provision a Workload's resources and collect their outputs; clean up per policy.
+
+For each resource, in dependency order: match a provisioner, plan it (pure), apply what
+the plan says, read the claim and the keys of its Secret back, and let the plan say
+what state the resource is in and what outputs it has. Resource objects carry no owner
+reference: what becomes of them when a Workload lets go is the Environment's
+deletionPolicy's call, made here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from berth.api import Environment, Workload
+from berth.kube.resources import apply_resource_objects, delete_object, get_object, secret_keys
+from berth.provision import ProvisionError, match, outputs_from, plan
+from berth.render import RenderError, resolve_params, resource_order
+from berth.render.errors import Problem
+from berth.render.labels import MANAGED_BY_LABEL, WORKLOAD_LABEL
+from berth.render.outputs import OutputValue
+
+if TYPE_CHECKING:
+    from berth.handlers.runtime import Runtime
+
+log = logging.getLogger("berth")
+
+
+@dataclass
+class Provisioned:
+    outputs: dict[str, dict[str, OutputValue]] = field(default_factory=dict)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    problem: Problem | None = None  # needs a change from someone: Stalled
+    waiting: Problem | None = None  # in progress: Reconciling
+
+    @property
+    def all_ready(self) -> bool:
+        return all(e.get("state") == "Ready" for e in self.entries)
+
+
+def _ref(obj: Mapping[str, Any]) -> dict[str, str]:
+    meta = obj["metadata"]
+    ref = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": meta["name"]}
+    if meta.get("namespace"):
+        ref["namespace"] = meta["namespace"]
+    return ref
+
+
+def _entry(name: str, workload: Workload, **fields: Any) -> dict[str, Any]:
+    request = (workload.spec.resources or {})[name]
+    entry: dict[str, Any] = {"name": name, "type": request.type}
+    if request.class_:
+        entry["class"] = request.class_
+    if request.id:
+        entry["id"] = request.id
+    entry.update({k: v for k, v in fields.items() if v is not None})
+    return entry
+
+
+async def provision(runtime: Runtime, workload: Workload, environment: Environment) -> Provisioned:
+    result = Provisioned()
+    if not workload.spec.resources:
+        return result
+    try:
+        order = resource_order(workload)
+    except RenderError:
+        return result  # a placeholder cycle: render reports it, with the cycle
+    client = runtime.client
+    for name in order:
+        try:
+            params = resolve_params(workload, name, result.outputs)
+        except RenderError as err:
+            phase = "Pending" if err.transient else "Failed"
+            result.entries.append(
+                _entry(name, workload, state=phase, reason=err.reason, message=err.message)
+            )
+            _note(result, Problem(err.reason, err.message), transient=err.transient)
+            continue
+        try:
+            chosen = match(name, workload.spec.resources[name], environment.spec.provisioners)
+            resource_plan = plan(workload, environment, name, params, chosen)
+        except ProvisionError as err:
+            result.entries.append(
+                _entry(name, workload, state="Failed", reason=err.reason, message=err.message)
+            )
+            _note(result, Problem(err.reason, err.message), transient=False)
+            continue
+
+        objects, _ = await apply_resource_objects(client, resource_plan.manifests)
+        claim = None
+        if resource_plan.claim is not None:
+            ref = resource_plan.claim
+            claim = await get_object(client, ref.api_version, ref.kind, ref.name, ref.namespace)
+        keys = None
+        if resource_plan.secret_name is not None:
+            keys = await secret_keys(client, resource_plan.namespace, resource_plan.secret_name)
+        outputs, state = outputs_from(resource_plan, claim, keys)
+        if outputs is not None:
+            result.outputs[name] = outputs
+        result.entries.append(
+            _entry(
+                name,
+                workload,
+                provisioner=resource_plan.provisioner,
+                selection=resource_plan.reason,
+                state=state.phase,
+                reason=state.reason,
+                message=state.message,
+                claim=(
+                    {
+                        "apiVersion": resource_plan.claim.api_version,
+                        "kind": resource_plan.claim.kind,
+                        "name": resource_plan.claim.name,
+                    }
+                    if resource_plan.claim is not None
+                    else None
+                ),
+                objects=[_ref(o) for o in objects] or None,
+                outputs=sorted(outputs) if outputs is not None else None,
+            )
+        )
+        if not state.ready:
+            _note(result, Problem(state.reason, state.message), transient=not state.failed)
+    return result
+
+
+def _note(result: Provisioned, problem: Problem, *, transient: bool) -> None:
+    if transient:
+        result.waiting = result.waiting or problem
+    else:
+        result.problem = result.problem or problem
+
+
+# -- letting go -------------------------------------------------------------------------------
+
+
+def still_used_elsewhere(
+    runtime: Runtime, namespace: str, workload: str, entry: Mapping[str, Any]
+) -> bool:
+    """Whether another live Workload of the namespace shares this resource (same id)."""
+    if not entry.get("id"):
+        return False
+    for other in runtime.cache.workloads_in(namespace):
+        meta = other["metadata"]
+        if meta["name"] == workload or meta.get("deletionTimestamp"):
+            continue
+        for request in ((other.get("spec") or {}).get("resources") or {}).values():
+            if (
+                isinstance(request, Mapping)
+                and request.get("id") == entry["id"]
+                and request.get("type") == entry.get("type")
+            ):
+                return True
+    return False
+
+
+async def release(
+    runtime: Runtime,
+    namespace: str,
+    workload: str,
+    entries: Sequence[Mapping[str, Any]],
+    policy: str,
+) -> list[str]:
+    """Let go of resources a Workload no longer has, as the deletion policy says.
+
+    Delete: their objects are deleted (a shared one only when its last user goes).
+    Retain: they stay as they are, and a Workload asking for the same resource adopts them.
+    Orphan: they stay, and lose the labels by which Berth would find them again.
+    Returns a line per action, for the log and the Events.
+    """
+    done = []
+    for entry in entries:
+        if still_used_elsewhere(runtime, namespace, workload, entry):
+            done.append(
+                f"kept resource {entry['name']!r}: another Workload shares it (id {entry['id']})"
+            )
+            continue
+        for ref in entry.get("objects") or []:
+            what = f"{ref['kind']} {ref['name']}"
+            if policy == "Delete":
+                if await delete_object(
+                    runtime.client,
+                    ref["apiVersion"],
+                    ref["kind"],
+                    ref["name"],
+                    ref.get("namespace"),
+                ):
+                    done.append(f"deleted {what} of resource {entry['name']!r}")
+            elif policy == "Orphan":
+                patch = {"metadata": {"labels": {MANAGED_BY_LABEL: None, WORKLOAD_LABEL: None}}}
+                obj = await get_object(
+                    runtime.client,
+                    ref["apiVersion"],
+                    ref["kind"],
+                    ref["name"],
+                    ref.get("namespace"),
+                )
+                if obj is not None:
+                    await runtime.client.merge_patch(
+                        ref["apiVersion"], ref["kind"], ref["name"], patch, ref.get("namespace")
+                    )
+                    done.append(f"orphaned {what} of resource {entry['name']!r}")
+            else:
+                done.append(f"retained {what} of resource {entry['name']!r}")
+    return done

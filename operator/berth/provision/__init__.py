@@ -1,0 +1,74 @@
+"""Provisioning: how an Environment provides the resources a Workload asks for.
+
+Pure, like render: no kopf, no client, no clock, no I/O. For each resource of a Workload
+(in ``berth.render.resource_order``):
+
+1. ``match()`` chooses the provisioner (the most specific of type, class, id);
+2. ``plan()`` says what to apply (a Crossplane claim, a template's objects, or nothing
+   for an existing Secret) and where each promised output comes from;
+3. ``outputs_from()`` turns the claim and the keys of its Secret, as read back from the
+   cluster, into the resource's state and, once Ready, its outputs for render.
+"""
+
+from berth.provision.errors import ProvisionError, ProvisionReason
+from berth.provision.identity import (
+    IDENTITY_MAX,
+    connection_secret_name,
+    is_shared,
+    resource_identity,
+    shared_key,
+)
+from berth.provision.match import Match, match, provisioner_name
+from berth.provision.model import (
+    RESOURCE_LABEL,
+    RESOURCE_TYPE_LABEL,
+    SHARED_LABEL,
+    ClaimRef,
+    FromField,
+    FromSecret,
+    FromValue,
+    OutputSource,
+    OutputSpec,
+    ResourcePlan,
+)
+from berth.provision.observe import (
+    PHASES,
+    Phase,
+    ResourceState,
+    check_secret_keys,
+    outputs_from,
+)
+from berth.provision.params import merge_params
+from berth.provision.plan import check_provisioners, kind_spec, plan
+
+__all__ = [
+    "IDENTITY_MAX",
+    "PHASES",
+    "RESOURCE_LABEL",
+    "RESOURCE_TYPE_LABEL",
+    "SHARED_LABEL",
+    "ClaimRef",
+    "FromField",
+    "FromSecret",
+    "FromValue",
+    "Match",
+    "OutputSource",
+    "OutputSpec",
+    "Phase",
+    "ProvisionError",
+    "ProvisionReason",
+    "ResourcePlan",
+    "ResourceState",
+    "check_provisioners",
+    "check_secret_keys",
+    "connection_secret_name",
+    "is_shared",
+    "kind_spec",
+    "match",
+    "merge_params",
+    "outputs_from",
+    "plan",
+    "provisioner_name",
+    "resource_identity",
+    "shared_key",
+]

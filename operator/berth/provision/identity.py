@@ -1,0 +1,63 @@
+"""Deterministic, DNS-safe names for provisioned resources.
+
+A resource without an ``id`` belongs to one Workload: its identity is
+``<workload>-<resource>-<hash>``. A resource with an ``id`` is shared by every Workload of
+the Environment that asks for the same type, class and id (Score's rule): its identity is
+``<type>[-<class>]-<id>-<hash>``. The hash (8 hex digits of a SHA-256 of the exact key)
+makes identities unique even where the readable part is not: workload ``a-b`` with resource
+``c`` and workload ``a`` with resource ``b-c`` must never share a database. Identities
+start with a letter, are lowercase letters, digits and '-', and are at most
+``IDENTITY_MAX`` (52) characters, which leaves room for suffixes such as ``-conn`` (the
+connection Secret) within a 63-character DNS label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from berth.api.workload import ResourceRequest
+
+IDENTITY_MAX = 52
+_HASH_LEN = 8
+
+
+def is_shared(request: ResourceRequest) -> bool:
+    """A resource with an id is shared across the Environment's Workloads."""
+    return request.id is not None
+
+
+def shared_key(request: ResourceRequest) -> str:
+    """Score's key of a shared resource: ``type.class#id`` (class omitted when unset)."""
+    klass = f".{request.class_}" if request.class_ else ""
+    return f"{request.type}{klass}#{request.id}"
+
+
+def _readable(text: str) -> str:
+    label = re.sub(r"[^a-z0-9-]+", "-", text.lower())
+    label = re.sub(r"-{2,}", "-", label).strip("-")
+    if not label or not label[0].isalpha():
+        label = f"r-{label}".rstrip("-")
+    return label
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:_HASH_LEN]
+
+
+def resource_identity(workload_name: str, resource_name: str, request: ResourceRequest) -> str:
+    """The name of what is provisioned for resource ``resource_name`` of a Workload."""
+    if is_shared(request):
+        parts = [request.type, request.class_ or "", request.id or ""]
+        readable = _readable("-".join(part for part in parts if part))
+        key = "shared\0" + "\0".join(parts)
+    else:
+        readable = _readable(f"{workload_name}-{resource_name}")
+        key = f"workload\0{workload_name}\0{resource_name}"
+    room = IDENTITY_MAX - _HASH_LEN - 1
+    return f"{readable[:room].rstrip('-')}-{_digest(key)}"
+
+
+def connection_secret_name(identity: str) -> str:
+    """The Secret a Crossplane claim writes its connection details to."""
+    return f"{identity}-conn"

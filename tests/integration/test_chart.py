@@ -1,0 +1,736 @@
+"""The Helm chart in charts/berth: lint, render, and install on a real API server.
+
+The tests that need no cluster (CRD drift, lint, values schema, RBAC shape, the
+dashboard) run first; the others use the ``cluster`` fixture and a namespace of
+their own, and name every cluster-scoped object after a release name of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.clusterharness import BIN_DIR, REPO_ROOT, ClusterAccess
+
+CHART = REPO_ROOT / "charts" / "berth"
+PEERING_CRDS = CHART / "charts" / "kopf-peering" / "crds"
+HELM = BIN_DIR / "helm"
+RELEASE = "berth-chart-test"
+RELEASE_NAMESPACE = "berth-system"
+
+HA = {"replicas": 2, "ha": {"enabled": True}}
+FULL = {**HA, "serviceMonitor": {"enabled": True}, "dashboard": {"enabled": True}}
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def helm_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Helm's cache, config and data go to a directory of this run, not to $HOME."""
+    home = tmp_path_factory.mktemp("helm")
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
+        env[name] = str(home / name.lower())
+    return env
+
+
+def helm(
+    env: Mapping[str, str], *args: str, check: bool = True, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    if not HELM.exists():
+        pytest.fail(f"{HELM} is missing: run `make tools` first", pytrace=False)
+    proc = subprocess.run(
+        [str(HELM), *args], capture_output=True, text=True, env=dict(env), timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+        )
+    return proc
+
+
+def values_file(tmp_path: Path, values: Mapping[str, Any] | None) -> list[str]:
+    if not values:
+        return []
+    path = tmp_path / f"values-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(yaml.safe_dump(dict(values)))
+    return ["-f", str(path)]
+
+
+def template(
+    env: Mapping[str, str],
+    tmp_path: Path,
+    values: Mapping[str, Any] | None = None,
+    *,
+    namespace: str = RELEASE_NAMESPACE,
+    release: str = RELEASE,
+) -> str:
+    args = ["template", release, str(CHART), "--namespace", namespace]
+    return helm(env, *args, *values_file(tmp_path, values)).stdout
+
+
+def documents(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def render(
+    env: Mapping[str, str], tmp_path: Path, values: Mapping[str, Any] | None = None, **kw: Any
+) -> list[dict[str, Any]]:
+    return documents(template(env, tmp_path, values, **kw))
+
+
+def only(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def rules_of(docs: list[dict[str, Any]]) -> dict[str, set[tuple[str, str, str]]]:
+    """(apiGroup, resource, verb) triples granted by each Role/ClusterRole, by name."""
+    granted: dict[str, set[tuple[str, str, str]]] = {}
+    for doc in docs:
+        if doc["kind"] not in ("ClusterRole", "Role"):
+            continue
+        triples = granted.setdefault(f"{doc['kind']}/{doc['metadata']['name']}", set())
+        for rule in doc.get("rules") or []:
+            for group in rule.get("apiGroups") or []:
+                for resource in rule.get("resources") or []:
+                    for verb in rule.get("verbs") or []:
+                        triples.add((group, resource, verb))
+    return granted
+
+
+def grant(group: str, resources: str, verbs: str) -> set[tuple[str, str, str]]:
+    return {(group, r, v) for r in resources.split() for v in verbs.split()}
+
+
+# What the operator needs, by concern (see the handlers and kopf's own needs).
+CLUSTER_RULES = (
+    grant("berth.dev", "environments", "get list watch")
+    | grant("berth.dev", "environments/status", "patch")
+    | grant("", "namespaces", "get create patch")
+    | grant("apiextensions.k8s.io", "customresourcedefinitions", "get list watch")
+    | grant("", "events", "create")
+)
+WORKLOAD_RULES = (
+    grant("berth.dev", "workloads", "get list watch")
+    | grant("berth.dev", "workloads/status", "patch")
+    | grant("apps", "deployments", "get list watch create patch delete")
+    | grant("", "services configmaps", "get list watch create patch delete")
+)
+KOPF_NAMESPACES = grant("", "namespaces", "list watch")
+CLUSTER_PEERING = grant("kopf.dev", "clusterkopfpeerings", "get list watch patch")
+NAMESPACED_PEERING = grant("kopf.dev", "kopfpeerings", "get list watch patch")
+
+
+# -- no cluster needed --------------------------------------------------------------------
+
+
+def test_chart_crds_are_the_generated_crds() -> None:
+    generated = {p.name: p.read_bytes() for p in sorted((REPO_ROOT / "crds").glob("*.yaml"))}
+    shipped = {p.name: p.read_bytes() for p in sorted((CHART / "crds").glob("*.yaml"))}
+    assert generated, "crds/ is empty: run `make crds`"
+    assert sorted(shipped) == sorted(generated), (
+        f"charts/berth/crds holds {sorted(shipped)}, crds/ holds {sorted(generated)}: "
+        "run `make chart-crds`"
+    )
+    for name, data in generated.items():
+        assert shipped[name] == data, (
+            f"charts/berth/crds/{name} differs from crds/{name}: run `make chart-crds`"
+        )
+
+
+LINT_VALUES = {
+    "default": None,
+    "ha": HA,
+    "full": FULL,
+    "namespaced-ha": {**HA, "operator": {"namespaces": ["team-a", "team-b"]}},
+}
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["lint", "lint-strict"])
+@pytest.mark.parametrize("case", sorted(LINT_VALUES))
+def test_helm_lint_is_clean(
+    helm_env: dict[str, str], tmp_path: Path, case: str, strict: bool
+) -> None:
+    args = ["lint", str(CHART), "--with-subcharts", *values_file(tmp_path, LINT_VALUES[case])]
+    if strict:
+        args.append("--strict")
+    out = helm(helm_env, *args).stdout
+    assert "0 chart(s) failed" in out
+    assert "[WARNING]" not in out, out
+    assert "[ERROR]" not in out, out
+
+
+def _leaves(values: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(values, dict) and values:
+        for key, value in values.items():
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else key)
+    else:
+        yield prefix
+
+
+def _schema_at(schema: dict[str, Any], path: str) -> dict[str, Any] | None:
+    node = schema
+    for part in path.split("."):
+        props = node.get("properties")
+        if props is None:
+            # A map of free keys (labels, resource lists): described as a whole.
+            return node if "additionalProperties" in node or node.get("type") == "object" else None
+        if part not in props:
+            return None
+        node = props[part]
+    return node
+
+
+def test_every_value_is_in_the_schema_and_the_readme() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    readme = (CHART / "README.md").read_text()
+    table = readme.split("\n## Values\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([^`]+)` \|", table, flags=re.MULTILINE))
+    assert documented, "the chart README has no values table"
+    for leaf in _leaves(values):
+        assert _schema_at(schema, leaf) is not None, f"{leaf} is not in values.schema.json"
+        parts = leaf.split(".")
+        prefixes = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+        assert prefixes & documented, f"{leaf} is not in the values table of the chart README"
+    for key in documented:
+        assert _schema_at(schema, key) is not None, f"the README documents {key}, the schema not"
+
+
+BAD_VALUES = [
+    ({"operator": {"logFormat": "xml"}}, "logFormat"),
+    ({"operator": {"logLevel": "TRACE"}}, "logLevel"),
+    ({"operator": {"workers": 0}}, "workers"),
+    ({"operator": {"burst": 0}}, "burst"),
+    ({"operator": {"qps": -1}}, "qps"),
+    ({"operator": {"resync": 0}}, "resync"),
+    ({"operator": {"metricsPort": 70000}}, "metricsPort"),
+    ({"operator": {"namespaces": ["Team_A"]}}, "namespaces"),
+    ({"replicas": 0}, "replicas"),
+    ({"ha": {"enabled": "yes"}}, "enabled"),
+    ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
+    ({"serviceMonitor": {"interval": "soon"}}, "interval"),
+    ({"workers": 4}, "workers"),  # a typo: not under operator
+    ({"replicas": 2}, "ha.enabled"),
+    ({"operator": {"healthPort": 8080}}, "must differ"),
+]
+
+
+@pytest.mark.parametrize(("values", "message"), BAD_VALUES, ids=[m for _, m in BAD_VALUES])
+def test_bad_values_are_refused(
+    helm_env: dict[str, str], tmp_path: Path, values: dict[str, Any], message: str
+) -> None:
+    args = ["template", RELEASE, str(CHART), *values_file(tmp_path, values)]
+    proc = helm(helm_env, *args, check=False)
+    assert proc.returncode != 0, f"{values} was accepted"
+    assert message in proc.stderr, proc.stderr
+
+
+RBAC_CASES = {
+    "default": (None, {f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES}),
+    "ha": (HA, {f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES | CLUSTER_PEERING}),
+    "namespaced": (
+        {"operator": {"namespaces": ["team-a"]}},
+        {
+            f"ClusterRole/{RELEASE}": CLUSTER_RULES | KOPF_NAMESPACES,
+            f"ClusterRole/{RELEASE}-namespaced": WORKLOAD_RULES,
+        },
+    ),
+    "namespaced-ha": (
+        {**HA, "operator": {"namespaces": ["team-a", "team-b"]}},
+        {
+            f"ClusterRole/{RELEASE}": CLUSTER_RULES | KOPF_NAMESPACES,
+            f"ClusterRole/{RELEASE}-namespaced": WORKLOAD_RULES | NAMESPACED_PEERING,
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RBAC_CASES))
+def test_rbac_grants_exactly_what_the_operator_needs(
+    helm_env: dict[str, str], tmp_path: Path, case: str
+) -> None:
+    values, expected = RBAC_CASES[case]
+    docs = render(helm_env, tmp_path, values)
+    for doc in docs:
+        for rule in doc.get("rules") or []:
+            for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert not any("*" in item for item in rule.get(field) or []), (
+                    f"{doc['kind']}/{doc['metadata']['name']} has a wildcard in {field}: {rule}"
+                )
+            assert not rule.get("nonResourceURLs"), rule
+            assert "secrets" not in (rule.get("resources") or []), rule
+    assert rules_of(docs) == expected
+
+
+def test_namespaced_mode_binds_the_workload_rules_per_namespace(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    docs = render(helm_env, tmp_path, {"operator": {"namespaces": ["team-a", "team-b"]}})
+    bindings = [d for d in docs if d["kind"] == "RoleBinding"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    for binding in bindings:
+        assert binding["roleRef"]["name"] == f"{RELEASE}-namespaced"
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": RELEASE, "namespace": RELEASE_NAMESPACE}
+        ]
+    crb = only(docs, "ClusterRoleBinding")
+    assert crb["roleRef"]["name"] == RELEASE
+
+
+def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    assert len(pod["containers"]) == 1
+    container: dict[str, Any] = pod["containers"][0]
+    return container
+
+
+def test_deployment_runs_berth_with_the_flags_from_values(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    docs = render(
+        helm_env,
+        tmp_path,
+        {
+            "image": {"repository": "registry.acme.dev/berth", "tag": "9.9.9"},
+            "operator": {
+                "workers": 8,
+                "qps": 12.5,
+                "burst": 30,
+                "resync": 60,
+                "logFormat": "text",
+                "logLevel": "DEBUG",
+                "metricsPort": 9090,
+                "healthPort": 9091,
+                "namespaces": ["team-a", "team-b"],
+            },
+        },
+    )
+    container = _container(docs)
+    assert container["image"] == "registry.acme.dev/berth:9.9.9"
+    assert container["command"] == ["berth"]
+    assert container["args"] == [
+        "run",
+        "--workers=8",
+        "--qps=12.5",
+        "--burst=30",
+        "--resync=60",
+        "--log-format=text",
+        "--log-level=DEBUG",
+        "--metrics-port=9090",
+        "--health-port=9091",
+        "--namespace=team-a",
+        "--namespace=team-b",
+    ]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "metrics": 9090,
+        "health": 9091,
+    }
+    service = only(docs, "Service")
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+
+
+def test_the_cli_accepts_the_rendered_arguments(helm_env: dict[str, str], tmp_path: Path) -> None:
+    from berth.cli import build_parser
+
+    for values in (None, FULL, {"operator": {"namespaces": ["a"], "qps": 0.5}}):
+        args = _container(render(helm_env, tmp_path, values))["args"]
+        parsed = build_parser().parse_args(args)
+        assert parsed.command == "run"
+
+
+def test_default_image_tag_is_the_app_version(helm_env: dict[str, str], tmp_path: Path) -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["appVersion"] == "0.1.0"
+    assert _container(render(helm_env, tmp_path))["image"] == "berth:0.1.0"
+
+
+def test_the_operator_pod_is_restricted_and_probed(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    docs = render(helm_env, tmp_path)
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = _container(docs)
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["runAsNonRoot"] is True
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert only(docs, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def _fake_berth(tmp_path: Path) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "berth"
+    fake.write_text('#!/bin/sh\nfor arg in "$@"; do printf "%s\\n" "$arg"; done\n')
+    fake.chmod(0o755)
+    return bin_dir
+
+
+def test_ha_replicas_get_distinct_stable_priorities(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Run the rendered command with a stand-in `berth` that prints its arguments."""
+    docs = render(helm_env, tmp_path, HA)
+    container = _container(docs)
+    assert "--peering=berth" in container["args"]
+    assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in (
+        container["env"]
+    )
+    deployment = only(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    env = {"PATH": f"{_fake_berth(tmp_path)}:/usr/bin:/bin"}
+
+    def argv(pod: str) -> list[str]:
+        cmd = [*container["command"], *container["args"]]
+        out = subprocess.run(
+            cmd, env={**env, "POD_ID": pod}, capture_output=True, text=True, check=True
+        ).stdout
+        return out.splitlines()
+
+    pods = [f"berth-chart-test-7d9f8c6b5-{suffix}" for suffix in ("x2k4q", "p9zlm", "a1b2c")]
+    priorities = []
+    for pod in pods:
+        args = argv(pod)
+        assert args[: len(container["args"])] == container["args"]
+        (priority,) = [a.split("=", 1)[1] for a in args if a.startswith("--priority=")]
+        assert priority.isdigit(), args
+        priorities.append(int(priority))
+        assert argv(pod) == args, "the priority of a Pod must not change across restarts"
+    assert len(set(priorities)) == len(pods), priorities
+
+
+def test_ha_creates_the_peering_object(helm_env: dict[str, str], tmp_path: Path) -> None:
+    docs = render(helm_env, tmp_path, {**HA, "ha": {"enabled": True, "peeringName": "p1"}})
+    peering = only(docs, "ClusterKopfPeering")
+    assert peering["apiVersion"] == "kopf.dev/v1"
+    assert peering["metadata"]["name"] == "p1"
+    assert "--peering=p1" in _container(docs)["args"]
+    assert not [d for d in render(helm_env, tmp_path) if d["apiVersion"].startswith("kopf.dev")]
+    namespaced = render(helm_env, tmp_path, {**HA, "operator": {"namespaces": ["a", "b"]}})
+    assert sorted(d["metadata"]["namespace"] for d in namespaced if d["kind"] == "KopfPeering") == [
+        "a",
+        "b",
+    ]
+
+
+def test_peering_crds_are_kopfs_shape() -> None:
+    crds = {p.name: yaml.safe_load(p.read_text()) for p in PEERING_CRDS.glob("*.yaml")}
+    scopes = {c["spec"]["names"]["kind"]: c["spec"]["scope"] for c in crds.values()}
+    assert scopes == {"ClusterKopfPeering": "Cluster", "KopfPeering": "Namespaced"}
+    for crd in crds.values():
+        assert crd["spec"]["group"] == "kopf.dev"
+        (version,) = crd["spec"]["versions"]
+        assert (version["name"], version["served"], version["storage"]) == ("v1", True, True)
+        # kopf merge-patches .status on the object itself: no status subresource.
+        assert "subresources" not in version
+        status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+        assert status["x-kubernetes-preserve-unknown-fields"] is True
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert {"name": "kopf-peering", "version": "0.1.0", "condition": "ha.enabled"} in chart[
+        "dependencies"
+    ]
+
+
+def _metric_samples() -> set[str]:
+    """Every sample name berth.metrics exposes (counters _total, histograms _bucket...)."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from berth import metrics
+
+    names: set[str] = set()
+    for value in vars(metrics).values():
+        if not isinstance(value, MetricWrapperBase):
+            continue
+        for family in value.describe():
+            if family.type == "counter":
+                names.add(f"{family.name}_total")
+            elif family.type == "histogram":
+                names |= {f"{family.name}_{s}" for s in ("bucket", "sum", "count")}
+            else:
+                names.add(family.name)
+    return names
+
+
+def _exprs(dashboard: dict[str, Any]) -> list[str]:
+    return [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+
+
+def test_dashboard_queries_berths_metrics() -> None:
+    dashboard = json.loads((CHART / "dashboards" / "berth.json").read_text())
+    exprs = _exprs(dashboard)
+    used = {name for expr in exprs for name in re.findall(r"\bberth_[a-z_]+", expr)}
+    assert used, "the dashboard queries no berth metric"
+    assert used <= _metric_samples(), f"unknown metrics: {used - _metric_samples()}"
+    joined = "\n".join(exprs)
+    assert "by (kind, result) (rate(berth_reconciles_total" in joined
+    for quantile in ("0.50", "0.95"):
+        assert f"histogram_quantile({quantile}, sum by (le, kind) (rate(" in joined
+    assert "sum by (kind) (rate(berth_api_writes_total" in joined
+    assert "berth_drift_corrections_total" in joined
+    assert "sum by (ready) (berth_workloads" in joined
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    assert {v["name"] for v in dashboard["templating"]["list"]} == {"datasource", "namespace"}
+
+
+def test_dashboard_configmap_and_service_monitor(helm_env: dict[str, str], tmp_path: Path) -> None:
+    default = render(helm_env, tmp_path)
+    assert not [d for d in default if d["kind"] in ("ServiceMonitor", "ConfigMap")]
+    docs = render(helm_env, tmp_path, FULL)
+    configmap = only(docs, "ConfigMap")
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert configmap["data"]["berth.json"] == (CHART / "dashboards" / "berth.json").read_text()
+    monitor = only(docs, "ServiceMonitor")
+    service = only(docs, "Service")
+    for key, value in monitor["spec"]["selector"]["matchLabels"].items():
+        assert service["metadata"]["labels"][key] == value
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [RELEASE_NAMESPACE]}
+
+
+# -- against the real API server ----------------------------------------------------------
+
+
+def restricted(cluster: ClusterAccess, namespace: str) -> None:
+    """Make the namespace enforce (and warn about) Pod Security "restricted"."""
+    cluster.kubectl(
+        "label",
+        "namespace",
+        namespace,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/warn=restricted",
+        "--overwrite",
+    )
+
+
+def served(cluster: ClusterAccess, api_version: str, kind: str) -> bool:
+    path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    out = cluster.kubectl("get", "--raw", path, check=False)
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        return False
+    return any(r.get("kind") == kind for r in doc.get("resources", []))
+
+
+def dry_run(cluster: ClusterAccess, tmp_path: Path, docs: list[dict[str, Any]]) -> str:
+    path = tmp_path / f"dry-run-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    return cluster.kubectl("apply", "--dry-run=server", "--warnings-as-errors", "-f", str(path))
+
+
+def test_default_render_is_accepted_by_the_api_server(
+    cluster: ClusterAccess, namespace: str, helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    restricted(cluster, namespace)
+    release = f"{RELEASE}-{uuid.uuid4().hex[:5]}"
+    docs = render(helm_env, tmp_path, namespace=namespace, release=release)
+    out = dry_run(cluster, tmp_path, docs)
+    assert out.count("(server dry run)") == len(docs), out
+
+
+def test_ha_servicemonitor_dashboard_render_is_accepted_by_the_api_server(
+    cluster: ClusterAccess, namespace: str, helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    restricted(cluster, namespace)
+    release = f"{RELEASE}-{uuid.uuid4().hex[:5]}"
+    values = {**FULL, "ha": {"enabled": True, "peeringName": release}}
+    docs = render(helm_env, tmp_path, values, namespace=namespace, release=release)
+    assert only(docs, "ServiceMonitor")["apiVersion"] == "monitoring.coreos.com/v1"
+    only(docs, "ClusterKopfPeering")
+    # Kinds whose CRDs the cluster lacks (the Prometheus Operator's; kopf's, which the
+    # chart's subchart installs before the rest) cannot be dry-run: the rest must pass.
+    unserved = [d for d in docs if not served(cluster, d["apiVersion"], d["kind"])]
+    assert {d["kind"] for d in unserved} <= {"ServiceMonitor", "ClusterKopfPeering"}
+    rest = [d for d in docs if d not in unserved]
+    out = dry_run(cluster, tmp_path, rest)
+    assert out.count("(server dry run)") == len(rest), out
+    peering_crds = [yaml.safe_load(p.read_text()) for p in sorted(PEERING_CRDS.glob("*.yaml"))]
+    assert "(server dry run)" in dry_run(cluster, tmp_path, peering_crds)
+
+
+def test_namespaced_render_is_accepted_by_the_api_server(
+    cluster: ClusterAccess, namespace: str, helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    restricted(cluster, namespace)
+    release = f"{RELEASE}-{uuid.uuid4().hex[:5]}"
+    values = {"operator": {"namespaces": [namespace]}}
+    docs = render(helm_env, tmp_path, values, namespace=namespace, release=release)
+    assert only(docs, "RoleBinding")["metadata"]["namespace"] == namespace
+    out = dry_run(cluster, tmp_path, docs)
+    assert out.count("(server dry run)") == len(docs), out
+
+
+def get_json(cluster: ClusterAccess, *args: str) -> dict[str, Any] | None:
+    out = cluster.kubectl("get", *args, "-o", "json", "--ignore-not-found", check=True)
+    return json.loads(out) if out.strip() else None
+
+
+def can_i(cluster: ClusterAccess, sa: str, verb: str, resource: str, namespace: str) -> bool:
+    resource, _, subresource = resource.partition("/")
+    args = ["auth", "can-i", verb, resource, "--as", sa, "--namespace", namespace]
+    if subresource:
+        args.append(f"--subresource={subresource}")
+    out = cluster.kubectl(*args, check=False)
+    return out.strip().splitlines()[0] == "yes"
+
+
+# (verb, resource) the operator's ServiceAccount must be allowed, then refused.
+ALLOWED = [
+    ("watch", "workloads.berth.dev"),
+    ("patch", "workloads.berth.dev/status"),
+    ("list", "environments.berth.dev"),
+    ("patch", "environments.berth.dev/status"),
+    ("create", "deployments.apps"),
+    ("patch", "deployments.apps"),
+    ("delete", "services"),
+    ("watch", "configmaps"),
+    ("create", "namespaces"),
+    ("patch", "namespaces"),
+    ("create", "events"),
+    ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
+]
+REFUSED = [
+    ("get", "secrets"),
+    ("list", "secrets"),
+    ("patch", "workloads.berth.dev"),
+    ("update", "workloads.berth.dev/finalizers"),
+    ("delete", "namespaces"),
+    ("create", "pods"),
+    ("update", "deployments.apps"),
+    ("patch", "clusterkopfpeerings.kopf.dev"),
+    ("create", "clusterroles.rbac.authorization.k8s.io"),
+]
+
+
+@pytest.fixture
+def release_name() -> str:
+    return f"{RELEASE}-{uuid.uuid4().hex[:5]}"
+
+
+def test_install_creates_every_object_and_uninstall_removes_them(
+    cluster: ClusterAccess,
+    namespace: str,
+    helm_env: dict[str, str],
+    tmp_path: Path,
+    release_name: str,
+) -> None:
+    restricted(cluster, namespace)
+    kube = ["--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]
+    values = values_file(tmp_path, {"dashboard": {"enabled": True}})
+    install = ["install", release_name, str(CHART), *kube, *values, "--skip-crds"]
+    helm(helm_env, *install, "--wait", "--timeout", "180s")
+    try:
+        deployment = get_json(cluster, "-n", namespace, "deployment", release_name)
+        assert deployment is not None
+        assert deployment["status"].get("availableReplicas") == 1
+        for kind, name in [
+            ("serviceaccount", release_name),
+            ("service", f"{release_name}-metrics"),
+            ("configmap", f"{release_name}-dashboard"),
+        ]:
+            assert get_json(cluster, "-n", namespace, kind, name), f"{kind}/{name} is missing"
+        for kind in ("clusterrole", "clusterrolebinding"):
+            assert get_json(cluster, kind, release_name), f"{kind}/{release_name} is missing"
+
+        pods = get_json(
+            cluster, "-n", namespace, "pods", "-l", f"app.kubernetes.io/instance={release_name}"
+        )
+        assert pods is not None
+        # Admitted under "restricted", scheduled on a kwok node, Running.
+        assert [p["status"]["phase"] for p in pods["items"]] == ["Running"]
+        assert pods["items"][0]["spec"]["containers"][0]["args"][0] == "run"
+
+        sa = f"system:serviceaccount:{namespace}:{release_name}"
+        for verb, resource in ALLOWED:
+            assert can_i(cluster, sa, verb, resource, namespace), f"cannot {verb} {resource}"
+        for verb, resource in REFUSED:
+            assert not can_i(cluster, sa, verb, resource, namespace), f"may {verb} {resource}"
+    finally:
+        helm(helm_env, "uninstall", release_name, *kube, "--wait", "--timeout", "120s")
+
+    for kind in ("clusterrole", "clusterrolebinding"):
+        assert get_json(cluster, kind, release_name) is None, f"{kind} left behind"
+    for kind in ("deployment", "serviceaccount", "configmap"):
+        found = get_json(
+            cluster, "-n", namespace, kind, "-l", f"app.kubernetes.io/instance={release_name}"
+        )
+        # kubectl prints nothing for an empty list with --ignore-not-found.
+        assert found is None or found["items"] == [], f"{kind} left behind"
+
+
+def crd_exists(cluster: ClusterAccess, name: str) -> bool:
+    return get_json(cluster, "crd", name) is not None
+
+
+def test_ha_install_brings_the_peering_and_uninstall_removes_it(
+    cluster: ClusterAccess,
+    namespace: str,
+    helm_env: dict[str, str],
+    tmp_path: Path,
+    release_name: str,
+) -> None:
+    """Helm installs kopf's CRDs (the subchart's crds/) before it maps the peering object."""
+    peering_crds = ["clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"]
+    existed = {name: crd_exists(cluster, name) for name in peering_crds}
+    restricted(cluster, namespace)
+    kube = ["--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]
+    values = values_file(tmp_path, {**HA, "ha": {"enabled": True, "peeringName": release_name}})
+    # Without --skip-crds, so that Helm installs the subchart's CRDs first; from a copy
+    # of the chart without Berth's own CRDs, which other tests own on this cluster.
+    chart = tmp_path / "berth"
+    shutil.copytree(CHART, chart)
+    for crd in (chart / "crds").glob("*.yaml"):
+        crd.unlink()
+    install = ["install", release_name, str(chart), *kube, *values]
+    try:
+        helm(helm_env, *install, "--wait", "--timeout", "180s")
+        try:
+            peering = get_json(cluster, "clusterkopfpeering", release_name)
+            assert peering is not None
+            assert peering["metadata"]["labels"]["app.kubernetes.io/instance"] == release_name
+            pods = get_json(
+                cluster, "-n", namespace, "pods", "-l", f"app.kubernetes.io/instance={release_name}"
+            )
+            assert pods is not None
+            assert [p["status"]["phase"] for p in pods["items"]] == ["Running", "Running"]
+            sa = f"system:serviceaccount:{namespace}:{release_name}"
+            assert can_i(cluster, sa, "patch", "clusterkopfpeerings.kopf.dev", namespace)
+        finally:
+            helm(helm_env, "uninstall", release_name, *kube, "--wait", "--timeout", "120s")
+        assert get_json(cluster, "clusterkopfpeering", release_name) is None
+        assert get_json(cluster, "clusterrole", release_name) is None
+        # Helm never deletes a chart's CRDs: other kopf operators may share these.
+        assert all(crd_exists(cluster, name) for name in peering_crds)
+    finally:
+        for name, was_there in existed.items():
+            if not was_there:  # created by this test: leave the cluster as it was
+                cluster.kubectl("delete", "crd", name, "--ignore-not-found", "--wait=true")
