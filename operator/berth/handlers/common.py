@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from berth.kube import status as kube_status
-from berth.kube.client import KubeClient
+from berth.kube.client import ApiError, KubeClient
 from berth.render.errors import Problem
 from berth.render.status import transitions
 
@@ -47,7 +47,12 @@ async def write_status_and_events(
 ) -> dict[str, Any] | None:
     """Write the status when it changed, and post an Event for each real transition."""
     previous = obj.get("status")
-    written = await kube_status.write_status(client, obj, status)
+    try:
+        written = await kube_status.write_status(client, obj, status)
+    except ApiError as err:
+        if err.not_found:  # deleted while we looked at it: nothing to report on
+            return None
+        raise
     if written is None:
         return None
     for event in transitions(previous, status):
