@@ -351,3 +351,47 @@ def test_deleting_a_workload_never_deletes_a_retained_claim(
 
     wait_for(gone, 15, "the Workload to be deleted")
     assert len(claims(api, namespace)) == 1
+
+
+def environment_gone(berth: Berth, name: str) -> bool:
+    try:
+        berth.environment(name)
+    except ApiException as err:
+        return err.status == 404
+    return False
+
+
+def test_deleting_an_environment_with_policy_delete_takes_its_workloads_and_claims(
+    api: ApiClient, berth: Berth, namespace: str, make_environment: Any
+) -> None:
+    env = make_environment(provisioner("postgres"), deletionPolicy="Delete")
+    berth.create_workload(namespace, db_workload("doomed-app"))
+    berth.wait_condition(namespace, "doomed-app", "Ready", "True")
+    assert len(claims(api, namespace)) == 1
+
+    berth.delete_environment(env)
+    wait_for(lambda: environment_gone(berth, env), 30, "the Environment to go")
+    assert not workloads(api, namespace)
+    wait_for(lambda: not claims(api, namespace), 15, "the claim to be deleted")
+
+
+def test_deleting_an_environment_with_policy_retain_loses_nothing(
+    api: ApiClient, berth: Berth, namespace: str, make_environment: Any
+) -> None:
+    env = make_environment(provisioner("postgres"), deletionPolicy="Retain")
+    berth.create_workload(namespace, db_workload("survivor"))
+    berth.wait_condition(namespace, "survivor", "Ready", "True")
+    deployment = berth.apps.read_namespaced_deployment("survivor", namespace)
+
+    berth.delete_environment(env)
+    wait_for(lambda: environment_gone(berth, env), 15, "the Environment to go")
+    berth.wait_condition(namespace, "survivor", "Stalled", "True", reason="EnvironmentNotFound")
+    assert len(claims(api, namespace)) == 1
+    now = berth.apps.read_namespaced_deployment("survivor", namespace)
+    assert now.metadata.resource_version == deployment.metadata.resource_version
+    assert now.status.available_replicas == 1
+
+    # Its Workload deleted later, without an Environment to say otherwise: retained.
+    berth.delete_workload(namespace, "survivor")
+    wait_for(lambda: not workloads(api, namespace), 15, "the Workload to go")
+    assert len(claims(api, namespace)) == 1

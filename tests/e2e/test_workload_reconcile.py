@@ -253,7 +253,8 @@ def test_the_operator_never_writes_spec_or_metadata(
 
     env = berth.environment(environment)
     assert not env["metadata"].get("annotations")
-    assert not env["metadata"].get("finalizers")
+    # Only its own finalizer, which carries out the Environment's deletion policy.
+    assert env["metadata"].get("finalizers") == ["berth.dev/cleanup"]
 
 
 def test_a_rollout_that_cannot_progress_is_reported(

@@ -9,11 +9,14 @@ from pydantic import ValidationError
 
 from berth.api import Environment
 from berth.handlers.cache import Cache
-from berth.handlers.common import invalid_spec, now_rfc3339, write_status_and_events
+from berth.handlers.common import invalid_spec, now_rfc3339, post_event, write_status_and_events
 from berth.kube.children import apply_if_changed, prepared_manifest
+from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.render.errors import Problem
 from berth.render.namespace import namespace_manifest
 from berth.render.status import environment_status, ready_condition
+
+FINALIZE_POLL_SECONDS = 1.0
 
 if TYPE_CHECKING:
     from berth.handlers.runtime import Key, Runtime
@@ -33,9 +36,11 @@ def environments_of_workload(cache: Cache, workload: Mapping[str, Any]) -> list[
 async def reconcile(runtime: Runtime, key: Key) -> float | None:
     name = key[2]
     body = runtime.cache.environment(name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
+    if body is None:
         return None
     now = now_rfc3339()
+    if body["metadata"].get("deletionTimestamp"):
+        return await finalize(runtime, body, now)
     problem: Problem | None = None
     namespace = (body.get("spec") or {}).get("namespace", "")
     try:
@@ -54,6 +59,10 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
 
     namespace_ready = False
     if problem is None:
+        written_body = await set_finalizer(runtime.client, body, True)
+        if written_body is not None:
+            runtime.cache.remember_write(body, written_body)
+            body = written_body
         manifest = prepared_manifest(namespace_manifest(name, namespace))
         live = await runtime.client.get("v1", "Namespace", namespace)
         _, current = await apply_if_changed(runtime.client, manifest, live)
@@ -76,4 +85,40 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
     written_status = await write_status_and_events(runtime.client, body, status, now)
     if written_status is not None:
         runtime.cache.remember_write(body, written_status)
+    return None
+
+
+async def finalize(runtime: Runtime, body: dict[str, Any], now: str) -> float | None:
+    """An Environment going away does what its deletion policy says.
+
+    Delete: its Workloads are deleted first (each releases its resources under this same
+    policy), then the Environment goes. Retain and Orphan: it goes at once; its Workloads
+    keep running (Stalled, EnvironmentNotFound) and keep every resource.
+    """
+    if not has_finalizer(body):
+        return None
+    spec = body.get("spec") or {}
+    policy = spec.get("deletionPolicy") or (
+        "Retain" if spec.get("type") == "production" else "Delete"
+    )
+    namespace = spec.get("namespace", "")
+    if policy == "Delete":
+        remaining = runtime.cache.workloads_in(namespace) if namespace else []
+        if remaining:
+            for wl in remaining:
+                if not wl["metadata"].get("deletionTimestamp"):
+                    await runtime.client.delete(
+                        wl["apiVersion"], wl["kind"], wl["metadata"]["name"], namespace
+                    )
+            await post_event(
+                runtime.client,
+                body,
+                "DeletingWorkloads",
+                f"deletionPolicy Delete: deleting the {len(remaining)} Workload(s) of namespace "
+                f"{namespace} before the Environment goes",
+                False,
+                now,
+            )
+            return FINALIZE_POLL_SECONDS
+    await set_finalizer(runtime.client, body, False)
     return None
