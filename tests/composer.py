@@ -43,6 +43,7 @@ class ClaimKind:
 
 @dataclass
 class TestOnlyComposer:
+    __test__ = False  # a helper for tests, not a test class
     api: ApiClient
     kinds: list[ClaimKind]
     interval: float = 0.3

@@ -144,6 +144,11 @@ def test_drift_is_corrected_within_seconds(
     ).items
     assert any(e.reason == "DriftCorrected" for e in events)
     assert operator.metric("berth_drift_corrections_total", kind="Deployment") >= 1
+    wait_for(
+        lambda: operator.metric("berth_workloads", ready="true") >= 1,
+        10,
+        "the berth_workloads gauge to count a ready Workload",
+    )
 
 
 def test_a_reconcile_that_changes_nothing_writes_nothing(

@@ -13,8 +13,10 @@ from berth.handlers.cache import Cache, WorkloadKey
 from berth.handlers.config import OperatorConfig
 from berth.handlers.queue import WorkQueue
 from berth.kube.client import ApiError, KubeClient
+from berth.render.status import ready_condition
 
 log = logging.getLogger("berth")
+GAUGE_SECONDS = 5.0
 
 # What goes through the queue: ("workload", namespace, name) or ("environment", "", name).
 Key = tuple[str, str, str]
@@ -36,8 +38,6 @@ class Runtime:
     cache: Cache = field(default_factory=Cache)
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     reconcilers: dict[str, Reconciler] = field(default_factory=dict)
-    # The last status we wrote per object, to tell "the cache has not seen it yet"
-    # from "someone changed it".
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self) -> None:
@@ -47,6 +47,7 @@ class Runtime:
         for i in range(self.config.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"berth-worker-{i}"))
         self._tasks.append(asyncio.create_task(self._resync(), name="berth-resync"))
+        self._tasks.append(asyncio.create_task(self._count(), name="berth-workload-gauge"))
         log.info("started %d reconcile workers", self.config.workers)
 
     async def stop(self) -> None:
@@ -71,6 +72,22 @@ class Runtime:
         while True:
             await asyncio.sleep(self.config.resync_seconds)
             self.enqueue_all()
+
+    async def _count(self) -> None:
+        # Counted in the event loop (the scrape runs in another thread, and the caches
+        # are not safe to walk from there).
+        while True:
+            ready = total = 0
+            for key in self.cache.workload_keys():
+                body = self.cache.workload(key)
+                if body is None:
+                    continue
+                total += 1
+                cond = ready_condition(body.get("status"))
+                ready += int(bool(cond and cond.get("status") == "True"))
+            metrics.WORKLOADS.labels("true").set(ready)
+            metrics.WORKLOADS.labels("false").set(total - ready)
+            await asyncio.sleep(GAUGE_SECONDS)
 
     async def _worker(self) -> None:
         while True:
