@@ -23,6 +23,12 @@ DRIFT_CORRECTIONS = Counter(
     "Children found changed or deleted by someone else and set right, by kind.",
     ["kind"],
 )
+PROVISIONING_DURATION = Histogram(
+    "berth_provisioning_duration_seconds",
+    "Time from a resource's first object being created until its outputs were ready, by type.",
+    ["type"],
+    buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
 WORKLOADS = Gauge("berth_workloads", "Workloads known to the operator, by Ready state.", ["ready"])
 
 

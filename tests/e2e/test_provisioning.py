@@ -110,7 +110,7 @@ def env_of(berth: Berth, namespace: str, name: str) -> dict[str, Any]:
 
 
 def test_a_crossplane_claim_becomes_outputs_and_secrets_stay_secret(
-    api: ApiClient, berth: Berth, namespace: str, make_environment: Any
+    api: ApiClient, berth: Berth, namespace: str, make_environment: Any, operator: OperatorProcess
 ) -> None:
     make_environment(provisioner("postgres"))
     berth.create_workload(namespace, db_workload("app", params={"storageGB": 20}))
@@ -130,6 +130,7 @@ def test_a_crossplane_claim_becomes_outputs_and_secrets_stay_secret(
     assert (ref.name, ref.key) == (secret_name, "password")
     assert "$(BERTH_SECRET_DB_PASSWORD)" in env["DB_URL"].value
 
+    assert operator.metric("berth_provisioning_duration_seconds_count", type="postgres") >= 1
     entry = resource_entry(berth, namespace, "app", "db")
     assert entry["state"] == "Ready"
     assert entry["provisioner"] == "postgres"

@@ -9,11 +9,13 @@ deletionPolicy's call, made here.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from berth import metrics
 from berth.api import Environment, Workload
 from berth.kube.resources import apply_resource_objects, delete_object, get_object, secret_keys
 from berth.provision import ProvisionError, match, outputs_from, plan
@@ -59,8 +61,15 @@ def _entry(name: str, workload: Workload, **fields: Any) -> dict[str, Any]:
     return entry
 
 
-async def provision(runtime: Runtime, workload: Workload, environment: Environment) -> Provisioned:
+async def provision(
+    runtime: Runtime,
+    workload: Workload,
+    environment: Environment,
+    previous: Sequence[Mapping[str, Any]] = (),
+) -> Provisioned:
     result = Provisioned()
+    previous_states = {e.get("name"): e.get("state") for e in previous}
+    now = datetime.datetime.now(datetime.UTC)
     if not workload.spec.resources:
         return result
     try:
@@ -123,7 +132,29 @@ async def provision(runtime: Runtime, workload: Workload, environment: Environme
         )
         if not state.ready:
             _note(result, Problem(state.reason, state.message), transient=not state.failed)
+        elif previous_states.get(name) != "Ready":
+            observe_provisioning_time(resource_plan.type, claim, objects, now)
     return result
+
+
+def observe_provisioning_time(
+    type_: str,
+    claim: Mapping[str, Any] | None,
+    objects: Sequence[Mapping[str, Any]],
+    now: datetime.datetime,
+) -> None:
+    """Record how long a resource took to become ready, from its first object's creation."""
+    stamps = [
+        o.get("metadata", {}).get("creationTimestamp")
+        for o in ([claim] if claim is not None else []) + list(objects)
+    ]
+    created = sorted(s for s in stamps if s)
+    if not created:
+        return
+    start = datetime.datetime.strptime(created[0], "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.UTC
+    )
+    metrics.PROVISIONING_DURATION.labels(type_).observe(max(0.0, (now - start).total_seconds()))
 
 
 def _note(result: Provisioned, problem: Problem, *, transient: bool) -> None:

@@ -113,7 +113,12 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
                 problem = Problem("EnvironmentInvalid", invalid_spec("Environment", err).message)
             else:
                 body = await track_resources(runtime, body, workload, environment, now)
-                provisioned = await provision(runtime, workload, environment)
+                provisioned = await provision(
+                    runtime,
+                    workload,
+                    environment,
+                    (body.get("status") or {}).get("resources") or [],
+                )
                 waiting = provisioned.waiting
                 try:
                     rendered = render_workload(workload, environment, provisioned.outputs)

@@ -1,0 +1,32 @@
+"""Argo CD's view of objects the real operator just reconciled: the Lua health checks
+shipped in the chart, run on live statuses."""
+
+from __future__ import annotations
+
+from tests.kubeutil import Berth, workload_body
+from tests.unit.test_argocd_health import health_of
+
+
+def test_health_of_live_workloads_and_environment(
+    berth: Berth, namespace: str, environment: str
+) -> None:
+    berth.create_workload(namespace, workload_body("healthy"))
+    berth.wait_condition(namespace, "healthy", "Ready", "True")
+    assert health_of(berth.workload(namespace, "healthy"))["status"] == "Healthy"
+
+    berth.create_workload(namespace, workload_body("broken", replicas=9))
+    stalled = berth.wait_condition(
+        namespace, "broken", "Stalled", "True", reason="ReplicasAboveLimit"
+    )
+    health = health_of(berth.workload(namespace, "broken"))
+    assert health["status"] == "Degraded"
+    assert stalled["message"] in health["message"]
+
+    # A new generation the operator has not looked at yet is Progressing, whatever the
+    # status of the previous one said.
+    live = berth.workload(namespace, "healthy")
+    live["metadata"]["generation"] = live["status"]["observedGeneration"] + 1
+    assert health_of(live)["status"] == "Progressing"
+
+    env = berth.environment(environment)
+    assert health_of(env)["status"] == "Healthy"
