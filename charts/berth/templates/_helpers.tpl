@@ -64,6 +64,20 @@ Checks a schema cannot express; they fail the render with a message that says wh
 {{- end }}
 
 {{/*
+Checks of the RBAC values a schema cannot express well; they fail the render with a
+message that says why.
+*/}}
+{{- define "berth.validateRbac" -}}
+{{- range $key := list "claims" "templateResources" }}
+{{- range (index $.Values.rbac $key) }}
+{{- if and (eq .apiGroup "") (has "secrets" .resources) }}
+{{- fail (printf "rbac.%s must not list secrets: Berth reads a Secret's keys by name (get) and never writes Secrets" $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 RBAC rules for what lives in a Workload's namespace: cluster-wide by default, bound
 per namespace when operator.namespaces is set.
 */}}
@@ -72,11 +86,28 @@ per namespace when operator.namespaces is set.
 - apiGroups: ["berth.dev"]
   resources: ["workloads"]
   verbs: ["get", "list", "watch"]
-# Berth writes a Workload's status (server-side apply on the status subresource), and
-# never its spec or metadata.
+# Berth's finalizer (berth.dev/cleanup), held while a Workload has resources, is added
+# and removed by server-side apply of metadata.finalizers alone, under a field manager
+# of its own: "patch" on the Workload itself. Never "update": Berth writes no spec.
+- apiGroups: ["berth.dev"]
+  resources: ["workloads"]
+  verbs: ["patch"]
+# An Environment deleted under deletionPolicy Delete takes its Workloads with it: Berth
+# deletes them (each then releases its resources) before the Environment goes.
+- apiGroups: ["berth.dev"]
+  resources: ["workloads"]
+  verbs: ["delete"]
+# Berth writes a Workload's status (server-side apply on the status subresource).
 - apiGroups: ["berth.dev"]
   resources: ["workloads/status"]
   verbs: ["patch"]
+# Children carry an owner reference to their Workload with blockOwnerDeletion. Where
+# the OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift, among
+# others), setting it needs "update" on the owner's finalizers subresource. A custom
+# resource serves no such endpoint: this grants that check and nothing else.
+- apiGroups: ["berth.dev"]
+  resources: ["workloads/finalizers"]
+  verbs: ["update"]
 # A Workload's children. kopf lists and watches them (filtered by Berth's labels) to
 # wake their owner; Berth server-side applies them ("patch", and "create" for an
 # apply that creates), dry-runs applies to detect drift, and prunes ("delete") the
@@ -87,4 +118,34 @@ per namespace when operator.namespaces is set.
 - apiGroups: [""]
   resources: ["services", "configmaps"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# A connection Secret (a claim's, or an existing one a provisioner names): Berth reads
+# which keys it has, by name, to know which outputs exist. Values never leave that read
+# (containers get secretKeyRefs). Never list or watch: no Secret comes down unasked;
+# never any write.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- with .Values.rbac.templateResources }}
+# Objects that template provisioners render (rbac.templateResources; their Deployments,
+# Services and ConfigMaps fall under the rules above): read by name, server-side
+# applied ("create" for an apply that creates, "patch", dry-run applies), and deleted
+# or unlabelled (a merge patch) as the deletion policy says. Never listed or watched:
+# Berth knows them by name, from the Workload's status.
+{{- range . }}
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources: {{ toJson .resources }}
+  verbs: ["get", "create", "patch", "delete"]
+{{- end }}
+{{- end }}
+{{- with .Values.rbac.claims }}
+# Crossplane claims that crossplane provisioners create (rbac.claims): read by name to
+# follow their conditions, server-side applied, and deleted or unlabelled (a merge
+# patch) as the deletion policy says. Never listed or watched: Berth polls them by
+# name while they are not Ready.
+{{- range . }}
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources: {{ toJson .resources }}
+  verbs: ["get", "create", "patch", "delete"]
+{{- end }}
+{{- end }}
 {{- end }}

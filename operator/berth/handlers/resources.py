@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from berth import metrics
 from berth.api import Environment, Workload
+from berth.kube.client import ApiError
 from berth.kube.resources import apply_resource_objects, delete_object, get_object, secret_keys
 from berth.provision import ProvisionError, match, outputs_from, plan
 from berth.render import RenderError, resolve_params, resource_order
@@ -97,11 +98,32 @@ async def provision(
             _note(result, Problem(err.reason, err.message), transient=False)
             continue
 
-        objects, _ = await apply_resource_objects(client, resource_plan.manifests)
-        claim = None
-        if resource_plan.claim is not None:
-            ref = resource_plan.claim
-            claim = await get_object(client, ref.api_version, ref.kind, ref.name, ref.namespace)
+        try:
+            objects, _ = await apply_resource_objects(client, resource_plan.manifests)
+            claim = None
+            if resource_plan.claim is not None:
+                ref = resource_plan.claim
+                claim = await get_object(client, ref.api_version, ref.kind, ref.name, ref.namespace)
+        except ApiError as err:
+            if err.status != 403:
+                raise
+            message = (
+                f"the operator may not manage the objects of resource {name!r} "
+                f"(provisioner {resource_plan.provisioner}): {err.message}; grant it in the "
+                "chart's rbac.claims (claim kinds) or rbac.templateResources (template kinds)"
+            )
+            result.entries.append(
+                _entry(
+                    name,
+                    workload,
+                    provisioner=resource_plan.provisioner,
+                    state="Failed",
+                    reason="Forbidden",
+                    message=message,
+                )
+            )
+            _note(result, Problem("Forbidden", message), transient=False)
+            continue
         keys = None
         if resource_plan.secret_name is not None:
             keys = await secret_keys(client, resource_plan.namespace, resource_plan.secret_name)

@@ -1,8 +1,9 @@
 """Our finalizer on our own objects, and nothing else of their metadata.
 
-Written by server-side apply under a field manager of its own: applying the list with
-our entry adds it, applying an empty list removes exactly the entry we own — other
-controllers' finalizers are never touched, and no read-modify-write race exists.
+Written with JSON patches that first test the object's UID (and, to remove, the entry
+at its index): a patch never creates an object — an apply would, were the object gone
+and our copy stale — and a patch that raced another writer fails instead of clobbering
+the list. Other controllers' finalizers are never touched.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from berth.kube.client import KubeClient
+from berth.kube.client import ApiError, KubeClient
 
 FINALIZER = "berth.dev/cleanup"
-FINALIZER_MANAGER = "berth-finalizer"
+JSON_PATCH = "application/json-patch+json"
 
 
 def has_finalizer(obj: Mapping[str, Any]) -> bool:
@@ -23,15 +24,31 @@ def has_finalizer(obj: Mapping[str, Any]) -> bool:
 async def set_finalizer(
     client: KubeClient, obj: Mapping[str, Any], present: bool
 ) -> dict[str, Any] | None:
-    """Add or remove our finalizer; None (and no request) when it is already so."""
+    """Add or remove our finalizer; None (and no request) when it is already so, or when
+    the object is gone."""
     if has_finalizer(obj) == present:
         return None
     meta = obj["metadata"]
-    manifest: dict[str, Any] = {
-        "apiVersion": obj["apiVersion"],
-        "kind": obj["kind"],
-        "metadata": {"name": meta["name"], "finalizers": [FINALIZER] if present else []},
-    }
-    if meta.get("namespace"):
-        manifest["metadata"]["namespace"] = meta["namespace"]
-    return await client.apply(manifest, field_manager=FINALIZER_MANAGER)
+    finalizers = list(meta.get("finalizers") or [])
+    ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": meta["uid"]}]
+    if present:
+        if finalizers:
+            ops.append({"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER})
+        else:
+            ops.append({"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]})
+    else:
+        index = finalizers.index(FINALIZER)
+        path = f"/metadata/finalizers/{index}"
+        ops += [{"op": "test", "path": path, "value": FINALIZER}, {"op": "remove", "path": path}]
+    target = await client.path_for(
+        obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"]
+    )
+    try:
+        result: dict[str, Any] = await client.request(
+            "PATCH", target, body=ops, content_type=JSON_PATCH, kind=obj["kind"]
+        )
+    except ApiError as err:
+        if err.not_found:
+            return None
+        raise
+    return result
