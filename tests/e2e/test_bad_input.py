@@ -153,7 +153,7 @@ def test_a_bad_change_stalls_and_keeps_what_runs(
     before = berth.apps.read_namespaced_deployment("app", namespace)
 
     berth.patch_workload(namespace, "app", {"spec": change})
-    stalled = berth.wait_condition(namespace, "app", "Stalled", "True", timeout=15)
+    stalled = berth.wait_condition(namespace, "app", "Stalled", "True", timeout=15, reason=reason)
     assert stalled["reason"] == reason
     for fragment in fragments:
         assert fragment in stalled["message"], stalled["message"]
@@ -228,6 +228,6 @@ def test_unchanged_bad_input_is_reported_once(
         for e in berth.core.list_namespaced_event(
             namespace, field_selector="involvedObject.name=noisy"
         ).items
-        if e.type == "Warning"
+        if e.type == "Warning" and e.reason == "ImageNotAllowed"
     ]
     assert len(warnings) == 1, [(e.reason, e.message) for e in warnings]

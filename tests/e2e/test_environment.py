@@ -58,7 +58,9 @@ def test_a_change_to_the_environment_reaches_its_workloads(
     berth.patch_environment(
         environment, {"spec": {"policy": {"allowedRegistries": ["registry.other.dev/"]}}}
     )
-    stalled = berth.wait_condition(namespace, "follower", "Stalled", "True", timeout=10)
+    stalled = berth.wait_condition(
+        namespace, "follower", "Stalled", "True", timeout=10, reason="ImageNotAllowed"
+    )
     assert stalled["reason"] == "ImageNotAllowed"
     # What runs keeps running.
     assert berth.apps.read_namespaced_deployment("follower", namespace).spec.replicas == 2

@@ -230,7 +230,9 @@ def test_a_failing_claim_stalls_the_workload_with_crossplanes_own_words(
     message = "cannot create RDS instance: quota exceeded for db.t3.micro in eu-west-1"
     make_environment(provisioner("postgres", crossplane={"annotations": {FAIL: message}}))
     berth.create_workload(namespace, db_workload("doomed"))
-    stalled = berth.wait_condition(namespace, "doomed", "Stalled", "True", timeout=20)
+    stalled = berth.wait_condition(
+        namespace, "doomed", "Stalled", "True", timeout=20, reason="ClaimNotSynced"
+    )
     [claim] = claims(api, namespace)
     assert stalled["reason"] == "ClaimNotSynced"
     assert message in stalled["message"]
@@ -246,7 +248,9 @@ def test_a_failing_claim_stalls_the_workload_with_crossplanes_own_words(
 def test_a_missing_output_is_named(berth: Berth, namespace: str, make_environment: Any) -> None:
     make_environment(provisioner("postgres", crossplane={"annotations": {OMIT_KEYS: "password"}}))
     berth.create_workload(namespace, db_workload("partial"))
-    stalled = berth.wait_condition(namespace, "partial", "Stalled", "True", timeout=20)
+    stalled = berth.wait_condition(
+        namespace, "partial", "Stalled", "True", timeout=20, reason="MissingOutput"
+    )
     assert stalled["reason"] == "MissingOutput"
     assert "password" in stalled["message"]
 
@@ -256,7 +260,9 @@ def test_a_param_the_provisioner_does_not_allow_is_refused(
 ) -> None:
     make_environment(provisioner("postgres"))
     berth.create_workload(namespace, db_workload("greedy", params={"instanceType": "huge"}))
-    stalled = berth.wait_condition(namespace, "greedy", "Stalled", "True", timeout=20)
+    stalled = berth.wait_condition(
+        namespace, "greedy", "Stalled", "True", timeout=20, reason="ParamNotAllowed"
+    )
     assert stalled["reason"] == "ParamNotAllowed"
     assert "instanceType" in stalled["message"]
 

@@ -38,6 +38,11 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
     body = runtime.cache.environment(name)
     if body is None:
         return None
+    served = runtime.config.namespaces
+    if served and (body.get("spec") or {}).get("namespace") not in served:
+        # Watching only some namespaces: an Environment of another one is another
+        # operator's to count, hold and finalize.
+        return None
     now = now_rfc3339()
     if body["metadata"].get("deletionTimestamp"):
         return await finalize(runtime, body, now)

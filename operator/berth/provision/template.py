@@ -699,6 +699,19 @@ def _objects(documents: list[Any]) -> list[Any]:
     return objects
 
 
+# Kinds a template may never render, whatever the operator's RBAC would allow: a
+# template's objects are written with the operator's rights, on a developer's behalf.
+REFUSED_KINDS = {
+    ("", "Secret"): "secret values never pass through templates; use a secret provisioner",
+    ("", "Namespace"): "templates create objects in the Environment's namespace only",
+    ("", "ServiceAccount"): "templates do not create identities",
+    ("rbac.authorization.k8s.io", "Role"): "templates do not grant rights",
+    ("rbac.authorization.k8s.io", "RoleBinding"): "templates do not grant rights",
+    ("rbac.authorization.k8s.io", "ClusterRole"): "templates do not grant rights",
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): "templates do not grant rights",
+}
+
+
 def _finish_object(obj: Any, index: int, context: PlanContext) -> dict[str, Any]:
     where = f"object {index + 1}"
     if not isinstance(obj, dict):
@@ -707,6 +720,13 @@ def _finish_object(obj: Any, index: int, context: PlanContext) -> dict[str, Any]
         if not isinstance(obj.get(key), str) or not obj[key]:
             raise TemplateFailure(f"manifests: {where} has no {key}")
     where = f"{obj['kind']} (object {index + 1})"
+    refused = REFUSED_KINDS.get(
+        (obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else "", obj["kind"])
+    )
+    if refused is not None:
+        raise TemplateFailure(
+            f"manifests: {where}: a template may not create a {obj['kind']}: {refused}"
+        )
     metadata = obj.get("metadata")
     if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
         raise TemplateFailure(f"manifests: {where} has no metadata.name")
