@@ -67,6 +67,15 @@ def test_workload_becomes_ready_and_kubectl_wait_returns(
         {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
     ]
 
+    # Applied right after its Environment: no scary detour through EnvironmentNotFound,
+    # just one Normal event on becoming Ready.
+    events = berth.core.list_namespaced_event(
+        namespace, field_selector="involvedObject.name=web"
+    ).items
+    assert [(e.type, e.reason) for e in events if e.involved_object.kind == "Workload"] == [
+        ("Normal", "Ready")
+    ]
+
     # The printer columns answer "is it up, where".
     table = cluster.kubectl("-n", namespace, "get", "workloads")
     header, row = table.strip().splitlines()[:2]

@@ -3,6 +3,7 @@ nothing here depends on which event woke it up."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from berth.render.status import Observed, workload_status
 
 log = logging.getLogger("berth")
 RESOURCE_POLL_SECONDS = 2.0
+ENVIRONMENT_GRACE_SECONDS = 4.0
 
 if TYPE_CHECKING:
     from berth.handlers.runtime import Key, Runtime
@@ -88,6 +90,10 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         return None
     now = now_rfc3339()
     env_name, env_body, problem = resolve_environment(cache, body)
+    if problem is not None and problem.reason == "EnvironmentNotFound" and just_created(body):
+        # Applied together with its Environment, the Workload's watch event can come
+        # first: look again shortly rather than report a problem that is not one.
+        return ENVIRONMENT_GRACE_SECONDS / 4
     if body["metadata"].get("deletionTimestamp"):
         # Owner references let the garbage collector take the children; the resources
         # go as the Environment's deletion policy says, before our finalizer does.
@@ -210,6 +216,18 @@ async def release_all(
         runtime, workload_namespace(body), body["metadata"]["name"], entries, policy
     ):
         log.info("Workload %s/%s: %s", workload_namespace(body), body["metadata"]["name"], line)
+
+
+def just_created(body: Mapping[str, Any]) -> bool:
+    """Never reconciled yet, and created moments ago."""
+    if body.get("status"):
+        return False
+    stamp = body["metadata"].get("creationTimestamp")
+    if not stamp:
+        return False
+    created = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    age = (datetime.datetime.now(datetime.UTC) - created).total_seconds()
+    return age < ENVIRONMENT_GRACE_SECONDS
 
 
 def workload_namespace(body: Mapping[str, Any]) -> str:
