@@ -49,6 +49,15 @@ class OperatorProcess:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
+    def stop(self) -> None:
+        """Stop the process this harness started, by its pid."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -64,12 +73,12 @@ def crds(cluster: ClusterAccess) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def operator(cluster: ClusterAccess, crds: None) -> Iterator[OperatorProcess]:
-    log_path = cluster.kubeconfig.parent / "operator.log"
+def start_operator(kubeconfig: Path, log_path: Path, resync: float) -> OperatorProcess:
+    """`python -m berth run` as a subprocess, waited for until /healthz answers."""
     metrics_port, health_port = free_port(), free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("KUBECONFIG", None)
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "BERTH_NAMESPACES"):
+        env.pop(name, None)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
@@ -78,13 +87,13 @@ def operator(cluster: ClusterAccess, crds: None) -> Iterator[OperatorProcess]:
                 "berth",
                 "run",
                 "--kubeconfig",
-                str(cluster.kubeconfig),
+                str(kubeconfig),
                 "--metrics-port",
                 str(metrics_port),
                 "--health-port",
                 str(health_port),
                 "--resync",
-                str(RESYNC_SECONDS),
+                str(resync),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -92,25 +101,27 @@ def operator(cluster: ClusterAccess, crds: None) -> Iterator[OperatorProcess]:
             cwd=REPO_ROOT,
         )
     running = OperatorProcess(process, log_path, metrics_port)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:
             pytest.fail(f"the operator exited with {process.returncode}:\n{running.log_tail()}")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=1)
-            break
+            return running
         except OSError:
             if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the operator did not become healthy in 30s:\n{running.log_tail()}")
+                running.stop()
+                pytest.fail(f"the operator was not healthy in 60s:\n{running.log_tail()}")
             time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: ClusterAccess, crds: None) -> Iterator[OperatorProcess]:
+    running = start_operator(
+        cluster.kubeconfig, cluster.kubeconfig.parent / "operator.log", RESYNC_SECONDS
+    )
     yield running
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    running.stop()
 
 
 @pytest.fixture

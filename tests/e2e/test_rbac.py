@@ -32,9 +32,7 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,7 +47,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.clusterharness import BIN_DIR, REPO_ROOT, ClusterAccess, kubectl_binary
 from tests.composer import EXAMPLE_KINDS, TestOnlyComposer
-from tests.e2e.conftest import OperatorProcess, free_port
+from tests.e2e.conftest import OperatorProcess, start_operator
 from tests.kubeutil import Berth, wait_for
 
 CHART = REPO_ROOT / "charts" / "berth"
@@ -227,8 +225,12 @@ def module_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def chart_rbac(cluster: ClusterAccess, api: ApiClient, module_tmp: Path) -> Iterator[ChartRbac]:
-    """The chart's default RBAC for a release of this run, and a token of its ServiceAccount."""
+def chart_rbac(
+    cluster: ClusterAccess, api: ApiClient, module_tmp: Path, crds: None, claim_crds: None
+) -> Iterator[ChartRbac]:
+    """The chart's default RBAC for a release of this run, and a token of its ServiceAccount.
+
+    The CRDs come first: `kubectl auth can-i` cannot answer for kinds the server does not serve."""
     release = f"berth-rbac-{uuid.uuid4().hex[:6]}"
     core = k8s.CoreV1Api(api)
     create_namespace(core, release)
@@ -288,54 +290,11 @@ def rbac_operator(
     chart_rbac: ChartRbac, crds: None, claim_crds: None, module_tmp: Path
 ) -> Iterator[OperatorProcess]:
     """A second operator, with nothing but the ServiceAccount's token."""
-    log_path = module_tmp / "rbac-operator.log"
-    metrics_port, health_port = free_port(), free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "BERTH_NAMESPACES"):
-        env.pop(name, None)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "berth",
-                "run",
-                "--kubeconfig",
-                str(chart_rbac.kubeconfig),
-                "--metrics-port",
-                str(metrics_port),
-                "--health-port",
-                str(health_port),
-                "--resync",
-                "10",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=REPO_ROOT,
-        )
-    running = OperatorProcess(process, log_path, metrics_port)
+    running = start_operator(chart_rbac.kubeconfig, module_tmp / "rbac-operator.log", resync=10)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the operator exited with {process.returncode}:\n{running.log_tail()}")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the operator was not healthy in 60s:\n{running.log_tail()}")
-                time.sleep(0.2)
         yield running
     finally:
-        # Stopped by its pid: only the process this fixture started.
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        running.stop()
 
 
 @pytest.fixture(autouse=True)
