@@ -9,12 +9,30 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from berth.api.environment import EnvironmentSpec
 from berth.kube import status as kube_status
 from berth.kube.client import ApiError, KubeClient
 from berth.render.errors import Problem
 from berth.render.status import transitions
 
 log = logging.getLogger("berth")
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def deletion_policy(environment: Mapping[str, Any] | None) -> str:
+    """What the Environment's deletionPolicy says, by the model's own default.
+
+    With no Environment, or one that no longer validates, the policy cannot be known:
+    keep everything (Retain).
+    """
+    if environment is None:
+        return "Retain"
+    try:
+        return EnvironmentSpec.model_validate(
+            environment.get("spec") or {}
+        ).effective_deletion_policy()
+    except ValidationError:
+        return "Retain"
 
 
 async def post_event(
@@ -29,7 +47,12 @@ async def post_event(
 
 
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
+
+
+def parse_time(stamp: str) -> datetime.datetime:
+    """A Kubernetes timestamp (RFC 3339, seconds, UTC), as written by now_rfc3339."""
+    return datetime.datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=datetime.UTC)
 
 
 def invalid_spec(kind: str, err: ValidationError) -> Problem:

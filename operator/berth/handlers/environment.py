@@ -9,7 +9,13 @@ from pydantic import ValidationError
 
 from berth.api import Environment
 from berth.handlers.cache import Cache
-from berth.handlers.common import invalid_spec, now_rfc3339, post_event, write_status_and_events
+from berth.handlers.common import (
+    deletion_policy,
+    invalid_spec,
+    now_rfc3339,
+    post_event,
+    write_status_and_events,
+)
 from berth.kube.children import apply_if_changed, prepared_manifest
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.render.errors import Problem
@@ -103,9 +109,7 @@ async def finalize(runtime: Runtime, body: dict[str, Any], now: str) -> float | 
     if not has_finalizer(body):
         return None
     spec = body.get("spec") or {}
-    policy = spec.get("deletionPolicy") or (
-        "Retain" if spec.get("type") == "production" else "Delete"
-    )
+    policy = deletion_policy(body)
     namespace = spec.get("namespace", "")
     if policy == "Delete":
         remaining = runtime.cache.workloads_in(namespace) if namespace else []

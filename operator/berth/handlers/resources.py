@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from berth import metrics
 from berth.api import Environment, Workload
+from berth.handlers.common import parse_time
 from berth.kube.client import ApiError
 from berth.kube.resources import apply_resource_objects, delete_object, get_object, secret_keys
 from berth.provision import ProvisionError, match, outputs_from, plan
@@ -173,9 +174,7 @@ def observe_provisioning_time(
     created = sorted(s for s in stamps if s)
     if not created:
         return
-    start = datetime.datetime.strptime(created[0], "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=datetime.UTC
-    )
+    start = parse_time(created[0])
     metrics.PROVISIONING_DURATION.labels(type_).observe(max(0.0, (now - start).total_seconds()))
 
 

@@ -13,7 +13,14 @@ from pydantic import ValidationError
 from berth import metrics
 from berth.api import Environment, Workload
 from berth.handlers.cache import Cache
-from berth.handlers.common import invalid_spec, now_rfc3339, post_event, write_status_and_events
+from berth.handlers.common import (
+    deletion_policy,
+    invalid_spec,
+    now_rfc3339,
+    parse_time,
+    post_event,
+    write_status_and_events,
+)
 from berth.handlers.resources import Provisioned, provision, release
 from berth.kube.children import ObjectKey, sync_children
 from berth.kube.finalizers import has_finalizer, set_finalizer
@@ -206,12 +213,7 @@ async def release_all(
     runtime: Runtime, body: dict[str, Any], env_body: dict[str, Any] | None, now: str
 ) -> None:
     entries = list((body.get("status") or {}).get("resources") or [])
-    # Without its Environment the policy is unknown: keep everything.
-    policy = (env_body or {}).get("spec", {}).get("deletionPolicy") or (
-        "Retain"
-        if env_body is None or env_body.get("spec", {}).get("type") == "production"
-        else "Delete"
-    )
+    policy = deletion_policy(env_body)
     for line in await release(
         runtime, workload_namespace(body), body["metadata"]["name"], entries, policy
     ):
@@ -225,7 +227,7 @@ def just_created(body: Mapping[str, Any]) -> bool:
     stamp = body["metadata"].get("creationTimestamp")
     if not stamp:
         return False
-    created = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    created = parse_time(stamp)
     age = (datetime.datetime.now(datetime.UTC) - created).total_seconds()
     return age < ENVIRONMENT_GRACE_SECONDS
 
