@@ -83,3 +83,27 @@ chart-crds: ## Copy crds/ into the Helm chart (charts/berth/crds).
 .PHONY: chart-lint
 chart-lint: tools ## helm lint the chart.
 	@$(BIN)/helm lint --strict --with-subcharts charts/berth
+
+.PHONY: release-tools
+release-tools: ## Build crane and actionlint into their own cache and link them into .bin/.
+	@hack/release-tools.sh
+
+.PHONY: image
+image: ## Build the operator image from the Dockerfile with no container engine (OCI layout in build/image).
+	@hack/image.sh
+
+.PHONY: image-test
+image-test: venv tools ## Prove the image: its entrypoint on the test cluster, chart and image via a loopback registry.
+	@$(PYTHON) -m pytest tests/e2e/test_image.py $(PYTEST_ARGS)
+
+.PHONY: dist
+dist: venv ## Build the Python sdist and wheel into dist/ (python -m build).
+	@$(PYTHON) -m build --outdir dist
+
+.PHONY: chart-package
+chart-package: tools ## Package the chart into build/chart; IMAGE_REPOSITORY=<registry>/<owner>/berth names the image.
+	@hack/chart-package.sh --image-repository "$(or $(IMAGE_REPOSITORY),berth)"
+
+.PHONY: lint-workflows
+lint-workflows: ## Lint .github/workflows with actionlint (and shellcheck for run steps).
+	@hack/lint-workflows.sh
