@@ -8,18 +8,20 @@
 #   - optionally a ServiceAccount directory (token, ca.crt, namespace) mounted read-only
 #     at /var/run/secrets/kubernetes.io/serviceaccount, as kubelet does for a Pod
 #   - the image config's user (numeric uid:gid), environment, entrypoint and cmd;
-#     arguments after -- replace the cmd, as `docker run IMAGE ARGS...` does
+#     arguments after -- replace the cmd, as `docker run IMAGE ARGS...` does;
+#     --entrypoint CMD replaces the entrypoint (and drops the cmd), as a Pod's `command`
 #   - --no-network: a new network namespace with no interface up
 # The process keeps this script's pid (every step execs the next), so it can be
 # stopped by that pid.
 #
 # Usage: hack/image-run.sh --layout DIR --tag TAG --bundle DIR [--sa-dir DIR]
-#                          [--env NAME=VALUE]... [--no-network] [-- ARGS...]
+#                          [--env NAME=VALUE]... [--entrypoint CMD] [--no-network]
+#                          [-- ARGS...]
 #        hack/image-run.sh --help
 # Needs root (mount namespaces, chroot); installs umoci with apt-get when missing.
 set -euo pipefail
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 fail() { printf 'image-run.sh: %s\n' "$*" >&2; exit 1; }
 
 # The part that runs inside the new mount namespace: mounts, then exec chroot.
@@ -46,7 +48,7 @@ if [[ "${1:-}" == "--inside" ]]; then
   exec /usr/bin/env -i "${process_env[@]}" /usr/sbin/chroot --userspec="$userspec" "$rootfs" "$@"
 fi
 
-layout="" tag="" bundle="" sa_dir="" network=1
+layout="" tag="" bundle="" sa_dir="" entrypoint="" network=1
 extra_env=() args=() have_args=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -56,6 +58,7 @@ while [[ $# -gt 0 ]]; do
     --bundle) bundle=${2:?}; shift 2 ;;
     --sa-dir) sa_dir=${2:?}; shift 2 ;;
     --env) extra_env+=("${2:?}"); shift 2 ;;
+    --entrypoint) entrypoint=${2:?}; shift 2 ;;
     --no-network) network=0; shift ;;
     --) shift; args=("$@"); have_args=1; break ;;
     *) usage >&2; fail "unknown argument: $1" ;;
@@ -77,7 +80,7 @@ fi
 
 # The image config (not a runtime's derivation of it): user, env, entrypoint, cmd.
 mapfile -d '' spec < <(python3 "$(dirname "$0")/image_config.py" process "$layout" "$tag" \
-  "$have_args" "${args[@]}")
+  "$entrypoint" "$have_args" "${args[@]}")
 [[ ${#spec[@]} -ge 3 ]] || fail "cannot read the image config of $layout:$tag"
 userspec=${spec[0]} env_count=${spec[1]}
 process_env=("${spec[@]:2:env_count}" "${extra_env[@]}")

@@ -7,10 +7,11 @@ Usage:
       stores it and a node pulls it).
   python3 hack/image_config.py size LAYOUT TAG
       One line: the compressed size in MB and the number of layers.
-  python3 hack/image_config.py process LAYOUT TAG HAVE_ARGS [ARGS...]
+  python3 hack/image_config.py process LAYOUT TAG ENTRYPOINT HAVE_ARGS [ARGS...]
       NUL-separated, for hack/image-run.sh: "uid:gid", the number of environment
-      entries, the entries, then the command (Entrypoint + ARGS when HAVE_ARGS is 1,
-      else Entrypoint + Cmd).
+      entries, the entries, then the command, as a container runtime makes it: the
+      image's Entrypoint, or ENTRYPOINT when it is not empty (a Pod's `command`; the
+      image's Cmd is then ignored), followed by ARGS when HAVE_ARGS is 1, else by Cmd.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def summary(layout: Path, tag: str) -> dict[str, Any]:
     }
 
 
-def process(layout: Path, tag: str, have_args: bool, args: list[str]) -> list[str]:
+def process(layout: Path, tag: str, entrypoint: str, have_args: bool, args: list[str]) -> list[str]:
     config = summary(layout, tag)["config"]
     user = config.get("User") or "0:0"
     uid, _, gid = user.partition(":")
@@ -66,9 +67,12 @@ def process(layout: Path, tag: str, have_args: bool, args: list[str]) -> list[st
     if (config.get("WorkingDir") or "/") != "/":
         raise SystemExit("image_config.py: only images whose WorkingDir is / are supported")
     env = list(config.get("Env") or [])
-    command = list(config.get("Entrypoint") or []) + (
-        args if have_args else list(config.get("Cmd") or [])
-    )
+    if entrypoint:
+        command = [entrypoint, *args]
+    else:
+        command = list(config.get("Entrypoint") or []) + (
+            args if have_args else list(config.get("Cmd") or [])
+        )
     if not command:
         raise SystemExit("image_config.py: no entrypoint, no cmd and no ARGS: nothing to run")
     return [f"{uid}:{gid}", str(len(env)), *env, *command]
@@ -86,8 +90,8 @@ def main(argv: list[str]) -> int:
         found = summary(layout, tag)
         print(f"{found['compressed_bytes'] / 1e6:.1f} MB compressed, {found['layers']} layers")
         return 0
-    if command == "process" and len(argv) >= 4:
-        fields = process(layout, tag, argv[3] == "1", argv[4:])
+    if command == "process" and len(argv) >= 5:
+        fields = process(layout, tag, argv[3], argv[4] == "1", argv[5:])
         sys.stdout.write("\0".join(fields) + "\0")
         return 0
     print(__doc__, file=sys.stderr)

@@ -3,11 +3,12 @@
 # its Go module by hack/release-tools.sh); the shell of every `run:` step is checked
 # with shellcheck, installed from Debian's packages when missing.
 #
-# Usage: hack/lint-workflows.sh [--help] [actionlint flags...]
+# Usage: hack/lint-workflows.sh [--help] [actionlint flags...] [WORKFLOW FILE...]
+# With no file, every workflow of this repository.
 set -euo pipefail
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
