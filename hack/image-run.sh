@@ -36,12 +36,18 @@ if [[ "${1:-}" == "--inside" ]]; then
   mount --rbind /dev "$rootfs/dev"
   mount -t tmpfs -o mode=1777,size=64m tmpfs "$rootfs/tmp"
   if [[ -n "$sa_dir" ]]; then
-    mount -t tmpfs -o mode=755,size=1m tmpfs "$rootfs/run"
-    mkdir -p "$rootfs/run/secrets/kubernetes.io/serviceaccount"
-    mount --bind -o ro "$sa_dir" "$rootfs/run/secrets/kubernetes.io/serviceaccount"
-    # Debian's /var/run is a link to /run; the path must resolve either way.
-    [[ -f "$rootfs/var/run/secrets/kubernetes.io/serviceaccount/token" ]] \
-      || fail "/var/run/secrets/kubernetes.io/serviceaccount is not reachable in the image"
+    # A tmpfs for the mount point (the root is read-only): on /run where /var/run is
+    # Debian's link to it, else on /var/run itself.
+    parent=/var/run
+    if [[ -L "$rootfs/var/run" ]]; then
+      case $(readlink "$rootfs/var/run") in
+        /run | /run/ | ../run | ../run/) parent=/run ;;
+        *) fail "the image's /var/run links to $(readlink "$rootfs/var/run"), not /run" ;;
+      esac
+    fi
+    mount -t tmpfs -o mode=755,size=1m tmpfs "$rootfs$parent"
+    mkdir -p "$rootfs$parent/secrets/kubernetes.io/serviceaccount"
+    mount --bind -o ro "$sa_dir" "$rootfs$parent/secrets/kubernetes.io/serviceaccount"
   fi
   # env -i: nothing of this shell's environment reaches the image's process, only what
   # the image config and --env say. chroot looks the command up in the image's PATH.

@@ -175,6 +175,7 @@ class Registry:
 def registry(module_tmp: Path, release_tools: None) -> Iterator[Registry]:
     """go-containerregistry's registry, on loopback only, blobs on disk; stopped by pid."""
     port = free_port()
+    (module_tmp / "registry").mkdir()
     log = (module_tmp / "registry.log").open("wb")
     process = subprocess.Popen(
         [
@@ -483,7 +484,7 @@ def test_the_size(image: Image, capsys: pytest.CaptureFixture[str]) -> None:
     # A Debian minbase with Python and the operator's dependencies; a bound, to notice
     # if something large slips in (a compiler, pip caches, apt lists).
     assert compressed < 120e6
-    assert not (image.bundle / "rootfs" / "var" / "lib" / "apt" / "lists").glob("*Packages*")
+    assert not list((image.bundle / "rootfs" / "var" / "lib" / "apt" / "lists").glob("*Packages*"))
     assert not list((image.bundle / "rootfs" / "opt" / "berth").rglob("pip"))
 
 
@@ -533,11 +534,13 @@ def test_the_operator_runs_from_the_image_as_its_user(
     # image's own Python (the script's #! line).
     assert Path(os.readlink(proc / "root")) == (image.bundle / "rootfs").resolve()
     cmdline = (proc / "cmdline").read_bytes().decode().split("\0")
-    assert cmdline[:3] == ["/opt/berth/bin/python", "/opt/berth/bin/berth", "run"], cmdline
-    # The root filesystem is read-only for it; /tmp is its only scratch space.
-    mounts = (proc / "mounts").read_text().splitlines()
-    (root_mount,) = [m for m in mounts if m.split()[1] == str((image.bundle / "rootfs").resolve())]
-    assert "ro" in root_mount.split()[3].split(","), root_mount
+    assert cmdline[:3] == ["/opt/berth/bin/python3", "/opt/berth/bin/berth", "run"], cmdline
+    # The root filesystem is read-only for it; /tmp is its only scratch space. (Its mount
+    # table is seen from its root: the image's filesystem is "/".)
+    mounts = {m.split()[1]: m.split() for m in (proc / "mounts").read_text().splitlines()}
+    assert "ro" in mounts["/"][3].split(","), mounts["/"]
+    assert mounts["/tmp"][2] == "tmpfs"
+    assert "rw" in mounts["/tmp"][3].split(",")
 
 
 def test_the_quick_start_workloads_become_ready(
