@@ -690,3 +690,15 @@ def test_full_render_keeps_secrets_out() -> None:
     text = json.dumps(rendered.manifests)
     assert '"secretKeyRef": {"name": "db-conn", "key": "password"}' in text
     assert "SecretRef" not in text
+
+
+def test_pod_security_baseline_lets_root_images_run() -> None:
+    rendered = render_workload(
+        workload(containers={"main": container()}),
+        environment(policy={"podSecurity": "baseline"}),
+        {},
+    )
+    spec = pod_spec(rendered)
+    assert spec["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+    assert "securityContext" not in spec["containers"][0]
+    assert "runAsNonRoot" not in str(spec)
