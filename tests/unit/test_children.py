@@ -388,3 +388,10 @@ def test_our_own_child_is_ours_also_from_a_former_workload_of_the_name() -> None
     assert foreign_owner(existing(OURS), WEB) is None
     ref = {"kind": "Workload", "name": "web", "uid": "an-older-uid"}
     assert foreign_owner(existing(OURS, ref), WEB) is None
+
+
+def test_a_child_of_this_very_workload_is_ours_whatever_its_labels() -> None:
+    owner = {**WEB, "metadata": {"name": "web", "uid": "u1"}}
+    ref = {"kind": "Workload", "name": "web", "uid": "u1"}
+    relabelled = {**OURS, "berth.dev/workload": "other"}
+    assert foreign_owner(existing(relabelled, ref), owner) is None

@@ -204,16 +204,18 @@ def foreign_owner(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> str | Non
     An object is ``owner``'s when Berth made it for a Workload of that name: it carries
     our managed-by and inventory labels naming it, is no provisioned resource's object,
     and its controller (if any) is a Workload of that name — possibly a former one of
-    the same name, whose children the garbage collector has not taken yet.
+    the same name, whose children the garbage collector has not taken yet. An object
+    whose controller is ``owner`` itself is its child, whatever its labels say now.
     """
     meta = obj.get("metadata") or {}
     labels = meta.get("labels") or {}
     name = owner["metadata"]["name"]
     controller = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
-    if controller is not None and not (
-        controller.get("kind") == owner["kind"] and controller.get("name") == name
-    ):
-        return f"{controller.get('kind')} {controller.get('name')}"
+    if controller is not None:
+        if controller.get("uid") == owner["metadata"].get("uid"):
+            return None  # ours, whatever someone did to its labels since
+        if not (controller.get("kind") == owner["kind"] and controller.get("name") == name):
+            return f"{controller.get('kind')} {controller.get('name')}"
     if RESOURCE_LABEL in labels:
         return f"the resource {labels[RESOURCE_LABEL]!r} of Workload {labels.get(WORKLOAD_LABEL)}"
     if labels.get(MANAGED_BY_LABEL) != MANAGED_BY or labels.get(WORKLOAD_LABEL) != name:
