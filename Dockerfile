@@ -9,8 +9,9 @@
 # no compiler, no build files.
 #
 # BASE_IMAGE is any Debian-like image whose /usr/bin/python3 is the Python the
-# package is installed for, or one apt-get can install it on. `make image` builds the
-# same layout without running any container (hack/image.sh): see README.md.
+# package is installed for, or one apt-get can install it on. `make image`
+# (hack/image.sh) builds this same file where no container engine runs: buildah with
+# chroot isolation, on a Debian base made by debootstrap; see README.md.
 ARG BASE_IMAGE=debian:bookworm-slim
 
 FROM ${BASE_IMAGE} AS base
