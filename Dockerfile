@@ -35,24 +35,28 @@ ARG PIP_CERT
 ARG VERSION
 RUN test -n "$VERSION" || { echo "build with --build-arg VERSION=\$(hack/version.sh)" >&2; exit 1; }
 # Dependencies first, in a layer of their own that only a change of pyproject.toml
-# invalidates: wheels of the build requirements and of every runtime dependency.
+# invalidates: wheels of the build requirements and of every runtime dependency, the
+# runtime ones installed. The .pyc files are compiled once, by hash (not by timestamp):
+# the root filesystem is read-only at run time.
 COPY pyproject.toml /src/
 RUN python3 -m venv /opt/berth \
     && python3 -c 'import tomllib; p = tomllib.load(open("/src/pyproject.toml", "rb")); \
-print("\n".join(p["build-system"]["requires"] + p["project"]["dependencies"]))' \
-       >/src/requirements.txt \
-    && /opt/berth/bin/pip wheel --no-cache-dir --wheel-dir /wheels -r /src/requirements.txt
-# Then Berth's own wheel, and an install that can only use the wheels made here; pip
-# and setuptools leave the environment afterwards. The .pyc files are compiled once,
-# here, by hash (not by timestamp): the root filesystem is read-only at run time.
+open("/src/build.txt", "w").write("\n".join(p["build-system"]["requires"])); \
+open("/src/runtime.txt", "w").write("\n".join(p["project"]["dependencies"]))' \
+    && /opt/berth/bin/pip wheel --no-cache-dir --wheel-dir /wheels -r /src/build.txt -r /src/runtime.txt \
+    && /opt/berth/bin/pip install --no-cache-dir --no-compile --no-index --find-links /wheels \
+       -r /src/runtime.txt \
+    && python3 -m compileall -q --invalidation-mode unchecked-hash /opt/berth/lib
+# Then Berth's own wheel, installed from the wheels made here only; pip and setuptools
+# leave the environment afterwards.
 COPY README.md LICENSE* /src/
 COPY operator /src/operator
 RUN /opt/berth/bin/pip wheel --no-cache-dir --no-index --find-links /wheels --no-deps \
        --wheel-dir /wheels /src \
-    && /opt/berth/bin/pip install --no-cache-dir --no-index --find-links /wheels berth \
+    && /opt/berth/bin/pip install --no-cache-dir --no-compile --no-index --find-links /wheels berth \
     && /opt/berth/bin/pip uninstall -y pip setuptools \
     && /opt/berth/bin/berth --version | grep -qx "berth $VERSION" \
-    && python3 -m compileall -q --invalidation-mode unchecked-hash /opt/berth
+    && python3 -m compileall -q --invalidation-mode unchecked-hash /opt/berth/lib/python3*/site-packages/berth
 
 FROM base
 # A fixed non-root user, the one the chart's securityContext names.
