@@ -59,10 +59,16 @@ RUN /opt/berth/bin/pip wheel --no-cache-dir --no-index --find-links /wheels --no
     && python3 -m compileall -q --invalidation-mode unchecked-hash /opt/berth/lib/python3*/site-packages/berth
 
 FROM base
+COPY --from=build /opt/berth /opt/berth
+# The labels' arguments come before a RUN: a RUN's cache key holds the arguments in
+# scope, so a new commit (REVISION) rebuilds from here on, labels included, and never
+# reuses a cached step that still carries the previous commit's labels.
+ARG VERSION
+ARG REVISION=unknown
+ARG SOURCE=unknown
 # A fixed non-root user, the one the chart's securityContext names.
 RUN echo 'berth:x:65532:65532:Berth operator:/nonexistent:/usr/sbin/nologin' >>/etc/passwd \
     && echo 'berth:x:65532:' >>/etc/group
-COPY --from=build /opt/berth /opt/berth
 ENV PATH=/opt/berth/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
@@ -70,10 +76,6 @@ USER 65532:65532
 WORKDIR /
 ENTRYPOINT ["/opt/berth/bin/berth"]
 CMD ["run"]
-
-ARG VERSION
-ARG REVISION=unknown
-ARG SOURCE=unknown
 LABEL org.opencontainers.image.title="berth" \
       org.opencontainers.image.description="Berth: Score-compatible Workloads in platform-owned Environments (Kubernetes operator)" \
       org.opencontainers.image.version="${VERSION}" \

@@ -179,6 +179,15 @@ rm -rf "$out_dir/oci"
 buildah push --quiet "$image" "oci:$out_dir/oci:$tag" >/dev/null
 echo "$tag" >"$out_dir/tag"
 
+# A cached step must never leave another commit's labels on the image.
+python3 "$repo_root/hack/image_config.py" summary "$out_dir/oci" "$tag" | python3 -c '
+import json, sys
+labels = json.load(sys.stdin)["config"].get("Labels") or {}
+want = {"org.opencontainers.image.version": sys.argv[1], "org.opencontainers.image.revision": sys.argv[2]}
+wrong = {k: labels.get(k) for k, v in want.items() if labels.get(k) != v}
+sys.exit(f"[image] FAILED: the image labels {wrong}, not {want}" if wrong else 0)
+' "$version" "$revision"
+
 # The size a registry stores and a node pulls: the compressed layers plus config.
 size=$(python3 "$repo_root/hack/image_config.py" size "$out_dir/oci" "$tag")
 log "image: $image, $size"
