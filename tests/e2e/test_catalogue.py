@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,7 +217,9 @@ def test_the_most_specific_definition_serves_and_the_status_says_which(
         f"{namespace}; the Environment has no provisioner of type {kind}; 6 ClusterProvisioners "
         f"of type {kind} considered, 2 less specific"
     )
-    assert entry(berth, namespace, "app", "big")["provisioner"] == f"ClusterProvisioner/{kind}-class"
+    assert (
+        entry(berth, namespace, "app", "big")["provisioner"] == f"ClusterProvisioner/{kind}-class"
+    )
     shared = entry(berth, namespace, "app", "shared")
     assert shared["provisioner"] == f"ClusterProvisioner/{kind}-id"
     assert f"matched type {kind} and id {kind}-shared" in shared["selection"]
@@ -246,7 +247,9 @@ def test_a_change_to_a_definition_reaches_the_workloads_it_concerns(
         f"{kind}-mine", type=kind, environmentNames=[namespace], **value_template("mine")
     )
     wait_env(berth, namespace, "app", "WHO_THING", "mine")
-    assert entry(berth, namespace, "app", "thing")["provisioner"] == f"ClusterProvisioner/{kind}-mine"
+    assert (
+        entry(berth, namespace, "app", "thing")["provisioner"] == f"ClusterProvisioner/{kind}-mine"
+    )
 
     # It goes again: the less specific one serves once more.
     definitions.delete(f"{kind}-mine")
@@ -315,7 +318,9 @@ def catalogue_workload(type_: str, class_: str | None, outputs: list[str]) -> di
     )
 
 
-@pytest.mark.parametrize(("type_", "class_"), CASES, ids=[f"{t}.{c or 'default'}" for t, c in CASES])
+@pytest.mark.parametrize(
+    ("type_", "class_"), CASES, ids=[f"{t}.{c or 'default'}" for t, c in CASES]
+)
 def test_every_default_catalogue_type_ends_ready(
     berth: Berth,
     namespace: str,
@@ -325,9 +330,7 @@ def test_every_default_catalogue_type_ends_ready(
     class_: str | None,
 ) -> None:
     (definition,) = [
-        d
-        for d in catalogue
-        if d["spec"]["type"] == type_ and d["spec"].get("class") == class_
+        d for d in catalogue if d["spec"]["type"] == type_ and d["spec"].get("class") == class_
     ]
     outputs = definition["spec"].get("outputs") or []
     make_environment()

@@ -214,3 +214,41 @@ def test_port_by_name_is_refused_with_the_fix() -> None:
         plan(wl, env, "dep", {"workload": "b", "port": "web"}, chosen)
     assert "params.port web is not a number" in str(caught.value)
     assert "use the port number of its Service" in str(caught.value)
+
+
+def test_the_example_cluster_provisioners_layer_over_the_catalogue() -> None:
+    examples = [
+        ClusterProvisioner.model_validate(doc)
+        for doc in yaml.safe_load_all(
+            (CATALOGUE.parents[2] / "examples" / "cluster-provisioners.yaml").read_text()
+        )
+        if doc
+    ]
+    catalogue = load_catalogue() + examples
+    assert check_provisioners([d.provisioner() for d in examples]) == []
+    db = workload("shop", resources={"db": {"type": "postgres"}}).spec.resources["db"]  # type: ignore[index]
+    big = workload("shop", resources={"db": {"type": "postgres", "class": "large"}}).spec.resources[
+        "db"
+    ]  # type: ignore[index]
+    served = {
+        env_type: match("db", db, None, catalogue, environment(type=env_type)).name
+        for env_type in ("development", "preview", "staging", "production")
+    }
+    assert served == {
+        "development": "ClusterProvisioner/default-postgres",
+        "preview": "ClusterProvisioner/default-postgres",
+        "staging": "ClusterProvisioner/postgres-production",
+        "production": "ClusterProvisioner/postgres-production",
+    }
+    chosen = match("db", big, None, catalogue, environment(type="development"))
+    assert chosen.name == "ClusterProvisioner/postgres-large"
+    result = plan(
+        workload("shop", resources={"db": {"type": "postgres"}}),
+        environment(type="production"),
+        "db",
+        {},
+        match("db", db, None, catalogue, environment(type="production")),
+    )
+    password = result.output("password")
+    assert password is not None
+    assert password.secret
