@@ -21,7 +21,7 @@ CATALOGUE = Path(__file__).resolve().parents[2] / "charts" / "berth" / "catalogu
 # Score's community provisioners for service, endpoint, llm-model) name them.
 SCORE_OUTPUTS: dict[tuple[str, str | None], list[str]] = {
     ("service", None): ["name"],
-    ("endpoint", None): ["url", "host", "port"],
+    ("endpoint", None): ["url", "name", "host", "port"],
     ("environment", None): ["name", "type", "namespace"],
     ("service-port", None): ["hostname", "port"],
     ("workload-port", None): ["hostname", "port"],
