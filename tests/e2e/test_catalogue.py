@@ -17,7 +17,15 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.clusterharness import REPO_ROOT, ClusterAccess
 from tests.e2e.conftest import OperatorProcess
-from tests.kubeutil import GROUP, VERSION, Berth, environment_body, wait_for, workload_body
+from tests.kubeutil import (
+    GROUP,
+    VERSION,
+    Berth,
+    environment_body,
+    stays,
+    wait_for,
+    workload_body,
+)
 
 CATALOGUE = REPO_ROOT / "charts" / "berth" / "catalogue"
 PLURAL = "clusterprovisioners"
@@ -291,6 +299,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "llm-model": {"model": "smollm2:135m"},
 }
 VOLUME_TYPES = {"volume", "tmp-volume"}
+WORKLOAD_PODS = "berth.dev/workload=shop"
 CASES = sorted(
     {(d["spec"]["type"], d["spec"].get("class")) for d in catalogue_documents()},
     key=lambda case: (case[0], case[1] or ""),
@@ -336,13 +345,30 @@ def test_every_default_catalogue_type_ends_ready(
     make_environment()
     berth.create_workload(namespace, catalogue_workload(type_, class_, outputs))
     if class_ == "persistent":
-        # A PersistentVolumeClaim needs a volume: kwok's cluster has no provisioner, so the
-        # Pod waits, and the Workload says it does.
-        berth.wait_condition(namespace, "shop", "Ready", "False", timeout=90)
+        # A PersistentVolumeClaim needs a volume, and kwok's cluster has no volume
+        # provisioner: the resource is Ready (the claim exists), the Pod cannot be
+        # scheduled, and the Workload stays Ready=False while it waits.
+        berth.wait_condition(namespace, "shop", "ResourcesReady", "True", timeout=90)
         served = entry(berth, namespace, "shop", "res")
-        assert served["state"] == "Ready"
+        assert served["provisioner"] == "ClusterProvisioner/default-volume-persistent"
+        assert "class persistent" in served["selection"]
         claim = next(o for o in served["objects"] if o["kind"] == "PersistentVolumeClaim")
         assert berth.core.read_namespaced_persistent_volume_claim(claim["name"], namespace)
+
+        def unschedulable() -> bool:
+            pods = berth.core.list_namespaced_pod(namespace, label_selector=WORKLOAD_PODS).items
+            return any(
+                c.type == "PodScheduled" and c.status == "False"
+                for p in pods
+                for c in (p.status.conditions or [])
+            )
+
+        wait_for(unschedulable, 60, "the Workload's Pod unschedulable for want of a volume")
+        stays(
+            lambda: (berth.condition(namespace, "shop", "Ready") or {}).get("status") == "False",
+            3,
+            "Ready=False",
+        )
         return
     berth.wait_condition(namespace, "shop", "Ready", "True", timeout=90)
     served = entry(berth, namespace, "shop", "res")
