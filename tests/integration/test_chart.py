@@ -136,6 +136,8 @@ def grant(group: str, resources: str, verbs: str) -> set[tuple[str, str, str]]:
 CLUSTER_RULES = (
     # kopf's index and watch, and the finalizer by server-side apply: never "update".
     grant("berth.dev", "environments", "get list watch patch")
+    # kopf indexes the ClusterProvisioners: read only.
+    | grant("berth.dev", "clusterprovisioners", "get list watch")
     | grant("berth.dev", "environments/status", "patch")
     | grant("", "namespaces", "get create patch")
     | grant("apiextensions.k8s.io", "customresourcedefinitions", "get list watch")
