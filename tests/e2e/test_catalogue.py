@@ -255,8 +255,14 @@ def test_a_change_to_a_definition_reaches_the_workloads_it_concerns(
         f"{kind}-mine", type=kind, environmentNames=[namespace], **value_template("mine")
     )
     wait_env(berth, namespace, "app", "WHO_THING", "mine")
-    assert (
-        entry(berth, namespace, "app", "thing")["provisioner"] == f"ClusterProvisioner/{kind}-mine"
+    # The status is written after the children: wait for it rather than race it.
+    wait_for(
+        lambda: (
+            entry(berth, namespace, "app", "thing")["provisioner"]
+            == f"ClusterProvisioner/{kind}-mine"
+        ),
+        60,
+        "the status to name the new definition",
     )
 
     # It goes again: the less specific one serves once more.
