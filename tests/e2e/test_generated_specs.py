@@ -121,6 +121,8 @@ def settled(body: dict[str, Any]) -> str | None:
     if ready and ready["status"] == "True":
         return "Ready"
     if stalled and stalled["status"] == "True" and stalled["reason"] and stalled["message"]:
+        if stalled["reason"] == "ChildRejected":  # what render could have caught: show it
+            print(f"\n{body['metadata']['name']}: {stalled['message'][:300]}")
         return f"Stalled:{stalled['reason']}"
     return None
 

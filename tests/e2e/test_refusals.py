@@ -40,7 +40,8 @@ def deployment_version(berth: Berth, namespace: str, name: str) -> str:
 def test_astral_characters_reach_the_pods_unharmed(
     berth: Berth, namespace: str, environment: str
 ) -> None:
-    greeting = "Grüße \U0001f680 \U0001d49c"
+    # Astral characters, and the ones YAML would refuse or fold (DEL, NEL, U+2028).
+    greeting = "Grüße \U0001f680 \U0001d49c \x7f \x85 \u2028"
     files = {"/etc/app/motd": {"content": f"welcome {greeting}\n"}}
     body = workload_body(
         "emoji",
