@@ -13,7 +13,7 @@ import kopf
 
 from berth import metrics
 from berth.api import GROUP, VERSION
-from berth.handlers import environment, workload
+from berth.handlers import environment, resources, workload
 from berth.handlers.cache import INVENTORY_LABEL
 from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime, environment_key, workload_key
@@ -169,6 +169,8 @@ async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs
         runtime.cache.forget(body)
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     runtime.enqueue(workload_key((namespace, name)))
+    for other in resources.sharers(runtime.cache, body):
+        runtime.enqueue(workload_key(other))
     for env in environment.environments_of_workload(runtime.cache, body):
         runtime.enqueue(environment_key(env))
 
