@@ -76,6 +76,10 @@ run: venv ## Run the operator in the foreground against .cluster/kubeconfig.
 bench: venv cluster ## Benchmark reconciles on the local cluster (prints a table; not a test).
 	@$(PYTHON) hack/bench/reconcile.py
 
+.PHONY: chaos
+chaos: venv tools ## Chaos run on a cluster of its own: operator SIGKILLs, API server outage, checks (not in `make test`; CHAOS_ARGS=--help).
+	@$(PYTHON) hack/chaos.py $(CHAOS_ARGS)
+
 .PHONY: chart-crds
 chart-crds: ## Copy crds/ into the Helm chart (charts/berth/crds).
 	@cp crds/*.yaml charts/berth/crds/
