@@ -48,6 +48,8 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf")
     settings.persistence.finalizer = "berth.dev/kopf"
     settings.networking.request_timeout = 60
+    # A dead replica's keep-alive expires after this: the standby's takeover time.
+    settings.peering.lifetime = config.peering_lifetime
     # Server-side filtering: only the children we manage come down the wire.
     for group, version, plural in CHILD_RESOURCES:
         key = (group, version, plural) if group else (version, plural)
