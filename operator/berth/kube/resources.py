@@ -119,11 +119,13 @@ async def list_provisioned(
     selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{RESOURCE_LABEL}"
     for api_version, kind in sorted(set(kinds)):
         try:
-            found.extend(await client.list(api_version, kind, namespace, label_selector=selector))
+            items = await client.list(api_version, kind, namespace, label_selector=selector)
         except ApiError as err:
             if err.not_found or err.status == 403:
                 continue
             raise
+        # A cluster-scoped kind is listed cluster-wide: only this namespace's objects count.
+        found.extend(i for i in items if (i.get("metadata") or {}).get("namespace") == namespace)
     return found
 
 
