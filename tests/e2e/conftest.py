@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +74,7 @@ def crds(cluster: ClusterAccess) -> None:
 
 
 def start_operator(
-    kubeconfig: Path, log_path: Path, resync: float, extra_args: Sequence[str] = ()
+    kubeconfig: Path, log_path: Path, resync: float, *extra_args: str
 ) -> OperatorProcess:
     """`python -m berth run` as a subprocess, waited for until /healthz answers."""
     metrics_port, health_port = free_port(), free_port()

@@ -45,14 +45,12 @@ def replica(cluster: ClusterAccess, peering: str, priority: int) -> OperatorProc
         cluster.kubeconfig,
         cluster.kubeconfig.parent / f"operator-{peering}-{priority}.log",
         2,
-        [
-            "--peering",
-            peering,
-            "--priority",
-            str(priority),
-            "--peering-lifetime",
-            str(LIFETIME),
-        ],
+        "--peering",
+        peering,
+        "--priority",
+        str(priority),
+        "--peering-lifetime",
+        str(LIFETIME),
     )
 
 
