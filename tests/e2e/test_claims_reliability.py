@@ -62,20 +62,14 @@ def test_a_shared_resource_has_one_definition_and_the_other_user_is_told(
     make_environment(provisioner("postgres"), deletionPolicy="Delete")
     berth.create_workload(namespace, db_workload("first", id="main", params={"storageGB": 10}))
     berth.wait_condition(namespace, "first", "Ready", "True")
-    berth.create_workload(namespace, db_workload("second", id="main", params={"storageGB": 20}))
-    stalled = berth.wait_condition(
-        namespace, "second", "Stalled", "True", timeout=30, reason="SharedResourceConflict"
-    )
-    assert "Workload 'first' defined it first" in stalled["message"]
-    assert "storageGB" in stalled["message"]
-    entry = resource_entry(berth, namespace, "second", "db")
-    assert (entry["state"], entry["reason"]) == ("Failed", "SharedResourceConflict")
-    assert "'first'" in entry["message"]
-
     [claim] = claims(api, namespace)
     name = claim["metadata"]["name"]
-    assert claim["spec"]["parameters"]["storageGB"] == 10
-    assert claim["metadata"]["annotations"][DEFINED_BY] == "first"
+    berth.create_workload(namespace, db_workload("second", id="main", params={"storageGB": 20}))
+    wait_for(
+        lambda: (berth.workload(namespace, "second").get("status") or {}).get("resources"),
+        30,
+        "the second Workload to be reconciled",
+    )
     # Over several resyncs, the claim is never rewritten: one resourceVersion, one generation.
     versions: set[str] = set()
     generations: set[int] = set()
@@ -87,6 +81,19 @@ def test_a_shared_resource_has_one_definition_and_the_other_user_is_told(
         generations.add(now["metadata"]["generation"])
         time.sleep(0.2)
     assert (len(versions), len(generations)) == (1, 1), (versions, generations)
+    now = claim_named(api, namespace, name)
+    assert now is not None
+    assert now["spec"]["parameters"]["storageGB"] == 10
+    assert now["metadata"]["annotations"][DEFINED_BY] == "first"
+
+    stalled = berth.wait_condition(
+        namespace, "second", "Stalled", "True", timeout=30, reason="SharedResourceConflict"
+    )
+    assert "Workload 'first' defined it first" in stalled["message"]
+    assert "storageGB" in stalled["message"]
+    entry = resource_entry(berth, namespace, "second", "db")
+    assert (entry["state"], entry["reason"]) == ("Failed", "SharedResourceConflict")
+    assert "'first'" in entry["message"]
     assert berth.condition(namespace, "first", "Ready")["status"] == "True"  # type: ignore[index]
 
     # The definer goes: the other user's definition takes over, and it is Ready.
