@@ -178,11 +178,11 @@ def test_a_claim_created_just_before_a_crash_goes_with_its_workload(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     make_environment(provisioner("postgres"), deletionPolicy="Delete")
-    log_path = cluster.kubeconfig.parent / f"operator-crash-{namespace}.log"
+    logs = cluster.kubeconfig.parent
     with paused(operator):
         # An operator that dies right after creating its first claim, before any status.
         monkeypatch.setenv("BERTH_TEST_EXIT_AFTER_CLAIM", "1")
-        crashing = start_operator(cluster.kubeconfig, log_path, RESYNC_SECONDS)
+        crashing = start_operator(cluster.kubeconfig, logs / f"crash-{namespace}.log", 2)
         monkeypatch.delenv("BERTH_TEST_EXIT_AFTER_CLAIM")
         try:
             berth.create_workload(namespace, db_workload("crashy"))
@@ -195,11 +195,18 @@ def test_a_claim_created_just_before_a_crash_goes_with_its_workload(
         body = berth.workload(namespace, "crashy")
         assert not (body.get("status") or {}).get("resources"), "the status lists the claim"
         assert body["metadata"]["finalizers"] == ["berth.dev/cleanup"]
+        # Deleted while no operator runs; the one that starts next finds it being deleted.
         berth.delete_workload(namespace, "crashy")
-    # The session operator goes on: the Workload goes, and so does the claim it never
-    # recorded.
-    wait_for(lambda: gone(berth, namespace, "crashy"), 60, "the Workload to go")
-    wait_for(lambda: not claims(api, namespace), 30, f"claim {claim['metadata']['name']} to go")
+        restarted = start_operator(cluster.kubeconfig, logs / f"restart-{namespace}.log", 2)
+        try:
+            wait_for(lambda: gone(berth, namespace, "crashy"), 60, "the Workload to go")
+            wait_for(
+                lambda: not claims(api, namespace),
+                30,
+                f"claim {claim['metadata']['name']}, which no status listed, to go",
+            )
+        finally:
+            restarted.stop()
 
 
 def test_nothing_retained_is_ever_swept(
