@@ -160,6 +160,7 @@ class Operator:
                 self.process.wait()
 
     def metrics(self) -> dict[str, float]:
+        """Every berth_* sample by its name with labels, and each name's total."""
         text = (
             urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5)
             .read()
@@ -168,9 +169,11 @@ class Operator:
         totals: dict[str, float] = {}
         for line in text.splitlines():
             if line.startswith("berth_") and not line.startswith("#"):
-                name = line.split("{", 1)[0].split(" ", 1)[0]
+                sample, value = line.rsplit(" ", 1)
+                name = sample.split("{", 1)[0]
                 if not name.endswith("_created"):
-                    totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+                    totals[name] = totals.get(name, 0.0) + float(value)
+                    totals[sample] = float(value)
         return totals
 
     def tracebacks(self) -> int:
@@ -408,6 +411,7 @@ class Run:
     phases: list[dict[str, Any]] = field(default_factory=list)
     outage: dict[str, float] = field(default_factory=dict)
     kills_planned: int = 0
+    settle_s: float = 0.0
 
     @contextlib.contextmanager
     def phase(self, name: str, kills: int) -> Iterator[None]:
@@ -695,18 +699,35 @@ def check(run: Run) -> list[dict[str, Any]]:
         not lost,
     )
 
-    # Idle: every Workload converged, nothing changes; across two resyncs, no write.
+    # Idle: once the last effects of the run are written (Pods becoming available change
+    # a status once more), nothing changes: across two resyncs and more, no write.
+    settle_started = time.monotonic()
+    last = run.operator.metrics().get("berth_api_writes_total", 0)
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < RESYNC and time.monotonic() - settle_started < 90:
+        time.sleep(1)
+        now = run.operator.metrics().get("berth_api_writes_total", 0)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+    run.settle_s = round(time.monotonic() - settle_started, 1)
     before = run.operator.metrics()
     time.sleep(run.args.idle)
     after = run.operator.metrics()
     writes = after.get("berth_api_writes_total", 0) - before.get("berth_api_writes_total", 0)
     reconciles = after.get("berth_reconciles_total", 0) - before.get("berth_reconciles_total", 0)
+    which = sorted(
+        f"{k.split('{', 1)[1].rstrip('}')}: {after[k] - before.get(k, 0):.0f}"
+        for k in after
+        if k.startswith("berth_api_writes_total{") and after[k] != before.get(k, 0)
+    )
     row(
         f"API writes while idle ({run.args.idle:.0f}s, resync {RESYNC:.0f}s)",
         0,
         int(writes),
         writes == 0,
     )
+    if which:
+        rows[-1]["which"] = which
     rows.append(
         {
             "check": "reconciles while idle (information)",
@@ -799,6 +820,7 @@ def main() -> int:
             "operator_sigkills": operator.kills,
             "crash_window_exits": operator.crash_exits,
             "apiserver_outage": run.outage,
+            "settled_before_idle_s": run.settle_s,
             "phases": run.phases,
             "checks": rows,
             "ok": all(r["ok"] for r in rows),
