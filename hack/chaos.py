@@ -667,6 +667,15 @@ def check(run: Run) -> list[dict[str, Any]]:
     row("duplicate children", 0, duplicates, duplicates == 0)
     row("children of deleted Workloads left", 0, orphans, orphans == 0)
 
+    # Claims are named by identity; the identity label says which resource each one is.
+    per_identity: dict[tuple[str, str], int] = {}
+    for namespace in (NS_DELETE, NS_RETAIN):
+        for claim in world.claims(namespace):
+            label = (claim["metadata"].get("labels") or {}).get("berth.dev/resource", "")
+            per_identity[(namespace, label)] = per_identity.get((namespace, label), 0) + 1
+    doubled = sum(n - 1 for n in per_identity.values() if n > 1)
+    row("claims beyond one per identity", 0, doubled, doubled == 0)
+
     missing = 0
     wrong_ref = 0
     unasked: list[str] = []
