@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -221,6 +222,23 @@ def apiserver_ready() -> bool:
         capture_output=True,
     )
     return proc.returncode == 0
+
+
+class Aborted(Exception):
+    """The run cannot go on (its cluster broke in a way the run did not intend)."""
+
+
+def apiserver_port() -> int:
+    text = (STATE / "kwok" / "clusters" / CLUSTER / "kwok.yaml").read_text()
+    found = re.search(r"kubeApiserverPort:\s*(\d+)", text)
+    return int(found.group(1)) if found else 0
+
+
+def port_owner(port: int) -> str:
+    """Who listens on a loopback port (another local cluster may have taken it while the
+    API server was down: kwokctl picks ports from one shared range)."""
+    proc = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
+    return f"{port} held by {proc.stdout.strip() or 'nobody (the API server failed to start)'}"
 
 
 def stop_apiserver() -> int:
@@ -578,7 +596,13 @@ class Run:
         stop_apiserver()
         time.sleep(seconds)
         start_apiserver()
+        back_by = time.monotonic() + 90
         while not apiserver_ready():
+            if time.monotonic() > back_by:
+                raise Aborted(
+                    "the kube-apiserver did not come back within 90s of its restart; "
+                    f"its port: {port_owner(apiserver_port())}"
+                )
             time.sleep(0.2)
         self.outage = {
             "down_s": seconds,
@@ -606,6 +630,14 @@ class Run:
                 del self.specs[key]
                 self.world.delete_workload(*key)
                 time.sleep(self.rng.uniform(0.0, 0.2))
+
+    def run_all(self) -> bool:
+        self.rollout()
+        self.crash_window()
+        self.change()
+        self.apiserver_outage()
+        self.delete_half()
+        return True
 
     def share(self, fraction: float) -> int:
         kills = round(self.args.kills * fraction)
@@ -817,12 +849,11 @@ def main() -> int:
                 )
         operator.start()
         run = Run(args, world, operator, random.Random(seed), Deadline(args.timeout))
-        run.rollout()
-        run.crash_window()
-        run.change()
-        run.apiserver_outage()
-        run.delete_half()
-        rows = check(run)
+        try:
+            rows = check(run) if run.run_all() else []
+        except Aborted as err:
+            say(f"ABORTED: {err}")
+            return 2
         result = {
             "seed": seed,
             "workloads": args.workloads,
