@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from berth import metrics
-from berth.api import Environment, Workload
+from berth.api import ClusterProvisioner, Environment, Provisioner, Workload
 from berth.handlers.common import parse_time
 from berth.kube.client import ApiError
 from berth.kube.resources import (
@@ -37,9 +37,11 @@ from berth.provision import (
     RESOURCE_LABEL,
     ProvisionError,
     ResourcePlan,
+    cluster_provisioner_name,
     match,
     outputs_from,
     plan,
+    serves_environment,
 )
 from berth.provision.identity import identities_of_spec, identity_of_entry
 from berth.provision.sharing import (
@@ -55,7 +57,7 @@ from berth.render.labels import MANAGED_BY_LABEL, WORKLOAD_LABEL
 from berth.render.outputs import OutputValue
 
 if TYPE_CHECKING:
-    from berth.handlers.cache import Cache
+    from berth.handlers.cache import Cache, WorkloadKey
     from berth.handlers.runtime import Runtime
 
 log = logging.getLogger("berth")
@@ -104,6 +106,71 @@ def _entry(name: str, workload: Workload, **fields: Any) -> dict[str, Any]:
     return entry
 
 
+# -- the cluster's catalogue ------------------------------------------------------------------
+
+# Parsed ClusterProvisioners by (name, resourceVersion): a reconcile parses only what changed.
+_parsed: dict[tuple[str, str], ClusterProvisioner | None] = {}
+
+
+def _parse_cluster_provisioner(body: Mapping[str, Any]) -> ClusterProvisioner | None:
+    meta = body.get("metadata") or {}
+    key = (str(meta.get("name")), str(meta.get("resourceVersion")))
+    if key not in _parsed:
+        try:
+            _parsed[key] = ClusterProvisioner.model_validate(body)
+        except ValidationError as error:
+            # The CRD's schema admits nothing the model refuses; an object written before
+            # a schema change might. It serves nothing until fixed.
+            log.warning("ClusterProvisioner %s is ignored: %s", key[0], error)
+            _parsed[key] = None
+    return _parsed[key]
+
+
+def cluster_provisioners(cache: Cache) -> list[ClusterProvisioner]:
+    """The cluster's ClusterProvisioners, parsed (invalid ones left out, with a warning)."""
+    found = [_parse_cluster_provisioner(body) for body in cache.cluster_provisioners()]
+    live = {(d.name, d.metadata.resource_version or "None") for d in found if d is not None}
+    for key in [k for k, v in _parsed.items() if v is not None and k not in live]:
+        del _parsed[key]
+    return [d for d in found if d is not None]
+
+
+def users_of_cluster_provisioner(cache: Cache, body: Mapping[str, Any]) -> list[WorkloadKey]:
+    """Workloads whose choice of provisioner a change to this ClusterProvisioner may change:
+    those it serves now (by their status), and those with a resource of its type in an
+    Environment that its criteria match."""
+    name = cluster_provisioner_name(str((body.get("metadata") or {}).get("name")))
+    spec = body.get("spec") or {}
+    definition = _parse_cluster_provisioner(body)
+    found: set[WorkloadKey] = set()
+    for env_name in cache.environment_names():
+        env_body = cache.environment(env_name)
+        if env_body is None:
+            continue
+        try:
+            environment = Environment.model_validate(env_body)
+        except ValidationError:
+            environment = None
+        in_scope = (
+            definition is not None
+            and environment is not None
+            and serves_environment(definition.spec, environment)
+        )
+        namespace = (env_body.get("spec") or {}).get("namespace") or ""
+        for wl in cache.workloads_in(namespace):
+            entries = (wl.get("status") or {}).get("resources") or []
+            serves_now = any(
+                isinstance(e, Mapping) and e.get("provisioner") == name for e in entries
+            )
+            wants_type = in_scope and any(
+                isinstance(r, Mapping) and r.get("type") == spec.get("type")
+                for r in ((wl.get("spec") or {}).get("resources") or {}).values()
+            )
+            if serves_now or wants_type:
+                found.add((wl["metadata"]["namespace"], wl["metadata"]["name"]))
+    return sorted(found)
+
+
 async def provision(
     runtime: Runtime,
     workload: Workload,
@@ -120,6 +187,7 @@ async def provision(
     except RenderError:
         return result  # a placeholder cycle: render reports it, with the cycle
     client = runtime.client
+    catalogue = cluster_provisioners(runtime.cache)
     for name in order:
         try:
             params = resolve_params(workload, name, result.outputs)
@@ -131,7 +199,13 @@ async def provision(
             _note(result, Problem(err.reason, err.message), transient=err.transient)
             continue
         try:
-            chosen = match(name, workload.spec.resources[name], environment.spec.provisioners)
+            chosen = match(
+                name,
+                workload.spec.resources[name],
+                environment.spec.provisioners,
+                catalogue,
+                environment,
+            )
             resource_plan = plan(workload, environment, name, params, chosen)
         except ProvisionError as err:
             result.entries.append(
@@ -256,7 +330,10 @@ def asked_for(runtime: Runtime, namespace: str, *, besides: str | None = None) -
 
 
 def definer_plan(
-    body: Mapping[str, Any], environment: Environment, identity: str
+    body: Mapping[str, Any],
+    environment: Environment,
+    identity: str,
+    catalogue: Sequence[ClusterProvisioner] = (),
 ) -> ResourcePlan | None:
     """The plan the definer of a shared resource would make now, when it can be made
     without outputs of its other resources (None otherwise)."""
@@ -270,7 +347,9 @@ def definer_plan(
             continue
         try:
             params = resolve_params(other, name, {})
-            return plan(other, environment, name, params)
+            request = (other.spec.resources or {})[name]
+            chosen = match(name, request, environment.spec.provisioners, catalogue, environment)
+            return plan(other, environment, name, params, chosen)
         except (RenderError, ProvisionError):
             return None
     return None
@@ -298,7 +377,12 @@ async def provide(
         theirs: ResourcePlan | None = None
         differing: tuple[str, ...] = ()
         if definer is not None and definer != me and definer in users:
-            theirs = definer_plan(users[definer], environment, resource_plan.identity)
+            theirs = definer_plan(
+                users[definer],
+                environment,
+                resource_plan.identity,
+                cluster_provisioners(runtime.cache),
+            )
             mine_request = (workload.spec.resources or {})[resource_plan.resource]
             their_request = _raw_request(users[definer], resource_plan.identity)
             differing = differing_params(mine_request.params, their_request.get("params"))
@@ -555,15 +639,23 @@ async def sweep(
 _swept: set[str] = set()
 
 
-def environment_kinds(environment: Environment) -> set[tuple[str, str]]:
+def _crossplane_kinds(provisioners: Iterable[Provisioner]) -> set[tuple[str, str]]:
     kinds = set()
-    for provisioner in environment.spec.provisioners or []:
+    for provisioner in provisioners:
         crossplane = provisioner.crossplane or {}
-        if isinstance(crossplane.get("apiVersion"), str) and isinstance(
-            crossplane.get("kind"), str
-        ):
-            kinds.add((crossplane["apiVersion"], crossplane["kind"]))
+        api_version, kind = crossplane.get("apiVersion"), crossplane.get("kind")
+        if isinstance(api_version, str) and isinstance(kind, str):
+            kinds.add((api_version, kind))
     return kinds
+
+
+def environment_kinds(
+    environment: Environment, catalogue: Sequence[ClusterProvisioner] = ()
+) -> set[tuple[str, str]]:
+    """The claim kinds the Environment's provisioners, and the cluster's, may create."""
+    listed = list(environment.spec.provisioners or [])
+    listed += [d.spec.as_provisioner(d.name) for d in catalogue]
+    return _crossplane_kinds(listed)
 
 
 async def release_removed(
@@ -582,7 +674,8 @@ async def release_removed(
     if removed:
         lines += await release(runtime, namespace, name, removed, policy)
     if namespace not in _swept:
-        kinds = inventory_kinds(runtime, namespace, None, environment_kinds(environment))
+        catalogue = cluster_provisioners(runtime.cache)
+        kinds = inventory_kinds(runtime, namespace, None, environment_kinds(environment, catalogue))
         lines += await sweep(runtime, namespace, policy, kinds)
         _swept.add(namespace)
     return lines
@@ -597,8 +690,14 @@ async def release_deleted(
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     entries = list((body.get("status") or {}).get("resources") or [])
     lines = await release(runtime, namespace, name, entries, policy)
+    catalogue = cluster_provisioners(runtime.cache)
+    also = _crossplane_kinds(d.spec.as_provisioner(d.name) for d in catalogue)
     lines += await sweep(
-        runtime, namespace, policy, inventory_kinds(runtime, namespace, env_body), besides=name
+        runtime,
+        namespace,
+        policy,
+        inventory_kinds(runtime, namespace, env_body, also),
+        besides=name,
     )
     return lines
 
