@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.kube.children import ObjectKey
+from berth.render.pods import PodSummary
 
 WorkloadKey = tuple[str, str]  # (namespace, name)
 
@@ -37,6 +38,8 @@ INVENTORY_LABEL = "berth.dev/workload"
 WORKLOADS_INDEX = "berth_workloads"
 ENVIRONMENTS_INDEX = "berth_environments"
 CHILD_INDICES = ("berth_deployments", "berth_services", "berth_configmaps")
+# The Pods of Workloads' Deployments, each as a small PodSummary (never the body).
+PODS_INDEX = "berth_pods"
 
 
 def _values(index: Mapping[Any, Any] | None, key: Any) -> list[dict[str, Any]]:
@@ -58,7 +61,7 @@ class Cache:
     _recent: dict[ObjectKey, _Written] = field(default_factory=dict)
 
     def attach(self, kwargs: Mapping[str, Any]) -> None:
-        for name in (WORKLOADS_INDEX, ENVIRONMENTS_INDEX, *CHILD_INDICES):
+        for name in (WORKLOADS_INDEX, ENVIRONMENTS_INDEX, *CHILD_INDICES, PODS_INDEX):
             if name in kwargs:
                 self.indices[name] = kwargs[name]
 
@@ -150,3 +153,10 @@ class Cache:
             if fresh is not None:
                 result.append(fresh)
         return result
+
+    def pods_of(self, owner: WorkloadKey) -> list[PodSummary]:
+        """The summaries of a Workload's Pods, by name (what the watch last said)."""
+        index = self.indices.get(PODS_INDEX)
+        if index is None or owner not in index:
+            return []
+        return sorted(index[owner], key=lambda p: p.name)

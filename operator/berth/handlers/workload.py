@@ -173,6 +173,7 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         managed_objects=managed_objects(managed),
         resources=provisioned.entries,
         resources_problem=waiting,
+        pods=cache.pods_of((namespace, name)),
     )
     status = workload_status(observed, body.get("status"), now)
     written = await write_status_and_events(runtime.client, body, status, now)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.render.errors import Problem
+from berth.render.pods import POD_FAILURE_REASONS, REPLICA_FAILURE, PodSummary, pod_finding
 
 CONDITION_ORDER = ("Ready", "Reconciling", "Stalled", "InputsValid", "ResourcesReady", "Available")
 
@@ -33,6 +34,8 @@ class Observed:
     managed_objects: Sequence[Mapping[str, str]] = ()
     resources: Sequence[Mapping[str, Any]] = ()
     resources_problem: Problem | None = None
+    # What the Workload's Pods say (berth.render.pods): why they are not Ready.
+    pods: Sequence[PodSummary] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -134,6 +137,21 @@ def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
             available,
             want,
         )
+    failure = _deployment_condition(deployment, "ReplicaFailure")
+    if failure and failure.get("status") == "True" and (updated < want or available < want):
+        # Its ReplicaSet cannot create Pods (a quota, an admission webhook, Pod Security):
+        # the API server's words, as the ReplicaSet controller got them.
+        return Rollout(
+            False,
+            REPLICA_FAILURE,
+            f"Deployment {name} cannot create Pods: "
+            f"{failure.get('message') or failure.get('reason') or 'no reason given'}",
+            False,
+            True,
+            ready,
+            available,
+            want,
+        )
     if updated < want:
         return Rollout(
             False,
@@ -230,17 +248,39 @@ def workload_status(
                     f"{count} resource(s) ready" if count else "no resources requested",
                 )
             )
+        # The Pods' own words, when the rollout is stuck on them. They stay Reconciling:
+        # the kubelet and the scheduler keep trying (an image pushed, a quota raised, a
+        # node added all heal them); the Deployment's progress deadline says when that
+        # has gone on too long, and Stalled follows it, as kstatus does for Deployments.
+        finding = None
+        if not roll.available and roll.reason in (
+            "RollingOut",
+            "ReplicasUnavailable",
+            "ProgressDeadlineExceeded",
+        ):
+            finding = pod_finding(observed.pods)
         if roll.stalled:
+            ready_reason, ready_message = roll.reason, roll.message
+            stalled_message = roll.message
+            if finding is not None:
+                ready_reason, ready_message = finding.reason, finding.message
+                stalled_message = f"{roll.message}; {finding.message}"
             conditions += [
-                cond("Ready", False, roll.reason, roll.message),
+                cond("Ready", False, ready_reason, ready_message),
                 cond("Reconciling", False, roll.reason, roll.message),
-                cond("Stalled", True, roll.reason, roll.message),
+                cond("Stalled", True, roll.reason, stalled_message),
             ]
         elif resources_problem is not None:
             conditions += [
                 cond("Ready", False, resources_problem.reason, resources_problem.message),
                 cond("Reconciling", True, resources_problem.reason, resources_problem.message),
                 cond("Stalled", False, "Progressing", "waiting for resources"),
+            ]
+        elif finding is not None:
+            conditions += [
+                cond("Ready", False, finding.reason, finding.message),
+                cond("Reconciling", True, finding.reason, finding.message),
+                cond("Stalled", False, "Progressing", finding.message),
             ]
         elif not roll.available:
             conditions += [
@@ -299,10 +339,11 @@ class Transition:
 
 
 def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Transition]:
-    """Events for real transitions only: Ready flipping, Stalled turning True.
+    """Events for real transitions only: Ready flipping, Stalled turning True, a Pod
+    failure (ImagePullBackOff, CrashLoopBackOff...) appearing.
 
     The first steps of a new Workload (not ready yet, then rolling out) are not news;
-    becoming Ready is, and so is losing Ready or getting stuck.
+    becoming Ready is, and so is losing Ready, getting stuck, or Pods that fail.
     """
     before = {c["type"]: c for c in (old or {}).get("conditions") or []}
     after = {c["type"]: c for c in new.get("conditions") or []}
@@ -323,8 +364,14 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
     if ready and ready["status"] == "True":
         if not was_ready or was_ready.get("status") != "True":
             events.append(Transition("Ready", ready["message"], False))
-    elif ready and was_ready and was_ready.get("status") == "True" and not stalled_now:
-        events.append(Transition(ready["reason"], ready["message"], True))
+    elif ready and not stalled_now:
+        lost = bool(was_ready and was_ready.get("status") == "True")
+        # A Pod failure is news once, when its reason first shows on Ready.
+        failing = ready["reason"] in POD_FAILURE_REASONS and (
+            not was_ready or was_ready.get("reason") != ready["reason"]
+        )
+        if lost or failing:
+            events.append(Transition(ready["reason"], ready["message"], True))
     return events
 
 
