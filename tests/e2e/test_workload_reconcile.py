@@ -299,6 +299,9 @@ def test_a_rollout_that_cannot_progress_is_reported(
             namespace, "huge", "Ready", "False", reason="ProgressDeadlineExceeded"
         )
         assert "huge" in ready["message"]
+        # and the Pods' own words (issue 9 point 5): the scheduler's verdict
+        assert "1 of 1 Pods: 0/" in ready["message"]
+        assert "Insufficient memory" in ready["message"]
         stalled = berth.condition(namespace, "huge", "Stalled")
         assert stalled is not None
         assert (stalled["status"], stalled["reason"]) == ("True", "ProgressDeadlineExceeded")

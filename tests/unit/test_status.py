@@ -527,7 +527,7 @@ def test_pod_failures_do_not_matter_once_the_rollout_is_available() -> None:
     assert by_type(workload_status(observed, None, T0))["Ready"]["status"] == "True"
 
 
-def test_pod_failure_after_the_progress_deadline_is_stalled_with_the_pods_words() -> None:
+def test_pod_failure_after_the_progress_deadline_is_stalled_and_keeps_the_pods_words() -> None:
     observed = Observed(
         generation=1,
         environment="e",
@@ -535,7 +535,8 @@ def test_pod_failure_after_the_progress_deadline_is_stalled_with_the_pods_words(
         pods=pulling_pods(),
     )
     conditions = by_type(workload_status(observed, None, T0))
-    assert conditions["Ready"]["reason"] == "ImagePullBackOff"
+    assert conditions["Ready"]["reason"] == "ProgressDeadlineExceeded"
+    assert PULLING in conditions["Ready"]["message"]
     assert conditions["Stalled"]["status"] == "True"
     assert conditions["Stalled"]["reason"] == "ProgressDeadlineExceeded"
     assert PULLING in conditions["Stalled"]["message"]

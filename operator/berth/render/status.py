@@ -260,15 +260,12 @@ def workload_status(
         ):
             finding = pod_finding(observed.pods)
         if roll.stalled:
-            ready_reason, ready_message = roll.reason, roll.message
-            stalled_message = roll.message
-            if finding is not None:
-                ready_reason, ready_message = finding.reason, finding.message
-                stalled_message = f"{roll.message}; {finding.message}"
+            # Past the deadline the reason is the Deployment's; the Pods' words stay.
+            message = roll.message if finding is None else f"{roll.message}; {finding.message}"
             conditions += [
-                cond("Ready", False, ready_reason, ready_message),
+                cond("Ready", False, roll.reason, message),
                 cond("Reconciling", False, roll.reason, roll.message),
-                cond("Stalled", True, roll.reason, stalled_message),
+                cond("Stalled", True, roll.reason, message),
             ]
         elif resources_problem is not None:
             conditions += [
