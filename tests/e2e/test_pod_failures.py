@@ -164,7 +164,7 @@ def test_create_container_config_error_for_a_root_image_says_what_to_do(
         "CreateContainerConfigError",
         "2 of 2 Pods: container main: container has runAsNonRoot and image will run as root",
         "numeric USER",
-        "spec.podSecurity: baseline",
+        "policy.podSecurity: baseline",
     )
     assert "web-" not in ready["message"]  # the kubelet's Pod clause is left out
     assert_recovers(berth, namespace, "web", UNFAIL)

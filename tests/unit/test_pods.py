@@ -238,7 +238,7 @@ def test_run_as_non_root_says_what_to_do_and_drops_the_pod_clause() -> None:
     )
     assert "web-1" not in finding.message
     assert "non-root user with a numeric USER" in finding.message
-    assert "spec.podSecurity: baseline" in finding.message
+    assert "policy.podSecurity: baseline" in finding.message
 
 
 def test_other_config_errors_get_no_pod_security_advice() -> None:

@@ -55,7 +55,7 @@ _POD_CLAUSE = re.compile(r'\s*\(pod: "[^"]*", container: [^)]*\)')
 NON_ROOT_ADVICE = (
     "; the Environment's Pod Security level forbids containers that run as root: use an "
     "image that runs as a non-root user with a numeric USER (e.g. USER 10001), or ask "
-    "the platform team for spec.podSecurity: baseline on the Environment"
+    "the platform team for policy.podSecurity: baseline on the Environment"
 )
 OOM_ADVICE = "; raise its memory limit (resources.limits.memory) or make it use less"
 

@@ -34,6 +34,8 @@ class Observed:
     managed_objects: Sequence[Mapping[str, str]] = ()
     resources: Sequence[Mapping[str, Any]] = ()
     resources_problem: Problem | None = None
+    # The API server refused a child for now (403, 409): retried, not the user's to fix.
+    retrying: Problem | None = None
     # What the Workload's Pods say (berth.render.pods): why they are not Ready.
     pods: Sequence[PodSummary] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -259,7 +261,14 @@ def workload_status(
             "ProgressDeadlineExceeded",
         ):
             finding = pod_finding(observed.pods)
-        if roll.stalled:
+        if observed.retrying is not None:
+            retrying = observed.retrying
+            conditions += [
+                cond("Ready", False, retrying.reason, retrying.message),
+                cond("Reconciling", True, retrying.reason, retrying.message),
+                cond("Stalled", False, "Retrying", "the operator tries again shortly"),
+            ]
+        elif roll.stalled:
             # Past the deadline the reason is the Deployment's; the Pods' words stay.
             message = roll.message if finding is None else f"{roll.message}; {finding.message}"
             conditions += [
@@ -361,15 +370,23 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
     if ready and ready["status"] == "True":
         if not was_ready or was_ready.get("status") != "True":
             events.append(Transition("Ready", ready["message"], False))
-    elif ready and not stalled_now:
-        lost = bool(was_ready and was_ready.get("status") == "True")
-        # A Pod failure is news once, when its reason first shows on Ready.
-        failing = ready["reason"] in POD_FAILURE_REASONS and (
-            not was_ready or was_ready.get("reason") != ready["reason"]
-        )
-        if lost or failing:
-            events.append(Transition(ready["reason"], ready["message"], True))
+    elif ready and was_ready and was_ready.get("status") == "True" and not stalled_now:
+        events.append(Transition(ready["reason"], ready["message"], True))
+    elif (
+        ready
+        and not stalled_now
+        and ready.get("reason") in WARNING_REASONS | POD_FAILURE_REASONS
+        and (not was_ready or was_ready.get("reason") != ready["reason"])
+    ):
+        # A failure that is retried (not Stalled) is still news the first time it shows:
+        # a child refused for now, or the Pods' own (ImagePullBackOff, CrashLoopBackOff...).
+        events.append(Transition(ready["reason"], ready["message"], True))
     return events
+
+
+# Ready reasons that are failures although the Workload is not Stalled: each gets one
+# Warning Event when it first appears.
+WARNING_REASONS = frozenset({"ChildForbidden", "ChildConflict", "ReconcileError"})
 
 
 def environment_status(
