@@ -28,7 +28,10 @@ def resource_version(obj: Mapping[str, Any] | None) -> str | None:
 
 @dataclass
 class _Written:
-    stale_rv: str | None  # the version the cache showed before our write
+    # The versions our writes replaced: the one the cache showed before the first, and
+    # each one a later write of ours replaced before the watch caught up. While the cache
+    # shows any of them, it is behind.
+    stale_rvs: frozenset[str | None]
     fresh: dict[str, Any]  # what the server returned
 
 
@@ -73,12 +76,12 @@ class Cache:
 
     def remember_write(self, before: Mapping[str, Any] | None, after: dict[str, Any]) -> None:
         key = ObjectKey.of(after)
-        stale = resource_version(before)
+        stale = frozenset({resource_version(before)})
         earlier = self._recent.get(key)
-        if earlier is not None and resource_version(earlier.fresh) == stale:
-            # A second write before the watch caught up with the first: the cache still
-            # shows what it showed before the first one.
-            stale = earlier.stale_rv
+        if earlier is not None and resource_version(earlier.fresh) in stale:
+            # A second write before the watch caught up with the first: the cache may
+            # show what it showed before the first one, or the first one's result.
+            stale |= earlier.stale_rvs
         self._recent[key] = _Written(stale, after)
 
     def forget(self, obj: Mapping[str, Any]) -> None:
@@ -89,7 +92,7 @@ class Cache:
         written = self._recent.get(key)
         if written is None:
             return cached
-        if resource_version(cached) == written.stale_rv:
+        if resource_version(cached) in written.stale_rvs:
             return written.fresh
         # The watch has caught up (or someone else wrote since): trust the cache.
         del self._recent[key]
