@@ -157,14 +157,15 @@ def pod_owner(labels: kopf.Labels, body: kopf.Body) -> str | None:
     """The Workload whose Deployment made this Pod, or None.
 
     The labels come from our Pod template; a Pod some template provisioner's Deployment
-    made with the same labels is told apart by its ReplicaSet, which is named after the
-    Deployment (the Workload) and a hash.
+    made with the same labels is told apart by its ReplicaSet, which the Deployment
+    controller names after the Deployment (the Workload) and the Pod template's hash.
     """
     owner = labels.get(INVENTORY_LABEL)
     if labels.get(MANAGED_BY) != "berth" or not owner or RESOURCE_LABEL in labels:
         return None
+    replicaset = f"{owner}-{labels.get('pod-template-hash', '')}"
     for ref in body.get("metadata", {}).get("ownerReferences") or []:
-        if ref.get("kind") == "ReplicaSet" and str(ref.get("name", "")).startswith(f"{owner}-"):
+        if ref.get("kind") == "ReplicaSet" and ref.get("name") == replicaset:
             return str(owner)
     return None
 
