@@ -17,6 +17,8 @@
 #   BERTH_ARGOCD_KUBECONFIG  the kubeconfig to use instead
 #   BERTH_ARGOCD_DIR       Argo CD's state: pids, ports, logs (default: $BERTH_CLUSTER_DIR/argocd)
 #   BERTH_ARGOCD_RESYNC    seconds between refreshes of every Application (default: 10)
+#   BERTH_ARGOCD_SELF_HEAL_TIMEOUT  seconds a self-heal waits after a sync (default: 5,
+#                          Argo CD 2's default); 0: Argo CD 3's backoff, first retry at once
 #   BERTH_BIN_DIR          where argocd and kubectl are (default: <repo>/.bin)
 # `up` writes $BERTH_ARGOCD_DIR/env (ports and pids, shell syntax) and logs there.
 set -euo pipefail
@@ -26,6 +28,7 @@ cluster_dir=${BERTH_CLUSTER_DIR:-$repo_root/.cluster}
 kubeconfig=${BERTH_ARGOCD_KUBECONFIG:-$cluster_dir/kubeconfig}
 state_dir=${BERTH_ARGOCD_DIR:-$cluster_dir/argocd}
 resync=${BERTH_ARGOCD_RESYNC:-10}
+self_heal_timeout=${BERTH_ARGOCD_SELF_HEAL_TIMEOUT:-5}
 bin_dir=${BERTH_BIN_DIR:-$repo_root/.bin}
 namespace=argocd
 chart_readme="$repo_root/charts/berth/README.md"
@@ -33,7 +36,7 @@ components=(redis repo-server application-controller)
 
 log() { printf '[argocd] %s\n' "$*" >&2; }
 die() { printf '[argocd] ERROR: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 
 kubectl() { "$bin_dir/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
@@ -223,6 +226,13 @@ up() {
   log "starting the application controller (refresh every ${resync}s)..."
   # ARGOCD_FAKE_IN_CLUSTER: the in-cluster destination (https://kubernetes.default.svc)
   # is reached through $KUBECONFIG instead of a Pod's service account.
+  # Self-heal: Argo CD 3 retries at once after a sync, and its cluster cache can lag
+  # behind its own apply, so a resource it has just applied may look OutOfSync for a
+  # moment and be applied again ("unchanged"). A self-heal timeout (Argo CD 2's
+  # default of 5s, in place of the backoff) lets the cache catch up first; a real
+  # drift is still healed, 5s later.
+  local -a self_heal=(--self-heal-timeout-seconds "$self_heal_timeout" --self-heal-backoff-timeout-seconds 0)
+  ((self_heal_timeout > 0)) || self_heal=()
   # --persist-resource-health: each resource's health (and its message, e.g. Berth's
   # Stalled message) is kept in the Application's status, where kubectl shows it;
   # without it only Argo CD's API server and UI, which do not run here, could.
@@ -232,13 +242,14 @@ up() {
     --repo-server "$repo_addr" --repo-server-plaintext --redis "$redis_addr" \
     --metrics-port "$controller_metrics_port" \
     --app-resync "$resync" --app-resync-jitter 0 --status-processors 4 --operation-processors 2 \
-    --persist-resource-health
+    --persist-resource-health "${self_heal[@]}"
   wait_until application-controller 60 http_ok "http://127.0.0.1:$controller_metrics_port/healthz"
 
   cat >"$state_dir/env" <<EOF
 ARGOCD_NAMESPACE=$namespace
 ARGOCD_KUBECONFIG=$kubeconfig
 ARGOCD_RESYNC_SECONDS=$resync
+ARGOCD_SELF_HEAL_TIMEOUT_SECONDS=$self_heal_timeout
 ARGOCD_REDIS_ADDR=$redis_addr
 ARGOCD_REPO_SERVER_ADDR=$repo_addr
 ARGOCD_REPO_SERVER_METRICS_PORT=$repo_metrics_port

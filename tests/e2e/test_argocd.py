@@ -32,10 +32,10 @@ from tests.argocdharness import (
     start_argocd,
     stop_argocd,
 )
-from tests.clusterharness import REPO_ROOT, ClusterAccess
+from tests.clusterharness import REPO_ROOT, TEST_CLUSTER_DIR, ClusterAccess
 from tests.composer import EXAMPLE_KINDS, TestOnlyComposer
 from tests.e2e.conftest import OperatorProcess
-from tests.kubeutil import Berth, wait_for
+from tests.kubeutil import Berth, stays, wait_for
 
 # Seconds between the controller's refreshes of every Application (`--app-resync`,
 # `timeout.reconciliation`); the repo server re-reads the branch as often.
@@ -154,14 +154,16 @@ def argocd(
     cluster: ClusterAccess, api: ApiClient, operator: OperatorProcess
 ) -> Iterator[LocalArgoCD]:
     """Argo CD against the test cluster, for this module; stopped by pid at its end."""
-    state_dir = cluster.kubeconfig.parent / "argocd"
+    # Under the test cluster's directory even with BERTH_TEST_KUBECONFIG: never beside
+    # someone's own kubeconfig.
+    state_dir = TEST_CLUSTER_DIR / "argocd"
     try:
         running = start_argocd(api, cluster.kubeconfig, state_dir, RESYNC_SECONDS)
     except ArgoCDUnavailable as err:
         stop_argocd(cluster.kubeconfig, state_dir)
         pytest.fail(str(err), pytrace=False)
     yield running
-    logs = cluster.kubeconfig.parent / "argocd-logs"
+    logs = TEST_CLUSTER_DIR / "argocd-logs"
     running.keep_logs(logs)
     print(f"\nArgo CD's logs: {logs}")
     stop_argocd(cluster.kubeconfig, state_dir)
@@ -231,14 +233,17 @@ def gitops(
         return False
 
     wait_for(env_gone, 60, f"Environment {env_name} to be deleted")
+    # Berth never deletes a namespace (and the Retain test leaves a claim in it).
+    k8s.CoreV1Api(api).delete_namespace(namespace, propagation_policy="Background")
 
 
-def claims(api: ApiClient, namespace: str) -> list[dict[str, Any]]:
-    return k8s.CustomObjectsApi(
-        api
-    ).list_namespaced_custom_object(  # type: ignore[no-any-return]
-        *CLAIMS[:2], namespace, CLAIMS[2]
-    )["items"]
+def claims(api: ApiClient, namespace: str, workload: str | None = None) -> list[dict[str, Any]]:
+    """The example postgres claims in a namespace (only one Workload's, if named)."""
+    selector = f"berth.dev/workload={workload}" if workload else ""
+    found = k8s.CustomObjectsApi(api).list_namespaced_custom_object(
+        *CLAIMS[:2], namespace, CLAIMS[2], label_selector=selector
+    )
+    return found["items"]  # type: ignore[no-any-return]
 
 
 # -- tests -------------------------------------------------------------------------------
@@ -389,37 +394,90 @@ def test_a_bad_commit_is_degraded_with_berths_message_and_the_old_deployment_run
     assert gitops.syncs() == syncs + 2, summary(gitops.application())
 
 
+def workload_gone(berth: Berth, namespace: str, name: str) -> bool:
+    try:
+        berth.workload(namespace, name)
+    except ApiException as err:
+        return err.status == 404
+    return False
+
+
 def test_a_workload_pruned_from_git_is_deleted_and_its_claim_follows_the_deletion_policy(
     gitops: GitOps, berth: Berth, api: ApiClient
 ) -> None:
     gitops.wait_synced_healthy(gitops.revision)
     syncs = gitops.syncs()
-    [claim] = claims(api, gitops.namespace)
+    [claim] = claims(api, gitops.namespace, "shop")
     assert berth.workload(gitops.namespace, "shop")["metadata"]["finalizers"] == [
         "berth.dev/cleanup"
     ]
     # examples/environment.yaml is a development Environment: deletionPolicy Delete.
-    assert "deletionPolicy" not in gitops.files["deploy/environment.yaml"]["spec"]
+    environment = gitops.files["deploy/environment.yaml"]
+    assert environment is not None
+    assert "deletionPolicy" not in environment["spec"]
 
     gitops.files["deploy/shop.yaml"] = None
     revision = gitops.push("shop: removed")
-
-    def workload_gone() -> bool:
-        try:
-            berth.workload(gitops.namespace, "shop")
-        except ApiException as err:
-            return err.status == 404
-        return False
-
-    wait_for(workload_gone, SYNC_TIMEOUT, "Argo CD to prune the Workload shop", 1)
     wait_for(
-        lambda: not claims(api, gitops.namespace), 30, f"claim {claim['metadata']['name']} to go"
+        lambda: workload_gone(berth, gitops.namespace, "shop"),
+        SYNC_TIMEOUT,
+        "Argo CD to prune the Workload shop",
+        1,
+    )
+    wait_for(
+        lambda: not claims(api, gitops.namespace, "shop"),
+        30,
+        f"claim {claim['metadata']['name']} to be deleted",
     )
     app = gitops.wait_synced_healthy(revision)
     assert all(r["name"] != "shop" for r in app["status"]["resources"])
     assert gitops.syncs() == syncs + 1, summary(app)
-    # Over the whole module: exactly one sync per commit.
-    assert gitops.syncs() == gitops.commits
     # The other Workloads are untouched.
     for name in ("hello", "checkout"):
         berth.wait_condition(gitops.namespace, name, "Ready", "True")
+
+
+def test_under_retain_a_workload_pruned_from_git_leaves_its_claim(
+    gitops: GitOps, berth: Berth, api: ApiClient
+) -> None:
+    gitops.wait_synced_healthy(gitops.revision)
+    syncs = gitops.syncs()
+    example_env = copy.deepcopy(gitops.files["deploy/environment.yaml"])
+    assert example_env is not None
+    retaining = copy.deepcopy(example_env)
+    retaining["spec"]["deletionPolicy"] = "Retain"
+    ledger = example("shop.yaml")  # with its database only
+    ledger["metadata"].update(name="ledger", namespace=gitops.namespace)
+    ledger["spec"]["resources"].pop("cache")
+    ledger["spec"]["containers"]["main"]["variables"].pop("REDIS_ADDR")
+    gitops.files["deploy/environment.yaml"] = retaining
+    gitops.files["deploy/ledger.yaml"] = ledger
+    gitops.wait_synced_healthy(gitops.push("ledger, in an Environment that retains"))
+    berth.wait_condition(gitops.namespace, "ledger", "Ready", "True")
+    [claim] = claims(api, gitops.namespace, "ledger")
+
+    gitops.files["deploy/ledger.yaml"] = None
+    revision = gitops.push("ledger: removed")
+    wait_for(
+        lambda: workload_gone(berth, gitops.namespace, "ledger"),
+        SYNC_TIMEOUT,
+        "Argo CD to prune the Workload ledger",
+        1,
+    )
+    gitops.wait_synced_healthy(revision)
+    stays(
+        lambda: (
+            [c["metadata"]["uid"] for c in claims(api, gitops.namespace, "ledger")]
+            == [claim["metadata"]["uid"]]
+        ),
+        3,
+        "the retained claim",
+    )
+    [kept] = claims(api, gitops.namespace, "ledger")
+    assert kept["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "berth"
+
+    gitops.files["deploy/environment.yaml"] = example_env
+    gitops.wait_synced_healthy(gitops.push("environment: back to the example's policy"))
+    assert gitops.syncs() == syncs + 3
+    # Over the whole module: exactly one sync per commit.
+    assert gitops.syncs() == gitops.commits
