@@ -49,14 +49,20 @@ _MODE_PATTERN = r"^0?[0-7]{3}$"
 
 MAX_CONTAINERS = 32
 MAX_VARIABLES = 1024
+# A Deployment's replicas is an int32; larger numbers would wrap around on the way.
+MAX_REPLICAS = 2**31 - 1
 MAX_RESOURCES = 128
 MAX_PORTS = 64
 MAX_ANNOTATIONS = 64
 
 VariableName = Annotated[
     str,
-    StringConstraints(pattern=r"^[^=]+$", min_length=1),
-    Field(description="variable names must be non-empty and must not contain '='"),
+    # What the API server accepts since Kubernetes 1.34: printable ASCII other than '='.
+    StringConstraints(pattern=r"^[ -<>-~]+$", min_length=1),
+    Field(
+        description="variable names must be non-empty printable ASCII (no tabs or newlines) "
+        "and must not contain '='"
+    ),
 ]
 
 
@@ -255,7 +261,11 @@ class Probe(BerthModel):
 class Container(BerthModel):
     """A container of the workload."""
 
-    image: str = Field(min_length=1, description="Container image reference, with tag or digest.")
+    image: str = Field(
+        min_length=1,
+        pattern=r"^\S+$",
+        description="Container image reference, with tag or digest. No whitespace.",
+    )
     command: list[str] | None = Field(
         None, description="Overrides the image's entrypoint. Placeholders are expanded."
     )
@@ -421,7 +431,10 @@ class WorkloadSpec(BerthModel):
         ),
     )
     replicas: int | None = Field(
-        None, ge=0, description="Number of Pods. Default: the Environment's defaults.replicas."
+        None,
+        ge=0,
+        le=MAX_REPLICAS,
+        description="Number of Pods. Default: the Environment's defaults.replicas.",
     )
 
 
