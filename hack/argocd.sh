@@ -193,6 +193,8 @@ up() {
   # Leftovers of an Argo CD that died: stop what still runs, then start afresh.
   down quiet
   mkdir -p "$state_dir"/{tmp,home,tls,ssh,gpg,plugins}
+  # A start that fails half-way stops what it had started (the logs stay for a look).
+  trap 'if (($? != 0)); then stop_processes quiet; log "stopped what had started; logs in $state_dir"; fi' EXIT
   ensure_redis
   local start_time=$SECONDS
   apply_cluster_objects
@@ -258,14 +260,16 @@ ARGOCD_REDIS_PID=$(pid_of redis)
 ARGOCD_REPO_SERVER_PID=$(pid_of repo-server)
 ARGOCD_CONTROLLER_PID=$(pid_of application-controller)
 EOF
+  trap - EXIT
   log "Argo CD is up in $((SECONDS - start_time))s (namespace $namespace, logs in $state_dir)"
 }
 
-# Stop by pid, newest first: TERM, then KILL after 10s.
-down() {
+# Stop by pid, newest first: TERM, then KILL after 10s. Sets `stopped` when one ran.
+stopped=0
+stop_processes() {
   local quiet=${1:-}
   local -a order=(application-controller repo-server redis)
-  local c pid i stopped=0
+  local c pid i
   for c in "${order[@]}"; do
     pid=$(pid_of "$c") || continue
     if kill -0 "$pid" 2>/dev/null; then
@@ -280,6 +284,11 @@ down() {
     fi
     rm -f "$state_dir/$c.pid"
   done
+}
+
+down() {
+  local quiet=${1:-}
+  stop_processes "$quiet"
   if [[ -d $state_dir ]]; then
     # The repo server's git checkouts are written read-only; make them removable.
     chmod -R u+w "$state_dir" 2>/dev/null || true
