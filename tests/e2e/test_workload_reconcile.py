@@ -69,12 +69,15 @@ def test_workload_becomes_ready_and_kubectl_wait_returns(
 
     # Applied right after its Environment: no scary detour through EnvironmentNotFound,
     # just one Normal event on becoming Ready.
-    events = berth.core.list_namespaced_event(
-        namespace, field_selector="involvedObject.name=web"
-    ).items
-    assert [(e.type, e.reason) for e in events if e.involved_object.kind == "Workload"] == [
-        ("Normal", "Ready")
-    ]
+    def workload_events() -> list[tuple[str, str]]:
+        events = berth.core.list_namespaced_event(
+            namespace, field_selector="involvedObject.name=web"
+        ).items
+        return [(e.type, e.reason) for e in events if e.involved_object.kind == "Workload"]
+
+    # The Event is posted right after the status write that kubectl wait saw.
+    wait_for(workload_events, 10, "the Ready Event")
+    assert workload_events() == [("Normal", "Ready")]
 
     # The printer columns answer "is it up, where".
     table = cluster.kubectl("-n", namespace, "get", "workloads")
