@@ -115,6 +115,13 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="this replica's peering priority; the highest one works (BERTH_PRIORITY)",
     )
     run.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=int(_env("PEERING_LIFETIME", "60")),
+        help="seconds a replica's peering keep-alive stays valid; a standby takes over at "
+        "most this long after the working replica died (BERTH_PEERING_LIFETIME)",
+    )
+    run.add_argument(
         "--log-format",
         choices=("text", "json"),
         default=_env("LOG_FORMAT", "text"),
@@ -125,6 +132,16 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=_env("LOG_LEVEL", "INFO"),
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="log level (BERTH_LOG_LEVEL)",
+    )
+
+
+def _identity() -> str:
+    """This replica's name in a peering: the Pod's (POD_ID), else host, pid and a nonce."""
+    import secrets
+    import socket
+
+    return os.environ.get("POD_ID") or (
+        f"berth@{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
     )
 
 
@@ -150,6 +167,8 @@ def _run(args: argparse.Namespace) -> int:
         standalone=args.peering is None,
         peering=args.peering or "berth",
         priority=args.priority,
+        peering_lifetime=args.peering_lifetime,
+        identity=_identity(),
         log_format=args.log_format,
         log_level=args.log_level,
     )
@@ -181,6 +200,7 @@ def _run(args: argparse.Namespace) -> int:
             # Naming a peering makes kopf require it; standalone names none.
             peering_name=None if config.standalone else config.peering,
             priority=config.priority,
+            identity=config.identity,  # type: ignore[arg-type]  # kopf: NewType of str
             liveness_endpoint=liveness,
             memo=kopf.Memo(config=config),
         )
