@@ -505,9 +505,9 @@ def test_claim_volume_names_fit() -> None:
             "${resources.db}",
             OUTPUTS,
             Reason.UNKNOWN_OUTPUT,
-            "container 'main' volume '/data': ${resources.db} has no output 'claimName' (it "
-            "has outputs: host, password); a volume source must be a resource that provides a "
-            "PersistentVolumeClaim",
+            "container 'main' volume '/data': ${resources.db} has no output 'claimName' or "
+            "'emptyDir' (it has outputs: host, password); a volume source must be a resource "
+            "that provides a volume (type volume)",
         ),
         (
             "${resources.disk}",
@@ -535,7 +535,7 @@ def test_claim_volume_names_fit() -> None:
             {"data": {"claimName": SecretRef("s", "k")}},
             Reason.INVALID_OUTPUT,
             "container 'main' volume '/data': output 'claimName' of resource 'data' is a "
-            "secret output; a claim name must be a plain output",
+            "secret output; it must be a plain output",
         ),
         (
             "${resources.data}",

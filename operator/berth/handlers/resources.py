@@ -20,7 +20,7 @@ from berth.api import Environment, Workload
 from berth.handlers.common import parse_time
 from berth.kube.client import ApiError
 from berth.kube.resources import apply_resource_objects, delete_object, get_object, secret_keys
-from berth.provision import ProvisionError, match, outputs_from, plan
+from berth.provision import ProvisionError, match, outputs_from, plan, workload_services
 from berth.render import RenderError, resolve_params, resource_order
 from berth.render.errors import Problem
 from berth.render.labels import MANAGED_BY_LABEL, WORKLOAD_LABEL
@@ -79,6 +79,8 @@ async def provision(
     except RenderError:
         return result  # a placeholder cycle: render reports it, with the cycle
     client = runtime.client
+    # Other Workloads' Services, for provisioners that point at one (service-port).
+    services = workload_services(runtime.cache.workloads_in(environment.spec.namespace))
     for name in order:
         try:
             params = resolve_params(workload, name, result.outputs)
@@ -91,12 +93,13 @@ async def provision(
             continue
         try:
             chosen = match(name, workload.spec.resources[name], environment.spec.provisioners)
-            resource_plan = plan(workload, environment, name, params, chosen)
+            resource_plan = plan(workload, environment, name, params, chosen, services)
         except ProvisionError as err:
+            phase = "Pending" if err.transient else "Failed"
             result.entries.append(
-                _entry(name, workload, state="Failed", reason=err.reason, message=err.message)
+                _entry(name, workload, state=phase, reason=err.reason, message=err.message)
             )
-            _note(result, Problem(err.reason, err.message), transient=False)
+            _note(result, Problem(err.reason, err.message), transient=err.transient)
             continue
 
         try:

@@ -40,6 +40,7 @@ from berth.provision.observe import (
 )
 from berth.provision.params import merge_params
 from berth.provision.plan import check_provisioners, kind_spec, plan
+from berth.provision.services import workload_services
 
 __all__ = [
     "IDENTITY_MAX",
@@ -71,4 +72,5 @@ __all__ = [
     "provisioner_name",
     "resource_identity",
     "shared_key",
+    "workload_services",
 ]

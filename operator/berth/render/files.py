@@ -1,4 +1,4 @@
-"""Container files (one ConfigMap per Workload) and volumes (PersistentVolumeClaims).
+"""Container files (one ConfigMap per Workload) and volumes (emptyDirs or claims).
 
 Files: every file of every container becomes one key of the ConfigMap
 ``<workload>-files`` (``data`` for content, ``binaryData`` for binaryContent). The key is
@@ -7,8 +7,10 @@ become '_'; keys that would collide get a hash suffix). The ConfigMap is mounted
 ``subPath`` at each target, with the file's mode. A file whose content references a
 secret output is an error (SecretInFile): files are not secret.
 
-Volumes: ``source: ${resources.<name>}`` mounts the PersistentVolumeClaim named by that
-resource's ``claimName`` output, at the target, with ``readOnly`` and ``subPath`` (path).
+Volumes: ``source: ${resources.<name>}`` mounts what that resource's outputs say, at the
+target, with ``readOnly`` and ``subPath`` (path): the PersistentVolumeClaim named by its
+``claimName`` output, or else, when it has an ``emptyDir`` output, an emptyDir (the output's
+value is its sizeLimit; empty for none).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.api.common import QUANTITY_PATTERN
 from berth.api.workload import Container
 from berth.render.errors import Problem, Reason, RenderError
 from berth.render.placeholders import Placeholder, Resolver, parse
@@ -54,9 +57,9 @@ def file_keys(targets: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
     }
 
 
-def claim_volume_name(resource: str) -> str:
-    """Pod volume name for the claim of resource ``resource``."""
-    name = f"pvc-{resource}"
+def claim_volume_name(resource: str, prefix: str = "pvc") -> str:
+    """Pod volume name for the claim (or, with prefix vol, the emptyDir) of ``resource``."""
+    name = f"{prefix}-{resource}"
     if len(name) > _VOLUME_NAME_MAX:
         name = f"{name[: _VOLUME_NAME_MAX - 9].rstrip('-')}-{_digest(resource)}"
     return name
@@ -74,7 +77,7 @@ class RenderedFiles:
     data: dict[str, str] = field(default_factory=dict)
     binary_data: dict[str, str] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)
-    claim_volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resource_volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
     mounts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -139,15 +142,13 @@ def render_files(containers: Mapping[str, Container], resolver: Resolver) -> Ren
             volume = volumes[target]
             where = f"container {name!r} volume {target!r}"
             try:
-                resource, claim = _claim(volume.source, where, resolver)
+                resource, pod_volume = _volume_source(volume.source, where, resolver)
             except RenderError as error:
                 result.problems.extend(error.problems)
                 continue
-            volume_name = claim_volume_name(resource)
-            result.claim_volumes[volume_name] = {
-                "name": volume_name,
-                "persistentVolumeClaim": {"claimName": claim},
-            }
+            prefix = "pvc" if "persistentVolumeClaim" in pod_volume else "vol"
+            volume_name = claim_volume_name(resource, prefix)
+            result.resource_volumes[volume_name] = {"name": volume_name, **pod_volume}
             mount: dict[str, Any] = {"name": volume_name, "mountPath": target}
             if volume.path:
                 mount["subPath"] = volume.path
@@ -171,7 +172,8 @@ def files_volume(workload_name: str, items: list[dict[str, Any]]) -> dict[str, A
     }
 
 
-def _claim(source: str, where: str, resolver: Resolver) -> tuple[str, str]:
+def _volume_source(source: str, where: str, resolver: Resolver) -> tuple[str, dict[str, Any]]:
+    """The resource a volume names and the Pod volume source it provides."""
     segments = parse(source, where)
     if len(segments) != 1 or not isinstance(segments[0], Placeholder):
         raise RenderError.single(
@@ -186,18 +188,30 @@ def _claim(source: str, where: str, resolver: Resolver) -> tuple[str, str]:
         )
     resource = resolver.resource_name(placeholder, where)
     outputs = resolver.resource_outputs(resource, placeholder, where)
-    claim = outputs.get("claimName")
-    if claim is None:
+    output = "claimName" if "claimName" in outputs else "emptyDir"
+    value = outputs.get(output)
+    if value is None:
         has = f"it has outputs: {', '.join(sorted(outputs))}" if outputs else "it has no outputs"
         raise RenderError.single(
             Reason.UNKNOWN_OUTPUT,
-            f"{where}: {placeholder.text} has no output 'claimName' ({has}); a volume source "
-            "must be a resource that provides a PersistentVolumeClaim",
+            f"{where}: {placeholder.text} has no output 'claimName' or 'emptyDir' ({has}); a "
+            "volume source must be a resource that provides a volume (type volume)",
         )
-    if not isinstance(claim, str):
+    if not isinstance(value, str):
         raise RenderError.single(
             Reason.INVALID_OUTPUT,
-            f"{where}: output 'claimName' of resource {resource!r} is a secret output; a "
-            "claim name must be a plain output",
+            f"{where}: output {output!r} of resource {resource!r} is a secret output; it "
+            "must be a plain output",
         )
-    return resource, claim
+    if output == "claimName":
+        return resource, {"persistentVolumeClaim": {"claimName": value}}
+    empty_dir: dict[str, Any] = {}
+    if value:
+        if not re.match(QUANTITY_PATTERN, value):
+            raise RenderError.single(
+                Reason.INVALID_OUTPUT,
+                f"{where}: output 'emptyDir' of resource {resource!r} is {value!r}; it must "
+                "be a size limit (a quantity such as 1Gi) or empty",
+            )
+        empty_dir["sizeLimit"] = value
+    return resource, {"emptyDir": empty_dir}
