@@ -34,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 from berth import __version__
 from berth.api import API_VERSION, Environment, Workload
 from berth.api.common import DNS_1035_LABEL_PATTERN, DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN
-from berth.api.workload import BUILD_HERE_IMAGE
+from berth.api.workload import BUILD_HERE_IMAGE, score_fields_at
 from berth.render import OutputValue, Reason, RenderError, SecretRef, render_workload
 
 
@@ -354,6 +354,8 @@ def validation_problems(
         loc = translate(tuple(item["loc"]))
         line, shown = locate(document.node, loc, missing=item["type"] == "missing")
         message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = _unknown_field(loc)
         if "[key]" in loc:
             message = f"invalid key: {message}"
         messages = found.setdefault((line, ".".join(shown)), [])
@@ -364,6 +366,18 @@ def validation_problems(
         prefix = f"{path}: " if path else ""
         problems.append(f"{document.at(line)}: {prefix}{' or '.join(messages)}")
     return problems
+
+
+def _unknown_field(loc: Loc) -> str:
+    """An unknown field, in the Score specification's terms."""
+    score_loc = loc[1:] if loc[:1] == ("spec",) else loc
+    fields = score_fields_at(score_loc) if loc[:1] != ("metadata",) else None
+    if fields is None:
+        return "not a field here"
+    return (
+        f"{score_loc[-1]!s} is not a field of the Score specification (score.dev/v1b1) here; "
+        f"the fields here are: {', '.join(fields)}"
+    )
 
 
 M = TypeVar("M", bound=BaseModel)
