@@ -106,12 +106,6 @@ class WorkloadMetadata(BerthModel):
                     f"self['{KIND_ANNOTATION}'] in {list(SUPPORTED_KINDS)!r}",
                     "message": KIND_MESSAGE,
                 },
-                {
-                    "rule": f"!('{SERVICE_NAME_ANNOTATION}' in self) || "
-                    f"(size(self['{SERVICE_NAME_ANNOTATION}']) <= 63 && "
-                    f"self['{SERVICE_NAME_ANNOTATION}'].matches('{_SERVICE_NAME_PATTERN}'))",
-                    "message": SERVICE_NAME_MESSAGE,
-                },
             ]
         },
     )
