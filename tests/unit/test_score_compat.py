@@ -340,3 +340,31 @@ def test_url_comes_from_the_route() -> None:
     assert route_url(wl, outputs) == "http://checkout.dev.acme.test/shop"
     assert render_workload(wl, environment(), outputs).url == "http://checkout.dev.acme.test/shop"
     assert route_url(workload(), {}) is None
+
+
+@pytest.mark.parametrize(
+    ("before", "fields", "message"),
+    [
+        (
+            {"b": {"ready": "complete"}, "c": {"ready": "started"}},
+            {},
+            "its before entries mix ready: complete with started",
+        ),
+        (
+            {"b": {"ready": "complete"}},
+            {"readinessProbe": {"exec": {"command": ["true"]}}},
+            "runs to completion before the others start (before: ready: complete), so it "
+            "cannot have a readinessProbe",
+        ),
+    ],
+)
+def test_before_kubernetes_cannot_honour_is_refused(
+    before: dict[str, Any], fields: dict[str, Any], message: str
+) -> None:
+    wl = workload(
+        containers={"a": container(before=before, **fields), "b": container(), "c": container()}
+    )
+    with pytest.raises(RenderError) as caught:
+        render_workload(wl, environment(), {})
+    assert caught.value.reason == "InvalidBefore"
+    assert message in caught.value.message
