@@ -73,7 +73,9 @@ def crds(cluster: ClusterAccess) -> None:
     )
 
 
-def start_operator(kubeconfig: Path, log_path: Path, resync: float) -> OperatorProcess:
+def start_operator(
+    kubeconfig: Path, log_path: Path, resync: float, *extra_args: str
+) -> OperatorProcess:
     """`python -m berth run` as a subprocess, waited for until /healthz answers."""
     metrics_port, health_port = free_port(), free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -94,6 +96,7 @@ def start_operator(kubeconfig: Path, log_path: Path, resync: float) -> OperatorP
                 str(health_port),
                 "--resync",
                 str(resync),
+                *extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

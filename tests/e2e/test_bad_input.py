@@ -50,6 +50,23 @@ def rejected(call: Any) -> str:
         pytest.param({"containers": {"main": {"image": ""}}}, "image", id="empty-image"),
         pytest.param({"containers": {"main": {}}}, "image", id="missing-image"),
         pytest.param({"replicas": -1}, "replicas", id="negative-replicas"),
+        pytest.param({"replicas": 9007199254740992}, "replicas", id="replicas-beyond-int53"),
+        pytest.param({"replicas": 4294967299}, "replicas", id="replicas-beyond-int32"),
+        pytest.param(
+            {"containers": {"main": {"image": " registry.acme.dev/app:1.0"}}},
+            "image",
+            id="image-with-leading-space",
+        ),
+        pytest.param(
+            {"containers": {"main": {"image": "registry.acme.dev/app:1.0\n"}}},
+            "image",
+            id="image-with-trailing-newline",
+        ),
+        pytest.param(
+            {"containers": {"main": {"image": GOOD_IMAGE, "variables": {"A\tB": "x"}}}},
+            "variable names",
+            id="tab-in-variable-name",
+        ),
         pytest.param({"resources": {"DB": {"type": "postgres"}}}, "DB", id="resource-name-not-dns"),
         pytest.param({"resources": {"db": {}}}, "type", id="resource-without-type"),
     ],

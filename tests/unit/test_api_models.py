@@ -468,6 +468,7 @@ SERVER_ENVIRONMENT: dict[str, Any] = {
             "allowedRegistries": ["registry.acme.dev/"],
             "maxReplicas": 3,
             "requireLimits": False,
+            "podSecurity": "restricted",
         },
         "deletionPolicy": "Retain",
         "routes": {"domain": "apps.acme.dev"},

@@ -10,6 +10,7 @@ from berth.kube.children import (
     FIELD_MANAGER,
     ObjectKey,
     applied_hash,
+    foreign_owner,
     manifest_hash,
     owned_by,
     prepared_manifest,
@@ -349,3 +350,48 @@ def test_fields_we_do_not_write_are_not_compared() -> None:
     would_be["extra"] = "a"
     current["extra"] = "b"
     assert same_as_live(would_be, current, DESIRED)
+
+
+def existing(labels: dict[str, str], owner: dict[str, Any] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": "web",
+        "labels": labels,
+        "managedFields": [{"manager": "kubectl-client-side-apply"}],
+    }
+    if owner is not None:
+        meta["ownerReferences"] = [{**owner, "controller": True}]
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta}
+
+
+WEB = {"apiVersion": "berth.dev/v1alpha1", "kind": "Workload", "metadata": {"name": "web"}}
+OURS = {"app.kubernetes.io/managed-by": "berth", "berth.dev/workload": "web"}
+
+
+def test_an_object_nobody_gave_us_is_foreign() -> None:
+    owner = foreign_owner(existing({"app": "platform"}), WEB)
+    assert owner == "nobody Berth knows (written by kubectl-client-side-apply)"
+
+
+def test_another_workloads_child_is_foreign() -> None:
+    labels = {**OURS, "berth.dev/workload": "other"}
+    assert foreign_owner(existing(labels), WEB) == "Workload other"
+    ref = {"kind": "Workload", "name": "other", "uid": "u2"}
+    assert foreign_owner(existing(OURS, ref), WEB) == "Workload other"
+
+
+def test_a_resources_object_is_foreign_even_with_our_workload_label() -> None:
+    labels = {**OURS, "berth.dev/resource": "cache"}
+    assert foreign_owner(existing(labels), WEB) == "the resource 'cache' of Workload web"
+
+
+def test_our_own_child_is_ours_also_from_a_former_workload_of_the_name() -> None:
+    assert foreign_owner(existing(OURS), WEB) is None
+    ref = {"kind": "Workload", "name": "web", "uid": "an-older-uid"}
+    assert foreign_owner(existing(OURS, ref), WEB) is None
+
+
+def test_a_child_of_this_very_workload_is_ours_whatever_its_labels() -> None:
+    owner = {**WEB, "metadata": {"name": "web", "uid": "u1"}}
+    ref = {"kind": "Workload", "name": "web", "uid": "u1"}
+    relabelled = {**OURS, "berth.dev/workload": "other"}
+    assert foreign_owner(existing(relabelled, ref), owner) is None

@@ -331,9 +331,13 @@ def test_environment_validation_rules() -> None:
     assert "default" not in at(spec, "deletionPolicy")
     assert at(spec, "policy.maxReplicas")["minimum"] == 0
     assert at(spec, "policy.requireLimits")["default"] is False
+    assert at(spec, "policy.maxReplicas")["maximum"] == 2**31 - 1
+    assert at(spec, "policy.podSecurity")["enum"] == ["restricted", "baseline"]
+    assert at(spec, "policy.podSecurity")["default"] == "restricted"
     assert at(spec, "defaults.replicas") == {
         "type": "integer",
         "minimum": 0,
+        "maximum": 2**31 - 1,
         "default": 1,
         "description": "Replicas of a Workload that sets none.",
     }

@@ -540,3 +540,28 @@ def test_environment_status_keeps_transition_times() -> None:
     third = env_status(previous=second, now=T2, ready_workloads=3)
     assert by_type(third)["Ready"]["lastTransitionTime"] == T1
     assert env_status(previous=second, now=T2) == second
+
+
+def test_a_refusal_that_is_retried_is_reconciling_not_stalled() -> None:
+    problem = Problem(
+        "ChildForbidden", "the API server refused (retrying) Service web (403): quota"
+    )
+    status = workload_status(Observed(generation=3, environment="dev", retrying=problem), None, T0)
+    conds = by_type(status)
+    assert conds["Ready"]["status"] == "False"
+    assert conds["Ready"]["reason"] == "ChildForbidden"
+    assert conds["Ready"]["message"] == problem.message
+    assert conds["Reconciling"]["status"] == "True"
+    assert conds["Stalled"]["status"] == "False"
+    assert status["observedGeneration"] == 3
+
+
+def test_a_retried_failure_posts_one_warning_when_it_first_shows() -> None:
+    problem = Problem("ChildForbidden", "refused (retrying)")
+    pending = workload_status(Observed(generation=1, environment="dev"), None, T0)
+    failing = workload_status(
+        Observed(generation=1, environment="dev", retrying=problem), pending, T0
+    )
+    events = transitions(pending, failing)
+    assert [(e.reason, e.warning) for e in events] == [("ChildForbidden", True)]
+    assert transitions(failing, failing) == []

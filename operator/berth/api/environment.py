@@ -21,7 +21,7 @@ from berth.api.common import (
     ObjectMeta,
     StatusModel,
 )
-from berth.api.workload import ResourceRequirements
+from berth.api.workload import MAX_REPLICAS, ResourceRequirements
 
 EnvironmentType = Literal["development", "staging", "production", "preview"]
 DeletionPolicy = Literal["Delete", "Retain", "Orphan"]
@@ -33,7 +33,9 @@ MAX_PROVISIONERS = 256
 class EnvironmentDefaults(BerthModel):
     """Values applied where a Workload says nothing."""
 
-    replicas: int = Field(1, ge=0, description="Replicas of a Workload that sets none.")
+    replicas: int = Field(
+        1, ge=0, le=MAX_REPLICAS, description="Replicas of a Workload that sets none."
+    )
     container_resources: ResourceRequirements | None = Field(
         None,
         description=(
@@ -44,12 +46,16 @@ class EnvironmentDefaults(BerthModel):
     progress_deadline_seconds: int | None = Field(
         None,
         ge=1,
+        le=2**31 - 1,
         description=(
             "How long, in seconds, a rollout may make no progress before the Workload is "
             "reported Stalled with reason ProgressDeadlineExceeded (the Deployment's "
             "progressDeadlineSeconds; default 600)."
         ),
     )
+
+
+PodSecurityLevel = Literal["restricted", "baseline"]
 
 
 class EnvironmentPolicy(BerthModel):
@@ -64,11 +70,22 @@ class EnvironmentPolicy(BerthModel):
         ),
     )
     max_replicas: int | None = Field(
-        None, ge=0, description="Most replicas a Workload may ask for. Absent: no limit."
+        None,
+        ge=0,
+        le=MAX_REPLICAS,
+        description="Most replicas a Workload may ask for. Absent: no limit.",
     )
     require_limits: bool = Field(
         False,
         description="If true, every container needs cpu and memory limits (after defaults).",
+    )
+    pod_security: PodSecurityLevel = Field(
+        "restricted",
+        description=(
+            "The Pod Security Standard the namespace enforces and Workloads are rendered "
+            "for: restricted (default: non-root, no capabilities, no privilege escalation) "
+            "or baseline (lets images that run as root start, as most public images do)."
+        ),
     )
 
 
@@ -360,6 +377,10 @@ class EnvironmentSpec(BerthModel):
         max_length=MAX_PROVISIONERS,
         description="Provisioners by resource type; the most specific match wins.",
     )
+
+    def pod_security_level(self) -> PodSecurityLevel:
+        """policy.podSecurity, or its default: restricted."""
+        return self.policy.pod_security if self.policy is not None else "restricted"
 
     def effective_deletion_policy(self) -> DeletionPolicy:
         """deletionPolicy, or its default: Retain in production, Delete elsewhere."""

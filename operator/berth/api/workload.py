@@ -50,6 +50,8 @@ _MODE_PATTERN = r"^0?[0-7]{3}$"
 
 MAX_CONTAINERS = 32
 MAX_VARIABLES = 1024
+# A Deployment's replicas is an int32; larger numbers would wrap around on the way.
+MAX_REPLICAS = 2**31 - 1
 MAX_RESOURCES = 128
 MAX_PORTS = 64
 MAX_ANNOTATIONS = 64
@@ -79,8 +81,12 @@ SERVICE_NAME_MESSAGE = (
 
 VariableName = Annotated[
     str,
-    StringConstraints(pattern=r"^[^=]+$", min_length=1),
-    Field(description="variable names must be non-empty and must not contain '='"),
+    # What the API server accepts since Kubernetes 1.34: printable ASCII other than '='.
+    StringConstraints(pattern=r"^[ -<>-~]+$", min_length=1),
+    Field(
+        description="variable names must be non-empty printable ASCII (no tabs or newlines) "
+        "and must not contain '='"
+    ),
 ]
 
 
@@ -320,9 +326,10 @@ class Container(BerthModel):
 
     image: str = Field(
         min_length=1,
+        pattern=r"^\S+$",
         description=(
-            "Container image reference, with tag or digest. Score's '.' (the image built "
-            "here) is refused: `berth import --image` fills it in."
+            "Container image reference, with tag or digest. No whitespace. Score's '.' (the "
+            "image built here) is refused: `berth import --image` fills it in."
         ),
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -510,7 +517,10 @@ class WorkloadSpec(BerthModel):
         ),
     )
     replicas: int | None = Field(
-        None, ge=0, description="Number of Pods. Default: the Environment's defaults.replicas."
+        None,
+        ge=0,
+        le=MAX_REPLICAS,
+        description="Number of Pods. Default: the Environment's defaults.replicas.",
     )
 
     @model_validator(mode="after")

@@ -54,8 +54,9 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         return await finalize(runtime, body, now)
     problem: Problem | None = None
     namespace = (body.get("spec") or {}).get("namespace", "")
+    pod_security = "restricted"
     try:
-        Environment.model_validate(body)
+        pod_security = Environment.model_validate(body).spec.pod_security_level()
     except ValidationError as err:
         problem = invalid_spec("Environment", err)
 
@@ -74,7 +75,7 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         if written_body is not None:
             runtime.cache.remember_write(body, written_body)
             body = written_body
-        manifest = prepared_manifest(namespace_manifest(name, namespace))
+        manifest = prepared_manifest(namespace_manifest(name, namespace, pod_security))
         live = await runtime.client.get("v1", "Namespace", namespace)
         _, current = await apply_if_changed(runtime.client, manifest, live)
         namespace_ready = current.get("status", {}).get("phase", "Active") == "Active"

@@ -38,6 +38,9 @@ class Provisioned:
     entries: list[dict[str, Any]] = field(default_factory=list)
     problem: Problem | None = None  # needs a change from someone: Stalled
     waiting: Problem | None = None  # in progress: Reconciling
+    # A failure read off the cluster (a claim's condition, a Forbidden), not off the
+    # inputs: it may clear by itself, so it is looked at again now and then.
+    observed_failure: bool = False
 
     @property
     def all_ready(self) -> bool:
@@ -109,24 +112,35 @@ async def provision(
                 ref = resource_plan.claim
                 claim = await get_object(client, ref.api_version, ref.kind, ref.name, ref.namespace)
         except ApiError as err:
-            if err.status != 403:
+            if err.status not in (400, 403, 422):
                 raise
-            message = (
-                f"the operator may not manage the objects of resource {name!r} "
-                f"(provisioner {resource_plan.provisioner}): {err.message}; grant it in the "
-                "chart's rbac.claims (claim kinds) or rbac.templateResources (template kinds)"
-            )
+            if err.status == 403 and "admission webhook" not in err.message:
+                reason = "Forbidden"
+                message = (
+                    f"the operator may not manage the objects of resource {name!r} "
+                    f"(provisioner {resource_plan.provisioner}): {err.message}; grant it in the "
+                    "chart's rbac.claims (claim kinds) or rbac.templateResources (template kinds)"
+                )
+                result.observed_failure = True
+            else:
+                # The provisioner rendered something the API server will never take as
+                # it is (an invalid Ingress, a PVC, a webhook's denial): say so, in its words.
+                reason = "ResourceRejected"
+                message = (
+                    f"the API server refused an object of resource {name!r} (provisioner "
+                    f"{resource_plan.provisioner}; {err.status}): {err.message}"
+                )
             result.entries.append(
                 _entry(
                     name,
                     workload,
                     provisioner=resource_plan.provisioner,
                     state="Failed",
-                    reason="Forbidden",
+                    reason=reason,
                     message=message,
                 )
             )
-            _note(result, Problem("Forbidden", message), transient=False)
+            _note(result, Problem(reason, message), transient=False)
             continue
         keys = None
         if resource_plan.secret_name is not None:
@@ -158,6 +172,7 @@ async def provision(
         )
         if not state.ready:
             _note(result, Problem(state.reason, state.message), transient=not state.failed)
+            result.observed_failure = result.observed_failure or state.failed
         elif previous_states.get(name) != "Ready":
             observe_provisioning_time(resource_plan.type, claim, objects, now)
     return result

@@ -3,6 +3,7 @@ nothing here depends on which event woke it up."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from collections.abc import Mapping, Sequence
@@ -22,14 +23,19 @@ from berth.handlers.common import (
     write_status_and_events,
 )
 from berth.handlers.resources import Provisioned, provision, release
-from berth.kube.children import ObjectKey, sync_children
+from berth.kube.children import NameConflict, ObjectKey, Refusal, sync_children
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.render import RenderError, render_workload
 from berth.render.errors import Problem
-from berth.render.status import Observed, workload_status
+from berth.render.status import Observed, condition, workload_status
 
 log = logging.getLogger("berth")
 RESOURCE_POLL_SECONDS = 2.0
+# A claim that reports a failure may recover by itself (Crossplane retries): look now and
+# then, not every two seconds.
+FAILED_RESOURCE_POLL_SECONDS = 30.0
+# A child refused with 403 or 409 may be let through later (RBAC granted, a race over).
+REFUSED_RETRY_SECONDS = 15.0
 ENVIRONMENT_GRACE_SECONDS = 4.0
 
 if TYPE_CHECKING:
@@ -90,6 +96,46 @@ def managed_objects(children: Sequence[Mapping[str, Any]]) -> list[dict[str, str
 
 
 async def reconcile(runtime: Runtime, key: Key) -> float | None:
+    """One reconcile; should it fail, the Workload's status says so before it is retried."""
+    try:
+        return await reconcile_once(runtime, key)
+    except asyncio.CancelledError:
+        raise
+    except Exception as err:
+        await report_failure(runtime, key, err)
+        raise
+
+
+async def report_failure(runtime: Runtime, key: Key, err: Exception) -> None:
+    """Every input ends with a status: an error we did not foresee is shown, not hidden."""
+    body = runtime.cache.workload((key[1], key[2]))
+    if body is None:
+        return
+    status = dict(body.get("status") or {})
+    generation = int(body["metadata"].get("generation") or 0)
+    now = now_rfc3339()
+    previous = list(status.get("conditions") or [])
+    message = f"the operator could not reconcile this Workload and retries: {err}"[:1024]
+    updates = {
+        c["type"]: c
+        for c in (
+            condition(previous, "Ready", False, "ReconcileError", message, now, generation),
+            condition(previous, "Reconciling", True, "ReconcileError", message, now, generation),
+            condition(previous, "Stalled", False, "Retrying", "retrying", now, generation),
+        )
+    }
+    status["conditions"] = [updates.pop(c["type"], c) for c in previous] + list(updates.values())
+    status["observedGeneration"] = generation
+    try:
+        written = await write_status_and_events(runtime.client, body, status, now)
+    except Exception as write_err:  # the API server may be what failed
+        log.debug("could not report the failure on the status: %s", write_err)
+        return
+    if written is not None:
+        runtime.cache.remember_write(body, written)
+
+
+async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
     _, namespace, name = key
     cache = runtime.cache
     body = cache.workload((namespace, name))
@@ -144,9 +190,17 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
                     problem = provisioned.problem
 
     managed = children
+    retrying: Problem | None = None  # the API server refused a child for now: try again
     if rendered is not None:
         before = {ObjectKey.of(c): c for c in children}
         result = await sync_children(runtime.client, body, rendered.manifests, children)
+        if result.conflict is not None:
+            problem = name_taken(result.conflict, namespace)
+        elif result.refused is not None:
+            if result.refused.permanent:
+                problem = refused_problem(result.refused)
+            else:
+                retrying = refused_problem(result.refused)
         for applied in result.applied:
             cache.remember_write(before.get(applied), result.current[applied])
         for corrected in result.corrected:
@@ -160,7 +214,10 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
                 False,
                 now,
             )
-        managed = list(result.current.values())
+        if result.conflict is None and result.refused is None:
+            managed = list(result.current.values())
+        else:  # what was written before the refusal, and the rest as it was
+            managed = list({**before, **result.current}.values())
         deployment = next((c for c in managed if c["kind"] == "Deployment"), None)
 
     observed = Observed(
@@ -174,14 +231,43 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         managed_objects=managed_objects(managed),
         resources=provisioned.entries,
         resources_problem=waiting,
+        retrying=retrying,
     )
     status = workload_status(observed, body.get("status"), now)
     written = await write_status_and_events(runtime.client, body, status, now)
     if written is not None:
         cache.remember_write(body, written)
+    if retrying is not None:
+        return REFUSED_RETRY_SECONDS
+    if problem is not None and not provisioned.observed_failure:
+        # Stalled on the inputs: nothing changes until the Workload, its Environment or
+        # their provisioners do, and each of those wakes us. No polling.
+        return None
     # Claims are not watched (their kinds are the Environment's to choose): while a
-    # resource is on its way, look again soon.
+    # resource is on its way, or its claim reports a failure, look again.
+    if provisioned.observed_failure:
+        return FAILED_RESOURCE_POLL_SECONDS
     return None if provisioned.all_ready else RESOURCE_POLL_SECONDS
+
+
+def name_taken(conflict: NameConflict, namespace: str) -> Problem:
+    key = conflict.key
+    return Problem(
+        "NameTaken",
+        f"{key.kind} {key.name} already exists in namespace {namespace} and belongs to "
+        f"{conflict.owner}; Berth never writes over an object it did not make for this "
+        f"Workload: rename the Workload, or remove that {key.kind}",
+    )
+
+
+def refused_problem(refusal: Refusal) -> Problem:
+    """The API server's answer, word for word, with the child it was about."""
+    key = refusal.key
+    reason = {403: "ChildForbidden", 409: "ChildConflict"}.get(refusal.status, "ChildRejected")
+    what = "refused" if refusal.permanent else "refused (retrying)"
+    return Problem(
+        reason, f"the API server {what} {key.kind} {key.name} ({refusal.status}): {refusal.message}"
+    )
 
 
 async def track_resources(

@@ -15,7 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.kube.client import KubeClient
+from berth.kube.client import ApiError, KubeClient
+from berth.provision.model import RESOURCE_LABEL
+from berth.render.labels import MANAGED_BY, MANAGED_BY_LABEL, WORKLOAD_LABEL
 
 FIELD_MANAGER = "berth"
 APPLIED_HASH_ANNOTATION = "berth.dev/applied-hash"
@@ -38,8 +40,41 @@ class ObjectKey:
         return cls(group, obj["kind"], meta.get("namespace") or "", meta["name"])
 
 
+# Answers that mean the API server will refuse this object as long as it stays as it is:
+# 400 (a body it cannot decode), 422 (invalid), and admission webhooks' denials (which
+# come as 400, 403 or 422 with "admission webhook" in the message).
+PERMANENT_REFUSALS = frozenset({400, 422})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The API server said no to one child: its status code and its own words."""
+
+    key: ObjectKey
+    status: int
+    reason: str
+    message: str
+
+    @property
+    def permanent(self) -> bool:
+        """Refused until the Workload (or a webhook's policy) changes; retrying is pointless."""
+        return self.status in PERMANENT_REFUSALS or "admission webhook" in self.message
+
+
+@dataclass(frozen=True)
+class NameConflict:
+    """An object of a child's name exists and is not this Workload's to write."""
+
+    key: ObjectKey
+    owner: str
+
+
 @dataclass
 class SyncResult:
+    # The first child the API server refused; nothing after it was applied, nothing pruned.
+    refused: Refusal | None = None
+    # A child's name is taken by an object that is not ours; nothing applied, nothing pruned.
+    conflict: NameConflict | None = None
     applied: list[ObjectKey] = field(default_factory=list)
     # Applied although our manifest had not changed: someone else had changed the object.
     corrected: list[ObjectKey] = field(default_factory=list)
@@ -127,6 +162,11 @@ def same_as_live(
     return all(wm.get(k) == lm.get(k) for k in ("labels", "annotations", "ownerReferences"))
 
 
+def _resource_version(obj: Mapping[str, Any]) -> str | None:
+    value = (obj.get("metadata") or {}).get("resourceVersion")
+    return str(value) if value is not None else None
+
+
 def applied_hash(obj: Mapping[str, Any]) -> str | None:
     annotations = obj.get("metadata", {}).get("annotations") or {}
     value = annotations.get(APPLIED_HASH_ANNOTATION)
@@ -145,7 +185,47 @@ async def apply_if_changed(
         would_be = await client.apply(manifest, field_manager=FIELD_MANAGER, dry_run=True)
         if same_as_live(would_be, live, manifest):
             return False, dict(live)
+        if _resource_version(would_be) != _resource_version(live):
+            # Our copy is behind the server (someone else keeps writing the object, say
+            # a label of theirs): judge the drift on the object as it is now, or we
+            # would "correct" what is not ours, again and again.
+            meta = manifest["metadata"]
+            fresh = await client.get(
+                manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace")
+            )
+            if fresh is not None and same_as_live(would_be, fresh, manifest):
+                return False, fresh
     return True, await client.apply(manifest, field_manager=FIELD_MANAGER)
+
+
+def foreign_owner(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> str | None:
+    """Who an existing object belongs to, when it is not a child of ``owner``; else None.
+
+    An object is ``owner``'s when Berth made it for a Workload of that name: it carries
+    our managed-by and inventory labels naming it, is no provisioned resource's object,
+    and its controller (if any) is a Workload of that name — possibly a former one of
+    the same name, whose children the garbage collector has not taken yet. An object
+    whose controller is ``owner`` itself is its child, whatever its labels say now.
+    """
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    name = owner["metadata"]["name"]
+    controller = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
+    if controller is not None:
+        if controller.get("uid") == owner["metadata"].get("uid"):
+            return None  # ours, whatever someone did to its labels since
+        if not (controller.get("kind") == owner["kind"] and controller.get("name") == name):
+            return f"{controller.get('kind')} {controller.get('name')}"
+    if RESOURCE_LABEL in labels:
+        return f"the resource {labels[RESOURCE_LABEL]!r} of Workload {labels.get(WORKLOAD_LABEL)}"
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY or labels.get(WORKLOAD_LABEL) != name:
+        if labels.get(MANAGED_BY_LABEL) == MANAGED_BY and labels.get(WORKLOAD_LABEL):
+            return f"Workload {labels[WORKLOAD_LABEL]}"
+        managers = sorted(
+            {str(e.get("manager")) for e in meta.get("managedFields") or [] if e.get("manager")}
+        )
+        return "nobody Berth knows" + (f" (written by {', '.join(managers)})" if managers else "")
+    return None
 
 
 def owned_by(obj: Mapping[str, Any], owner_uid: str) -> bool:
@@ -172,9 +252,29 @@ async def sync_children(
         full = prepared_manifest(manifest, owner)
         wanted[ObjectKey.of(full)] = full
 
+    # ConfigMap and Service before the Deployment that uses them (the API group sorts
+    # "" before "apps"): at the first refusal nothing more is written, so a Deployment
+    # that runs is never moved to a spec whose other children do not exist.
     for key in sorted(wanted):
         live_obj = live_by_key.get(key)
-        written, now = await apply_if_changed(client, wanted[key], live_obj)
+        if live_obj is None:
+            # Not in our inventory: an object of that name may still exist (someone
+            # else's, or ours and the watch is behind). Never apply over another's.
+            live_obj = await client.get(
+                wanted[key]["apiVersion"], key.kind, key.name, key.namespace or None
+            )
+            if live_obj is not None:
+                taken_by = foreign_owner(live_obj, owner)
+                if taken_by is not None:
+                    result.conflict = NameConflict(key, taken_by)
+                    return result
+        try:
+            written, now = await apply_if_changed(client, wanted[key], live_obj)
+        except ApiError as err:
+            if err.status in (400, 403, 409, 422):
+                result.refused = Refusal(key, err.status, err.reason, err.message)
+                return result
+            raise
         (result.applied if written else result.unchanged).append(key)
         if written and live_obj is not None and applied_hash(live_obj) == applied_hash(wanted[key]):
             result.corrected.append(key)

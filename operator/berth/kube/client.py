@@ -165,7 +165,9 @@ class KubeClient:
             await self._limiter.acquire()
             if self._session is None:
                 self._session = self._new_session()
-            data = None if body is None else json.dumps(body)
+            # ensure_ascii=False: characters beyond U+FFFF must travel as UTF-8. As
+            # escaped surrogate pairs, the API server's apply (YAML) decoder refuses them.
+            data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
             headers = {"Content-Type": content_type} if data is not None else None
             try:
                 async with self._session.request(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import socket
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from berth.kube.children import FIELD_MANAGER
-from berth.kube.client import KubeClient
+from berth.kube.client import ApiError, KubeClient
 
 # Fields of status that belong to others (kopf's, should it ever write any).
 FOREIGN_STATUS_FIELDS = frozenset({"kopf"})
@@ -35,6 +36,12 @@ async def write_status(
     return await client.apply(manifest, field_manager=FIELD_MANAGER, subresource="status")
 
 
+# Events this process posted, by (object uid, type, reason, message): a repeat bumps the
+# count of the Event already there, as kubectl's recorders do, instead of adding another.
+RECENT_EVENTS_LIMIT = 4096
+_recent_events: OrderedDict[tuple[str, str, str, str], tuple[str, str, int]] = OrderedDict()
+
+
 async def post_event(
     client: KubeClient,
     obj: Mapping[str, Any],
@@ -47,6 +54,26 @@ async def post_event(
     """A core/v1 Event about one of our objects (cluster-scoped ones report in 'default')."""
     meta = obj["metadata"]
     namespace = meta.get("namespace") or "default"
+    message = message[:1024]
+    key = (str(meta.get("uid")), "Warning" if warning else "Normal", reason, message)
+    seen = _recent_events.get(key)
+    if seen is not None:
+        event_namespace, event_name, count = seen
+        try:
+            await client.merge_patch(
+                "v1",
+                "Event",
+                event_name,
+                {"count": count + 1, "lastTimestamp": now},
+                namespace=event_namespace,
+            )
+        except ApiError as err:
+            if not err.not_found:  # expired (Events live an hour): post a new one
+                raise
+        else:
+            _recent_events[key] = (event_namespace, event_name, count + 1)
+            _recent_events.move_to_end(key)
+            return
     event = {
         "apiVersion": "v1",
         "kind": "Event",
@@ -59,7 +86,7 @@ async def post_event(
             "uid": meta.get("uid"),
         },
         "reason": reason,
-        "message": message[:1024],
+        "message": message,
         "type": "Warning" if warning else "Normal",
         "source": {"component": "berth"},
         "reportingComponent": "berth.dev/operator",
@@ -68,4 +95,7 @@ async def post_event(
         "lastTimestamp": now,
         "count": 1,
     }
-    await client.create(event)
+    created = await client.create(event)
+    _recent_events[key] = (namespace, created["metadata"]["name"], 1)
+    while len(_recent_events) > RECENT_EVENTS_LIMIT:
+        _recent_events.popitem(last=False)

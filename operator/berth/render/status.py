@@ -33,6 +33,8 @@ class Observed:
     managed_objects: Sequence[Mapping[str, str]] = ()
     resources: Sequence[Mapping[str, Any]] = ()
     resources_problem: Problem | None = None
+    # The API server refused a child for now (403, 409): retried, not the user's to fix.
+    retrying: Problem | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -230,7 +232,14 @@ def workload_status(
                     f"{count} resource(s) ready" if count else "no resources requested",
                 )
             )
-        if roll.stalled:
+        if observed.retrying is not None:
+            retrying = observed.retrying
+            conditions += [
+                cond("Ready", False, retrying.reason, retrying.message),
+                cond("Reconciling", True, retrying.reason, retrying.message),
+                cond("Stalled", False, "Retrying", "the operator tries again shortly"),
+            ]
+        elif roll.stalled:
             conditions += [
                 cond("Ready", False, roll.reason, roll.message),
                 cond("Reconciling", False, roll.reason, roll.message),
@@ -325,7 +334,20 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
             events.append(Transition("Ready", ready["message"], False))
     elif ready and was_ready and was_ready.get("status") == "True" and not stalled_now:
         events.append(Transition(ready["reason"], ready["message"], True))
+    elif (
+        ready
+        and not stalled_now
+        and ready.get("reason") in WARNING_REASONS
+        and (not was_ready or was_ready.get("reason") != ready["reason"])
+    ):
+        # A failure that is retried (not Stalled) is still news the first time it shows.
+        events.append(Transition(ready["reason"], ready["message"], True))
     return events
+
+
+# Ready reasons that are failures although the Workload is not Stalled: each gets one
+# Warning Event when it first appears.
+WARNING_REASONS = frozenset({"ChildForbidden", "ChildConflict", "ReconcileError"})
 
 
 def environment_status(

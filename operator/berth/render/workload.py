@@ -32,6 +32,7 @@ from berth.render.env import render_container_env
 from berth.render.errors import Problem, Reason, RenderError
 from berth.render.files import files_configmap_name, files_volume, render_files
 from berth.render.labels import CHECKSUM_ANNOTATION, selector_labels, workload_labels
+from berth.render.limits import check_api_limits
 from berth.render.order import split_containers
 from berth.render.outputs import Outputs, SecretRef
 from berth.render.placeholders import Resolver, resource_order
@@ -41,15 +42,21 @@ from berth.render.url import route_url
 CLUSTER_DOMAIN = "cluster.local"
 REVISION_HISTORY_LIMIT = 3
 
-POD_SECURITY_CONTEXT: dict[str, Any] = {
-    "runAsNonRoot": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
+# Security contexts by the Environment's Pod Security level: what each profile requires,
+# and no more. ``baseline`` lets an image run as root with the runtime's default
+# capabilities (nginx, redis and busybox do); the seccomp default stays on.
+POD_SECURITY_CONTEXTS: dict[str, dict[str, Any]] = {
+    "restricted": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    "baseline": {"seccompProfile": {"type": "RuntimeDefault"}},
 }
-CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "runAsNonRoot": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
+CONTAINER_SECURITY_CONTEXTS: dict[str, dict[str, Any] | None] = {
+    "restricted": {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    },
+    "baseline": None,
 }
 
 
@@ -85,7 +92,9 @@ def _sorted_ports(workload: Workload) -> list[tuple[str, ServicePort]]:
     return [(name, ports[name]) for name in sorted(ports)]
 
 
-def _probe(probe: Probe, where: str, default_port: int | None) -> dict[str, Any]:
+def _probe(
+    probe: Probe, where: str, default_port: int | None, resolver: Resolver
+) -> dict[str, Any]:
     if probe.exec is not None:
         return {"exec": {"command": list(probe.exec.command)}}
     http = probe.http_get
@@ -97,13 +106,27 @@ def _probe(probe: Probe, where: str, default_port: int | None) -> dict[str, Any]
             f"{where}: httpGet has no port and the workload has no service ports to take "
             "one from; set httpGet.port",
         )
-    result: dict[str, Any] = {"path": http.path, "port": port}
+
+    def expand(text: str, field: str) -> str:
+        # Placeholders mean the same here as in variables; a secret would be written
+        # into the Deployment as text, so it is refused.
+        return resolver.text(
+            text,
+            f"{where} httpGet {field}",
+            secret_reason=Reason.SECRET_IN_PROBE,
+            secret_hint="a probe is plain text in the Deployment; use a non-secret output",
+        )
+
+    result: dict[str, Any] = {"path": expand(http.path, "path"), "port": port}
     if http.scheme is not None:
         result["scheme"] = http.scheme
     if http.host is not None:
         result["host"] = http.host
     if http.http_headers:
-        result["httpHeaders"] = [{"name": h.name, "value": h.value} for h in http.http_headers]
+        result["httpHeaders"] = [
+            {"name": h.name, "value": expand(h.value, f"header {h.name}")}
+            for h in http.http_headers
+        ]
     return {"httpGet": result}
 
 
@@ -190,6 +213,7 @@ def render_workload(
     """The manifests of ``workload`` in ``environment``; raises RenderError on bad input."""
     name = workload.metadata.name
     namespace = environment.spec.namespace
+    pod_security = environment.spec.pod_security_level()
     problems: list[Problem] = _check_identity(workload, environment)
     problems.extend(check_policy(workload, environment))
     try:
@@ -230,14 +254,19 @@ def render_workload(
             if probe is not None:
                 try:
                     spec[field] = _probe(
-                        probe, f"container {container_name!r} {field}", default_probe_port
+                        probe,
+                        f"container {container_name!r} {field}",
+                        default_probe_port,
+                        resolver,
                     )
                 except RenderError as error:
                     problems.extend(error.problems)
         mounts = files.mounts.get(container_name, [])
         if mounts:
             spec["volumeMounts"] = mounts
-        spec["securityContext"] = copy.deepcopy(CONTAINER_SECURITY_CONTEXT)
+        container_security = CONTAINER_SECURITY_CONTEXTS[pod_security]
+        if container_security is not None:
+            spec["securityContext"] = copy.deepcopy(container_security)
         rendered_containers.append(spec)
     init_containers, rendered_containers, order_problems = split_containers(
         containers, rendered_containers
@@ -273,7 +302,7 @@ def render_workload(
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": copy.deepcopy(POD_SECURITY_CONTEXT),
+        "securityContext": copy.deepcopy(POD_SECURITY_CONTEXTS[pod_security]),
         "containers": rendered_containers,
     }
     if init_containers:
@@ -327,6 +356,9 @@ def render_workload(
         )
         endpoint = f"{service_name}.{namespace}.svc.{cluster_domain}:{ports[0][1].port}"
 
+    limit_problems = check_api_limits(manifests)
+    if limit_problems:
+        raise RenderError(limit_problems)
     manifests = copy.deepcopy(manifests)
     return RenderedWorkload(
         manifests=manifests,
