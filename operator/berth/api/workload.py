@@ -370,6 +370,7 @@ class Container(BerthModel):
     readiness_probe: Probe | None = Field(None, description="Readiness probe.")
     before: dict[ContainerName, Before] | None = Field(
         None,
+        max_length=MAX_CONTAINERS,
         description=(
             "Containers that start only after this one is started, healthy or complete. "
             "Berth runs such a container as an init container (complete) or a sidecar "
