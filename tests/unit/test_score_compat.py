@@ -368,3 +368,31 @@ def test_before_kubernetes_cannot_honour_is_refused(
         render_workload(wl, environment(), {})
     assert caught.value.reason == "InvalidBefore"
     assert message in caught.value.message
+
+
+def test_score_conformance_offline_imports_the_corpus(tmp_path: Path) -> None:
+    """hack/score-conformance finds every Score file and imports it (no cluster here; the
+    cluster run is in the issue's note)."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "hack" / "score-conformance"), "--offline", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "98 Score files under" in proc.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 98
+    refused = [(r["file"], r["reason"]) for r in rows if r["result"] != "Imported"]
+    assert refused == [
+        ("score-compose/internal/command/generate_test.go.d/06.yaml", "ImportFailed")
+    ]
+    # the two files of score-compose's service-port example share an Environment
+    pair = {r["namespace"] for r in rows if "08-service-port-resource" in r["file"]}
+    assert len(pair) == 1
