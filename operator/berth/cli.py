@@ -880,11 +880,13 @@ def _add_offline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     score.add_argument("--namespace", help="the Workload's namespace; default: none")
     score.add_argument("--environment", help="set spec.environment to this Environment")
     score.add_argument(
+        "-i",
         "--image",
         action="append",
         metavar="[CONTAINER=]IMAGE",
         help="the image for every container whose image is '.' (Score's image built here), "
-        "or, as CONTAINER=IMAGE, for that container whatever its image; repeatable",
+        "as score-k8s's --image/-i; or, as CONTAINER=IMAGE, for that container whatever its "
+        "image; repeatable",
     )
 
     crds = sub.add_parser(
