@@ -415,6 +415,8 @@ MAY = [
     ("list", "workloads.berth.dev", "-A"),
     ("watch", "workloads.berth.dev", "-A"),
     ("watch", "environments.berth.dev", "-A"),
+    ("list", "clusterprovisioners.berth.dev", "-A"),
+    ("watch", "clusterprovisioners.berth.dev", "-A"),
     ("watch", "deployments.apps", "-A"),
     ("watch", "services", "-A"),
     ("watch", "configmaps", "-A"),
@@ -487,6 +489,10 @@ MAY_NOT = [
     ("update", "environments.berth.dev", "-A"),
     ("create", "environments.berth.dev", "-A"),
     ("delete", "environments.berth.dev", "-A"),
+    # ClusterProvisioners: the platform team's, read only
+    ("create", "clusterprovisioners.berth.dev", "-A"),
+    ("patch", "clusterprovisioners.berth.dev", "-A"),
+    ("delete", "clusterprovisioners.berth.dev", "-A"),
     # children by apply only; claims by name, never listed or watched
     ("update", "deployments.apps", "-n", "team-x"),
     ("patch", "deployments.apps/scale", "-n", "team-x"),

@@ -273,7 +273,7 @@ def test_the_example_workload_end_to_end() -> None:
     assert {"persistentVolumeClaim": {"claimName": plans["data"].identity}} in [
         {k: v for k, v in volume.items() if k != "name"} for volume in volumes
     ]
-    assert {"name": "vol-scratch", "emptyDir": {}} in volumes
+    assert {"name": "pvc-scratch", "emptyDir": {}} in volumes
     assert plans["scratch"].manifests == ()
     config = next(m for m in rendered.manifests if m["kind"] == "ConfigMap")
     assert "host=host-value\nport=5432\n" in config["data"].values()

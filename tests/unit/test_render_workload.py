@@ -491,6 +491,34 @@ def test_volume_mounts_the_claim_of_a_resource() -> None:
     ]
 
 
+def test_volume_of_a_resource_with_an_empty_dir_output_is_an_empty_dir() -> None:
+    outputs = {
+        **OUTPUTS,
+        "scratch": {"emptyDir": ""},
+        "shm": {"emptyDir": "Memory", "sizeLimit": "64Mi"},
+    }
+    rendered = render(
+        outputs,
+        containers={
+            "main": container(
+                volumes={
+                    "/scratch": {"source": "${resources.scratch}"},
+                    "/dev/shm": {"source": "${resources.shm}"},
+                }
+            )
+        },
+        resources={"scratch": {"type": "volume"}, "shm": {"type": "tmp-volume"}},
+    )
+    assert pod_spec(rendered)["volumes"] == [
+        {"name": "pvc-scratch", "emptyDir": {}},
+        {"name": "pvc-shm", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+    ]
+    assert main_container(rendered)["volumeMounts"] == [
+        {"name": "pvc-shm", "mountPath": "/dev/shm"},
+        {"name": "pvc-scratch", "mountPath": "/scratch"},
+    ]
+
+
 def test_claim_volume_names_fit() -> None:
     assert claim_volume_name("data") == "pvc-data"
     long = claim_volume_name("d" * 63)
@@ -507,7 +535,7 @@ def test_claim_volume_names_fit() -> None:
             Reason.UNKNOWN_OUTPUT,
             "container 'main' volume '/data': ${resources.db} has no output 'claimName' or "
             "'emptyDir' (it has outputs: host, password); a volume source must be a resource "
-            "that provides a volume (type volume)",
+            "that provides a PersistentVolumeClaim or an emptyDir",
         ),
         (
             "${resources.disk}",
@@ -536,7 +564,7 @@ def test_claim_volume_names_fit() -> None:
             {"data": {"claimName": SecretRef("s", "k")}},
             Reason.INVALID_OUTPUT,
             "container 'main' volume '/data': output 'claimName' of resource 'data' is a "
-            "secret output; it must be a plain output",
+            "secret output; a claim name must be a plain output",
         ),
         (
             "${resources.data}",

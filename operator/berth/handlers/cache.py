@@ -36,6 +36,7 @@ INVENTORY_LABEL = "berth.dev/workload"
 # Names of the kopf indices that hold the cluster's state (see watch.py).
 WORKLOADS_INDEX = "berth_workloads"
 ENVIRONMENTS_INDEX = "berth_environments"
+CLUSTER_PROVISIONERS_INDEX = "berth_clusterprovisioners"
 CHILD_INDICES = ("berth_deployments", "berth_services", "berth_configmaps")
 
 
@@ -58,7 +59,12 @@ class Cache:
     _recent: dict[ObjectKey, _Written] = field(default_factory=dict)
 
     def attach(self, kwargs: Mapping[str, Any]) -> None:
-        for name in (WORKLOADS_INDEX, ENVIRONMENTS_INDEX, *CHILD_INDICES):
+        for name in (
+            WORKLOADS_INDEX,
+            ENVIRONMENTS_INDEX,
+            CLUSTER_PROVISIONERS_INDEX,
+            *CHILD_INDICES,
+        ):
             if name in kwargs:
                 self.indices[name] = kwargs[name]
 
@@ -113,6 +119,14 @@ class Cache:
     def environment_names(self) -> list[str]:
         index = self.indices.get(ENVIRONMENTS_INDEX) or {}
         return sorted(index.keys())
+
+    def cluster_provisioners(self) -> list[dict[str, Any]]:
+        """Every ClusterProvisioner, by name."""
+        index = self.indices.get(CLUSTER_PROVISIONERS_INDEX) or {}
+        result = []
+        for name in sorted(index.keys()):
+            result.extend(_values(index, name))
+        return result
 
     def environments_for_namespace(self, namespace: str) -> list[dict[str, Any]]:
         """Environments claiming a namespace, oldest first (the oldest one owns it)."""

@@ -15,18 +15,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from berth import metrics
-from berth.api import Environment, Workload
+from berth.api import ClusterProvisioner, Environment, Workload
 from berth.handlers.common import parse_time
 from berth.kube.client import ApiError
 from berth.kube.resources import apply_resource_objects, delete_object, get_object, secret_keys
-from berth.provision import ProvisionError, match, outputs_from, plan, workload_services
+from berth.provision import (
+    ProvisionError,
+    cluster_provisioner_name,
+    match,
+    outputs_from,
+    plan,
+    serves_environment,
+    workload_services,
+)
 from berth.render import RenderError, resolve_params, resource_order
 from berth.render.errors import Problem
 from berth.render.labels import MANAGED_BY_LABEL, WORKLOAD_LABEL
 from berth.render.outputs import OutputValue
 
 if TYPE_CHECKING:
+    from berth.handlers.cache import Cache, WorkloadKey
     from berth.handlers.runtime import Runtime
 
 log = logging.getLogger("berth")
@@ -66,6 +77,71 @@ def _entry(name: str, workload: Workload, **fields: Any) -> dict[str, Any]:
     return entry
 
 
+# -- the cluster's catalogue ------------------------------------------------------------------
+
+# Parsed ClusterProvisioners by (name, resourceVersion): a reconcile parses only what changed.
+_parsed: dict[tuple[str, str], ClusterProvisioner | None] = {}
+
+
+def _parse_cluster_provisioner(body: Mapping[str, Any]) -> ClusterProvisioner | None:
+    meta = body.get("metadata") or {}
+    key = (str(meta.get("name")), str(meta.get("resourceVersion")))
+    if key not in _parsed:
+        try:
+            _parsed[key] = ClusterProvisioner.model_validate(body)
+        except ValidationError as error:
+            # The CRD's schema admits nothing the model refuses; an object written before
+            # a schema change might. It serves nothing until fixed.
+            log.warning("ClusterProvisioner %s is ignored: %s", key[0], error)
+            _parsed[key] = None
+    return _parsed[key]
+
+
+def cluster_provisioners(cache: Cache) -> list[ClusterProvisioner]:
+    """The cluster's ClusterProvisioners, parsed (invalid ones left out, with a warning)."""
+    found = [_parse_cluster_provisioner(body) for body in cache.cluster_provisioners()]
+    live = {(d.name, d.metadata.resource_version or "None") for d in found if d is not None}
+    for key in [k for k, v in _parsed.items() if v is not None and k not in live]:
+        del _parsed[key]
+    return [d for d in found if d is not None]
+
+
+def users_of_cluster_provisioner(cache: Cache, body: Mapping[str, Any]) -> list[WorkloadKey]:
+    """Workloads whose choice of provisioner a change to this ClusterProvisioner may change:
+    those it serves now (by their status), and those with a resource of its type in an
+    Environment that its criteria match."""
+    name = cluster_provisioner_name(str((body.get("metadata") or {}).get("name")))
+    spec = body.get("spec") or {}
+    definition = _parse_cluster_provisioner(body)
+    found: set[WorkloadKey] = set()
+    for env_name in cache.environment_names():
+        env_body = cache.environment(env_name)
+        if env_body is None:
+            continue
+        try:
+            environment = Environment.model_validate(env_body)
+        except ValidationError:
+            environment = None
+        in_scope = (
+            definition is not None
+            and environment is not None
+            and serves_environment(definition.spec, environment)
+        )
+        namespace = (env_body.get("spec") or {}).get("namespace") or ""
+        for wl in cache.workloads_in(namespace):
+            entries = (wl.get("status") or {}).get("resources") or []
+            serves_now = any(
+                isinstance(e, Mapping) and e.get("provisioner") == name for e in entries
+            )
+            wants_type = in_scope and any(
+                isinstance(r, Mapping) and r.get("type") == spec.get("type")
+                for r in ((wl.get("spec") or {}).get("resources") or {}).values()
+            )
+            if serves_now or wants_type:
+                found.add((wl["metadata"]["namespace"], wl["metadata"]["name"]))
+    return sorted(found)
+
+
 async def provision(
     runtime: Runtime,
     workload: Workload,
@@ -82,6 +158,7 @@ async def provision(
     except RenderError:
         return result  # a placeholder cycle: render reports it, with the cycle
     client = runtime.client
+    catalogue = cluster_provisioners(runtime.cache)
     # Other Workloads' Services, for provisioners that point at one (service-port).
     services = workload_services(runtime.cache.workloads_in(environment.spec.namespace))
     for name in order:
@@ -95,7 +172,13 @@ async def provision(
             _note(result, Problem(err.reason, err.message), transient=err.transient)
             continue
         try:
-            chosen = match(name, workload.spec.resources[name], environment.spec.provisioners)
+            chosen = match(
+                name,
+                workload.spec.resources[name],
+                environment.spec.provisioners,
+                catalogue,
+                environment,
+            )
             resource_plan = plan(workload, environment, name, params, chosen, services)
         except ProvisionError as err:
             phase = "Pending" if err.transient else "Failed"

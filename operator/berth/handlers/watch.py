@@ -13,7 +13,7 @@ import kopf
 
 from berth import metrics
 from berth.api import GROUP, VERSION
-from berth.handlers import environment, workload
+from berth.handlers import environment, resources, workload
 from berth.handlers.cache import INVENTORY_LABEL
 from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime, environment_key, workload_key
@@ -120,6 +120,11 @@ async def berth_environments(name: str, body: kopf.Body, **_: Any) -> dict[Any, 
     return {name: dict(body)}
 
 
+@kopf.index(GROUP, VERSION, "clusterprovisioners")
+async def berth_clusterprovisioners(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {name: dict(body)}
+
+
 def _child_entry(namespace: str | None, labels: kopf.Labels, body: kopf.Body) -> dict[Any, Any]:
     owner = labels.get(INVENTORY_LABEL)
     # Objects provisioned for a resource are not the Workload's children: their fate is
@@ -182,6 +187,17 @@ async def on_environment(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwa
     # A change to an Environment is a change to every Workload in it.
     for wl in runtime.cache.workloads_in(body.get("spec", {}).get("namespace", "")):
         runtime.enqueue(workload_key((wl["metadata"]["namespace"], wl["metadata"]["name"])))
+
+
+@kopf.on.event(GROUP, VERSION, "clusterprovisioners")
+async def on_cluster_provisioner(
+    event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any
+) -> None:
+    runtime = _woken(memo, kwargs)
+    # Whose choice of provisioner may change: the Workloads it serves now, and those
+    # with a resource of its type in an Environment its criteria match.
+    for key in resources.users_of_cluster_provisioner(runtime.cache, body):
+        runtime.enqueue(workload_key(key))
 
 
 def _on_child(event: kopf.RawEvent, body: kopf.Body, memo: Any, kwargs: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from berth.api.workload import Workload
 from berth.provision.crossplane import plan_crossplane
 from berth.provision.errors import ProvisionError, ProvisionReason
 from berth.provision.identity import is_shared, resource_identity
-from berth.provision.match import Match, match, provisioner_name
+from berth.provision.match import CLUSTER_PREFIX, Match, match, provisioner_name
 from berth.provision.model import PlanContext, ResourcePlan
 from berth.provision.secret import plan_secret
 from berth.provision.template import TemplateFailure, check_template, plan_template
@@ -61,8 +61,8 @@ def kind_spec(provisioner: Provisioner, name: str) -> KindSpec:
                 Problem(
                     ProvisionReason.INVALID_PROVISIONER,
                     f"provisioner {name} (type {provisioner.type}) is invalid: "
-                    f"{_validation_text(error, kind)}; the platform team must fix the "
-                    "Environment",
+                    f"{_validation_text(error, kind)}; the platform team must fix "
+                    f"{name if name.startswith(CLUSTER_PREFIX) else 'the Environment'}",
                 )
             ]
         ) from None

@@ -1,4 +1,4 @@
-"""Container files (one ConfigMap per Workload) and volumes (emptyDirs or claims).
+"""Container files (one ConfigMap per Workload) and volumes (PersistentVolumeClaims).
 
 Files: every file of every container becomes one key of the ConfigMap
 ``<workload>-files`` (``data`` for content, ``binaryData`` for binaryContent). The key is
@@ -7,10 +7,11 @@ become '_'; keys that would collide get a hash suffix). The ConfigMap is mounted
 ``subPath`` at each target, with the file's mode. A file whose content references a
 secret output is an error (SecretInFile): files are not secret.
 
-Volumes: ``source: ${resources.<name>}`` mounts what that resource's outputs say, at the
-target, with ``readOnly`` and ``subPath`` (path): the PersistentVolumeClaim named by its
-``claimName`` output, or else, when it has an ``emptyDir`` output, an emptyDir (the output's
-value is its sizeLimit; empty for none).
+Volumes: ``source: ${resources.<name>}`` mounts the PersistentVolumeClaim named by that
+resource's ``claimName`` output, at the target, with ``readOnly`` and ``subPath`` (path).
+A resource with an ``emptyDir`` output instead (its value is the medium: empty for the
+node's disk, ``Memory`` for tmpfs) is an emptyDir volume of the Pod, as score-k8s's
+default ``volume``; an optional ``sizeLimit`` output bounds it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.api.common import QUANTITY_PATTERN
 from berth.api.workload import Container
 from berth.render.errors import Problem, Reason, RenderError
 from berth.render.placeholders import Placeholder, Resolver, parse
@@ -57,9 +57,9 @@ def file_keys(targets: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
     }
 
 
-def claim_volume_name(resource: str, prefix: str = "pvc") -> str:
-    """Pod volume name for the claim (or, with prefix vol, the emptyDir) of ``resource``."""
-    name = f"{prefix}-{resource}"
+def claim_volume_name(resource: str) -> str:
+    """Pod volume name for the claim of resource ``resource``."""
+    name = f"pvc-{resource}"
     if len(name) > _VOLUME_NAME_MAX:
         name = f"{name[: _VOLUME_NAME_MAX - 9].rstrip('-')}-{_digest(resource)}"
     return name
@@ -77,7 +77,7 @@ class RenderedFiles:
     data: dict[str, str] = field(default_factory=dict)
     binary_data: dict[str, str] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)
-    resource_volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    claim_volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
     mounts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
@@ -142,13 +142,12 @@ def render_files(containers: Mapping[str, Container], resolver: Resolver) -> Ren
             volume = volumes[target]
             where = f"container {name!r} volume {target!r}"
             try:
-                resource, pod_volume = _volume_source(volume.source, where, resolver)
+                resource, source = _volume_source(volume.source, where, resolver)
             except RenderError as error:
                 result.problems.extend(error.problems)
                 continue
-            prefix = "pvc" if "persistentVolumeClaim" in pod_volume else "vol"
-            volume_name = claim_volume_name(resource, prefix)
-            result.resource_volumes[volume_name] = {"name": volume_name, **pod_volume}
+            volume_name = claim_volume_name(resource)
+            result.claim_volumes[volume_name] = {"name": volume_name, **source}
             mount: dict[str, Any] = {"name": volume_name, "mountPath": target}
             if volume.path:
                 mount["subPath"] = volume.path
@@ -173,7 +172,6 @@ def files_volume(workload_name: str, items: list[dict[str, Any]]) -> dict[str, A
 
 
 def _volume_source(source: str, where: str, resolver: Resolver) -> tuple[str, dict[str, Any]]:
-    """The resource a volume names and the Pod volume source it provides."""
     segments = parse(source, where)
     if len(segments) != 1 or not isinstance(segments[0], Placeholder):
         raise RenderError.single(
@@ -190,30 +188,32 @@ def _volume_source(source: str, where: str, resolver: Resolver) -> tuple[str, di
         )
     resource = resolver.resource_name(placeholder, where)
     outputs = resolver.resource_outputs(resource, placeholder, where)
-    output = "claimName" if "claimName" in outputs else "emptyDir"
-    value = outputs.get(output)
-    if value is None:
+    claim = outputs.get("claimName")
+    if claim is None and "emptyDir" in outputs:
+        empty_dir: dict[str, Any] = {}
+        for key, output in (("medium", "emptyDir"), ("sizeLimit", "sizeLimit")):
+            value = outputs.get(output)
+            if value is not None and not isinstance(value, str):
+                raise RenderError.single(
+                    Reason.INVALID_OUTPUT,
+                    f"{where}: output {output!r} of resource {resource!r} is a secret output; "
+                    "a volume's outputs must be plain",
+                )
+            if value:
+                empty_dir[key] = value
+        return resource, {"emptyDir": empty_dir}
+    if claim is None:
         has = f"it has outputs: {', '.join(sorted(outputs))}" if outputs else "it has no outputs"
         raise RenderError.single(
             Reason.UNKNOWN_OUTPUT,
             f"{where}: {placeholder.text} has no output 'claimName' or 'emptyDir' ({has}); a "
-            "volume source must be a resource that provides a volume (type volume)",
+            "volume source must be a resource that provides a PersistentVolumeClaim or an "
+            "emptyDir",
         )
-    if not isinstance(value, str):
+    if not isinstance(claim, str):
         raise RenderError.single(
             Reason.INVALID_OUTPUT,
-            f"{where}: output {output!r} of resource {resource!r} is a secret output; it "
-            "must be a plain output",
+            f"{where}: output 'claimName' of resource {resource!r} is a secret output; a "
+            "claim name must be a plain output",
         )
-    if output == "claimName":
-        return resource, {"persistentVolumeClaim": {"claimName": value}}
-    empty_dir: dict[str, Any] = {}
-    if value:
-        if not re.match(QUANTITY_PATTERN, value):
-            raise RenderError.single(
-                Reason.INVALID_OUTPUT,
-                f"{where}: output 'emptyDir' of resource {resource!r} is {value!r}; it must "
-                "be a size limit (a quantity such as 1Gi) or empty",
-            )
-        empty_dir["sizeLimit"] = value
-    return resource, {"emptyDir": empty_dir}
+    return resource, {"persistentVolumeClaim": {"claimName": claim}}

@@ -294,7 +294,7 @@ def render_workload(
             configmap["binaryData"] = files.binary_data
         manifests.append(configmap)
         volumes.append(files_volume(name, files.items))
-    volumes.extend(files.resource_volumes[key] for key in sorted(files.resource_volumes))
+    volumes.extend(files.claim_volumes[key] for key in sorted(files.claim_volumes))
 
     score_metadata = workload.spec.metadata
     pod_annotations = dict(score_metadata.annotations or {}) if score_metadata else {}
