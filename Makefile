@@ -35,6 +35,14 @@ cluster: tools ## Start the local cluster (no-op when it is up); kubeconfig at .
 cluster-down: ## Stop the local cluster and leave no process or port behind.
 	@hack/cluster.sh down
 
+.PHONY: argocd
+argocd: cluster ## Start a local Argo CD (controller, repo server, Redis) against the local cluster.
+	@hack/argocd.sh up
+
+.PHONY: argocd-down
+argocd-down: ## Stop the local Argo CD started by `make argocd`, leaving no process behind.
+	@hack/argocd.sh down
+
 .PHONY: crds
 crds: venv ## Generate crds/ from the pydantic models.
 	@$(PYTHON) -m berth.api.crdgen --out crds/

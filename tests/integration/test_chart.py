@@ -154,6 +154,8 @@ WORKLOAD_RULES = (
     | grant("", "services configmaps", "get list watch create patch delete")
     # Keys of a connection Secret, read by name: nothing more.
     | grant("", "secrets", "get")
+    # A Workload's Pods, watched (label-filtered) for their failures: nothing more.
+    | grant("", "pods", "list watch")
     # The default rbac.templateResources: volumes and routes of template provisioners.
     | grant("", "persistentvolumeclaims", "get create patch delete")
     | grant("networking.k8s.io", "ingresses", "get create patch delete")

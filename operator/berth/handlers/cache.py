@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.kube.children import ObjectKey
+from berth.render.pods import PodSummary
 
 WorkloadKey = tuple[str, str]  # (namespace, name)
 
@@ -27,7 +28,10 @@ def resource_version(obj: Mapping[str, Any] | None) -> str | None:
 
 @dataclass
 class _Written:
-    stale_rv: str | None  # the version the cache showed before our write
+    # The versions our writes replaced: the one the cache showed before the first, and
+    # each one a later write of ours replaced before the watch caught up. While the cache
+    # shows any of them, it is behind.
+    stale_rvs: frozenset[str | None]
     fresh: dict[str, Any]  # what the server returned
 
 
@@ -38,6 +42,8 @@ WORKLOADS_INDEX = "berth_workloads"
 ENVIRONMENTS_INDEX = "berth_environments"
 CLUSTER_PROVISIONERS_INDEX = "berth_clusterprovisioners"
 CHILD_INDICES = ("berth_deployments", "berth_services", "berth_configmaps")
+# The Pods of Workloads' Deployments, each as a small PodSummary (never the body).
+PODS_INDEX = "berth_pods"
 
 
 def _values(index: Mapping[Any, Any] | None, key: Any) -> list[dict[str, Any]]:
@@ -64,6 +70,7 @@ class Cache:
             ENVIRONMENTS_INDEX,
             CLUSTER_PROVISIONERS_INDEX,
             *CHILD_INDICES,
+            PODS_INDEX,
         ):
             if name in kwargs:
                 self.indices[name] = kwargs[name]
@@ -76,12 +83,12 @@ class Cache:
 
     def remember_write(self, before: Mapping[str, Any] | None, after: dict[str, Any]) -> None:
         key = ObjectKey.of(after)
-        stale = resource_version(before)
+        stale = frozenset({resource_version(before)})
         earlier = self._recent.get(key)
-        if earlier is not None and resource_version(earlier.fresh) == stale:
-            # A second write before the watch caught up with the first: the cache still
-            # shows what it showed before the first one.
-            stale = earlier.stale_rv
+        if earlier is not None and resource_version(earlier.fresh) in stale:
+            # A second write before the watch caught up with the first: the cache may
+            # show what it showed before the first one, or the first one's result.
+            stale |= earlier.stale_rvs
         self._recent[key] = _Written(stale, after)
 
     def forget(self, obj: Mapping[str, Any]) -> None:
@@ -92,7 +99,7 @@ class Cache:
         written = self._recent.get(key)
         if written is None:
             return cached
-        if resource_version(cached) == written.stale_rv:
+        if resource_version(cached) in written.stale_rvs:
             return written.fresh
         # The watch has caught up (or someone else wrote since): trust the cache.
         del self._recent[key]
@@ -164,3 +171,10 @@ class Cache:
             if fresh is not None:
                 result.append(fresh)
         return result
+
+    def pods_of(self, owner: WorkloadKey) -> list[PodSummary]:
+        """The summaries of a Workload's Pods, by name (what the watch last said)."""
+        index = self.indices.get(PODS_INDEX)
+        if index is None or owner not in index:
+            return []
+        return sorted(index[owner], key=lambda p: p.name)

@@ -20,6 +20,7 @@ from berth.handlers.runtime import Runtime, environment_key, workload_key
 from berth.kube import credentials
 from berth.kube.client import KubeClient
 from berth.provision import RESOURCE_LABEL
+from berth.render.pods import summarise_pod
 
 log = logging.getLogger("berth")
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -52,6 +53,8 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     for group, version, plural in CHILD_RESOURCES:
         key = (group, version, plural) if group else (version, plural)
         settings.watching.label_selectors[key] = f"{MANAGED_BY}=berth,{INVENTORY_LABEL}"
+    # The Pods of our Deployments carry the same labels (the Pod template's).
+    settings.watching.label_selectors["v1", "pods"] = f"{MANAGED_BY}=berth,{INVENTORY_LABEL}"
 
     client = KubeClient(
         lambda: credentials.load(config.kubeconfig, config.context),
@@ -155,6 +158,32 @@ async def berth_configmaps(
     return _child_entry(namespace, labels, body)
 
 
+def pod_owner(labels: kopf.Labels, body: kopf.Body) -> str | None:
+    """The Workload whose Deployment made this Pod, or None.
+
+    The labels come from our Pod template; a Pod some template provisioner's Deployment
+    made with the same labels is told apart by its ReplicaSet, which the Deployment
+    controller names after the Deployment (the Workload) and the Pod template's hash.
+    """
+    owner = labels.get(INVENTORY_LABEL)
+    if labels.get(MANAGED_BY) != "berth" or not owner or RESOURCE_LABEL in labels:
+        return None
+    replicaset = f"{owner}-{labels.get('pod-template-hash', '')}"
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("kind") == "ReplicaSet" and ref.get("name") == replicaset:
+            return str(owner)
+    return None
+
+
+@kopf.index("v1", "pods", labels={MANAGED_BY: "berth"})
+async def berth_pods(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    # Only a summary: a Pod's body is kilobytes, and there can be tens of thousands.
+    owner = pod_owner(labels, body)
+    return {(namespace, owner): summarise_pod(body)} if owner else {}
+
+
 # -- events: wake the owners --------------------------------------------------------------
 
 
@@ -222,3 +251,13 @@ async def on_service(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs:
 @kopf.on.event("v1", "configmaps", labels={MANAGED_BY: "berth"})
 async def on_configmap(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     _on_child(event, body, memo, kwargs)
+
+
+@kopf.on.event("v1", "pods", labels={MANAGED_BY: "berth"})
+async def on_pod(
+    event: kopf.RawEvent, labels: kopf.Labels, body: kopf.Body, memo: Any, **kwargs: Any
+) -> None:
+    runtime = _woken(memo, kwargs)
+    owner = pod_owner(labels, body)
+    if owner:
+        runtime.enqueue(workload_key((body["metadata"]["namespace"], owner)))

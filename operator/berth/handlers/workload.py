@@ -232,6 +232,7 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
         resources=provisioned.entries,
         resources_problem=waiting,
         retrying=retrying,
+        pods=cache.pods_of((namespace, name)),
     )
     status = workload_status(observed, body.get("status"), now)
     written = await write_status_and_events(runtime.client, body, status, now)
