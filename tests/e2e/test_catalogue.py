@@ -300,8 +300,9 @@ def catalogue(cluster: ClusterAccess, definitions: Definitions) -> list[dict[str
 # outputs (every output of the type, in variables, or the resource as a volume source).
 PARAMS: dict[str, dict[str, Any]] = {
     "route": {"host": "shop.localhost", "path": "/", "port": 80},
-    "service-port": {"workload": "billing", "port": 8080},
-    "workload-port": {"workload": "billing", "port": 8080},
+    # the Workload itself: the port of its own Service, by name
+    "service-port": {"workload": "shop", "port": "web"},
+    "workload-port": {"workload": "shop", "port": "web"},
     "llm-model": {"model": "smollm2:135m"},
 }
 VOLUME_TYPES = {"volume", "tmp-volume"}

@@ -56,6 +56,13 @@ PARAMS: dict[str, dict[str, Any]] = {
     "service-port": {"workload": "billing", "port": 8080},
     "workload-port": {"workload": "billing", "port": 8080},
 }
+# The Environment's other Workloads' Services, as the operator passes them to plan().
+SERVICES = {
+    "billing": {
+        "service": "billing",
+        "ports": {"http": {"port": 8080, "targetPort": 80, "protocol": "TCP"}},
+    }
+}
 # Types whose instances hold data: served in development and preview Environments only.
 STATEFUL = {
     "postgres",
@@ -92,7 +99,7 @@ def plan_type(definition: ClusterProvisioner, env_type: str = "development") -> 
     wl = workload("shop", resources={"res": resource})
     env = environment(type=env_type)
     chosen = match("res", wl.spec.resources["res"], None, load_catalogue(), env)  # type: ignore[index]
-    return plan(wl, env, "res", params or {}, chosen)
+    return plan(wl, env, "res", params or {}, chosen, SERVICES)
 
 
 def test_the_catalogue_serves_every_type_with_score_output_names() -> None:
@@ -202,18 +209,26 @@ def test_score_sample_service_and_volumes_render() -> None:
     assert env["DB"].startswith("postgres://app@shop-db-")
 
 
-def test_port_by_name_is_refused_with_the_fix() -> None:
-    (definition,) = [d for d in load_catalogue() if d.spec.type == "service-port"]
-    wl = workload(
-        "shop",
-        resources={"dep": {"type": "service-port", "params": {"workload": "b", "port": "web"}}},
-    )
+@pytest.mark.parametrize("type_", ["service-port", "workload-port"])
+def test_port_by_name_resolves_to_the_services_port_number(type_: str) -> None:
+    (definition,) = [d for d in load_catalogue() if d.spec.type == type_]
     env = environment()
-    chosen = match("dep", wl.spec.resources["dep"], None, [definition], env)  # type: ignore[index]
+
+    def plan_port(params: dict[str, Any]) -> Any:
+        wl = workload("shop", resources={"dep": {"type": type_, "params": params}})
+        chosen = match("dep", wl.spec.resources["dep"], None, [definition], env)  # type: ignore[index]
+        return plan(wl, env, "dep", params, chosen, SERVICES)
+
+    result = plan_port({"workload": "billing", "port": "http"})
+    values = {o.name: o.source.value for o in result.outputs}
+    assert values == {"hostname": "billing", "port": "8080"}
     with pytest.raises(ProvisionError) as caught:
-        plan(wl, env, "dep", {"workload": "b", "port": "web"}, chosen)
-    assert "params.port web is not a number" in str(caught.value)
-    assert "use the port number of its Service" in str(caught.value)
+        plan_port({"workload": "billing", "port": "web"})
+    assert "Workload billing has no service port web (its ports: http)" in str(caught.value)
+    with pytest.raises(ProvisionError) as caught:
+        plan_port({"workload": "ledger", "port": "web"})
+    assert caught.value.transient
+    assert "Workload ledger does not exist in namespace team-a-dev yet" in str(caught.value)
 
 
 def test_the_example_cluster_provisioners_layer_over_the_catalogue() -> None:

@@ -304,7 +304,8 @@ BAD_FILES = {
               imagePullPolicy: Always
         """,
         9,
-        "spec.containers.main.imagePullPolicy: Extra inputs are not permitted",
+        "spec.containers.main.imagePullPolicy: imagePullPolicy is not a field of the Score "
+        "specification (score.dev/v1b1) here; the fields here are: args, before, command",
     ),
     "bad-key": (
         """

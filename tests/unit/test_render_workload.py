@@ -549,7 +549,8 @@ def test_claim_volume_names_fit() -> None:
             OUTPUTS,
             Reason.INVALID_PLACEHOLDER,
             "container 'main' volume '/data': source '/mnt/host' must be exactly one "
-            "${resources.<name>} placeholder",
+            "${resources.<name>} placeholder naming a volume resource (declare one, e.g. "
+            "resources: {data: {type: volume}}, and write source: ${resources.data})",
         ),
         (
             "${resources.data.claimName}",

@@ -42,6 +42,7 @@ from berth.provision import (
     outputs_from,
     plan,
     serves_environment,
+    workload_services,
 )
 from berth.provision.identity import identities_of_spec, identity_of_entry
 from berth.provision.sharing import (
@@ -188,6 +189,8 @@ async def provision(
         return result  # a placeholder cycle: render reports it, with the cycle
     client = runtime.client
     catalogue = cluster_provisioners(runtime.cache)
+    # Other Workloads' Services, for provisioners that point at one (service-port).
+    services = workload_services(runtime.cache.workloads_in(environment.spec.namespace))
     for name in order:
         try:
             params = resolve_params(workload, name, result.outputs)
@@ -206,12 +209,13 @@ async def provision(
                 catalogue,
                 environment,
             )
-            resource_plan = plan(workload, environment, name, params, chosen)
+            resource_plan = plan(workload, environment, name, params, chosen, services)
         except ProvisionError as err:
+            phase = "Pending" if err.transient else "Failed"
             result.entries.append(
-                _entry(name, workload, state="Failed", reason=err.reason, message=err.message)
+                _entry(name, workload, state=phase, reason=err.reason, message=err.message)
             )
-            _note(result, Problem(err.reason, err.message), transient=False)
+            _note(result, Problem(err.reason, err.message), transient=err.transient)
             continue
 
         try:

@@ -227,6 +227,7 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
         deployment=deployment,
         desired_replicas=rendered.replicas if rendered is not None else None,
         endpoint=rendered.endpoint if rendered is not None else None,
+        url=rendered.url if rendered is not None else None,
         managed_objects=managed_objects(managed),
         resources=provisioned.entries,
         resources_problem=waiting,

@@ -49,6 +49,7 @@ from berth.provision.observe import (
 )
 from berth.provision.params import merge_params
 from berth.provision.plan import check_provisioners, kind_spec, plan
+from berth.provision.services import workload_services
 
 __all__ = [
     "CLUSTER_PREFIX",
@@ -84,4 +85,5 @@ __all__ = [
     "resource_identity",
     "serves_environment",
     "shared_key",
+    "workload_services",
 ]

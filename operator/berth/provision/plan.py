@@ -74,12 +74,15 @@ def plan(
     resource_name: str,
     params: Mapping[str, Any] | None,
     matched: Match | None = None,
+    services: Mapping[str, Any] | None = None,
 ) -> ResourcePlan:
     """The plan of resource ``resource_name`` of ``workload`` in ``environment``.
 
     ``params`` are the resource's params with placeholders resolved
     (``berth.render.resolve_params``); ``matched`` is ``match(...)``'s result if the caller
-    has it. Raises ProvisionError: NoProvisioner, InvalidProvisioner, ParamNotAllowed,
+    has it; ``services`` are the Environment's Workloads' Services
+    (``berth.provision.workload_services``), for templates that point at another Workload.
+    Raises ProvisionError: NoProvisioner, InvalidProvisioner, ParamNotAllowed,
     ParamInvalid, TemplateError, MissingOutput (each problem names the resource)."""
     request = (workload.spec.resources or {})[resource_name]
     if matched is None:
@@ -101,6 +104,7 @@ def plan(
         reason=matched.reason,
         identity=resource_identity(workload.metadata.name, resource_name, request),
         shared=is_shared(request),
+        services=dict(services or {}),
     )
     if isinstance(spec, CrossplaneProvisioner):
         result, problems = plan_crossplane(context, provisioner, spec)

@@ -176,7 +176,9 @@ def _volume_source(source: str, where: str, resolver: Resolver) -> tuple[str, di
     if len(segments) != 1 or not isinstance(segments[0], Placeholder):
         raise RenderError.single(
             Reason.INVALID_PLACEHOLDER,
-            f"{where}: source {source!r} must be exactly one ${{resources.<name>}} placeholder",
+            f"{where}: source {source!r} must be exactly one ${{resources.<name>}} placeholder "
+            "naming a volume resource (declare one, e.g. resources: {data: {type: volume}}, "
+            "and write source: ${resources.data})",
         )
     placeholder = segments[0]
     if placeholder.path[0] != "resources" or len(placeholder.path) != 2:
