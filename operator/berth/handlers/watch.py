@@ -55,9 +55,12 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
 
     client = KubeClient(
         lambda: credentials.load(config.kubeconfig, config.context),
+        max_inflight=config.max_inflight,
         qps=config.qps,
         burst=config.burst,
         on_write=metrics.record_write,
+        on_throttle=metrics.record_throttle,
+        on_limit=metrics.record_limit,
     )
     install_task_dump()
     runtime = Runtime(config=config, client=client)
