@@ -114,16 +114,26 @@ down() {
     return
   fi
   log "stopping cluster '$name'..."
+  # Note every component's pid before kwokctl removes the pid files: it stops etcd
+  # too, and an API server that lost etcd can hang in its graceful shutdown.
+  local pidfile pid
+  local -A pids=()
+  for pidfile in "$dir"/pids/*.pid; do
+    [[ -f "$pidfile" ]] && pids[$(basename "$pidfile" .pid)]=$(cat "$pidfile")
+  done
+  # The API server first, while etcd still answers: its shutdown then completes.
+  if [[ -n "${pids[kube-apiserver]:-}" ]]; then
+    kill "${pids[kube-apiserver]}" 2>/dev/null || true
+  fi
   [[ -x "$bin_dir/kwokctl" ]] && kwokctl --name "$name" delete cluster >/dev/null 2>&1 || true
   # kwokctl stops its components by pid; make sure not one survived.
-  local pidfile pid
-  for pidfile in "$dir"/pids/*.pid; do
-    [[ -f "$pidfile" ]] || continue
-    pid=$(cat "$pidfile")
+  local component
+  for component in "${!pids[@]}"; do
+    pid=${pids[$component]}
     if kill -0 "$pid" 2>/dev/null; then
-      log "stopping leftover process $pid ($(basename "$pidfile" .pid))"
+      log "stopping leftover process $pid ($component)"
       kill "$pid" 2>/dev/null || true
-      sleep 1
+      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
       kill -9 "$pid" 2>/dev/null || true
     fi
   done

@@ -171,7 +171,8 @@ def _run(args: argparse.Namespace) -> int:
         debug=args.log_level == "DEBUG",
         verbose=args.log_level in ("DEBUG", "INFO"),
         quiet=args.log_level in ("WARNING", "ERROR"),
-        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
+        # Text lines carry a timestamp, the logger and the level; JSON carries them as fields.
+        log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
     logging.getLogger().setLevel(args.log_level)
     if config.metrics_port:

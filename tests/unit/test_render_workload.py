@@ -702,3 +702,31 @@ def test_pod_security_baseline_lets_root_images_run() -> None:
     assert spec["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
     assert "securityContext" not in spec["containers"][0]
     assert "runAsNonRoot" not in str(spec)
+
+
+def test_probe_path_and_header_values_expand_placeholders() -> None:
+    probe = {
+        "httpGet": {
+            "path": "/health/${metadata.name}",
+            "port": 8080,
+            "httpHeaders": [{"name": "X-Db", "value": "${resources.db.host}"}],
+        }
+    }
+    rendered = render(containers={"main": container(livenessProbe=probe)})
+    http = pod_spec(rendered)["containers"][0]["livenessProbe"]["httpGet"]
+    assert http["path"] == "/health/checkout"
+    assert http["httpHeaders"] == [{"name": "X-Db", "value": "db.internal"}]
+
+
+def test_a_secret_in_a_probe_is_refused() -> None:
+    probe = {
+        "httpGet": {
+            "path": "/",
+            "port": 8080,
+            "httpHeaders": [{"name": "X-Token", "value": "${resources.db.password}"}],
+        }
+    }
+    with pytest.raises(RenderError) as caught:
+        render(containers={"main": container(readinessProbe=probe)})
+    assert caught.value.reason == Reason.SECRET_IN_PROBE
+    assert "header X-Token" in caught.value.message

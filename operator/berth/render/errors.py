@@ -28,6 +28,7 @@ class Reason:
     # secrets where they cannot go
     SECRET_IN_FILE = "SecretInFile"
     SECRET_IN_PARAMS = "SecretInParams"
+    SECRET_IN_PROBE = "SecretInProbe"
     # other input problems
     FILE_SOURCE_NOT_INLINED = "FileSourceNotInlined"
     INVALID_PROBE = "InvalidProbe"

@@ -88,7 +88,9 @@ def _sorted_ports(workload: Workload) -> list[tuple[str, ServicePort]]:
     return [(name, ports[name]) for name in sorted(ports)]
 
 
-def _probe(probe: Probe, where: str, default_port: int | None) -> dict[str, Any]:
+def _probe(
+    probe: Probe, where: str, default_port: int | None, resolver: Resolver
+) -> dict[str, Any]:
     if probe.exec is not None:
         return {"exec": {"command": list(probe.exec.command)}}
     http = probe.http_get
@@ -100,13 +102,27 @@ def _probe(probe: Probe, where: str, default_port: int | None) -> dict[str, Any]
             f"{where}: httpGet has no port and the workload has no service ports to take "
             "one from; set httpGet.port",
         )
-    result: dict[str, Any] = {"path": http.path, "port": port}
+
+    def expand(text: str, field: str) -> str:
+        # Placeholders mean the same here as in variables; a secret would be written
+        # into the Deployment as text, so it is refused.
+        return resolver.text(
+            text,
+            f"{where} httpGet {field}",
+            secret_reason=Reason.SECRET_IN_PROBE,
+            secret_hint="a probe is plain text in the Deployment; use a non-secret output",
+        )
+
+    result: dict[str, Any] = {"path": expand(http.path, "path"), "port": port}
     if http.scheme is not None:
         result["scheme"] = http.scheme
     if http.host is not None:
         result["host"] = http.host
     if http.http_headers:
-        result["httpHeaders"] = [{"name": h.name, "value": h.value} for h in http.http_headers]
+        result["httpHeaders"] = [
+            {"name": h.name, "value": expand(h.value, f"header {h.name}")}
+            for h in http.http_headers
+        ]
     return {"httpGet": result}
 
 
@@ -234,7 +250,10 @@ def render_workload(
             if probe is not None:
                 try:
                     spec[field] = _probe(
-                        probe, f"container {container_name!r} {field}", default_probe_port
+                        probe,
+                        f"container {container_name!r} {field}",
+                        default_probe_port,
+                        resolver,
                     )
                 except RenderError as error:
                     problems.extend(error.problems)
