@@ -332,7 +332,13 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
     if ready and ready["status"] == "True":
         if not was_ready or was_ready.get("status") != "True":
             events.append(Transition("Ready", ready["message"], False))
-    elif ready and was_ready and was_ready.get("status") == "True" and not stalled_now:
+    elif (
+        ready
+        and was_ready
+        and was_ready.get("status") == "True"
+        and not stalled_now
+        and not _new_rollout(old, new)
+    ):
         events.append(Transition(ready["reason"], ready["message"], True))
     elif (
         ready
@@ -343,6 +349,18 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
         # A failure that is retried (not Stalled) is still news the first time it shows.
         events.append(Transition(ready["reason"], ready["message"], True))
     return events
+
+
+def _new_rollout(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Ready lost because a new spec is rolling out: routine, not a Warning (becoming
+    Ready again is the news; a rollout that fails says so by its own reason)."""
+    ready = next((c for c in new.get("conditions") or [] if c.get("type") == "Ready"), None)
+    return bool(
+        ready
+        and ready.get("reason") in PROGRESS_REASONS
+        and int(new.get("observedGeneration") or 0)
+        > int((old or {}).get("observedGeneration") or 0)
+    )
 
 
 # Ready reasons that are failures although the Workload is not Stalled: each gets one
@@ -396,3 +414,53 @@ def environment_status(
         "workloads": workloads,
         "readyWorkloads": ready_workloads,
     }
+
+
+# -- fewer writes: a rollout on its way is said once ------------------------------------------
+
+# Ready reasons that only say "on its way": the rollout of this generation has not finished,
+# and nothing is wrong with it.
+PROGRESS_REASONS = frozenset(
+    {"DeploymentMissing", "RolloutPending", "RollingOut", "ReplicasUnavailable"}
+)
+# The conditions whose reason and message follow the rollout's steps.
+_ROLLOUT_CONDITIONS = frozenset({"Ready", "Reconciling", "Stalled", "Available"})
+
+
+def _on_its_way(status: Mapping[str, Any]) -> bool:
+    conds = {c.get("type"): c for c in status.get("conditions") or []}
+    ready, reconciling, stalled = conds.get("Ready"), conds.get("Reconciling"), conds.get("Stalled")
+    return bool(
+        ready
+        and ready.get("status") == "False"
+        and ready.get("reason") in PROGRESS_REASONS
+        and reconciling
+        and reconciling.get("status") == "True"
+        and (stalled is None or stalled.get("status") == "False")
+    )
+
+
+def _without_rollout_steps(status: Mapping[str, Any]) -> dict[str, Any]:
+    rest = {k: v for k, v in status.items() if k != "conditions"}
+    rest["conditions"] = [
+        c for c in status.get("conditions") or [] if c.get("type") not in _ROLLOUT_CONDITIONS
+    ]
+    return rest
+
+
+def only_rollout_progress(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """True when writing ``new`` over ``previous`` would only say "still rolling out" again.
+
+    A rollout goes through several steps (pending, replicas updated, replicas becoming
+    available) that each used to be a status write. The status already written for this
+    generation says Ready=False and Reconciling=True — all that kstatus, ``kubectl wait``
+    and Argo CD need to know it is on its way — so the steps between are folded: the next
+    write is the one that says where the rollout ended (Ready, a failure, Stalled), or
+    one that changes anything else (the replica counts, the resources, the endpoint...).
+    A new generation is always written at once, so ``observedGeneration`` never lags.
+    """
+    if not previous or previous.get("observedGeneration") != new.get("observedGeneration"):
+        return False
+    if not (_on_its_way(previous) and _on_its_way(new)):
+        return False
+    return _without_rollout_steps(previous) == _without_rollout_steps(new)
