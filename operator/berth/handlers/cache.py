@@ -19,6 +19,23 @@ from berth.kube.children import ObjectKey
 WorkloadKey = tuple[str, str]  # (namespace, name)
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def slim_owner(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A Workload or Environment as the cache keeps it: whole, but for what no reconcile
+    reads and that can be as big as the rest — who wrote which field (managedFields) and
+    kubectl's copy of its last client-side apply."""
+    result = dict(body)
+    meta = dict(result.get("metadata") or {})
+    meta.pop("managedFields", None)
+    annotations = meta.get("annotations")
+    if annotations and LAST_APPLIED in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    result["metadata"] = meta
+    return result
+
+
 def resource_version(obj: Mapping[str, Any] | None) -> str | None:
     if obj is None:
         return None

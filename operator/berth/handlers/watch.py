@@ -14,10 +14,11 @@ import kopf
 from berth import metrics
 from berth.api import GROUP, VERSION
 from berth.handlers import environment, workload
-from berth.handlers.cache import INVENTORY_LABEL
+from berth.handlers.cache import INVENTORY_LABEL, slim_owner
 from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime, environment_key, workload_key
 from berth.kube import credentials
+from berth.kube.children import slim_child
 from berth.kube.client import KubeClient
 from berth.provision import RESOURCE_LABEL
 
@@ -115,12 +116,12 @@ def login(memo: Any, **_: Any) -> kopf.ConnectionInfo:
 async def berth_workloads(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
-    return {(namespace, name): dict(body)}
+    return {(namespace, name): slim_owner(body)}
 
 
 @kopf.index(GROUP, VERSION, "environments")
 async def berth_environments(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {name: dict(body)}
+    return {name: slim_owner(body)}
 
 
 def _child_entry(namespace: str | None, labels: kopf.Labels, body: kopf.Body) -> dict[Any, Any]:
@@ -129,7 +130,7 @@ def _child_entry(namespace: str | None, labels: kopf.Labels, body: kopf.Body) ->
     # the deletion policy's, not the prune's.
     if labels.get(MANAGED_BY) != "berth" or not owner or RESOURCE_LABEL in labels:
         return {}
-    return {(namespace, owner): dict(body)}
+    return {(namespace, owner): slim_child(body)}
 
 
 @kopf.index("apps", "v1", "deployments", labels={MANAGED_BY: "berth"})
