@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from berth.render.errors import Problem
-from berth.render.status import Observed, only_rollout_progress, transitions, workload_status
+from berth.render.status import (
+    Observed,
+    environment_status,
+    only_rollout_progress,
+    only_workload_counts,
+    transitions,
+    workload_status,
+)
 from tests.unit.test_status import T0, T1, T2, deployment
 
 
@@ -171,3 +178,29 @@ def test_a_new_spec_rolling_out_is_no_warning_and_ready_again_is_news() -> None:
     assert [(e.reason, e.warning) for e in transitions(ready, degraded)] == [
         ("ReplicasUnavailable", True)
     ]
+
+
+def environment(workloads: int, ready: int, **kwargs: Any) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "generation": 1,
+        "namespace": "team-a",
+        "namespace_ready": True,
+        "problem": None,
+        "workloads": workloads,
+        "ready_workloads": ready,
+        "previous": None,
+        "now": T0,
+    }
+    arguments.update(kwargs)
+    return environment_status(**arguments)
+
+
+def test_an_environments_counts_alone_are_told_apart_from_other_changes() -> None:
+    base = environment(3, 1)
+    assert only_workload_counts(base, environment(4, 2, previous=base, now=T1))
+    assert not only_workload_counts(None, base)
+    # Anything else is written at once: a new generation, the namespace, a problem.
+    assert not only_workload_counts(base, environment(3, 1, generation=2, previous=base))
+    assert not only_workload_counts(base, environment(3, 1, namespace_ready=False, previous=base))
+    problem = environment(3, 1, problem=Problem("InvalidSpec", "bad"), previous=base)
+    assert not only_workload_counts(base, problem)

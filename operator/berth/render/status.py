@@ -464,3 +464,25 @@ def only_rollout_progress(previous: Mapping[str, Any] | None, new: Mapping[str, 
     if not (_on_its_way(previous) and _on_its_way(new)):
         return False
     return _without_rollout_steps(previous) == _without_rollout_steps(new)
+
+
+def only_workload_counts(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """True when an Environment's new status differs from the previous one only in how
+    many of its Workloads there are and are ready (and the Ready message that says so).
+
+    Those counts change with every Workload that comes or becomes Ready; written each
+    time, they would cost a write per Workload event. The reconciler writes them at most
+    every few seconds; any other change is written at once.
+    """
+    if not previous:
+        return False
+
+    def without_counts(status: Mapping[str, Any]) -> dict[str, Any]:
+        rest = {k: v for k, v in status.items() if k not in ("workloads", "readyWorkloads")}
+        rest["conditions"] = [
+            {k: v for k, v in c.items() if not (c.get("type") == "Ready" and k == "message")}
+            for c in status.get("conditions") or []
+        ]
+        return rest
+
+    return without_counts(previous) == without_counts(new)
