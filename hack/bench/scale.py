@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "operator"))
@@ -92,6 +93,9 @@ class Api:
         config.load_kube_config(str(KUBECONFIG), client_configuration=configuration)
         configuration.connection_pool_maxsize = 16
         self.client = client.ApiClient(configuration)
+        self.host = configuration.host.rstrip("/")
+        bearer = configuration.auth_settings().get("BearerToken")
+        self.auth = {bearer["key"]: bearer["value"]} if bearer and bearer.get("value") else {}
 
     def call(
         self,
@@ -104,20 +108,18 @@ class Api:
         stream: bool = False,
         timeout: float | tuple[float, float] = 120,
     ) -> Any:
+        url = self.host + path + ("?" + urlencode(query) if query else "")
+        headers = {"Accept": "application/json", "Content-Type": content_type, **self.auth}
         response = self.client.call_api(
-            path,
-            method,
-            query_params=list((query or {}).items()),
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            body=body,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _return_http_data_only=True,
-            _request_timeout=timeout,
+            method, url, header_params=headers, body=body, _request_timeout=timeout
         )
+        if response.status >= 400:
+            detail = response.read()[:500]
+            raise RuntimeError(f"{method} {path}: {response.status} {detail!r}")
         if stream:
-            return response
-        return json.loads(response.data) if response.data else None
+            return response.response
+        data = response.read()
+        return json.loads(data) if data else None
 
     def list(self, path: str, **query: str) -> dict[str, Any]:
         result: dict[str, Any] = self.call("GET", path, query=query)
@@ -312,6 +314,28 @@ def check_render_matches_cli(tmp: Path) -> None:
         raise SystemExit("the floor's manifests differ from `berth render`'s")
 
 
+def ensure_environment_gone(api: Api) -> None:
+    """A former run's Environment, whose operator is gone: without its finalizer."""
+    path = f"/apis/berth.dev/v1alpha1/environments/{BERTH_NS}"
+    kubectl("delete", "environment", BERTH_NS, "--ignore-not-found", "--wait=false")
+    try:
+        api.call(
+            "PATCH",
+            path,
+            body={"metadata": {"finalizers": None}},
+            content_type="application/merge-patch+json",
+        )
+    except RuntimeError:
+        return  # gone already
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            api.call("GET", path, timeout=10)
+        except RuntimeError:
+            return
+        time.sleep(1)
+
+
 def ensure_namespace_gone(api: Api, name: str, timeout: float) -> None:
     kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false")
     deadline = time.monotonic() + timeout
@@ -396,8 +420,11 @@ class Operator:
         assert self.proc is not None
         if not self.profile:
             return self.proc.pid
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-        return int(children.split()[0])
+        for children in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            found = children.read_text().split()
+            if found:
+                return int(found[0])
+        raise RuntimeError("py-spy has no child process")
 
     def metrics(self) -> dict[str, dict[str, float]]:
         """Every berth_* sample, by metric name and label string."""
@@ -431,6 +458,11 @@ def writes_by_kind(
     return dict(sorted(result.items()))
 
 
+def count(quantity: str) -> int:
+    """A count as the API server writes it ("110", "1k")."""
+    return int(quantity[:-1]) * 1000 if quantity.endswith("k") else int(quantity)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -442,7 +474,7 @@ def percentile(values: list[float], q: float) -> float:
 # -- the run -------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, operator: Operator) -> dict[str, Any]:
     n = args.workloads
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -457,7 +489,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     api = Api()
     nodes = api.list("/api/v1/nodes")["items"]
-    capacity = sum(int(node["status"]["allocatable"].get("pods", 0)) for node in nodes)
+    capacity = sum(count(node["status"]["allocatable"].get("pods", "0")) for node in nodes)
     if capacity < n + 50:
         raise SystemExit(
             f"the cluster takes {capacity} Pods, {n} are needed: start it with "
@@ -465,6 +497,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    ensure_environment_gone(api)
     for ns in (FLOOR_NS, BERTH_NS):
         ensure_namespace_gone(api, ns, timeout)
 
@@ -489,7 +522,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ensure_namespace_gone(api, FLOOR_NS, timeout)
 
     # 2. Berth at its defaults
-    operator = Operator(out, args.operator_arg or [], profile=args.profile)
     operator.start("first")
     cpu0, rss0 = proc_stats(operator.pid)
     kubectl("apply", "-f", "-", stdin=json.dumps(environment(BERTH_NS)))
@@ -661,11 +693,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result["idle"]["cpu_percent_with_resync_estimate"] = (
         result["idle"]["cpu_percent"] + (cpu_r1 - cpu_r0) / resync * 100
     )
-    operator.stop()
     result["machine"]["load_at_end"] = os.getloadavg()
     if not args.keep:
-        kubectl("delete", "environment", BERTH_NS, "--ignore-not-found", "--wait=false")
+        # While the operator runs, so that it lets its Environment go (finalizer).
+        kubectl("delete", "environment", BERTH_NS, "--ignore-not-found", "--timeout=120s")
         kubectl("delete", "namespace", BERTH_NS, "--ignore-not-found", "--wait=false")
+    operator.stop()
     return result
 
 
@@ -786,9 +819,12 @@ def main() -> int:
         print("no tools: run `make tools` first", file=sys.stderr)
         return 2
     cluster("up")
+    args.out.mkdir(parents=True, exist_ok=True)
+    operator = Operator(args.out, args.operator_arg or [], profile=args.profile)
     try:
-        result = run(args)
+        result = run(args, operator)
     finally:
+        operator.stop()  # whatever happened: never an operator left behind
         if not args.keep_cluster:
             cluster("down")
     text = table(result)
