@@ -95,6 +95,12 @@ class Cache:
             stale = earlier.stale_rv
         self._recent[key] = _Written(stale, after)
 
+    def own_echo(self, obj: Mapping[str, Any]) -> bool:
+        """True when a watch event only brings back what our own write made (the version
+        the server returned us): it tells a reconcile nothing it did not know."""
+        written = self._recent.get(ObjectKey.of(obj))
+        return written is not None and resource_version(written.fresh) == resource_version(obj)
+
     def forget(self, obj: Mapping[str, Any]) -> None:
         """Drop the memory of a write; called when the object is seen deleted."""
         self._recent.pop(ObjectKey.of(obj), None)
@@ -143,12 +149,12 @@ class Cache:
         )
 
     def workloads_in(self, namespace: str) -> list[dict[str, Any]]:
+        index = self.indices.get(WORKLOADS_INDEX) or {}
         result = []
-        for key in self.workload_keys():
-            if key[0] == namespace:
-                wl = self.workload(key)
-                if wl is not None:
-                    result.append(wl)
+        for key in sorted(k for k in index if k[0] == namespace):
+            wl = self.workload(key)
+            if wl is not None:
+                result.append(wl)
         return result
 
     def children_of(self, owner: WorkloadKey) -> list[dict[str, Any]]:

@@ -169,12 +169,16 @@ def _woken(memo: Any, kwargs: dict[str, Any]) -> Runtime:
 @kopf.on.event(GROUP, VERSION, "workloads")
 async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     runtime = _woken(memo, kwargs)
+    echo = event["type"] != "DELETED" and runtime.cache.own_echo(body)
     if event["type"] == "DELETED":
         runtime.cache.forget(body)
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    runtime.enqueue(workload_key((namespace, name)))
+    if not echo:  # our own status write coming back tells its reconcile nothing new
+        runtime.enqueue(workload_key((namespace, name)))
+    # Its Environment counts it: looked at within a few seconds, once for many events
+    # (counting is a walk over all Workloads).
     for env in environment.environments_of_workload(runtime.cache, body):
-        runtime.enqueue(environment_key(env))
+        runtime.queue.add_after(environment_key(env), environment.COUNTS_EVERY_SECONDS)
 
 
 @kopf.on.event(GROUP, VERSION, "environments")
@@ -192,6 +196,8 @@ def _on_child(event: kopf.RawEvent, body: kopf.Body, memo: Any, kwargs: dict[str
     runtime = _woken(memo, kwargs)
     if event["type"] == "DELETED":
         runtime.cache.forget(body)
+    elif runtime.cache.own_echo(body):
+        return  # our own apply coming back: nothing new for the owner
     owner = (body.get("metadata", {}).get("labels") or {}).get(INVENTORY_LABEL)
     if owner:
         runtime.enqueue(workload_key((body["metadata"]["namespace"], owner)))

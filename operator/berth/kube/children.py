@@ -93,8 +93,11 @@ def prepared_manifest(
     manifest: Mapping[str, Any], owner: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The manifest as it is applied: with its owner reference and applied-hash annotation."""
-    result: dict[str, Any] = json.loads(json.dumps(manifest))
-    meta = result.setdefault("metadata", {})
+    # Only metadata changes here: the rest is shared with ``manifest``, which render
+    # made fresh for this reconcile (a deep copy of every manifest, every reconcile, was
+    # a good part of a reconcile's CPU).
+    result: dict[str, Any] = dict(manifest)
+    meta = result["metadata"] = dict(manifest.get("metadata") or {})
     if owner is not None:
         meta["ownerReferences"] = [
             {
@@ -106,7 +109,7 @@ def prepared_manifest(
                 "blockOwnerDeletion": True,
             }
         ]
-    annotations = meta.setdefault("annotations", {})
+    annotations = meta["annotations"] = dict(meta.get("annotations") or {})
     annotations.pop(APPLIED_HASH_ANNOTATION, None)
     annotations[APPLIED_HASH_ANNOTATION] = manifest_hash(result)
     return result
