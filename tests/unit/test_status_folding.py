@@ -204,3 +204,17 @@ def test_an_environments_counts_alone_are_told_apart_from_other_changes() -> Non
     assert not only_workload_counts(base, environment(3, 1, namespace_ready=False, previous=base))
     problem = environment(3, 1, problem=Problem("InvalidSpec", "bad"), previous=base)
     assert not only_workload_counts(base, problem)
+
+
+def test_a_young_rollouts_counts_going_up_and_down_are_folded_then_written() -> None:
+    # T0 is when Ready turned False; a surge Pod makes two ready replicas of one.
+    one = status(deployment=deployment(replicas=1, updated=0, total=1, ready=1, available=1))
+    surge = status(
+        previous=one,
+        now=T0,
+        deployment=deployment(replicas=1, updated=1, total=2, ready=2, available=2),
+    )
+    assert one["replicas"] != surge["replicas"]
+    assert only_rollout_progress(one, surge, "2024-05-01T10:00:09Z")
+    assert not only_rollout_progress(one, surge, "2024-05-01T10:00:10Z")
+    assert not only_rollout_progress(one, surge)  # no time given: counts are news

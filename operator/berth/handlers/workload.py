@@ -234,7 +234,7 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
     )
     status = workload_status(observed, body.get("status"), now)
     # The steps of a rollout are said once (Ready=False early), then where it ended.
-    if not only_rollout_progress(body.get("status"), status):
+    if not only_rollout_progress(body.get("status"), status, now):
         written = await write_status_and_events(runtime.client, body, status, now)
         if written is not None:
             cache.remember_write(body, written)

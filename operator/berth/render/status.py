@@ -9,6 +9,7 @@ that an unchanged situation yields a byte-identical status and no write.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -440,15 +441,33 @@ def _on_its_way(status: Mapping[str, Any]) -> bool:
     )
 
 
-def _without_rollout_steps(status: Mapping[str, Any]) -> dict[str, Any]:
-    rest = {k: v for k, v in status.items() if k != "conditions"}
+def _without_rollout_steps(status: Mapping[str, Any], counts: bool) -> dict[str, Any]:
+    rest = {k: v for k, v in status.items() if k != "conditions" and (counts or k != "replicas")}
     rest["conditions"] = [
         c for c in status.get("conditions") or [] if c.get("type") not in _ROLLOUT_CONDITIONS
     ]
     return rest
 
 
-def only_rollout_progress(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+# While a rollout is young, its replica counts going up and down (a surge Pod, an old one
+# leaving) are folded too; after this long they are written as they change, so that a
+# slow rollout shows how far it got.
+COUNTS_FOLDED_SECONDS = 10.0
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    try:
+        start = datetime.datetime.strptime(earlier, fmt)
+        end = datetime.datetime.strptime(later, fmt)
+    except (TypeError, ValueError):
+        return float("inf")
+    return (end - start).total_seconds()
+
+
+def only_rollout_progress(
+    previous: Mapping[str, Any] | None, new: Mapping[str, Any], now: str | None = None
+) -> bool:
     """True when writing ``new`` over ``previous`` would only say "still rolling out" again.
 
     A rollout goes through several steps (pending, replicas updated, replicas becoming
@@ -456,14 +475,23 @@ def only_rollout_progress(previous: Mapping[str, Any] | None, new: Mapping[str, 
     generation says Ready=False and Reconciling=True — all that kstatus, ``kubectl wait``
     and Argo CD need to know it is on its way — so the steps between are folded: the next
     write is the one that says where the rollout ended (Ready, a failure, Stalled), or
-    one that changes anything else (the replica counts, the resources, the endpoint...).
-    A new generation is always written at once, so ``observedGeneration`` never lags.
+    one that changes anything else (the resources, the endpoint...). The replica counts
+    are folded for the first COUNTS_FOLDED_SECONDS of the rollout (since Ready turned
+    False; ``now`` given), then written as they change. A new generation is always
+    written at once, so ``observedGeneration`` never lags.
     """
     if not previous or previous.get("observedGeneration") != new.get("observedGeneration"):
         return False
     if not (_on_its_way(previous) and _on_its_way(new)):
         return False
-    return _without_rollout_steps(previous) == _without_rollout_steps(new)
+    young = False
+    if now is not None:
+        ready = next(c for c in previous.get("conditions") or [] if c.get("type") == "Ready")
+        young = _seconds_between(str(ready.get("lastTransitionTime")), now) < (
+            COUNTS_FOLDED_SECONDS
+        )
+    counts = not young
+    return _without_rollout_steps(previous, counts) == _without_rollout_steps(new, counts)
 
 
 def only_workload_counts(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
