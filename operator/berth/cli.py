@@ -175,6 +175,10 @@ def _run(args: argparse.Namespace) -> int:
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
     logging.getLogger().setLevel(args.log_level)
+    if args.log_level != "DEBUG":
+        # kopf says "Handler ... succeeded" for every watch event of every object: at
+        # thousands of objects that is most of the log and none of the news.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if config.metrics_port:
         start_http_server(config.metrics_port)
     liveness = f"http://0.0.0.0:{config.health_port}/healthz" if config.health_port else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import ssl
 import time
 from collections import Counter
@@ -157,9 +158,7 @@ class KubeClient:
         """
         attempt = 0
         relogged = False
-        # ensure_ascii=False: characters beyond U+FFFF must travel as UTF-8. As
-        # escaped surrogate pairs, the API server's apply (YAML) decoder refuses them.
-        data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+        data = None if body is None else encode_body(body)
         headers = {"Content-Type": content_type} if data is not None else None
         while True:
             attempt += 1
@@ -367,6 +366,26 @@ class KubeClient:
                 return False
             raise
         return True
+
+
+# Characters YAML may not carry raw, or would read as something else, which json.dumps
+# leaves raw with ensure_ascii=False: DEL and the C1 controls (outside YAML's printable
+# set), NEL and the Unicode line and paragraph separators (line breaks to YAML 1.1, so a
+# value would be folded), the byte-order mark, and two non-characters.
+_YAML_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+def encode_body(body: Any) -> bytes:
+    """JSON that the API server's apply decoder (YAML) takes as it is.
+
+    Characters beyond U+FFFF travel as UTF-8 (``ensure_ascii=False``): as escaped
+    surrogate pairs, the YAML decoder refuses them. The few characters YAML may not
+    carry raw are escaped (json.dumps already escapes the C0 controls); outside
+    structure, JSON text is only ever strings, so the escapes stay inside them.
+    """
+    text = json.dumps(body, ensure_ascii=False)
+    text = _YAML_UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text.encode()
 
 
 def _api_error(status: int, text: str, what: str) -> ApiError:
