@@ -66,18 +66,44 @@ def test_the_limit_never_falls_below_one() -> None:
     assert limit.allowed == 1
 
 
-def test_latency_far_above_the_baseline_is_a_gentle_signal() -> None:
-    limit = AimdLimit(initial=100, latency_tolerance=4.0, latency_floor=0.5, cooldown=1.0)
-    for i in range(20):
-        assert limit.on_success(0.05, float(i), saturated=False) is None
+def test_latency_grown_far_above_its_average_is_a_gentle_signal() -> None:
+    limit = AimdLimit(initial=100, latency_tolerance=2.0, latency_floor=1.0, cooldown=1.0)
+    for i in range(50):
+        assert limit.on_success(0.3, float(i), saturated=False) is None
     # Slower, but under the absolute floor: not a signal.
-    for i in range(20):
-        assert limit.on_success(0.4, 20.0 + i, saturated=False) is None
+    for i in range(5):
+        assert limit.on_success(0.9, 50.0 + i, saturated=False) is None
     assert limit.limit == 100
-    causes = [limit.on_success(3.0, 40.0 + i * 0.1, saturated=True) for i in range(3)]
-    assert LATENCY in causes
+    causes = [limit.on_success(5.0, 60.0 + i * 0.1, saturated=True) for i in range(5)]
     assert causes.count(LATENCY) == 1  # once per cooldown
     assert limit.limit == pytest.approx(90)  # cut by 10 %, not halved
+
+
+def test_a_server_slow_all_along_is_its_own_normal() -> None:
+    limit = AimdLimit(initial=32, cooldown=1.0)
+    # Every answer takes 2 s, from the first: no growth, so no cut.
+    causes = [limit.on_success(2.0, float(i), saturated=False) for i in range(200)]
+    assert LATENCY not in causes
+    assert limit.limit == 32
+
+
+def test_mixed_fast_and_slow_requests_are_no_signal() -> None:
+    limit = AimdLimit(initial=32, cooldown=1.0)
+    causes = [
+        limit.on_success(0.01 if i % 2 else 1.5, i * 0.5, saturated=False) for i in range(400)
+    ]
+    assert LATENCY not in causes
+
+
+def test_latency_alone_never_cuts_below_a_few() -> None:
+    limit = AimdLimit(initial=8, latency_min_limit=4.0, cooldown=1.0)
+    for i in range(20):
+        limit.on_success(0.1, float(i), saturated=False)
+    for i in range(100):
+        limit.on_success(30.0, 20.0 + i * 2, saturated=False)
+    assert limit.limit == 4.0
+    limit.on_congestion(1000.0)  # a 429 may go lower
+    assert limit.limit == 2.0
 
 
 def test_retry_delay_honours_retry_after_else_backs_off() -> None:

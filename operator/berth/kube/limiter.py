@@ -10,8 +10,8 @@ a link's capacity:
   round of requests;
 - a sign of congestion halves it, once per cooling period (a burst of rejections is
   one signal, not fifty): a 429 (API Priority and Fairness rejected us; its
-  ``Retry-After`` is honoured by the request that got it), a 5xx, or latency grown
-  far beyond the baseline seen so far (a gentler cut for that one);
+  ``Retry-After`` is honoured by the request that got it), or a 5xx; latency that has
+  grown well beyond its long-run average cuts it gently (10 %), and never below a few;
 - a user may set a ceiling (``--max-inflight``, and ``--qps`` for a rate); 0 is none.
 
 ``AimdLimit`` is the pure arithmetic, with the clock given by the caller so that it
@@ -42,9 +42,13 @@ class AimdLimit:
     decrease: float = 0.5  # factor on a 429 or 5xx
     latency_decrease: float = 0.9  # gentler: latency is a hint, a 429 is an order
     cooldown: float = 1.0  # seconds: one decrease per cooling period at most
-    # Latency counts as congestion only above both of these.
-    latency_tolerance: float = 4.0  # times the baseline
-    latency_floor: float = 0.5  # seconds
+    # Latency counts as congestion only above both of these: it has grown to this many
+    # times its long-run average, and is above this many seconds.
+    latency_tolerance: float = 2.0
+    latency_floor: float = 1.0
+    # Latency alone never cuts below this: on a server that is slow for reasons of its
+    # own (a busy machine), a handful of requests in flight are not what hurts it.
+    latency_min_limit: float = 4.0
     limit: float = field(init=False)
     slow_start: bool = field(init=False, default=True)
     baseline: float | None = field(init=False, default=None)
@@ -72,16 +76,18 @@ class AimdLimit:
         filled the last slot). Only then does the limit grow: a limit nobody uses says
         nothing about the server, and would only let a later burst through unchecked.
         """
-        self.smoothed = latency if self.smoothed is None else 0.8 * self.smoothed + 0.2 * latency
-        # The baseline follows the fastest answers, and forgets slowly (1 % a sample)
-        # so that a server that got slower for good becomes the new normal.
-        if self.baseline is None or latency < self.baseline:
-            self.baseline = latency
+        # Two moving averages: a quick one (the last few answers) and a slow one (the
+        # last hundred or so). Growth is the quick one well above the slow one: a server
+        # that has simply been slow all along (or answers some kinds of requests slowly)
+        # is its own normal, and no reason to step back.
+        if self.smoothed is None or self.baseline is None:
+            self.smoothed = self.baseline = latency
         else:
-            self.baseline *= 1.01
+            self.smoothed = 0.8 * self.smoothed + 0.2 * latency
+            self.baseline = 0.98 * self.baseline + 0.02 * latency
         threshold = max(self.latency_floor, self.latency_tolerance * self.baseline)
-        if self.smoothed > threshold:
-            if self._decrease(now, self.latency_decrease):
+        if self.smoothed > threshold and self.limit > self.latency_min_limit:
+            if self._decrease(now, self.latency_decrease, self.latency_min_limit):
                 return LATENCY
             return None
         if saturated:
@@ -92,12 +98,12 @@ class AimdLimit:
         """A 429 or 5xx; returns True when the limit was cut (not within a cooldown)."""
         return self._decrease(now, self.decrease)
 
-    def _decrease(self, now: float, factor: float) -> bool:
+    def _decrease(self, now: float, factor: float, lowest: float = 0.0) -> bool:
         self.slow_start = False
         if now - self._last_decrease < self.cooldown:
             return False
         self._last_decrease = now
-        self.limit = self._bounded(self.limit * factor)
+        self.limit = self._bounded(max(lowest, self.limit * factor))
         return True
 
 
