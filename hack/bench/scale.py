@@ -694,12 +694,35 @@ def run(args: argparse.Namespace, operator: Operator) -> dict[str, Any]:
         result["idle"]["cpu_percent"] + (cpu_r1 - cpu_r0) / resync * 100
     )
     result["machine"]["load_at_end"] = os.getloadavg()
+    save(result, out)
     if not args.keep:
-        # While the operator runs, so that it lets its Environment go (finalizer).
-        kubectl("delete", "environment", BERTH_NS, "--ignore-not-found", "--timeout=120s")
+        # While the operator runs, so that it lets its Environment go (finalizer); the
+        # next run clears what is left.
+        subprocess.run(
+            [
+                str(REPO / ".bin" / "kubectl"),
+                "--kubeconfig",
+                str(KUBECONFIG),
+                "delete",
+                "environment",
+                BERTH_NS,
+                "--ignore-not-found",
+                "--timeout=60s",
+            ],
+            capture_output=True,
+        )
         kubectl("delete", "namespace", BERTH_NS, "--ignore-not-found", "--wait=false")
     operator.stop()
     return result
+
+
+def save(result: dict[str, Any], out: Path) -> Path:
+    """The table and the JSON, written as soon as the figures are in."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    base = out / f"bench-{result['workloads']}-{stamp}"
+    base.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    base.with_suffix(".md").write_text(table(result))
+    return base
 
 
 def table(result: dict[str, Any]) -> str:
@@ -827,13 +850,8 @@ def main() -> int:
         operator.stop()  # whatever happened: never an operator left behind
         if not args.keep_cluster:
             cluster("down")
-    text = table(result)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    base = args.out / f"bench-{result['workloads']}-{stamp}"
-    base.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    base.with_suffix(".md").write_text(text)
-    print(text)
-    print(f"(also in {base}.md and {base}.json)")
+    print(table(result))
+    print(f"(also in {args.out}/bench-{result['workloads']}-*.md and .json)")
     return 0
 
 
