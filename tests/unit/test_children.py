@@ -398,3 +398,12 @@ def test_a_child_of_this_very_workload_is_ours_whatever_its_labels() -> None:
     ref = {"kind": "Workload", "name": "web", "uid": "u1"}
     relabelled = {**OURS, "berth.dev/workload": "other"}
     assert foreign_owner(existing(relabelled, ref), owner) is None
+
+
+def test_another_writers_labels_and_annotations_are_not_compared() -> None:
+    current = server_side(DESIRED)
+    current["metadata"]["labels"] = {**current["metadata"]["labels"], "audit.acme.dev/seen": "7"}
+    current["metadata"]["annotations"] = {**current["metadata"]["annotations"], "x": "y"}
+    would_be = server_side(DESIRED)
+    would_be["metadata"]["labels"] = {**would_be["metadata"]["labels"], "audit.acme.dev/seen": "6"}
+    assert same_as_live(would_be, current, DESIRED)

@@ -42,6 +42,14 @@ def resource_version(obj: Mapping[str, Any] | None) -> str | None:
     return str(obj.get("metadata", {}).get("resourceVersion") or "") or None
 
 
+def _owner_of(key: ObjectKey, obj: Mapping[str, Any]) -> WorkloadKey | None:
+    """The Workload a child belongs to, by its inventory label; None for the rest."""
+    if key.kind in ("Workload", "Environment"):
+        return None
+    owner = (obj.get("metadata", {}).get("labels") or {}).get(INVENTORY_LABEL)
+    return (key.namespace, str(owner)) if owner else None
+
+
 @dataclass
 class _Written:
     stale_rv: str | None  # the version the cache showed before our write
@@ -73,6 +81,10 @@ class Cache:
 
     indices: dict[str, Mapping[Any, Any]] = field(default_factory=dict)
     _recent: dict[ObjectKey, _Written] = field(default_factory=dict)
+    # The version each of our writes made, until its watch event comes back (an echo).
+    _echoes: dict[ObjectKey, str] = field(default_factory=dict)
+    # The keys in _recent of each Workload's children: a reconcile looks at its own only.
+    _recent_children: dict[WorkloadKey, set[ObjectKey]] = field(default_factory=dict)
 
     def attach(self, kwargs: Mapping[str, Any]) -> None:
         for name in (WORKLOADS_INDEX, ENVIRONMENTS_INDEX, *CHILD_INDICES):
@@ -94,16 +106,43 @@ class Cache:
             # shows what it showed before the first one.
             stale = earlier.stale_rv
         self._recent[key] = _Written(stale, after)
+        owner = _owner_of(key, after)
+        if owner is not None:
+            self._recent_children.setdefault(owner, set()).add(key)
+        version = resource_version(after)
+        if version is not None:
+            self._echoes[key] = version
 
     def own_echo(self, obj: Mapping[str, Any]) -> bool:
         """True when a watch event only brings back what our own write made (the version
         the server returned us): it tells a reconcile nothing it did not know."""
-        written = self._recent.get(ObjectKey.of(obj))
-        return written is not None and resource_version(written.fresh) == resource_version(obj)
+        key = ObjectKey.of(obj)
+        version = resource_version(obj)
+        if self._echoes.get(key) != version:
+            return False
+        del self._echoes[key]  # each write comes back once
+        written = self._recent.get(key)
+        if written is not None and resource_version(written.fresh) == version:
+            # The cache holds that very version now: the memory of the write (a whole
+            # object) has done its work.
+            self._forget_recent(key)
+        return True
+
+    def _forget_recent(self, key: ObjectKey) -> None:
+        written = self._recent.pop(key, None)
+        if written is not None:
+            owner = _owner_of(key, written.fresh)
+            if owner is not None:
+                keys = self._recent_children.get(owner)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._recent_children[owner]
 
     def forget(self, obj: Mapping[str, Any]) -> None:
         """Drop the memory of a write; called when the object is seen deleted."""
-        self._recent.pop(ObjectKey.of(obj), None)
+        self._forget_recent(ObjectKey.of(obj))
+        self._echoes.pop(ObjectKey.of(obj), None)
 
     def _fresh(self, cached: dict[str, Any] | None, key: ObjectKey) -> dict[str, Any] | None:
         written = self._recent.get(key)
@@ -112,7 +151,7 @@ class Cache:
         if resource_version(cached) == written.stale_rv:
             return written.fresh
         # The watch has caught up (or someone else wrote since): trust the cache.
-        del self._recent[key]
+        self._forget_recent(key)
         return cached
 
     # -- reading ----------------------------------------------------------------------
@@ -162,11 +201,7 @@ class Cache:
         for name in CHILD_INDICES:
             for obj in _values(self.indices.get(name), owner):
                 cached[ObjectKey.of(obj)] = obj
-        keys = set(cached)
-        for key, written in self._recent.items():
-            labels = written.fresh.get("metadata", {}).get("labels") or {}
-            if (key.namespace, labels.get(INVENTORY_LABEL)) == owner and key.kind != "Workload":
-                keys.add(key)
+        keys = set(cached) | self._recent_children.get(owner, set())
         result = []
         for key in sorted(keys):
             fresh = self._fresh(cached.get(key), key)

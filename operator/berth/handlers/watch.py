@@ -13,7 +13,7 @@ import kopf
 
 from berth import metrics
 from berth.api import GROUP, VERSION
-from berth.handlers import environment, workload
+from berth.handlers import environment, kopfpatch, workload
 from berth.handlers.cache import INVENTORY_LABEL, slim_owner
 from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime, environment_key, workload_key
@@ -23,6 +23,7 @@ from berth.kube.client import KubeClient
 from berth.provision import RESOURCE_LABEL
 
 log = logging.getLogger("berth")
+kopfpatch.install()  # a restart into thousands of objects: linear, not quadratic
 MANAGED_BY = "app.kubernetes.io/managed-by"
 CHILD_RESOURCES = (("apps", "v1", "deployments"), ("", "v1", "services"), ("", "v1", "configmaps"))
 

@@ -162,7 +162,15 @@ def same_as_live(
         if would_be.get(key) != live.get(key):
             return False
     wm, lm = would_be.get("metadata", {}), live.get("metadata", {})
-    return all(wm.get(k) == lm.get(k) for k in ("labels", "annotations", "ownerReferences"))
+    dm = desired.get("metadata", {})
+    for part in ("labels", "annotations"):
+        # Only our keys: another writer's labels are theirs, and may change between
+        # the dry run and the read (a label bumped ten times a second is no drift).
+        ours = dm.get(part) or {}
+        would, now = wm.get(part) or {}, lm.get(part) or {}
+        if any(would.get(k) != now.get(k) for k in ours):
+            return False
+    return wm.get("ownerReferences") == lm.get("ownerReferences")
 
 
 def _resource_version(obj: Mapping[str, Any]) -> str | None:
