@@ -800,7 +800,8 @@ def table(result: dict[str, Any]) -> str:
             f"idle {i['seconds']:.0f} s: CPU, writes",
             "",
             f"{i['cpu_percent']:.2f} % of a core, {i['writes']:.0f} writes",
-            f"with a resync pass every 300 s: ~{i['cpu_percent_with_resync_estimate']:.2f} %",
+            f"with a resync every 300 s, at most ~{i['cpu_percent_with_resync_estimate']:.2f} %"
+            " (a restart's CPU as the pass)",
         )
     )
     m = result["machine"]
