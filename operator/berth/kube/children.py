@@ -170,7 +170,7 @@ def same_as_live(
         would, now = wm.get(part) or {}, lm.get(part) or {}
         if any(would.get(k) != now.get(k) for k in ours):
             return False
-    return wm.get("ownerReferences") == lm.get("ownerReferences")
+    return bool(wm.get("ownerReferences") == lm.get("ownerReferences"))
 
 
 def _resource_version(obj: Mapping[str, Any]) -> str | None:
