@@ -35,6 +35,14 @@ cluster: tools ## Start the local cluster (no-op when it is up); kubeconfig at .
 cluster-down: ## Stop the local cluster and leave no process or port behind.
 	@hack/cluster.sh down
 
+.PHONY: argocd
+argocd: cluster ## Start a local Argo CD (controller, repo server, Redis) against the local cluster.
+	@hack/argocd.sh up
+
+.PHONY: argocd-down
+argocd-down: ## Stop the local Argo CD started by `make argocd`, leaving no process behind.
+	@hack/argocd.sh down
+
 .PHONY: crds
 crds: venv ## Generate crds/ from the pydantic models.
 	@$(PYTHON) -m berth.api.crdgen --out crds/
@@ -78,6 +86,10 @@ BENCH_ARGS ?=
 bench: venv tools ## Benchmark N Workloads (N=100|1000|5000) beside the floor on a cluster of its own (a table and JSON; not a test).
 	@$(PYTHON) hack/bench/scale.py --workloads $(N) $(BENCH_ARGS)
 
+.PHONY: chaos
+chaos: venv tools ## Chaos run on a cluster of its own: operator SIGKILLs, API server outage, checks (not in `make test`; CHAOS_ARGS=--help).
+	@$(PYTHON) hack/chaos.py $(CHAOS_ARGS)
+
 .PHONY: chart-crds
 chart-crds: ## Copy crds/ into the Helm chart (charts/berth/crds).
 	@cp crds/*.yaml charts/berth/crds/
@@ -85,3 +97,27 @@ chart-crds: ## Copy crds/ into the Helm chart (charts/berth/crds).
 .PHONY: chart-lint
 chart-lint: tools ## helm lint the chart.
 	@$(BIN)/helm lint --strict --with-subcharts charts/berth
+
+.PHONY: release-tools
+release-tools: ## Build crane and actionlint into their own cache and link them into .bin/.
+	@hack/release-tools.sh
+
+.PHONY: image
+image: ## Build the operator image from the Dockerfile with no container engine (OCI layout in build/image).
+	@hack/image.sh
+
+.PHONY: image-test
+image-test: venv tools ## Prove the image: its entrypoint on the test cluster, chart and image via a loopback registry.
+	@$(PYTHON) -m pytest tests/e2e/test_image.py $(PYTEST_ARGS)
+
+.PHONY: dist
+dist: venv ## Build the Python sdist and wheel into dist/ (python -m build).
+	@$(PYTHON) -m build --outdir dist
+
+.PHONY: chart-package
+chart-package: tools ## Package the chart into build/chart; IMAGE_REPOSITORY=<registry>/<owner>/berth names the image.
+	@hack/chart-package.sh --image-repository "$(or $(IMAGE_REPOSITORY),berth)"
+
+.PHONY: lint-workflows
+lint-workflows: ## Lint .github/workflows with actionlint (and shellcheck for run steps).
+	@hack/lint-workflows.sh

@@ -83,7 +83,8 @@ up() {
   local start=$SECONDS
   log "starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok..."
   # Fast heartbeats keep kwok's node leases cheap; no QPS limits so that the
-  # controller-manager reacts at once on this small machine.
+  # controller-manager reacts at once on this small machine. kwok gets our failure
+  # Stages (hack/kwok-stages.yaml) as a second config, beside its default ones.
   kwokctl --name "$name" --config "$repo_root/hack/kwokctl.yaml" create cluster \
     --runtime binary \
     --kubeconfig "$kubeconfig" \
@@ -93,6 +94,7 @@ up() {
     --kube-scheduler-binary "$bin_dir/kube-scheduler" \
     --kwok-controller-binary "$bin_dir/kwok" \
     --disable-qps-limits \
+    --extra-args "kwok-controller=config=$repo_root/hack/kwok-stages.yaml" \
     --wait 120s \
     >"$state_dir/create-$name.log" 2>&1 || {
       tail -n 40 "$state_dir/create-$name.log" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The quick start: a local cluster, Berth's CRDs, the operator running in the
-# background (with a test-only stand-in for Crossplane), the examples applied and
-# waited for.
+# The quick start: a local cluster, Berth's CRDs, the default catalogue of
+# ClusterProvisioners, the operator running in the background (with a test-only
+# stand-in for Crossplane), the examples applied and waited for.
 #
 # Usage: hack/dev.sh up|down|status [--help]
 #   up      everything above; ends by listing the Workloads and Environments
@@ -81,7 +81,10 @@ up() {
   "$repo_root/hack/cluster.sh" up
   log "installing the CRDs (Berth's, and the claim kinds a Crossplane XRD would create)"
   kubectl apply --server-side --force-conflicts -f crds/ -f examples/claim-crds/ >/dev/null
-  kubectl wait --for=condition=Established crd/workloads.berth.dev crd/environments.berth.dev >/dev/null
+  kubectl wait --for=condition=Established crd/workloads.berth.dev crd/environments.berth.dev \
+    crd/clusterprovisioners.berth.dev >/dev/null
+  log "applying the default catalogue (charts/berth/catalogue: a ClusterProvisioner per resource type)"
+  kubectl apply --server-side --force-conflicts -f charts/berth/catalogue/ >/dev/null
   start_operator
   start_composer
   log "applying the Environment, then the Workloads in examples/"

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 from berth import __version__
 from berth.api import API_VERSION, Environment, Workload
 from berth.api.common import DNS_1035_LABEL_PATTERN, DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN
+from berth.api.workload import BUILD_HERE_IMAGE, score_fields_at
 from berth.render import OutputValue, Reason, RenderError, SecretRef, render_workload
 
 
@@ -123,6 +124,13 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="this replica's peering priority; the highest one works (BERTH_PRIORITY)",
     )
     run.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=int(_env("PEERING_LIFETIME", "60")),
+        help="seconds a replica's peering keep-alive stays valid; a standby takes over at "
+        "most this long after the working replica died (BERTH_PEERING_LIFETIME)",
+    )
+    run.add_argument(
         "--log-format",
         choices=("text", "json"),
         default=_env("LOG_FORMAT", "text"),
@@ -133,6 +141,16 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=_env("LOG_LEVEL", "INFO"),
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         help="log level (BERTH_LOG_LEVEL)",
+    )
+
+
+def _identity() -> str:
+    """This replica's name in a peering: the Pod's (POD_ID), else host, pid and a nonce."""
+    import secrets
+    import socket
+
+    return os.environ.get("POD_ID") or (
+        f"berth@{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
     )
 
 
@@ -159,6 +177,8 @@ def _run(args: argparse.Namespace) -> int:
         standalone=args.peering is None,
         peering=args.peering or "berth",
         priority=args.priority,
+        peering_lifetime=args.peering_lifetime,
+        identity=_identity(),
         log_format=args.log_format,
         log_level=args.log_level,
     )
@@ -190,6 +210,7 @@ def _run(args: argparse.Namespace) -> int:
             # Naming a peering makes kopf require it; standalone names none.
             peering_name=None if config.standalone else config.peering,
             priority=config.priority,
+            identity=config.identity,  # type: ignore[arg-type]  # kopf: NewType of str
             liveness_endpoint=liveness,
             memo=kopf.Memo(config=config),
         )
@@ -367,6 +388,8 @@ def validation_problems(
         loc = translate(tuple(item["loc"]))
         line, shown = locate(document.node, loc, missing=item["type"] == "missing")
         message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = _unknown_field(loc)
         if "[key]" in loc:
             message = f"invalid key: {message}"
         messages = found.setdefault((line, ".".join(shown)), [])
@@ -377,6 +400,18 @@ def validation_problems(
         prefix = f"{path}: " if path else ""
         problems.append(f"{document.at(line)}: {prefix}{' or '.join(messages)}")
     return problems
+
+
+def _unknown_field(loc: Loc) -> str:
+    """An unknown field, in the Score specification's terms."""
+    score_loc = loc[1:] if loc[:1] == ("spec",) else loc
+    fields = score_fields_at(score_loc) if loc[:1] != ("metadata",) else None
+    if fields is None:
+        return "not a field here"
+    return (
+        f"{score_loc[-1]!s} is not a field of the Score specification (score.dev/v1b1) here; "
+        f"the fields here are: {', '.join(fields)}"
+    )
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -627,6 +662,65 @@ def _inline_file(document: Document, loc: Loc, spec: dict[str, Any], base: Path)
     spec.update(inlined)
 
 
+def _image_flags(values: Sequence[str]) -> tuple[str | None, dict[str, str], list[str]]:
+    """``--image IMAGE`` (every container whose image is '.') and ``--image CONTAINER=IMAGE``
+    (that container, whatever its image): (default, per container, problems)."""
+    default: str | None = None
+    per_container: dict[str, str] = {}
+    problems: list[str] = []
+    for value in values:
+        container, sep, image = value.partition("=")
+        if not sep:
+            container, image = "", value
+        if not image or image == BUILD_HERE_IMAGE or any(c.isspace() for c in image):
+            problems.append(f"berth import: --image {value!r}: expected an image reference")
+        elif not sep:
+            if default is not None and default != image:
+                problems.append(
+                    f"berth import: --image given twice ({default!r}, {image!r}); use "
+                    "--image CONTAINER=IMAGE for different containers"
+                )
+            default = image
+        elif not re.match(DNS_LABEL_PATTERN, container):
+            problems.append(
+                f"berth import: --image {value!r}: {container!r} is not a container name"
+            )
+        else:
+            per_container[container] = image
+    return default, per_container, problems
+
+
+def _fill_images(document: Document, containers: Any, values: Sequence[str]) -> list[str]:
+    """Set the images --image gives; every image '.' left is a problem naming the fix."""
+    default, per_container, problems = _image_flags(values)
+    if problems:
+        return problems
+    if not isinstance(containers, dict):
+        return []
+    for name in sorted(per_container):
+        if name not in containers:
+            problems.append(
+                f"berth import: --image {name}={per_container[name]}: the Score file has no "
+                f"container {name!r} (containers: {', '.join(sorted(map(str, containers)))})"
+            )
+    for name, container in containers.items():
+        if not isinstance(container, dict):
+            continue
+        if str(name) in per_container:
+            container["image"] = per_container[str(name)]
+        elif container.get("image") == BUILD_HERE_IMAGE:
+            if default is not None:
+                container["image"] = default
+            else:
+                line, _ = locate(document.node, ("containers", str(name), "image"))
+                problems.append(
+                    f"{document.at(line)}: containers.{name}.image: '.' is Score's image built "
+                    "from this directory, which a cluster cannot pull; build and push it, then "
+                    f"pass --image IMAGE (every '.' image) or --image {name}=IMAGE"
+                )
+    return problems
+
+
 def _check_flag(flag: str, value: str | None, pattern: str, what: str) -> list[str]:
     if value is None or (len(value) <= 63 and re.match(pattern, value)):
         return []
@@ -691,6 +785,8 @@ def _import(args: argparse.Namespace) -> int:
     _raise_all(problems)
 
     containers = copy.deepcopy(data.get("containers"))
+    problems.extend(_fill_images(document, containers, args.image or []))
+    _raise_all(problems)
     base = Path(document.path).parent if args.score != "-" else Path.cwd()
     for container_name, container in containers.items() if isinstance(containers, dict) else ():
         if not isinstance(container, dict):
@@ -812,6 +908,15 @@ def _add_offline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     score.add_argument("--name", help="the Workload's name; default: the Score metadata.name")
     score.add_argument("--namespace", help="the Workload's namespace; default: none")
     score.add_argument("--environment", help="set spec.environment to this Environment")
+    score.add_argument(
+        "-i",
+        "--image",
+        action="append",
+        metavar="[CONTAINER=]IMAGE",
+        help="the image for every container whose image is '.' (Score's image built here), "
+        "as score-k8s's --image/-i; or, as CONTAINER=IMAGE, for that container whatever its "
+        "image; repeatable",
+    )
 
     crds = sub.add_parser(
         "crds",

@@ -70,6 +70,7 @@ def crds(cluster: ClusterAccess) -> None:
         "--for=condition=Established",
         "crd/workloads.berth.dev",
         "crd/environments.berth.dev",
+        "crd/clusterprovisioners.berth.dev",
     )
 
 

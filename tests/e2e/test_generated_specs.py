@@ -158,10 +158,14 @@ def test_every_generated_workload_ends_with_an_answer(
         if answer is None:
             created.append(name)
             return
+        refused.append(name)
+        if answer.status == 500 and "request is too large" in str(answer.body):
+            # Files that pass one by one but together outgrow what etcd stores: the API
+            # server's own answer, at once, to whoever applied it.
+            return
         # Refused at admission: a 422 that names the field at fault.
         assert answer.status == 422, (answer.status, answer.body, spec)
         assert "spec." in str(answer.body), answer.body
-        refused.append(name)
 
     create()
     assert created, "every generated spec was refused: the generator is too hostile"

@@ -415,9 +415,13 @@ MAY = [
     ("list", "workloads.berth.dev", "-A"),
     ("watch", "workloads.berth.dev", "-A"),
     ("watch", "environments.berth.dev", "-A"),
+    ("list", "clusterprovisioners.berth.dev", "-A"),
+    ("watch", "clusterprovisioners.berth.dev", "-A"),
     ("watch", "deployments.apps", "-A"),
     ("watch", "services", "-A"),
     ("watch", "configmaps", "-A"),
+    ("list", "pods", "-A"),
+    ("watch", "pods", "-A"),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
     # status and finalizers by server-side apply; Workloads of a deleted Environment
     ("patch", "workloads.berth.dev/status", "-n", "team-x"),
@@ -460,12 +464,14 @@ MAY_NOT = [
     ("patch", "secrets", "-n", "team-x"),
     ("delete", "secrets", "-n", "team-x"),
     ("deletecollection", "secrets", "-n", "team-x"),
-    # Pods: not read, not exec'd into, not created directly
+    # Pods: only listed and watched (their failures): not read one by one, not exec'd
+    # into, not created or deleted directly
     ("get", "pods", "-n", "team-x"),
     ("create", "pods/exec", "-n", "team-x"),
     ("get", "pods/exec", "-n", "team-x"),
     ("get", "pods/log", "-n", "team-x"),
     ("create", "pods", "-n", "team-x"),
+    ("delete", "pods", "-n", "team-x"),
     # namespaces: never deleted (nor replaced)
     ("delete", "namespaces", "-A"),
     ("update", "namespaces", "-A"),
@@ -487,6 +493,10 @@ MAY_NOT = [
     ("update", "environments.berth.dev", "-A"),
     ("create", "environments.berth.dev", "-A"),
     ("delete", "environments.berth.dev", "-A"),
+    # ClusterProvisioners: the platform team's, read only
+    ("create", "clusterprovisioners.berth.dev", "-A"),
+    ("patch", "clusterprovisioners.berth.dev", "-A"),
+    ("delete", "clusterprovisioners.berth.dev", "-A"),
     # children by apply only; claims by name, never listed or watched
     ("update", "deployments.apps", "-n", "team-x"),
     ("patch", "deployments.apps/scale", "-n", "team-x"),
@@ -537,7 +547,7 @@ def test_the_api_server_refuses_the_real_requests(chart_rbac: ChartRbac, module_
             "--dry-run=server",
         ],
         "update a Workload (its spec)": ["replace", "-f", str(workload), "--dry-run=server"],
-        "list pods": ["get", "pods", "-n", ns],
+        "read a Pod": ["get", "pod", "x", "-n", ns],
     }
     for what, args in attempts.items():
         proc = chart_rbac.kubectl(*args)

@@ -69,12 +69,15 @@ def test_workload_becomes_ready_and_kubectl_wait_returns(
 
     # Applied right after its Environment: no scary detour through EnvironmentNotFound,
     # just one Normal event on becoming Ready.
-    events = berth.core.list_namespaced_event(
-        namespace, field_selector="involvedObject.name=web"
-    ).items
-    assert [(e.type, e.reason) for e in events if e.involved_object.kind == "Workload"] == [
-        ("Normal", "Ready")
-    ]
+    def workload_events() -> list[tuple[str, str]]:
+        events = berth.core.list_namespaced_event(
+            namespace, field_selector="involvedObject.name=web"
+        ).items
+        return [(e.type, e.reason) for e in events if e.involved_object.kind == "Workload"]
+
+    # The Event is posted right after the status write that kubectl wait saw.
+    wait_for(workload_events, 10, "the Ready Event")
+    assert workload_events() == [("Normal", "Ready")]
 
     # The printer columns answer "is it up, where".
     table = cluster.kubectl("-n", namespace, "get", "workloads")
@@ -299,6 +302,9 @@ def test_a_rollout_that_cannot_progress_is_reported(
             namespace, "huge", "Ready", "False", reason="ProgressDeadlineExceeded"
         )
         assert "huge" in ready["message"]
+        # and the Pods' own words (issue 9 point 5): the scheduler's verdict
+        assert "1 of 1 Pods: 0/" in ready["message"]
+        assert "Insufficient memory" in ready["message"]
         stalled = berth.condition(namespace, "huge", "Stalled")
         assert stalled is not None
         assert (stalled["status"], stalled["reason"]) == ("True", "ProgressDeadlineExceeded")

@@ -43,6 +43,8 @@ EXAMPLE_CLAIMS = {
 }
 CLAIMS = {"rbac": {"claims": [EXAMPLE_CLAIMS]}}
 FULL = {**HA, "serviceMonitor": {"enabled": True}, "dashboard": {"enabled": True}}
+NO_CATALOGUE = {"enabled": False, "exclude": []}
+CATALOGUE = CHART / "catalogue"
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -134,6 +136,8 @@ def grant(group: str, resources: str, verbs: str) -> set[tuple[str, str, str]]:
 CLUSTER_RULES = (
     # kopf's index and watch, and the finalizer by server-side apply: never "update".
     grant("berth.dev", "environments", "get list watch patch")
+    # kopf indexes the ClusterProvisioners: read only.
+    | grant("berth.dev", "clusterprovisioners", "get list watch")
     | grant("berth.dev", "environments/status", "patch")
     | grant("", "namespaces", "get create patch")
     | grant("apiextensions.k8s.io", "customresourcedefinitions", "get list watch")
@@ -150,6 +154,8 @@ WORKLOAD_RULES = (
     | grant("", "services configmaps", "get list watch create patch delete")
     # Keys of a connection Secret, read by name: nothing more.
     | grant("", "secrets", "get")
+    # A Workload's Pods, watched (label-filtered) for their failures: nothing more.
+    | grant("", "pods", "list watch")
     # The default rbac.templateResources: volumes and routes of template provisioners.
     | grant("", "persistentvolumeclaims", "get create patch delete")
     | grant("networking.k8s.io", "ingresses", "get create patch delete")
@@ -634,8 +640,40 @@ def dry_run(cluster: ClusterAccess, tmp_path: Path, docs: list[dict[str, Any]]) 
     return cluster.kubectl("apply", "--dry-run=server", "--warnings-as-errors", "-f", str(path))
 
 
+@pytest.fixture(scope="module")
+def berth_crds(cluster: ClusterAccess) -> None:
+    """Berth's CRDs (helm installs them from the chart's crds/ before anything else)."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/clusterprovisioners.berth.dev", check=True
+    )
+
+
+def test_the_catalogue_is_rendered_as_shipped_and_can_be_trimmed(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    shipped = {
+        doc["metadata"]["name"]: doc
+        for path in sorted(CATALOGUE.glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    }
+    docs = render(helm_env, tmp_path)
+    rendered = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ClusterProvisioner"}
+    assert rendered == shipped  # byte for byte as data: Helm left the Jinja2 alone
+    trimmed = render(helm_env, tmp_path, {"catalogue": {"enabled": True, "exclude": ["mssql"]}})
+    names = {d["metadata"]["name"] for d in trimmed if d["kind"] == "ClusterProvisioner"}
+    assert names == set(shipped) - {"default-mssql"}
+    off = render(helm_env, tmp_path, {"catalogue": NO_CATALOGUE})
+    assert not [d for d in off if d["kind"] == "ClusterProvisioner"]
+
+
 def test_default_render_is_accepted_by_the_api_server(
-    cluster: ClusterAccess, namespace: str, helm_env: dict[str, str], tmp_path: Path
+    cluster: ClusterAccess,
+    namespace: str,
+    helm_env: dict[str, str],
+    tmp_path: Path,
+    berth_crds: None,
 ) -> None:
     restricted(cluster, namespace)
     release = f"{RELEASE}-{uuid.uuid4().hex[:5]}"
@@ -645,7 +683,11 @@ def test_default_render_is_accepted_by_the_api_server(
 
 
 def test_ha_servicemonitor_dashboard_render_is_accepted_by_the_api_server(
-    cluster: ClusterAccess, namespace: str, helm_env: dict[str, str], tmp_path: Path
+    cluster: ClusterAccess,
+    namespace: str,
+    helm_env: dict[str, str],
+    tmp_path: Path,
+    berth_crds: None,
 ) -> None:
     restricted(cluster, namespace)
     release = f"{RELEASE}-{uuid.uuid4().hex[:5]}"
@@ -665,7 +707,11 @@ def test_ha_servicemonitor_dashboard_render_is_accepted_by_the_api_server(
 
 
 def test_namespaced_render_is_accepted_by_the_api_server(
-    cluster: ClusterAccess, namespace: str, helm_env: dict[str, str], tmp_path: Path
+    cluster: ClusterAccess,
+    namespace: str,
+    helm_env: dict[str, str],
+    tmp_path: Path,
+    berth_crds: None,
 ) -> None:
     restricted(cluster, namespace)
     release = f"{RELEASE}-{uuid.uuid4().hex[:5]}"
@@ -745,7 +791,8 @@ def test_install_creates_every_object_and_uninstall_removes_them(
 ) -> None:
     restricted(cluster, namespace)
     kube = ["--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]
-    values = values_file(tmp_path, {"dashboard": {"enabled": True}})
+    # The catalogue (cluster-scoped, one per cluster) is proven by its own test below.
+    values = values_file(tmp_path, {"dashboard": {"enabled": True}, "catalogue": NO_CATALOGUE})
     install = ["install", release_name, str(CHART), *kube, *values, "--skip-crds"]
     helm(helm_env, *install, "--wait", "--timeout", "180s")
     try:
@@ -803,7 +850,10 @@ def test_ha_install_brings_the_peering_and_uninstall_removes_it(
     existed = {name: crd_exists(cluster, name) for name in peering_crds}
     restricted(cluster, namespace)
     kube = ["--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]
-    values = values_file(tmp_path, {**HA, "ha": {"enabled": True, "peeringName": release_name}})
+    values = values_file(
+        tmp_path,
+        {**HA, "ha": {"enabled": True, "peeringName": release_name}, "catalogue": NO_CATALOGUE},
+    )
     # Without --skip-crds, so that Helm installs the subchart's CRDs first; from a copy
     # of the chart without Berth's own CRDs, which other tests own on this cluster.
     chart = tmp_path / "berth"

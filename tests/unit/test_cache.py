@@ -134,6 +134,22 @@ def test_two_writes_before_the_watch_catches_up() -> None:
     assert resource_version(cache.workload((NS, "checkout"))) == "3"
 
 
+def test_watch_catching_up_with_the_first_of_two_writes_is_still_behind() -> None:
+    """Two writes (rv 2, then 3) and the watch delivers rv 2: the cache is still behind
+    our last write, and reading it would compute a status from before that write (and
+    post an Event for a transition already reported)."""
+    index = {(NS, "checkout"): [workload("1")]}
+    cache = make_cache(berth_workloads=index)
+    cache.remember_write(cache.workload((NS, "checkout")), workload("2", step=1))
+    cache.remember_write(cache.workload((NS, "checkout")), workload("3", step=2))
+    index[(NS, "checkout")] = [workload("2", step=1)]
+    found = cache.workload((NS, "checkout"))
+    assert found is not None
+    assert found["status"] == {"step": 2}
+    index[(NS, "checkout")] = [workload("3", step=2)]
+    assert resource_version(cache.workload((NS, "checkout"))) == "3"
+
+
 def test_forget_drops_the_memory_of_a_write() -> None:
     index = {(NS, "checkout"): [workload("1")]}
     cache = make_cache(berth_workloads=index)

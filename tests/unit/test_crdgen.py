@@ -449,12 +449,17 @@ def test_filenames() -> None:
     assert [crd_filename(c) for c in build_crds()] == [
         "berth.dev_workloads.yaml",
         "berth.dev_environments.yaml",
+        "berth.dev_clusterprovisioners.yaml",
     ]
 
 
 def test_main_writes_the_files(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--out", str(tmp_path / "crds")]) == 0
     written = sorted(p.name for p in (tmp_path / "crds").iterdir())
-    assert written == ["berth.dev_environments.yaml", "berth.dev_workloads.yaml"]
+    assert written == [
+        "berth.dev_clusterprovisioners.yaml",
+        "berth.dev_environments.yaml",
+        "berth.dev_workloads.yaml",
+    ]
     assert main(["--out", str(tmp_path / "crds")]) == 0
     assert "unchanged" in capsys.readouterr().out

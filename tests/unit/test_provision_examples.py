@@ -48,7 +48,8 @@ SCORE_OUTPUTS = {
     ],
     ("dns", None): ["host"],
     ("route", None): [],
-    ("volume", None): ["claimName"],
+    ("volume", None): ["emptyDir"],
+    ("volume", "persistent"): ["claimName"],
     ("service-port", None): ["hostname", "port"],
 }
 SECRET_OUTPUTS = {"password", "connection", "access_key_id", "secret_key", "aws_access_key_id"}
@@ -56,7 +57,14 @@ SECRET_OUTPUTS |= {"aws_secret_key"}
 # Params each example needs to plan (the others plan with none).
 PARAMS: dict[str, dict[str, Any]] = {
     "route": {"host": "checkout.staging.apps.acme.dev", "port": 80},
-    "service-port": {"workload": "billing", "port": 8080},
+    "service-port": {"workload": "billing", "port": "http"},
+}
+# The Environment's other Workloads' Services, for service-port.
+SERVICES = {
+    "billing": {
+        "service": "billing",
+        "ports": {"http": {"port": 8080, "targetPort": 80, "protocol": "TCP"}},
+    }
 }
 
 
@@ -127,7 +135,7 @@ def plan_example(env: Environment, provisioner: Provisioner) -> ResourcePlan:
     if params:
         resource["params"] = params
     wl = workload("checkout", resources={"res": resource})
-    return plan(wl, env, "res", params or {})
+    return plan(wl, env, "res", params or {}, services=SERVICES)
 
 
 def example_provisioners() -> list[Provisioner]:
@@ -265,6 +273,8 @@ def test_the_example_workload_end_to_end() -> None:
     assert {"persistentVolumeClaim": {"claimName": plans["data"].identity}} in [
         {k: v for k, v in volume.items() if k != "name"} for volume in volumes
     ]
+    assert {"name": "pvc-scratch", "emptyDir": {}} in volumes
+    assert plans["scratch"].manifests == ()
     config = next(m for m in rendered.manifests if m["kind"] == "ConfigMap")
     assert "host=host-value\nport=5432\n" in config["data"].values()
 

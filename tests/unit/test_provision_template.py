@@ -539,7 +539,7 @@ def test_defaults_and_allowed_params() -> None:
         (
             {"outputs": "a: {{ workload.labels }}\n"},
             "outputs template, line 1: workload has no 'labels' (it has: annotations, name, "
-            "namespace)",
+            "namespace, service)",
         ),
         (
             {"outputs": "a: [1\n"},

@@ -491,6 +491,34 @@ def test_volume_mounts_the_claim_of_a_resource() -> None:
     ]
 
 
+def test_volume_of_a_resource_with_an_empty_dir_output_is_an_empty_dir() -> None:
+    outputs = {
+        **OUTPUTS,
+        "scratch": {"emptyDir": ""},
+        "shm": {"emptyDir": "Memory", "sizeLimit": "64Mi"},
+    }
+    rendered = render(
+        outputs,
+        containers={
+            "main": container(
+                volumes={
+                    "/scratch": {"source": "${resources.scratch}"},
+                    "/dev/shm": {"source": "${resources.shm}"},
+                }
+            )
+        },
+        resources={"scratch": {"type": "volume"}, "shm": {"type": "tmp-volume"}},
+    )
+    assert pod_spec(rendered)["volumes"] == [
+        {"name": "pvc-scratch", "emptyDir": {}},
+        {"name": "pvc-shm", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+    ]
+    assert main_container(rendered)["volumeMounts"] == [
+        {"name": "pvc-shm", "mountPath": "/dev/shm"},
+        {"name": "pvc-scratch", "mountPath": "/scratch"},
+    ]
+
+
 def test_claim_volume_names_fit() -> None:
     assert claim_volume_name("data") == "pvc-data"
     long = claim_volume_name("d" * 63)
@@ -505,9 +533,9 @@ def test_claim_volume_names_fit() -> None:
             "${resources.db}",
             OUTPUTS,
             Reason.UNKNOWN_OUTPUT,
-            "container 'main' volume '/data': ${resources.db} has no output 'claimName' (it "
-            "has outputs: host, password); a volume source must be a resource that provides a "
-            "PersistentVolumeClaim",
+            "container 'main' volume '/data': ${resources.db} has no output 'claimName' or "
+            "'emptyDir' (it has outputs: host, password); a volume source must be a resource "
+            "that provides a PersistentVolumeClaim or an emptyDir",
         ),
         (
             "${resources.disk}",
@@ -521,7 +549,8 @@ def test_claim_volume_names_fit() -> None:
             OUTPUTS,
             Reason.INVALID_PLACEHOLDER,
             "container 'main' volume '/data': source '/mnt/host' must be exactly one "
-            "${resources.<name>} placeholder",
+            "${resources.<name>} placeholder naming a volume resource (declare one, e.g. "
+            "resources: {data: {type: volume}}, and write source: ${resources.data})",
         ),
         (
             "${resources.data.claimName}",

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from berth.render.errors import Problem
+from berth.render.pods import ContainerSummary, PodSummary
 from berth.render.status import (
     CONDITION_ORDER,
     Observed,
@@ -481,6 +482,123 @@ def test_leaving_stalled_for_progress_posts_nothing() -> None:
         T1,
     )
     assert transitions(stalled, rolling) == []
+
+
+# -- Pods' own failures and ReplicaFailure ------------------------------------------------------
+
+PULLING = 'Back-off pulling image "registry.acme.dev/app:nope"'
+
+
+def pulling_pods(count: int = 2) -> list[PodSummary]:
+    return [
+        PodSummary(
+            f"checkout-1-{i}",
+            containers=(
+                ContainerSummary(
+                    "main", waiting_reason="ImagePullBackOff", waiting_message=PULLING
+                ),
+            ),
+        )
+        for i in range(count)
+    ]
+
+
+def test_pod_failure_is_the_ready_reason_while_reconciling() -> None:
+    observed = Observed(
+        generation=1,
+        environment="e",
+        deployment=deployment(ready=0, available=0, updated=2),
+        pods=pulling_pods(),
+    )
+    conditions = by_type(workload_status(observed, None, T0))
+    assert conditions["Ready"]["status"] == "False"
+    assert conditions["Ready"]["reason"] == "ImagePullBackOff"
+    assert conditions["Ready"]["message"] == f"2 of 2 Pods: container main: {PULLING}"
+    assert conditions["Reconciling"]["status"] == "True"
+    assert conditions["Reconciling"]["reason"] == "ImagePullBackOff"
+    assert conditions["Stalled"]["status"] == "False"
+    assert conditions["Available"]["reason"] == "ReplicasUnavailable"
+
+
+def test_pod_failures_do_not_matter_once_the_rollout_is_available() -> None:
+    observed = Observed(
+        generation=1, environment="e", deployment=deployment(), pods=pulling_pods(1)
+    )
+    assert by_type(workload_status(observed, None, T0))["Ready"]["status"] == "True"
+
+
+def test_pod_failure_after_the_progress_deadline_is_stalled_and_keeps_the_pods_words() -> None:
+    observed = Observed(
+        generation=1,
+        environment="e",
+        deployment=deployment(ready=0, available=0, progressing=TIMED_OUT),
+        pods=pulling_pods(),
+    )
+    conditions = by_type(workload_status(observed, None, T0))
+    assert conditions["Ready"]["reason"] == "ProgressDeadlineExceeded"
+    assert PULLING in conditions["Ready"]["message"]
+    assert conditions["Stalled"]["status"] == "True"
+    assert conditions["Stalled"]["reason"] == "ProgressDeadlineExceeded"
+    assert PULLING in conditions["Stalled"]["message"]
+
+
+def test_replica_failure_surfaces_the_api_servers_words() -> None:
+    dep = deployment(updated=0, total=0, ready=0, available=0)
+    message = 'pods "checkout-5d4f-x" is forbidden: exceeded quota: q, requested: pods=1'
+    dep["status"]["conditions"].append(
+        {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}
+    )
+    roll = rollout(dep, 2)
+    assert roll.reason == "ReplicaFailure"
+    assert roll.message == f"Deployment checkout cannot create Pods: {message}"
+    assert not roll.stalled
+    conditions = by_type(
+        workload_status(Observed(generation=1, environment="e", deployment=dep), None, T0)
+    )
+    assert (conditions["Ready"]["reason"], conditions["Reconciling"]["status"]) == (
+        "ReplicaFailure",
+        "True",
+    )
+
+
+def test_a_pod_failure_posts_one_warning_when_it_first_appears() -> None:
+    rolling_obs = Observed(
+        generation=1, environment="e", deployment=deployment(ready=0, available=0)
+    )
+    failing_obs = Observed(
+        generation=1,
+        environment="e",
+        deployment=deployment(ready=0, available=0),
+        pods=pulling_pods(),
+    )
+    rolling = status_of(rolling_obs, None, T0)
+    failing = status_of(failing_obs, rolling, T1)
+    events = transitions(rolling, failing)
+    assert [(e.reason, e.warning) for e in events] == [("ImagePullBackOff", True)]
+    assert events[0].message == f"2 of 2 Pods: container main: {PULLING}"
+    # the same failure again: no news; nor from nothing to failing twice
+    assert transitions(failing, status_of(failing_obs, failing, T2)) == []
+    assert [e.reason for e in transitions(None, status_of(failing_obs, None, T0))] == [
+        "ImagePullBackOff"
+    ]
+    # fixed: Ready, one Normal event
+    ready = status_of(Observed(generation=2, environment="e", deployment=deployment()), failing, T2)
+    assert [(e.reason, e.warning) for e in transitions(failing, ready)] == [("Ready", False)]
+
+
+def test_losing_ready_to_a_pod_failure_posts_one_warning() -> None:
+    ready = status_of(Observed(generation=1, environment="e", deployment=deployment()), None, T0)
+    failing = status_of(
+        Observed(
+            generation=1,
+            environment="e",
+            deployment=deployment(ready=0, available=0),
+            pods=pulling_pods(),
+        ),
+        ready,
+        T1,
+    )
+    assert [e.reason for e in transitions(ready, failing)] == ["ImagePullBackOff"]
 
 
 # -- environment_status() -------------------------------------------------------------------

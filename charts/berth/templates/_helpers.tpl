@@ -118,6 +118,12 @@ per namespace when operator.namespaces is set.
 - apiGroups: [""]
   resources: ["services", "configmaps"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The Pods of a Workload's Deployment (filtered by Berth's labels): listed and watched
+# to say on the Workload why they are not Ready (ImagePullBackOff, CrashLoopBackOff,
+# Unschedulable...). Never get, create, delete, exec or logs.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
 # A connection Secret (a claim's, or an existing one a provisioner names): Berth reads
 # which keys it has, by name, to know which outputs exist. Values never leave that read
 # (containers get secretKeyRefs). Never list or watch: no Secret comes down unasked;

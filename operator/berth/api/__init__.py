@@ -1,8 +1,14 @@
-"""Berth's API (berth.dev/v1alpha1): pydantic models of Workload and Environment.
+"""Berth's API (berth.dev/v1alpha1): pydantic models of Workload, Environment and
+ClusterProvisioner.
 
 The CRDs in crds/ are generated from these models by ``berth.api.crdgen``.
 """
 
+from berth.api.clusterprovisioner import (
+    ClusterProvisioner,
+    ClusterProvisionerSpec,
+    ClusterProvisionerStatus,
+)
 from berth.api.common import API_VERSION, GROUP, VERSION, Condition, ObjectMeta
 from berth.api.environment import (
     DeletionPolicy,
@@ -13,6 +19,7 @@ from berth.api.environment import (
     EnvironmentStatus,
     EnvironmentType,
     Provisioner,
+    ProvisionerFields,
     Routes,
 )
 from berth.api.workload import (
@@ -43,6 +50,9 @@ __all__ = [
     "GROUP",
     "RESERVED_VARIABLE_PREFIX",
     "VERSION",
+    "ClusterProvisioner",
+    "ClusterProvisionerSpec",
+    "ClusterProvisionerStatus",
     "Condition",
     "Container",
     "ContainerFile",
@@ -61,6 +71,7 @@ __all__ = [
     "ObjectReference",
     "Probe",
     "Provisioner",
+    "ProvisionerFields",
     "ReplicaStatus",
     "ResourceMetadata",
     "ResourceRequest",

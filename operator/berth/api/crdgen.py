@@ -2,7 +2,8 @@
 
     python -m berth.api.crdgen --out crds/
 
-writes ``berth.dev_workloads.yaml`` and ``berth.dev_environments.yaml``. ``build_crds()``
+writes ``berth.dev_workloads.yaml``, ``berth.dev_environments.yaml`` and
+``berth.dev_clusterprovisioners.yaml``. ``build_crds()``
 returns the same CRDs as dicts and ``dump_crd()`` renders one as the exact file text, so a
 test can tell when crds/ has drifted from the models.
 
@@ -31,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from berth.api.clusterprovisioner import ClusterProvisioner
 from berth.api.common import DNS_1035_LABEL_PATTERN, DNS_LABEL_PATTERN, GROUP, VERSION
 from berth.api.environment import Environment
 from berth.api.workload import Workload
@@ -257,7 +259,9 @@ def structural_schema(model_schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _object_schema(
-    model: type[Workload] | type[Environment], description: str, name_rule: dict[str, str]
+    model: type[Workload] | type[Environment] | type[ClusterProvisioner],
+    description: str,
+    name_rule: dict[str, str],
 ) -> dict[str, Any]:
     schema = structural_schema(model.model_json_schema(by_alias=True, mode="validation"))
     properties = schema["properties"]
@@ -358,6 +362,48 @@ ENVIRONMENT_COLUMNS: list[dict[str, Any]] = [
     },
 ]
 
+CLUSTER_PROVISIONER_COLUMNS: list[dict[str, Any]] = [
+    {
+        "name": "Type",
+        "type": "string",
+        "jsonPath": ".spec.type",
+        "description": "The resource type served.",
+    },
+    {
+        "name": "Class",
+        "type": "string",
+        "jsonPath": ".spec.class",
+        "description": "Only resources of this class (empty: any).",
+    },
+    {
+        "name": "Env-Types",
+        "type": "string",
+        "jsonPath": ".spec.environmentTypes",
+        "description": "Only in Environments of these types (empty: any).",
+    },
+    {
+        "name": "Env-Names",
+        "type": "string",
+        "jsonPath": ".spec.environmentNames",
+        "description": "Only in these Environments (empty: any).",
+    },
+    _AGE,
+    {
+        "name": "ID",
+        "type": "string",
+        "jsonPath": ".spec.id",
+        "priority": 1,
+        "description": "Only the resource with this id (empty: any).",
+    },
+    {
+        "name": "Description",
+        "type": "string",
+        "jsonPath": ".spec.description",
+        "priority": 1,
+        "description": "What it provides.",
+    },
+]
+
 
 def _crd(
     *,
@@ -398,7 +444,8 @@ def _crd(
 
 
 def build_crds() -> list[dict[str, Any]]:
-    """The Workload and Environment CRDs, in that order. Pure and deterministic."""
+    """The Workload, Environment and ClusterProvisioner CRDs, in that order. Pure and
+    deterministic."""
     workload = _crd(
         kind="Workload",
         plural="workloads",
@@ -435,7 +482,26 @@ def build_crds() -> list[dict[str, Any]]:
         ),
         columns=ENVIRONMENT_COLUMNS,
     )
-    return [workload, environment]
+    cluster_provisioner = _crd(
+        kind="ClusterProvisioner",
+        plural="clusterprovisioners",
+        short_names=["cprov"],
+        scope="Cluster",
+        schema=_object_schema(
+            ClusterProvisioner,
+            "A provisioner shared by every Environment its criteria match (environment "
+            "type and name, resource type, class and id). An Environment's own "
+            "provisioners come first; among ClusterProvisioners the most specific wins.",
+            {
+                "rule": "size(self.metadata.name) <= 63 && "
+                f"self.metadata.name.matches(r'{DNS_LABEL_PATTERN}')",
+                "message": "a ClusterProvisioner name must be a DNS-1123 label (at most 63 "
+                "lowercase letters, digits and '-'), since status names it",
+            },
+        ),
+        columns=CLUSTER_PROVISIONER_COLUMNS,
+    )
+    return [workload, environment, cluster_provisioner]
 
 
 def crd_filename(crd: Mapping[str, Any]) -> str:

@@ -268,8 +268,9 @@ class SecretProvisioner(BerthModel):
     )
 
 
-class Provisioner(BerthModel):
-    """Serves Score resources of one type (optionally one class or id) in this Environment.
+class ProvisionerFields(BerthModel):
+    """What serves Score resources of one type (optionally one class or id): shared by an
+    Environment's own provisioners and by ClusterProvisioners.
 
     Exactly one of crossplane, template and secret says how."""
 
@@ -285,12 +286,6 @@ class Provisioner(BerthModel):
         }
     )
 
-    name: str | None = Field(
-        None,
-        pattern=DNS_LABEL_PATTERN,
-        max_length=DNS_LABEL_MAX,
-        description="A name for status and messages. Default: provisioners[<index>].",
-    )
     type: str = Field(min_length=1, description="The resource type served, e.g. postgres.")
     class_: str | None = Field(
         None, alias="class", min_length=1, description="Only resources of this class."
@@ -324,7 +319,7 @@ class Provisioner(BerthModel):
     )
 
     @model_validator(mode="after")
-    def _exactly_one_kind(self) -> Provisioner:
+    def _exactly_one_kind(self) -> ProvisionerFields:
         given = [kind for kind in PROVISIONER_KINDS if getattr(self, kind) is not None]
         if len(given) != 1:
             found = ", ".join(given) if given else "none"
@@ -337,6 +332,19 @@ class Provisioner(BerthModel):
     def kind(self) -> str:
         """Which of crossplane, template, secret this provisioner uses."""
         return next(kind for kind in PROVISIONER_KINDS if getattr(self, kind) is not None)
+
+
+class Provisioner(ProvisionerFields):
+    """Serves Score resources of one type (optionally one class or id) in this Environment.
+
+    Exactly one of crossplane, template and secret says how."""
+
+    name: str | None = Field(
+        None,
+        pattern=DNS_LABEL_PATTERN,
+        max_length=DNS_LABEL_MAX,
+        description="A name for status and messages. Default: provisioners[<index>].",
+    )
 
 
 class EnvironmentSpec(BerthModel):

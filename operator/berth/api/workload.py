@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -55,6 +56,29 @@ MAX_RESOURCES = 128
 MAX_PORTS = 64
 MAX_ANNOTATIONS = 64
 
+# score-k8s's workload annotations, which Berth reads too.
+KIND_ANNOTATION = "k8s.score.dev/kind"
+SERVICE_NAME_ANNOTATION = "k8s.score.dev/service-name"
+SUPPORTED_KINDS = ("Deployment",)
+_SERVICE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+
+# Score's "the image built from this directory": a build tool fills it in, not a cluster.
+BUILD_HERE_IMAGE = "."
+BUILD_HERE_MESSAGE = (
+    "image '.' is Score's placeholder for an image built from the workload's directory; a "
+    "cluster can only pull a built image: build and push it, then set the image, or convert "
+    "the Score file with `berth import --image IMAGE` (or --image CONTAINER=IMAGE)"
+)
+KIND_MESSAGE = (
+    f"annotation {KIND_ANNOTATION}: Berth runs every Workload as a Deployment; "
+    "StatefulSet and other kinds are not supported (remove the annotation, or set it to "
+    "Deployment; keep state in resources such as a volume of class persistent)"
+)
+SERVICE_NAME_MESSAGE = (
+    f"annotation {SERVICE_NAME_ANNOTATION} must be a DNS-1035 label (at most 63 lowercase "
+    "letters, digits and '-', starting with a letter): it names the Workload's Service"
+)
+
 VariableName = Annotated[
     str,
     # What the API server accepts since Kubernetes 1.34: printable ASCII other than '='.
@@ -77,9 +101,34 @@ class WorkloadMetadata(BerthModel):
         max_length=MAX_ANNOTATIONS,
         description=(
             "Annotations for the workload; Berth puts them on the Pod template. "
-            "Reference them with ${metadata.annotations.<key>}."
+            "Reference them with ${metadata.annotations.<key>}. score-k8s's "
+            f"{KIND_ANNOTATION} (Deployment only) and {SERVICE_NAME_ANNOTATION} (the "
+            "Service's name) are honoured."
         ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"!('{KIND_ANNOTATION}' in self) || "
+                    f"self['{KIND_ANNOTATION}'] in {list(SUPPORTED_KINDS)!r}",
+                    "message": KIND_MESSAGE,
+                },
+            ]
+        },
     )
+
+    @field_validator("annotations")
+    @classmethod
+    def _score_k8s_annotations(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        value = value or {}
+        kind = value.get(KIND_ANNOTATION)
+        if kind is not None and kind not in SUPPORTED_KINDS:
+            raise ValueError(f"{KIND_MESSAGE}; found {kind!r}")
+        service = value.get(SERVICE_NAME_ANNOTATION)
+        if service is not None and (
+            len(service) > 63 or not re.match(_SERVICE_NAME_PATTERN, service)
+        ):
+            raise ValueError(f"{SERVICE_NAME_MESSAGE}; found {service!r}")
+        return value or None
 
 
 class ContainerFile(BerthModel):
@@ -258,13 +307,35 @@ class Probe(BerthModel):
         return self
 
 
+BeforeReady = Literal["started", "healthy", "complete"]
+
+
+class Before(BerthModel):
+    """What this container must reach before another container starts."""
+
+    ready: BeforeReady = Field(
+        description=(
+            "started: this container has started; healthy: its readiness (or liveness) "
+            "probe succeeds; complete: it ran to completion."
+        )
+    )
+
+
 class Container(BerthModel):
     """A container of the workload."""
 
     image: str = Field(
         min_length=1,
         pattern=r"^\S+$",
-        description="Container image reference, with tag or digest. No whitespace.",
+        description=(
+            "Container image reference, with tag or digest. No whitespace. Score's '.' (the "
+            "image built here) is refused: `berth import --image` fills it in."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"self != '{BUILD_HERE_IMAGE}'", "message": BUILD_HERE_MESSAGE}
+            ]
+        },
     )
     command: list[str] | None = Field(
         None, description="Overrides the image's entrypoint. Placeholders are expanded."
@@ -297,6 +368,22 @@ class Container(BerthModel):
     )
     liveness_probe: Probe | None = Field(None, description="Liveness probe.")
     readiness_probe: Probe | None = Field(None, description="Readiness probe.")
+    before: dict[ContainerName, Before] | None = Field(
+        None,
+        max_length=MAX_CONTAINERS,
+        description=(
+            "Containers that start only after this one is started, healthy or complete. "
+            "Berth runs such a container as an init container (complete) or a sidecar "
+            "(started, healthy), before the Pod's other containers."
+        ),
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _built_image(cls, value: str) -> str:
+        if value == BUILD_HERE_IMAGE:
+            raise ValueError(BUILD_HERE_MESSAGE)
+        return value
 
     @model_validator(mode="after")
     def _distinct_targets(self) -> Container:
@@ -437,6 +524,58 @@ class WorkloadSpec(BerthModel):
         description="Number of Pods. Default: the Environment's defaults.replicas.",
     )
 
+    @model_validator(mode="after")
+    def _valid_before(self) -> WorkloadSpec:
+        containers = self.containers
+        problems: list[str] = []
+        for name in sorted(containers):
+            for other in sorted(containers[name].before or {}):
+                if other == name:
+                    problems.append(f"containers.{name}.before names the container itself")
+                elif other not in containers:
+                    problems.append(
+                        f"containers.{name}.before names {other!r}, which is not a container "
+                        f"of the workload (containers: {', '.join(sorted(containers))})"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        if all(containers[name].before for name in containers):
+            raise ValueError(
+                "every container has a before: at least one container must start last "
+                "(before entries must not form a cycle)"
+            )
+        order = start_order(containers)
+        if order is None:
+            raise ValueError("the containers' before entries form a cycle")
+        return self
+
+    def service_name(self, workload_name: str) -> str:
+        """The name of the Workload's Service: score-k8s's service-name annotation, else
+        the Workload's name."""
+        annotations = (self.metadata.annotations if self.metadata else None) or {}
+        return annotations.get(SERVICE_NAME_ANNOTATION) or workload_name
+
+
+def start_order(containers: dict[str, Container]) -> list[str] | None:
+    """Containers with before entries, in an order that honours them (init containers run
+    in list order), or None on a cycle. Ties are broken by name."""
+    starters = sorted(name for name in containers if containers[name].before)
+    # A container must come after every starter that names it in its before.
+    after: dict[str, set[str]] = {name: set() for name in starters}
+    for name in starters:
+        for other in containers[name].before or {}:
+            if other in after:
+                after[other].add(name)
+    order: list[str] = []
+    remaining = set(starters)
+    while remaining:
+        ready = sorted(name for name in remaining if not (after[name] & remaining))
+        if not ready:
+            return None
+        order.append(ready[0])
+        remaining.discard(ready[0])
+    return order
+
 
 class ReplicaStatus(StatusModel):
     """Pod counts of the workload."""
@@ -538,3 +677,67 @@ class Workload(BerthModel):
     @property
     def name(self) -> str:
         return self.metadata.name
+
+
+def _model_in(annotation: Any) -> tuple[str, Any]:
+    """("model" | "map" | "list" | "value", inner type) of a field's annotation."""
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            options = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(options) != 1:
+                return "value", None
+            annotation = options[0]
+        elif origin is dict:
+            return "map", typing.get_args(annotation)[1]
+        elif origin is list:
+            return "list", typing.get_args(annotation)[0]
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return "model", annotation
+        else:
+            return "value", None
+
+
+def score_fields_at(loc: tuple[str | int, ...]) -> list[str] | None:
+    """For an unknown field at ``loc`` (relative to a Score workload, e.g.
+    ``("containers", "main", "foo")``): the fields Score allows there, so that a typo is
+    answered in Score's terms. None when ``loc`` cannot be followed."""
+    import typing
+
+    from pydantic import BaseModel
+
+    model: type[BaseModel] = WorkloadSpec
+    index = 0
+    parts = list(loc[:-1])
+    while index < len(parts):
+        part = parts[index]
+        found = next(
+            (
+                (name, info)
+                for name, info in model.model_fields.items()
+                if (info.alias or name) == part or name == part
+            ),
+            None,
+        )
+        if found is None:
+            return None
+        hints = typing.get_type_hints(model, include_extras=True)
+        kind, inner = _model_in(hints[found[0]])
+        index += 1
+        if kind in ("map", "list"):
+            index += 1  # the key or the index
+            kind, inner = _model_in(inner)
+        if kind != "model":
+            return None
+        model = inner
+    fields = [info.alias or name for name, info in model.model_fields.items()]
+    if model is WorkloadSpec:
+        fields = [f for f in fields if f not in ("environment", "replicas")]
+    return sorted(fields)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.kube.children import ObjectKey
+from berth.render.pods import PodSummary
 
 WorkloadKey = tuple[str, str]  # (namespace, name)
 
@@ -52,7 +53,10 @@ def _owner_of(key: ObjectKey, obj: Mapping[str, Any]) -> WorkloadKey | None:
 
 @dataclass
 class _Written:
-    stale_rv: str | None  # the version the cache showed before our write
+    # The versions our writes replaced: the one the cache showed before the first, and
+    # each one a later write of ours replaced before the watch caught up. While the cache
+    # shows any of them, it is behind.
+    stale_rvs: frozenset[str | None]
     fresh: dict[str, Any]  # what the server returned
 
 
@@ -61,7 +65,10 @@ INVENTORY_LABEL = "berth.dev/workload"
 # Names of the kopf indices that hold the cluster's state (see watch.py).
 WORKLOADS_INDEX = "berth_workloads"
 ENVIRONMENTS_INDEX = "berth_environments"
+CLUSTER_PROVISIONERS_INDEX = "berth_clusterprovisioners"
 CHILD_INDICES = ("berth_deployments", "berth_services", "berth_configmaps")
+# The Pods of Workloads' Deployments, each as a small PodSummary (never the body).
+PODS_INDEX = "berth_pods"
 
 
 def _values(index: Mapping[Any, Any] | None, key: Any) -> list[dict[str, Any]]:
@@ -87,7 +94,13 @@ class Cache:
     _recent_children: dict[WorkloadKey, set[ObjectKey]] = field(default_factory=dict)
 
     def attach(self, kwargs: Mapping[str, Any]) -> None:
-        for name in (WORKLOADS_INDEX, ENVIRONMENTS_INDEX, *CHILD_INDICES):
+        for name in (
+            WORKLOADS_INDEX,
+            ENVIRONMENTS_INDEX,
+            CLUSTER_PROVISIONERS_INDEX,
+            *CHILD_INDICES,
+            PODS_INDEX,
+        ):
             if name in kwargs:
                 self.indices[name] = kwargs[name]
 
@@ -99,12 +112,12 @@ class Cache:
 
     def remember_write(self, before: Mapping[str, Any] | None, after: dict[str, Any]) -> None:
         key = ObjectKey.of(after)
-        stale = resource_version(before)
+        stale = frozenset({resource_version(before)})
         earlier = self._recent.get(key)
-        if earlier is not None and resource_version(earlier.fresh) == stale:
-            # A second write before the watch caught up with the first: the cache still
-            # shows what it showed before the first one.
-            stale = earlier.stale_rv
+        if earlier is not None and resource_version(earlier.fresh) in stale:
+            # A second write before the watch caught up with the first: the cache may
+            # show what it showed before the first one, or the first one's result.
+            stale |= earlier.stale_rvs
         self._recent[key] = _Written(stale, after)
         owner = _owner_of(key, after)
         if owner is not None:
@@ -148,7 +161,7 @@ class Cache:
         written = self._recent.get(key)
         if written is None:
             return cached
-        if resource_version(cached) == written.stale_rv:
+        if resource_version(cached) in written.stale_rvs:
             return written.fresh
         # The watch has caught up (or someone else wrote since): trust the cache.
         self._forget_recent(key)
@@ -175,6 +188,14 @@ class Cache:
     def environment_names(self) -> list[str]:
         index = self.indices.get(ENVIRONMENTS_INDEX) or {}
         return sorted(index.keys())
+
+    def cluster_provisioners(self) -> list[dict[str, Any]]:
+        """Every ClusterProvisioner, by name."""
+        index = self.indices.get(CLUSTER_PROVISIONERS_INDEX) or {}
+        result = []
+        for name in sorted(index.keys()):
+            result.extend(_values(index, name))
+        return result
 
     def environments_for_namespace(self, namespace: str) -> list[dict[str, Any]]:
         """Environments claiming a namespace, oldest first (the oldest one owns it)."""
@@ -208,3 +229,10 @@ class Cache:
             if fresh is not None:
                 result.append(fresh)
         return result
+
+    def pods_of(self, owner: WorkloadKey) -> list[PodSummary]:
+        """The summaries of a Workload's Pods, by name (what the watch last said)."""
+        index = self.indices.get(PODS_INDEX)
+        if index is None or owner not in index:
+            return []
+        return sorted(index[owner], key=lambda p: p.name)

@@ -23,5 +23,7 @@ class OperatorConfig:
     standalone: bool = True
     peering: str = "berth"
     priority: int = 0
+    peering_lifetime: int = 60
+    identity: str = ""  # this replica's identity in the peering (kopf's, passed to it)
     log_format: str = "text"
     log_level: str = "INFO"

@@ -38,12 +38,25 @@ class Runtime:
     cache: Cache = field(default_factory=Cache)
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     reconcilers: dict[str, Reconciler] = field(default_factory=dict)
+    # Set while this replica may reconcile: always when standalone; when peered, while no
+    # live peer outranks it (handlers/peering.py).
+    active: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self) -> None:
         """Start the workers and the periodic resync; idempotent."""
         if self._tasks:
             return
+        if self.config.standalone:
+            self.active.set()
+        else:
+            from berth.handlers import peering
+
+            self._tasks.append(
+                asyncio.create_task(
+                    peering.follow(self, self.config.identity), name="berth-peering"
+                )
+            )
         for i in range(self.config.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"berth-worker-{i}"))
         self._tasks.append(asyncio.create_task(self._resync(), name="berth-resync"))
@@ -92,6 +105,7 @@ class Runtime:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
+            await self.active.wait()  # a standby holds its key until it works
             kind = key[0]
             started = time.perf_counter()
             failed = False

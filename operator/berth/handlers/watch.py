@@ -13,7 +13,7 @@ import kopf
 
 from berth import metrics
 from berth.api import GROUP, VERSION
-from berth.handlers import environment, kopfpatch, workload
+from berth.handlers import environment, kopfpatch, resources, workload
 from berth.handlers.cache import INVENTORY_LABEL, slim_owner
 from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime, environment_key, workload_key
@@ -21,6 +21,7 @@ from berth.kube import credentials
 from berth.kube.children import slim_child
 from berth.kube.client import KubeClient
 from berth.provision import RESOURCE_LABEL
+from berth.render.pods import summarise_pod
 
 log = logging.getLogger("berth")
 kopfpatch.install()  # a restart into thousands of objects: linear, not quadratic
@@ -50,10 +51,14 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf")
     settings.persistence.finalizer = "berth.dev/kopf"
     settings.networking.request_timeout = 60
+    # A dead replica's keep-alive expires after this: the standby's takeover time.
+    settings.peering.lifetime = config.peering_lifetime
     # Server-side filtering: only the children we manage come down the wire.
     for group, version, plural in CHILD_RESOURCES:
         key = (group, version, plural) if group else (version, plural)
         settings.watching.label_selectors[key] = f"{MANAGED_BY}=berth,{INVENTORY_LABEL}"
+    # The Pods of our Deployments carry the same labels (the Pod template's).
+    settings.watching.label_selectors["v1", "pods"] = f"{MANAGED_BY}=berth,{INVENTORY_LABEL}"
 
     client = KubeClient(
         lambda: credentials.load(config.kubeconfig, config.context),
@@ -125,6 +130,11 @@ async def berth_environments(name: str, body: kopf.Body, **_: Any) -> dict[Any, 
     return {name: slim_owner(body)}
 
 
+@kopf.index(GROUP, VERSION, "clusterprovisioners")
+async def berth_clusterprovisioners(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {name: dict(body)}
+
+
 def _child_entry(namespace: str | None, labels: kopf.Labels, body: kopf.Body) -> dict[Any, Any]:
     owner = labels.get(INVENTORY_LABEL)
     # Objects provisioned for a resource are not the Workload's children: their fate is
@@ -155,6 +165,32 @@ async def berth_configmaps(
     return _child_entry(namespace, labels, body)
 
 
+def pod_owner(labels: kopf.Labels, body: kopf.Body) -> str | None:
+    """The Workload whose Deployment made this Pod, or None.
+
+    The labels come from our Pod template; a Pod some template provisioner's Deployment
+    made with the same labels is told apart by its ReplicaSet, which the Deployment
+    controller names after the Deployment (the Workload) and the Pod template's hash.
+    """
+    owner = labels.get(INVENTORY_LABEL)
+    if labels.get(MANAGED_BY) != "berth" or not owner or RESOURCE_LABEL in labels:
+        return None
+    replicaset = f"{owner}-{labels.get('pod-template-hash', '')}"
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("kind") == "ReplicaSet" and ref.get("name") == replicaset:
+            return str(owner)
+    return None
+
+
+@kopf.index("v1", "pods", labels={MANAGED_BY: "berth"})
+async def berth_pods(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    # Only a summary: a Pod's body is kilobytes, and there can be tens of thousands.
+    owner = pod_owner(labels, body)
+    return {(namespace, owner): summarise_pod(body)} if owner else {}
+
+
 # -- events: wake the owners --------------------------------------------------------------
 
 
@@ -176,6 +212,8 @@ async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if not echo:  # our own status write coming back tells its reconcile nothing new
         runtime.enqueue(workload_key((namespace, name)))
+    for other in resources.sharers(runtime.cache, body):
+        runtime.enqueue(workload_key(other))
     # Its Environment counts it: looked at within a few seconds, once for many events
     # (counting is a walk over all Workloads).
     for env in environment.environments_of_workload(runtime.cache, body):
@@ -191,6 +229,17 @@ async def on_environment(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwa
     # A change to an Environment is a change to every Workload in it.
     for wl in runtime.cache.workloads_in(body.get("spec", {}).get("namespace", "")):
         runtime.enqueue(workload_key((wl["metadata"]["namespace"], wl["metadata"]["name"])))
+
+
+@kopf.on.event(GROUP, VERSION, "clusterprovisioners")
+async def on_cluster_provisioner(
+    event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any
+) -> None:
+    runtime = _woken(memo, kwargs)
+    # Whose choice of provisioner may change: the Workloads it serves now, and those
+    # with a resource of its type in an Environment its criteria match.
+    for key in resources.users_of_cluster_provisioner(runtime.cache, body):
+        runtime.enqueue(workload_key(key))
 
 
 def _on_child(event: kopf.RawEvent, body: kopf.Body, memo: Any, kwargs: dict[str, Any]) -> None:
@@ -217,3 +266,13 @@ async def on_service(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs:
 @kopf.on.event("v1", "configmaps", labels={MANAGED_BY: "berth"})
 async def on_configmap(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     _on_child(event, body, memo, kwargs)
+
+
+@kopf.on.event("v1", "pods", labels={MANAGED_BY: "berth"})
+async def on_pod(
+    event: kopf.RawEvent, labels: kopf.Labels, body: kopf.Body, memo: Any, **kwargs: Any
+) -> None:
+    runtime = _woken(memo, kwargs)
+    owner = pod_owner(labels, body)
+    if owner:
+        runtime.enqueue(workload_key((body["metadata"]["namespace"], owner)))

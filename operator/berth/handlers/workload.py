@@ -22,7 +22,7 @@ from berth.handlers.common import (
     post_event,
     write_status_and_events,
 )
-from berth.handlers.resources import Provisioned, provision, release
+from berth.handlers.resources import Provisioned, provision, release_deleted, release_removed
 from berth.kube.children import NameConflict, ObjectKey, Refusal, sync_children
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.render import RenderError, render_workload
@@ -227,10 +227,12 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
         deployment=deployment,
         desired_replicas=rendered.replicas if rendered is not None else None,
         endpoint=rendered.endpoint if rendered is not None else None,
+        url=rendered.url if rendered is not None else None,
         managed_objects=managed_objects(managed),
         resources=provisioned.entries,
         resources_problem=waiting,
         retrying=retrying,
+        pods=cache.pods_of((namespace, name)),
     )
     status = workload_status(observed, body.get("status"), now)
     # The steps of a rollout are said once (Ready=False early), then where it ended.
@@ -279,16 +281,10 @@ async def track_resources(
     now: str,
 ) -> dict[str, Any]:
     """Hold our finalizer while the Workload has resources; release removed ones."""
-    previous = list((body.get("status") or {}).get("resources") or [])
     wanted = set(workload.spec.resources or {})
-    removed = [e for e in previous if e.get("name") not in wanted]
-    if removed:
-        policy = environment.effective_deletion_policy()
-        for line in await release(
-            runtime, workload_namespace(body), body["metadata"]["name"], removed, policy
-        ):
-            log.info("Workload %s/%s: %s", workload_namespace(body), body["metadata"]["name"], line)
-            await post_event(runtime.client, body, "ResourceReleased", line, False, now)
+    for line in await release_removed(runtime, body, environment):
+        log.info("Workload %s/%s: %s", workload_namespace(body), body["metadata"]["name"], line)
+        await post_event(runtime.client, body, "ResourceReleased", line, False, now)
     needs_finalizer = bool(wanted)
     written = await set_finalizer(runtime.client, body, needs_finalizer)
     if written is not None:
@@ -300,11 +296,8 @@ async def track_resources(
 async def release_all(
     runtime: Runtime, body: dict[str, Any], env_body: dict[str, Any] | None, now: str
 ) -> None:
-    entries = list((body.get("status") or {}).get("resources") or [])
     policy = deletion_policy(env_body)
-    for line in await release(
-        runtime, workload_namespace(body), body["metadata"]["name"], entries, policy
-    ):
+    for line in await release_deleted(runtime, body, env_body, policy):
         log.info("Workload %s/%s: %s", workload_namespace(body), body["metadata"]["name"], line)
 
 

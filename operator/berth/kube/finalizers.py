@@ -21,11 +21,35 @@ def has_finalizer(obj: Mapping[str, Any]) -> bool:
     return FINALIZER in (obj.get("metadata", {}).get("finalizers") or [])
 
 
+# A test op that failed because someone else changed the list meanwhile (Argo CD adds
+# foregroundDeletion when it prunes): read the object again and try again, this often.
+ATTEMPTS = 3
+
+
 async def set_finalizer(
     client: KubeClient, obj: Mapping[str, Any], present: bool
 ) -> dict[str, Any] | None:
     """Add or remove our finalizer; None (and no request) when it is already so, or when
     the object is gone."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await _patch_finalizer(client, obj, present)
+        except ApiError as err:
+            if err.status != 422 or attempt == ATTEMPTS:
+                raise
+        meta = obj["metadata"]
+        fresh = await client.get(
+            obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace")
+        )
+        if fresh is None or fresh["metadata"].get("uid") != meta.get("uid"):
+            return None
+        obj = fresh
+    return None
+
+
+async def _patch_finalizer(
+    client: KubeClient, obj: Mapping[str, Any], present: bool
+) -> dict[str, Any] | None:
     if has_finalizer(obj) == present:
         return None
     meta = obj["metadata"]

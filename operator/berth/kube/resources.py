@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from berth.kube.children import apply_if_changed, prepared_manifest
 from berth.kube.client import ApiError, KubeClient
+from berth.provision.model import RESOURCE_LABEL
+from berth.render.labels import MANAGED_BY, MANAGED_BY_LABEL
+
+# On an object a Retain policy kept: the Workload that let go of it. A sweep never takes
+# such an object, whatever the deletion policy later becomes; asking for it again
+# removes the mark.
+RETAINED_ANNOTATION = "berth.dev/retained-from"
 
 
 async def secret_keys(client: KubeClient, namespace: str, name: str) -> set[str] | None:
@@ -21,24 +28,105 @@ async def secret_keys(client: KubeClient, namespace: str, name: str) -> set[str]
     return set(secret.get("data") or {}) | set(secret.get("stringData") or {})
 
 
+async def read_objects(
+    client: KubeClient, manifests: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any] | None]:
+    """Each manifest's object as the server has it now (None where it does not exist)."""
+    result = []
+    for manifest in manifests:
+        meta = manifest["metadata"]
+        result.append(
+            await client.get(
+                manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace")
+            )
+        )
+    return result
+
+
 async def apply_resource_objects(
-    client: KubeClient, manifests: tuple[Mapping[str, Any], ...] | list[Mapping[str, Any]]
+    client: KubeClient,
+    manifests: Sequence[Mapping[str, Any]],
+    live: Sequence[Mapping[str, Any] | None] | None = None,
+    *,
+    conditional: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
     """Apply a resource's objects (no owner: their fate is the deletion policy's).
 
-    Returns the objects as they now are and how many were written."""
+    ``live`` is what ``read_objects`` returned for them (read here when not given).
+    ``conditional``: the first object is written only if it is still at the version
+    read (a 409 Conflict otherwise): for taking over a shared resource's definition,
+    which two Workloads must never both do. A retained object that is asked for again
+    loses its retained mark. Returns the objects as they now are and how many were
+    written."""
+    if live is None:
+        live = await read_objects(client, manifests)
     current = []
     written = 0
-    for manifest in manifests:
+    for index, manifest in enumerate(manifests):
         full = prepared_manifest(manifest)
-        meta = full["metadata"]
-        live = await client.get(
-            full["apiVersion"], full["kind"], meta["name"], meta.get("namespace")
-        )
-        changed, now = await apply_if_changed(client, full, live)
+        before = live[index]
+        if conditional and index == 0 and before is not None:
+            full["metadata"]["resourceVersion"] = before["metadata"]["resourceVersion"]
+        changed, now = await apply_if_changed(client, full, before)
+        if RETAINED_ANNOTATION in ((now.get("metadata") or {}).get("annotations") or {}):
+            now = await _unmark(client, now)
+            changed = True
         written += int(changed)
         current.append(now)
     return current, written
+
+
+async def _unmark(client: KubeClient, obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    return await client.merge_patch(
+        obj["apiVersion"],
+        obj["kind"],
+        meta["name"],
+        {"metadata": {"annotations": {RETAINED_ANNOTATION: None}}},
+        meta.get("namespace"),
+    )
+
+
+async def mark_retained(
+    client: KubeClient, obj: Mapping[str, Any], workload: str
+) -> dict[str, Any] | None:
+    """Mark an object retained (kept by a Retain policy when ``workload`` let go), so that
+    no later sweep takes it, whatever the policy becomes. None when it is gone."""
+    meta = obj["metadata"]
+    if RETAINED_ANNOTATION in (meta.get("annotations") or {}):
+        return None
+    try:
+        return await client.merge_patch(
+            obj["apiVersion"],
+            obj["kind"],
+            meta["name"],
+            {"metadata": {"annotations": {RETAINED_ANNOTATION: workload}}},
+            meta.get("namespace"),
+        )
+    except ApiError as err:
+        if err.not_found:
+            return None
+        raise
+
+
+async def list_provisioned(
+    client: KubeClient, kinds: Iterable[tuple[str, str]], namespace: str
+) -> list[dict[str, Any]]:
+    """Every object Berth provisioned for a resource in ``namespace``, of the given
+    (apiVersion, kind)s, found by its labels (the inventory). Kinds the server does not
+    serve, or the operator may not list, are skipped."""
+    found: list[dict[str, Any]] = []
+    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{RESOURCE_LABEL}"
+    for api_version, kind in sorted(set(kinds)):
+        try:
+            items = await client.list(api_version, kind, namespace, label_selector=selector)
+        except ApiError as err:
+            if err.not_found or err.status == 403:
+                continue
+            raise
+        # A cluster-scoped kind is listed cluster-wide: only this namespace's objects count.
+        found.extend(i for i in items if (i.get("metadata") or {}).get("namespace") == namespace)
+    return found
 
 
 async def get_object(
@@ -53,10 +141,15 @@ async def get_object(
 
 
 async def delete_object(
-    client: KubeClient, api_version: str, kind: str, name: str, namespace: str | None
+    client: KubeClient,
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: str | None,
+    uid: str | None = None,
 ) -> bool:
     try:
-        return await client.delete(api_version, kind, name, namespace)
+        return await client.delete(api_version, kind, name, namespace, uid=uid)
     except ApiError as err:
         if err.not_found:
             return False

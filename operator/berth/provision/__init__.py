@@ -3,7 +3,8 @@
 Pure, like render: no kopf, no client, no clock, no I/O. For each resource of a Workload
 (in ``berth.render.resource_order``):
 
-1. ``match()`` chooses the provisioner (the most specific of type, class, id);
+1. ``match()`` chooses the provisioner: the most specific of the Environment's own, else
+   the most specific ClusterProvisioner whose criteria match;
 2. ``plan()`` says what to apply (a Crossplane claim, a template's objects, or nothing
    for an existing Secret) and where each promised output comes from;
 3. ``outputs_from()`` turns the claim and the keys of its Secret, as read back from the
@@ -18,7 +19,15 @@ from berth.provision.identity import (
     resource_identity,
     shared_key,
 )
-from berth.provision.match import Match, match, provisioner_name
+from berth.provision.match import (
+    CLUSTER_PREFIX,
+    Match,
+    cluster_provisioner_name,
+    cluster_rank,
+    match,
+    provisioner_name,
+    serves_environment,
+)
 from berth.provision.model import (
     RESOURCE_LABEL,
     RESOURCE_TYPE_LABEL,
@@ -40,8 +49,10 @@ from berth.provision.observe import (
 )
 from berth.provision.params import merge_params
 from berth.provision.plan import check_provisioners, kind_spec, plan
+from berth.provision.services import workload_services
 
 __all__ = [
+    "CLUSTER_PREFIX",
     "IDENTITY_MAX",
     "PHASES",
     "RESOURCE_LABEL",
@@ -61,6 +72,8 @@ __all__ = [
     "ResourceState",
     "check_provisioners",
     "check_secret_keys",
+    "cluster_provisioner_name",
+    "cluster_rank",
     "connection_secret_name",
     "is_shared",
     "kind_spec",
@@ -70,5 +83,7 @@ __all__ = [
     "plan",
     "provisioner_name",
     "resource_identity",
+    "serves_environment",
     "shared_key",
+    "workload_services",
 ]

@@ -21,6 +21,8 @@ class ProvisionReason:
     PARAM_NOT_ALLOWED = "ParamNotAllowed"
     PARAM_INVALID = "ParamInvalid"
     TEMPLATE_ERROR = "TemplateError"
+    # a template's wait(): something the resource points to is not there yet (transient)
+    WAITING = "Waiting"
     # a promised output is not there (once the claim is Ready, or in a Secret that exists)
     MISSING_OUTPUT = "MissingOutput"
     # states of a provisioned resource (see berth.provision.observe)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from berth.api.workload import ResourceRequest
 
@@ -47,8 +49,17 @@ def _digest(key: str) -> str:
 
 def resource_identity(workload_name: str, resource_name: str, request: ResourceRequest) -> str:
     """The name of what is provisioned for resource ``resource_name`` of a Workload."""
-    if is_shared(request):
-        parts = [request.type, request.class_ or "", request.id or ""]
+    return identity_of(workload_name, resource_name, request.type, request.class_, request.id)
+
+
+def identity_of(
+    workload_name: str, resource_name: str, type_: str, class_: str | None, id_: str | None
+) -> str:
+    """``resource_identity`` from the parts of a request, as a status entry or a raw spec
+    holds them. Two requests are the same resource exactly when their identities are
+    equal: type, class and id are all compared (an id alone never is)."""
+    if id_ is not None:
+        parts = [type_, class_ or "", id_]
         readable = _readable("-".join(part for part in parts if part))
         key = "shared\0" + "\0".join(parts)
     else:
@@ -61,3 +72,30 @@ def resource_identity(workload_name: str, resource_name: str, request: ResourceR
 def connection_secret_name(identity: str) -> str:
     """The Secret a Crossplane claim writes its connection details to."""
     return f"{identity}-conn"
+
+
+def identities_of_spec(workload_name: str, spec: Mapping[str, Any] | None) -> dict[str, str]:
+    """The identity of each resource of a raw Workload spec (as the cache holds it), by
+    resource name. Entries that are not a map with a string type are skipped: the
+    Workload's own validation reports them."""
+    result: dict[str, str] = {}
+    for name, request in ((spec or {}).get("resources") or {}).items():
+        if not isinstance(request, Mapping) or not isinstance(request.get("type"), str):
+            continue
+        klass, id_ = request.get("class"), request.get("id")
+        result[str(name)] = identity_of(
+            workload_name,
+            str(name),
+            request["type"],
+            klass if isinstance(klass, str) else None,
+            id_ if isinstance(id_, str) else None,
+        )
+    return result
+
+
+def identity_of_entry(workload_name: str, entry: Mapping[str, Any]) -> str | None:
+    """The identity of a Workload's status.resources entry (None when it has no type)."""
+    type_ = entry.get("type")
+    if not isinstance(type_, str) or not isinstance(entry.get("name"), str):
+        return None
+    return identity_of(workload_name, entry["name"], type_, entry.get("class"), entry.get("id"))

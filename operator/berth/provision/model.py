@@ -138,6 +138,8 @@ class PlanContext:
     reason: str
     identity: str
     shared: bool
+    services: Mapping[str, Any] = field(default_factory=dict)
+    """The Environment's Workloads' Services (see ``berth.provision.services``)."""
 
     @property
     def namespace(self) -> str:

@@ -27,7 +27,7 @@ from berth.api.workload import Workload
 from berth.provision.crossplane import plan_crossplane
 from berth.provision.errors import ProvisionError, ProvisionReason
 from berth.provision.identity import is_shared, resource_identity
-from berth.provision.match import Match, match, provisioner_name
+from berth.provision.match import CLUSTER_PREFIX, Match, match, provisioner_name
 from berth.provision.model import PlanContext, ResourcePlan
 from berth.provision.secret import plan_secret
 from berth.provision.template import TemplateFailure, check_template, plan_template
@@ -61,8 +61,8 @@ def kind_spec(provisioner: Provisioner, name: str) -> KindSpec:
                 Problem(
                     ProvisionReason.INVALID_PROVISIONER,
                     f"provisioner {name} (type {provisioner.type}) is invalid: "
-                    f"{_validation_text(error, kind)}; the platform team must fix the "
-                    "Environment",
+                    f"{_validation_text(error, kind)}; the platform team must fix "
+                    f"{name if name.startswith(CLUSTER_PREFIX) else 'the Environment'}",
                 )
             ]
         ) from None
@@ -74,12 +74,15 @@ def plan(
     resource_name: str,
     params: Mapping[str, Any] | None,
     matched: Match | None = None,
+    services: Mapping[str, Any] | None = None,
 ) -> ResourcePlan:
     """The plan of resource ``resource_name`` of ``workload`` in ``environment``.
 
     ``params`` are the resource's params with placeholders resolved
     (``berth.render.resolve_params``); ``matched`` is ``match(...)``'s result if the caller
-    has it. Raises ProvisionError: NoProvisioner, InvalidProvisioner, ParamNotAllowed,
+    has it; ``services`` are the Environment's Workloads' Services
+    (``berth.provision.workload_services``), for templates that point at another Workload.
+    Raises ProvisionError: NoProvisioner, InvalidProvisioner, ParamNotAllowed,
     ParamInvalid, TemplateError, MissingOutput (each problem names the resource)."""
     request = (workload.spec.resources or {})[resource_name]
     if matched is None:
@@ -101,6 +104,7 @@ def plan(
         reason=matched.reason,
         identity=resource_identity(workload.metadata.name, resource_name, request),
         shared=is_shared(request),
+        services=dict(services or {}),
     )
     if isinstance(spec, CrossplaneProvisioner):
         result, problems = plan_crossplane(context, provisioner, spec)

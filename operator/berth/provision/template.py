@@ -22,7 +22,15 @@ give a new opaque string (the filters ``lower``, ``upper``, ``capitalize``, ``tr
 filters and methods, slicing, iterating) would work on the token, not the value, and is
 refused with a TemplateError. Numbers and booleans are real values. A token that comes out
 transformed anyway is caught and reported instead of being written. ``reject(message)``
-refuses the resource's params in the template's own words (reason ParamInvalid).
+refuses the resource's params in the template's own words (reason ParamInvalid);
+``wait(message)`` says the resource cannot be provisioned yet but may be soon, for
+example while another Workload it points to does not exist (reason Waiting: the
+Workload is Reconciling, not Stalled).
+
+Besides ``workload``, ``resource``, ``environment``, ``identity`` and ``shared``, templates
+see ``workloads``: the Environment's Workloads by name, each with ``service`` (its
+Service's name) and ``ports`` (its Service's ports by name, each with ``port``,
+``targetPort`` and ``protocol``), so that a template can point at another Workload.
 
 Errors in a template (syntax, undefined names, refused operations, output that is not
 YAML or not objects) are the platform's: reason ``TemplateError``, naming the provisioner,
@@ -131,8 +139,20 @@ class TemplateRejected(Exception):
         self.message = message
 
 
+class TemplateWaiting(Exception):
+    """A template called ``wait(message)``: the resource cannot be provisioned yet."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 def _reject(message: Any) -> NoReturn:
     raise TemplateRejected(str(message))
+
+
+def _wait(message: Any) -> NoReturn:
+    raise TemplateWaiting(str(message))
 
 
 def _tojson(value: Any, indent: int | None = None) -> Any:
@@ -485,6 +505,7 @@ class Sandbox(SandboxedEnvironment):
         }
         self.filters["tojson"] = _tojson
         self.globals["reject"] = _reject
+        self.globals["wait"] = _wait
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, _Opaque):
@@ -556,7 +577,7 @@ def check_template(source: str, what: str) -> None:
 def _render(source: str, context: Mapping[str, Any], what: str) -> str:
     try:
         return _compile(source).render(context)
-    except TemplateRejected:
+    except (TemplateRejected, TemplateWaiting):
         raise
     except Exception as error:  # any failure of a platform template is a TemplateError
         line = _template_line(error)
@@ -662,6 +683,7 @@ def template_context(
         "environment": tokens.fields("environment", environment, absent),
         "identity": tokens.wrap(context.identity, "identity"),
         "shared": context.shared,
+        "workloads": tokens.fields("workloads", context.services),
     }
     if context.shared:
         result["workload"] = _SANDBOX.undefined(
@@ -679,6 +701,7 @@ def template_context(
             "name": context.workload.metadata.name,
             "namespace": env_spec.namespace,
             "annotations": annotations,
+            "service": context.workload.spec.service_name(context.workload.metadata.name),
         }
         result["workload"] = tokens.fields("workload", workload)
     return result
@@ -834,6 +857,15 @@ def plan_template(
                 ProvisionReason.PARAM_INVALID,
                 f"resource {context.resource!r}: provisioner {context.provisioner} (type "
                 f"{provisioner.type}) rejects its params: {tokens.reveal(rejected.message)}",
+                resource=context.resource,
+            )
+        ]
+    except TemplateWaiting as waiting:
+        return None, [
+            Problem(
+                ProvisionReason.WAITING,
+                f"resource {context.resource!r}: provisioner {context.provisioner} (type "
+                f"{provisioner.type}) waits: {tokens.reveal(waiting.message)}",
                 resource=context.resource,
             )
         ]

@@ -32,6 +32,7 @@ class Reason:
     # other input problems
     FILE_SOURCE_NOT_INLINED = "FileSourceNotInlined"
     INVALID_PROBE = "InvalidProbe"
+    INVALID_BEFORE = "InvalidBefore"
     INVALID_RESOURCES = "InvalidResources"
     INVALID_NAME = "InvalidName"
     NAMESPACE_MISMATCH = "NamespaceMismatch"
@@ -42,7 +43,8 @@ class Reason:
     LIMITS_REQUIRED = "LimitsRequired"
 
 
-TRANSIENT_REASONS = frozenset({Reason.OUTPUTS_UNAVAILABLE})
+# A provisioner template's wait() (berth.provision: reason Waiting) is transient as well.
+TRANSIENT_REASONS = frozenset({Reason.OUTPUTS_UNAVAILABLE, "Waiting"})
 POLICY_REASONS = frozenset(
     {Reason.IMAGE_NOT_ALLOWED, Reason.REPLICAS_ABOVE_LIMIT, Reason.LIMITS_REQUIRED}
 )

@@ -9,6 +9,9 @@ secret output is an error (SecretInFile): files are not secret.
 
 Volumes: ``source: ${resources.<name>}`` mounts the PersistentVolumeClaim named by that
 resource's ``claimName`` output, at the target, with ``readOnly`` and ``subPath`` (path).
+A resource with an ``emptyDir`` output instead (its value is the medium: empty for the
+node's disk, ``Memory`` for tmpfs) is an emptyDir volume of the Pod, as score-k8s's
+default ``volume``; an optional ``sizeLimit`` output bounds it.
 """
 
 from __future__ import annotations
@@ -139,15 +142,12 @@ def render_files(containers: Mapping[str, Container], resolver: Resolver) -> Ren
             volume = volumes[target]
             where = f"container {name!r} volume {target!r}"
             try:
-                resource, claim = _claim(volume.source, where, resolver)
+                resource, source = _volume_source(volume.source, where, resolver)
             except RenderError as error:
                 result.problems.extend(error.problems)
                 continue
             volume_name = claim_volume_name(resource)
-            result.claim_volumes[volume_name] = {
-                "name": volume_name,
-                "persistentVolumeClaim": {"claimName": claim},
-            }
+            result.claim_volumes[volume_name] = {"name": volume_name, **source}
             mount: dict[str, Any] = {"name": volume_name, "mountPath": target}
             if volume.path:
                 mount["subPath"] = volume.path
@@ -171,12 +171,14 @@ def files_volume(workload_name: str, items: list[dict[str, Any]]) -> dict[str, A
     }
 
 
-def _claim(source: str, where: str, resolver: Resolver) -> tuple[str, str]:
+def _volume_source(source: str, where: str, resolver: Resolver) -> tuple[str, dict[str, Any]]:
     segments = parse(source, where)
     if len(segments) != 1 or not isinstance(segments[0], Placeholder):
         raise RenderError.single(
             Reason.INVALID_PLACEHOLDER,
-            f"{where}: source {source!r} must be exactly one ${{resources.<name>}} placeholder",
+            f"{where}: source {source!r} must be exactly one ${{resources.<name>}} placeholder "
+            "naming a volume resource (declare one, e.g. resources: {data: {type: volume}}, "
+            "and write source: ${resources.data})",
         )
     placeholder = segments[0]
     if placeholder.path[0] != "resources" or len(placeholder.path) != 2:
@@ -187,12 +189,26 @@ def _claim(source: str, where: str, resolver: Resolver) -> tuple[str, str]:
     resource = resolver.resource_name(placeholder, where)
     outputs = resolver.resource_outputs(resource, placeholder, where)
     claim = outputs.get("claimName")
+    if claim is None and "emptyDir" in outputs:
+        empty_dir: dict[str, Any] = {}
+        for key, output in (("medium", "emptyDir"), ("sizeLimit", "sizeLimit")):
+            value = outputs.get(output)
+            if value is not None and not isinstance(value, str):
+                raise RenderError.single(
+                    Reason.INVALID_OUTPUT,
+                    f"{where}: output {output!r} of resource {resource!r} is a secret output; "
+                    "a volume's outputs must be plain",
+                )
+            if value:
+                empty_dir[key] = value
+        return resource, {"emptyDir": empty_dir}
     if claim is None:
         has = f"it has outputs: {', '.join(sorted(outputs))}" if outputs else "it has no outputs"
         raise RenderError.single(
             Reason.UNKNOWN_OUTPUT,
-            f"{where}: {placeholder.text} has no output 'claimName' ({has}); a volume source "
-            "must be a resource that provides a PersistentVolumeClaim",
+            f"{where}: {placeholder.text} has no output 'claimName' or 'emptyDir' ({has}); a "
+            "volume source must be a resource that provides a PersistentVolumeClaim or an "
+            "emptyDir",
         )
     if not isinstance(claim, str):
         raise RenderError.single(
@@ -200,4 +216,4 @@ def _claim(source: str, where: str, resolver: Resolver) -> tuple[str, str]:
             f"{where}: output 'claimName' of resource {resource!r} is a secret output; a "
             "claim name must be a plain output",
         )
-    return resource, claim
+    return resource, {"persistentVolumeClaim": {"claimName": claim}}

@@ -118,7 +118,7 @@ def _deployment(manifest: Mapping[str, Any]) -> Iterable[Problem]:
             "of annotations (a file is the place for them)",
         )
     pod = template.get("spec", {})
-    for container in pod.get("containers") or []:
+    for container in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
         yield from _container(container)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.render.errors import Problem
+from berth.render.pods import POD_FAILURE_REASONS, REPLICA_FAILURE, PodSummary, pod_finding
 
 CONDITION_ORDER = ("Ready", "Reconciling", "Stalled", "InputsValid", "ResourcesReady", "Available")
 
@@ -36,6 +37,8 @@ class Observed:
     resources_problem: Problem | None = None
     # The API server refused a child for now (403, 409): retried, not the user's to fix.
     retrying: Problem | None = None
+    # What the Workload's Pods say (berth.render.pods): why they are not Ready.
+    pods: Sequence[PodSummary] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -137,6 +140,21 @@ def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
             available,
             want,
         )
+    failure = _deployment_condition(deployment, "ReplicaFailure")
+    if failure and failure.get("status") == "True" and (updated < want or available < want):
+        # Its ReplicaSet cannot create Pods (a quota, an admission webhook, Pod Security):
+        # the API server's words, as the ReplicaSet controller got them.
+        return Rollout(
+            False,
+            REPLICA_FAILURE,
+            f"Deployment {name} cannot create Pods: "
+            f"{failure.get('message') or failure.get('reason') or 'no reason given'}",
+            False,
+            True,
+            ready,
+            available,
+            want,
+        )
     if updated < want:
         return Rollout(
             False,
@@ -233,6 +251,17 @@ def workload_status(
                     f"{count} resource(s) ready" if count else "no resources requested",
                 )
             )
+        # The Pods' own words, when the rollout is stuck on them. They stay Reconciling:
+        # the kubelet and the scheduler keep trying (an image pushed, a quota raised, a
+        # node added all heal them); the Deployment's progress deadline says when that
+        # has gone on too long, and Stalled follows it, as kstatus does for Deployments.
+        finding = None
+        if not roll.available and roll.reason in (
+            "RollingOut",
+            "ReplicasUnavailable",
+            "ProgressDeadlineExceeded",
+        ):
+            finding = pod_finding(observed.pods)
         if observed.retrying is not None:
             retrying = observed.retrying
             conditions += [
@@ -241,16 +270,24 @@ def workload_status(
                 cond("Stalled", False, "Retrying", "the operator tries again shortly"),
             ]
         elif roll.stalled:
+            # Past the deadline the reason is the Deployment's; the Pods' words stay.
+            message = roll.message if finding is None else f"{roll.message}; {finding.message}"
             conditions += [
-                cond("Ready", False, roll.reason, roll.message),
+                cond("Ready", False, roll.reason, message),
                 cond("Reconciling", False, roll.reason, roll.message),
-                cond("Stalled", True, roll.reason, roll.message),
+                cond("Stalled", True, roll.reason, message),
             ]
         elif resources_problem is not None:
             conditions += [
                 cond("Ready", False, resources_problem.reason, resources_problem.message),
                 cond("Reconciling", True, resources_problem.reason, resources_problem.message),
                 cond("Stalled", False, "Progressing", "waiting for resources"),
+            ]
+        elif finding is not None:
+            conditions += [
+                cond("Ready", False, finding.reason, finding.message),
+                cond("Reconciling", True, finding.reason, finding.message),
+                cond("Stalled", False, "Progressing", finding.message),
             ]
         elif not roll.available:
             conditions += [
@@ -309,10 +346,11 @@ class Transition:
 
 
 def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Transition]:
-    """Events for real transitions only: Ready flipping, Stalled turning True.
+    """Events for real transitions only: Ready flipping, Stalled turning True, a Pod
+    failure (ImagePullBackOff, CrashLoopBackOff...) appearing.
 
     The first steps of a new Workload (not ready yet, then rolling out) are not news;
-    becoming Ready is, and so is losing Ready or getting stuck.
+    becoming Ready is, and so is losing Ready, getting stuck, or Pods that fail.
     """
     before = {c["type"]: c for c in (old or {}).get("conditions") or []}
     after = {c["type"]: c for c in new.get("conditions") or []}
@@ -344,10 +382,11 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
     elif (
         ready
         and not stalled_now
-        and ready.get("reason") in WARNING_REASONS
+        and ready.get("reason") in WARNING_REASONS | POD_FAILURE_REASONS
         and (not was_ready or was_ready.get("reason") != ready["reason"])
     ):
-        # A failure that is retried (not Stalled) is still news the first time it shows.
+        # A failure that is retried (not Stalled) is still news the first time it shows:
+        # a child refused for now, or the Pods' own (ImagePullBackOff, CrashLoopBackOff...).
         events.append(Transition(ready["reason"], ready["message"], True))
     return events
 

@@ -33,9 +33,11 @@ from berth.render.errors import Problem, Reason, RenderError
 from berth.render.files import files_configmap_name, files_volume, render_files
 from berth.render.labels import CHECKSUM_ANNOTATION, selector_labels, workload_labels
 from berth.render.limits import check_api_limits
+from berth.render.order import split_containers
 from berth.render.outputs import Outputs, SecretRef
 from berth.render.placeholders import Resolver, resource_order
 from berth.render.policy import check_policy
+from berth.render.url import route_url
 
 CLUSTER_DOMAIN = "cluster.local"
 REVISION_HISTORY_LIMIT = 3
@@ -70,6 +72,8 @@ class RenderedWorkload:
     service_name: str | None
     endpoint: str | None
     """``<service>.<namespace>.svc.<cluster domain>:<port>`` of the first port by name."""
+    url: str | None
+    """The external URL of the Workload's route resource, if it has one."""
     config_checksum: str
     """The Pod template's berth.dev/config-checksum annotation."""
     secret_refs: tuple[SecretRef, ...]
@@ -264,6 +268,11 @@ def render_workload(
         if container_security is not None:
             spec["securityContext"] = copy.deepcopy(container_security)
         rendered_containers.append(spec)
+    init_containers, rendered_containers, order_problems = split_containers(
+        containers, rendered_containers
+    )
+    problems.extend(order_problems)
+    url = route_url(workload, outputs)
 
     if problems:
         raise RenderError(_fold_waiting(problems))
@@ -296,6 +305,8 @@ def render_workload(
         "securityContext": copy.deepcopy(POD_SECURITY_CONTEXTS[pod_security]),
         "containers": rendered_containers,
     }
+    if init_containers:
+        pod_spec["initContainers"] = init_containers
     if volumes:
         pod_spec["volumes"] = volumes
     manifests.append(
@@ -322,12 +333,12 @@ def render_workload(
     service_name: str | None = None
     endpoint: str | None = None
     if ports:
-        service_name = name
+        service_name = workload.spec.service_name(name)
         manifests.append(
             {
                 "apiVersion": "v1",
                 "kind": "Service",
-                "metadata": _metadata(name, namespace, name),
+                "metadata": _metadata(service_name, namespace, name),
                 "spec": {
                     "type": "ClusterIP",
                     "selector": selector_labels(name),
@@ -343,7 +354,7 @@ def render_workload(
                 },
             }
         )
-        endpoint = f"{name}.{namespace}.svc.{cluster_domain}:{ports[0][1].port}"
+        endpoint = f"{service_name}.{namespace}.svc.{cluster_domain}:{ports[0][1].port}"
 
     limit_problems = check_api_limits(manifests)
     if limit_problems:
@@ -355,6 +366,7 @@ def render_workload(
         replicas=replicas,
         service_name=service_name,
         endpoint=endpoint,
+        url=url,
         config_checksum=checksum,
         secret_refs=tuple(sorted(secret_refs)),
         managed_objects=[

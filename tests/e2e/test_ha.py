@@ -1,0 +1,174 @@
+# ruff: noqa: F811  (the provisioning module's fixtures are imported, and used as arguments)
+"""Two peered replicas (kopf peering) on the real API server: one works, the other stands
+by and writes nothing; when the working one is SIGKILLed during a rollout, the standby
+takes over within the peering lifetime and finishes the rollout; when a replica that
+outranks the working one joins, the working one stops writing at once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes.client import ApiClient
+
+from tests.clusterharness import REPO_ROOT, ClusterAccess
+from tests.composer import DELAY
+from tests.e2e.conftest import OperatorProcess, start_operator
+from tests.e2e.test_claims_reliability import paused
+from tests.e2e.test_provisioning import (  # noqa: F401  (fixtures: claim_crds, composer)
+    claim_crds,
+    composer,
+    db_workload,
+    make_environment,
+    provisioner,
+)
+from tests.kubeutil import Berth, wait_for, workload_body
+
+PEERING_CRDS = REPO_ROOT / "charts/berth/charts/kopf-peering/crds"
+LIFETIME = 10  # --peering-lifetime of the replicas here (the default is 60)
+TAKEOVER_BOUND = LIFETIME + 10  # documented in the README: lifetime + a few seconds
+WORKLOADS = 4
+WRITES = "berth_api_writes_total"
+
+
+@pytest.fixture
+def peering(cluster: ClusterAccess, api: ApiClient, namespace: str) -> Iterator[str]:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(PEERING_CRDS))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev")
+    name = f"ha-{namespace}"
+    custom = k8s.CustomObjectsApi(api)
+    custom.create_cluster_custom_object(
+        "kopf.dev",
+        "v1",
+        "clusterkopfpeerings",
+        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}},
+    )
+    yield name
+    custom.delete_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", name)
+
+
+def replica(cluster: ClusterAccess, peering: str, priority: int) -> OperatorProcess:
+    return start_operator(
+        cluster.kubeconfig,
+        cluster.kubeconfig.parent / f"operator-{peering}-{priority}.log",
+        2,
+        "--peering",
+        peering,
+        "--priority",
+        str(priority),
+        "--peering-lifetime",
+        str(LIFETIME),
+    )
+
+
+def rolled_out(berth: Berth, namespace: str, image: str) -> bool:
+    for i in range(WORKLOADS):
+        body = berth.workload(namespace, f"app{i}")
+        status = body.get("status") or {}
+        ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+        if status.get("observedGeneration") != body["metadata"]["generation"]:
+            return False
+        if ready.get("status") != "True":
+            return False
+        deployment = berth.apps.read_namespaced_deployment(f"app{i}", namespace)
+        if deployment.spec.template.spec.containers[0].image != image:
+            return False
+    return True
+
+
+def set_image(berth: Berth, namespace: str, image: str) -> None:
+    for i in range(WORKLOADS):
+        berth.patch_workload(
+            namespace, f"app{i}", {"spec": {"containers": {"main": {"image": image}}}}
+        )
+
+
+def create_workloads(berth: Berth, namespace: str) -> None:
+    for i in range(WORKLOADS):
+        berth.create_workload(namespace, workload_body(f"app{i}"))
+
+
+def test_the_standby_takes_over_when_the_working_replica_dies(
+    cluster: ClusterAccess,
+    berth: Berth,
+    namespace: str,
+    environment: str,
+    operator: OperatorProcess,
+    peering: str,
+) -> None:
+    with paused(operator):
+        working = replica(cluster, peering, 200)
+        standby = replica(cluster, peering, 100)
+        try:
+            create_workloads(berth, namespace)
+            wait_for(
+                lambda: rolled_out(berth, namespace, "registry.acme.dev/app:1.0"),
+                60,
+                "the Workloads to be Ready",
+            )
+            assert working.metric(WRITES) > 0
+            assert standby.metric(WRITES) == 0, "the standby wrote while the other worked"
+
+            # A rollout; the working replica dies in the middle of it.
+            set_image(berth, namespace, "registry.acme.dev/app:2.0")
+            wait_for(
+                lambda: any(
+                    d.spec.template.spec.containers[0].image.endswith(":2.0")
+                    for d in berth.apps.list_namespaced_deployment(namespace).items
+                ),
+                20,
+                "the rollout to start",
+            )
+            standby_before = standby.metric(WRITES)
+            working.process.kill()
+            working.process.wait()
+            killed = time.monotonic()
+            assert standby_before == 0, "the standby wrote while the other worked"
+
+            wait_for(lambda: standby.metric(WRITES) > 0, 3 * LIFETIME, "the standby to write")
+            takeover = time.monotonic() - killed
+            wait_for(
+                lambda: rolled_out(berth, namespace, "registry.acme.dev/app:2.0"),
+                60,
+                "the rollout to finish",
+            )
+            print(f"\nHA takeover: the standby's first write {takeover:.1f}s after the kill")
+            assert takeover <= TAKEOVER_BOUND, f"takeover took {takeover:.1f}s"
+        finally:
+            working.stop()
+            standby.stop()
+
+
+def test_a_replica_that_is_outranked_stops_writing(
+    cluster: ClusterAccess,
+    berth: Berth,
+    namespace: str,
+    make_environment: Any,
+    operator: OperatorProcess,
+    peering: str,
+) -> None:
+    # A claim that takes a while: the replica that created it keeps polling it (claims
+    # are read from the API server, not from the watch caches a pause freezes).
+    make_environment(provisioner("postgres", crossplane={"annotations": {DELAY: "12"}}))
+    with paused(operator):
+        low = replica(cluster, peering, 100)
+        high: OperatorProcess | None = None
+        try:
+            berth.create_workload(namespace, db_workload("slow"))
+            wait_for(lambda: low.metric(WRITES) > 0, 20, "the low replica to start working")
+            high = replica(cluster, peering, 200)
+            # The low one stands by once it sees the high one's keep-alive.
+            wait_for(lambda: "standing by" in low.log_path.read_text(), 20, "the low to stand by")
+            time.sleep(1)  # a reconcile under way when it stood by may finish
+            low_writes = low.metric(WRITES)
+            berth.wait_condition(namespace, "slow", "Ready", "True", timeout=60)
+            time.sleep(6)  # several of the low replica's polls and resyncs (2s)
+            assert low.metric(WRITES) == low_writes, "the outranked replica kept writing"
+            assert high.metric(WRITES) > 0
+        finally:
+            low.stop()
+            if high is not None:
+                high.stop()
