@@ -31,11 +31,8 @@ bin_dir=${BERTH_BIN_DIR:-$repo_root/.bin}
 work_dir="$cache_dir/src"
 mkdir -p "$cache_dir/bin" "$work_dir" "$bin_dir"
 
-export GOTOOLCHAIN=local
-GOPROXY=$(go env GOPROXY | sed -E 's/(^|[,|])(direct|off)//g; s/^[,|]//')
-export GOPROXY
-export GOFLAGS="-mod=mod -buildvcs=false"
-export CGO_ENABLED=0
+# shellcheck source=hack/lib/go-tools.sh
+source "$repo_root/hack/lib/go-tools.sh"
 
 log() { printf '[release-tools] %s\n' "$*" >&2; }
 fail() { printf '[release-tools] FAILED: %s\n' "$*" >&2; exit 1; }
@@ -49,9 +46,7 @@ build() {
   fi
   log "$name: building $module@$version (a minute or two on a cold cache)..."
   local start=$SECONDS dir="$work_dir/$name" logf="$cache_dir/build-$name.log"
-  rm -rf "$dir" && mkdir -p "$dir"
-  printf 'module berth.local/tools/%s\n\ngo 1.24\n\nrequire %s %s\n' \
-    "$name" "$module" "$version" >"$dir/go.mod"
+  wrapper "$dir" "$module" "$version"
   if ! (cd "$dir" && nice -n 10 go build -trimpath -ldflags "-s -w $ld" \
       -o "$cache_dir/bin/$out.tmp" "$pkg") >"$logf" 2>&1; then
     tail -n 30 "$logf" >&2

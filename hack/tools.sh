@@ -39,13 +39,8 @@ bin_dir=${BERTH_BIN_DIR:-$repo_root/.bin}
 work_dir="$cache_dir/src"
 mkdir -p "$cache_dir/bin" "$work_dir" "$bin_dir"
 
-# Never let the go command reach for a toolchain or a VCS host of its own:
-# only the configured module proxy, with its "direct" fallback removed.
-export GOTOOLCHAIN=local
-GOPROXY=$(go env GOPROXY | sed -E 's/(^|[,|])(direct|off)//g; s/^[,|]//')
-export GOPROXY
-export GOFLAGS="-mod=mod -buildvcs=false"
-export CGO_ENABLED=0
+# shellcheck source=hack/lib/go-tools.sh
+source "$repo_root/hack/lib/go-tools.sh"
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 fail() { printf '[tools] FAILED: %s\n' "$*" >&2; exit 1; }
@@ -66,14 +61,6 @@ build() {
     fail "$name: see $logf"
   fi
   log "$name: done in $((SECONDS - start))s"
-}
-
-# A wrapper module: go.mod requiring MODULE@VERSION, plus any extra lines.
-wrapper() {
-  local dir=$1 module=$2 version=$3
-  rm -rf "$dir" && mkdir -p "$dir"
-  printf 'module berth.local/tools/%s\n\ngo 1.24\n\nrequire %s %s\n' \
-    "$(basename "$dir")" "$module" "$version" >"$dir/go.mod"
 }
 
 build_kubernetes() {
