@@ -104,6 +104,33 @@ class Berth:
             check, timeout, f"{type_}={status} ({reason or 'any reason'}) on {namespace}/{name}"
         )
 
+    def workload_events(self, namespace: str, name: str, type_: str | None = None) -> list[Any]:
+        """The Events about one Workload, optionally of one type (Normal, Warning)."""
+        events = self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=Workload"
+        ).items
+        return [e for e in events if type_ is None or e.type == type_]
+
+    def wait_event_reasons(
+        self,
+        namespace: str,
+        name: str,
+        expected: list[str],
+        type_: str | None = "Warning",
+        timeout: float = 15,
+    ) -> list[Any]:
+        """Wait until the Workload's Events have exactly these reasons, in order.
+
+        The operator posts an Event after the status write a test waits for, so reading
+        the Events once right after the status races with it.
+        """
+
+        def reasons() -> list[str]:
+            return [e.reason for e in self.workload_events(namespace, name, type_)]
+
+        wait_for(lambda: reasons() == expected, timeout, f"Events {expected} on {namespace}/{name}")
+        return self.workload_events(namespace, name, type_)
+
 
 def environment_body(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
     base: dict[str, Any] = {

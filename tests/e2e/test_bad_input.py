@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from tests.kubeutil import Berth, environment_body, stays, workload_body
+from tests.kubeutil import Berth, environment_body, stays, wait_for, workload_body
 
 GOOD_IMAGE = "registry.acme.dev/app:1.0"
 
@@ -179,10 +179,11 @@ def test_a_bad_change_stalls_and_keeps_what_runs(
     assert (ready["status"], ready["reason"]) == ("False", reason)
     wl = berth.workload(namespace, "app")
     assert wl["status"]["observedGeneration"] == wl["metadata"]["generation"]
-    events = berth.core.list_namespaced_event(
-        namespace, field_selector="involvedObject.name=app"
-    ).items
-    assert any(e.reason == reason and e.type == "Warning" for e in events)
+    wait_for(
+        lambda: any(e.reason == reason for e in berth.workload_events(namespace, "app", "Warning")),
+        15,
+        f"a {reason} Warning Event",
+    )
 
     # The running Deployment is untouched, and stays so.
     def untouched() -> bool:
@@ -205,10 +206,13 @@ def test_fixing_the_mistake_recovers(berth: Berth, namespace: str, environment: 
     berth.patch_workload(namespace, "fixme", {"spec": {"replicas": 2}})
     berth.wait_condition(namespace, "fixme", "Ready", "True")
     assert berth.condition(namespace, "fixme", "Stalled")["status"] == "False"  # type: ignore[index]
-    events = berth.core.list_namespaced_event(
-        namespace, field_selector="involvedObject.name=fixme"
-    ).items
-    assert any(e.reason == "Ready" and e.type == "Normal" for e in events)
+    wait_for(
+        lambda: any(
+            e.reason == "Ready" for e in berth.workload_events(namespace, "fixme", "Normal")
+        ),
+        15,
+        "the Ready Event",
+    )
 
 
 def test_a_workload_without_an_environment_says_so(

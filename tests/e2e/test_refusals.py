@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from kubernetes import client as k8s
@@ -24,13 +23,6 @@ from tests.e2e.conftest import OperatorProcess, start_operator
 from tests.kubeutil import Berth, environment_body, stays, wait_for, workload_body
 
 WEB = {"ports": {"web": {"port": 80, "targetPort": 8080}}}
-
-
-def warnings_about(berth: Berth, namespace: str, name: str) -> list[Any]:
-    events = berth.core.list_namespaced_event(
-        namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=Workload"
-    ).items
-    return [e for e in events if e.type == "Warning"]
 
 
 def deployment_version(berth: Berth, namespace: str, name: str) -> str:
@@ -80,7 +72,7 @@ def test_a_ready_workload_updated_to_what_render_refuses_keeps_running(
     assert (ready["status"], ready["reason"]) == ("False", "DuplicatePort")
     assert ready["observedGeneration"] == generation
     assert deployment_version(berth, namespace, "dup") == before
-    assert [e.reason for e in warnings_about(berth, namespace, "dup")] == ["DuplicatePort"]
+    berth.wait_event_reasons(namespace, "dup", ["DuplicatePort"])
 
 
 @pytest.fixture
@@ -174,7 +166,7 @@ def test_an_admission_policys_denial_is_reported_word_for_word(
     assert "the gold tier is reserved for the payments team" in stalled["message"]
     assert deny_policy in stalled["message"]  # the API server's words name the policy
     assert deployment_version(berth, namespace, "tiered") == before
-    assert [e.reason for e in warnings_about(berth, namespace, "tiered")] == ["ChildRejected"]
+    berth.wait_event_reasons(namespace, "tiered", ["ChildRejected"])
 
     berth.patch_workload(
         namespace, "tiered", {"spec": {"metadata": {"annotations": {"tier": "silver"}}}}
@@ -201,11 +193,7 @@ def test_a_quota_refusal_is_retried_and_clears_by_itself(
     assert "exceeded quota: no-services" in ready["message"]
     assert berth.condition(namespace, "svc", "Reconciling")["status"] == "True"  # type: ignore[index]
     assert berth.condition(namespace, "svc", "Stalled")["status"] == "False"  # type: ignore[index]
-    wait_for(
-        lambda: [e.reason for e in warnings_about(berth, namespace, "svc")] == ["ChildForbidden"],
-        10,
-        "one Warning Event",
-    )
+    berth.wait_event_reasons(namespace, "svc", ["ChildForbidden"])
 
     berth.core.delete_namespaced_resource_quota("no-services", namespace)
     berth.wait_condition(namespace, "svc", "Ready", "True", timeout=90)

@@ -151,10 +151,13 @@ def test_drift_is_corrected_within_seconds(
             raise
 
     wait_for(recreated, 10, "the deleted Service to be recreated")
-    events = berth.core.list_namespaced_event(
-        namespace, field_selector="involvedObject.name=drift"
-    ).items
-    assert any(e.reason == "DriftCorrected" for e in events)
+    wait_for(
+        lambda: any(
+            e.reason == "DriftCorrected" for e in berth.workload_events(namespace, "drift")
+        ),
+        15,
+        "a DriftCorrected Event",
+    )
     assert operator.metric("berth_drift_corrections_total", kind="Deployment") >= 1
     wait_for(
         lambda: operator.metric("berth_workloads", ready="true") >= 1,
