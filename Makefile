@@ -80,9 +80,11 @@ dev-down: ## Stop the operator started by `make dev`, and the cluster.
 run: venv ## Run the operator in the foreground against .cluster/kubeconfig.
 	@$(PYTHON) -m berth run --kubeconfig $(KUBECONFIG_DEV)
 
+N ?= 100
+BENCH_ARGS ?=
 .PHONY: bench
-bench: venv cluster ## Benchmark reconciles on the local cluster (prints a table; not a test).
-	@$(PYTHON) hack/bench/reconcile.py
+bench: venv tools ## Benchmark N Workloads (N=100|1000|5000) beside the floor on a cluster of its own (a table and JSON; not a test).
+	@$(PYTHON) hack/bench/scale.py --workloads $(N) $(BENCH_ARGS)
 
 .PHONY: chaos
 chaos: venv tools ## Chaos run on a cluster of its own: operator SIGKILLs, API server outage, checks (not in `make test`; CHAOS_ARGS=--help).

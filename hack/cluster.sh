@@ -12,14 +12,25 @@
 #   BERTH_CLUSTER_NAME   cluster name (default: berth)
 #   BERTH_CLUSTER_DIR    state directory (default: <repo>/.cluster); the kubeconfig
 #                        is written to $BERTH_CLUSTER_DIR/kubeconfig
-#   BERTH_NODES          number of kwok nodes (default: 3)
+#   BERTH_NODES          number of kwok nodes (default: 3; 6 in the bench profile)
+#   BERTH_PODS_PER_NODE  Pods each kwok node takes (default: kwok's 110; 1000 in the
+#                        bench profile, with a /21 Pod range per node to match)
+#   BERTH_PROFILE=bench  sized for `make bench`: 6,000 Pods (5,000 Workloads: the
+#                        floor's, then Berth's), beside the /16 Service range
 #   BERTH_USE_KIND=1     on a machine with Docker and kind, use a kind cluster instead
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
 name=${BERTH_CLUSTER_NAME:-berth}
 state_dir=${BERTH_CLUSTER_DIR:-$repo_root/.cluster}
-nodes=${BERTH_NODES:-3}
+profile=${BERTH_PROFILE:-}
+case "$profile" in
+  "") default_nodes=3 default_pods= ;;
+  bench) default_nodes=6 default_pods=1000 ;;
+  *) printf '[cluster] ERROR: unknown BERTH_PROFILE %s (known: bench)\n' "$profile" >&2; exit 2 ;;
+esac
+nodes=${BERTH_NODES:-$default_nodes}
+pods_per_node=${BERTH_PODS_PER_NODE:-$default_pods}
 bin_dir=${BERTH_BIN_DIR:-$repo_root/.bin}
 kubeconfig="$state_dir/kubeconfig"
 export KWOK_WORKDIR="$state_dir/kwok"
@@ -29,7 +40,7 @@ export PATH="$bin_dir:$PATH"
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 
 is_up() {
   [[ -f "$kubeconfig" ]] && kubectl --kubeconfig "$kubeconfig" --request-timeout=3s \
@@ -90,7 +101,12 @@ up() {
       die "kwokctl could not create the cluster (full log: $state_dir/create-$name.log)"
     }
   log "control plane up in $((SECONDS - start))s; adding $nodes kwok nodes..."
-  kwokctl --name "$name" scale node --replicas "$nodes" >>"$state_dir/create-$name.log" 2>&1 \
+  local params=()
+  if [[ -n "$pods_per_node" ]]; then
+    # kwok gives each node's Pods addresses from the node's own range: a /24 holds 254.
+    params=(--param ".allocatable.pods=$pods_per_node" --param '.podCIDRs=["10.128.0.0/21"]')
+  fi
+  kwokctl --name "$name" scale node --replicas "$nodes" "${params[@]}" >>"$state_dir/create-$name.log" 2>&1 \
     || die "could not add nodes (see $state_dir/create-$name.log)"
   kubectl --kubeconfig "$kubeconfig" wait --for=condition=Ready node --all --timeout=120s >/dev/null \
     || die "the kwok nodes did not become Ready"

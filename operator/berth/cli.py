@@ -70,20 +70,28 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument(
         "--workers",
         type=int,
-        default=int(_env("WORKERS", "4")),
-        help="reconciles that may run at once (BERTH_WORKERS)",
+        default=int(_env("WORKERS", "32")),
+        help="reconciles that may run at once (BERTH_WORKERS); the API load is bounded "
+        "by the API server's answers, not by this",
+    )
+    run.add_argument(
+        "--max-inflight",
+        type=int,
+        default=int(_env("MAX_INFLIGHT", "0")),
+        help="ceiling on API requests in flight, 0 for none (BERTH_MAX_INFLIGHT); below "
+        "it, the number follows the API server: fewer on 429s, 5xx and slow answers",
     )
     run.add_argument(
         "--qps",
         type=float,
-        default=float(_env("QPS", "20")),
-        help="API requests per second, sustained (BERTH_QPS)",
+        default=float(_env("QPS", "0")),
+        help="ceiling on API requests per second, 0 for none (BERTH_QPS)",
     )
     run.add_argument(
         "--burst",
         type=int,
         default=int(_env("BURST", "40")),
-        help="API requests allowed in a burst (BERTH_BURST)",
+        help="API requests allowed in a burst under a --qps ceiling (BERTH_BURST)",
     )
     run.add_argument(
         "--resync",
@@ -160,6 +168,7 @@ def _run(args: argparse.Namespace) -> int:
         context=args.context,
         namespaces=namespaces,
         workers=args.workers,
+        max_inflight=args.max_inflight,
         qps=args.qps,
         burst=args.burst,
         resync_seconds=args.resync,

@@ -29,8 +29,27 @@ PROVISIONING_DURATION = Histogram(
     ["type"],
     buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
+API_THROTTLED = Counter(
+    "berth_api_throttled_total",
+    "Signs that the API server is loaded, by cause: throttled (a 429 from API Priority and "
+    "Fairness), server_error (5xx or no answer), latency (answers far slower than usual).",
+    ["cause"],
+)
+API_CONCURRENCY_LIMIT = Gauge(
+    "berth_api_concurrency_limit", "API requests the operator lets be in flight at once, now."
+)
+API_INFLIGHT = Gauge("berth_api_inflight_requests", "API requests in flight now.")
 WORKLOADS = Gauge("berth_workloads", "Workloads known to the operator, by Ready state.", ["ready"])
 
 
 def record_write(verb: str, kind: str) -> None:
     API_WRITES.labels(verb, kind).inc()
+
+
+def record_throttle(cause: str) -> None:
+    API_THROTTLED.labels(cause).inc()
+
+
+def record_limit(limit: float, inflight: int) -> None:
+    API_CONCURRENCY_LIMIT.set(limit)
+    API_INFLIGHT.set(inflight)

@@ -233,3 +233,19 @@ def test_workloads_in_a_namespace() -> None:
     }
     cache = make_cache(berth_workloads=index)
     assert [w["metadata"]["name"] for w in cache.workloads_in(NS)] == ["a", "b"]
+
+
+def test_the_echo_of_our_own_write_is_told_once_and_nothing_else_is() -> None:
+    cache = make_cache(berth_workloads={(NS, "checkout"): [workload("1")]})
+    cache.remember_write(workload("1"), workload("2"))
+    assert not cache.own_echo(workload("1"))  # an older event, delivered late
+    # The cache catching up with our write does not make the echo forgotten...
+    cache.indices[WORKLOADS_INDEX] = {(NS, "checkout"): [workload("2")]}
+    assert cache.workload((NS, "checkout"))["metadata"]["resourceVersion"] == "2"
+    # ...it is told once, when its event comes.
+    assert cache.own_echo(workload("2"))
+    assert not cache.own_echo(workload("2"))
+    assert not cache.own_echo(workload("3"))  # someone else's write
+    cache.remember_write(workload("3"), workload("4"))
+    cache.forget(workload("4"))
+    assert not cache.own_echo(workload("4"))

@@ -20,10 +20,35 @@ from berth.render.pods import PodSummary
 WorkloadKey = tuple[str, str]  # (namespace, name)
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def slim_owner(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A Workload or Environment as the cache keeps it: whole, but for what no reconcile
+    reads and that can be as big as the rest — who wrote which field (managedFields) and
+    kubectl's copy of its last client-side apply."""
+    result = dict(body)
+    meta = dict(result.get("metadata") or {})
+    meta.pop("managedFields", None)
+    annotations = meta.get("annotations")
+    if annotations and LAST_APPLIED in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    result["metadata"] = meta
+    return result
+
+
 def resource_version(obj: Mapping[str, Any] | None) -> str | None:
     if obj is None:
         return None
     return str(obj.get("metadata", {}).get("resourceVersion") or "") or None
+
+
+def _owner_of(key: ObjectKey, obj: Mapping[str, Any]) -> WorkloadKey | None:
+    """The Workload a child belongs to, by its inventory label; None for the rest."""
+    if key.kind in ("Workload", "Environment"):
+        return None
+    owner = (obj.get("metadata", {}).get("labels") or {}).get(INVENTORY_LABEL)
+    return (key.namespace, str(owner)) if owner else None
 
 
 @dataclass
@@ -63,6 +88,10 @@ class Cache:
 
     indices: dict[str, Mapping[Any, Any]] = field(default_factory=dict)
     _recent: dict[ObjectKey, _Written] = field(default_factory=dict)
+    # The version each of our writes made, until its watch event comes back (an echo).
+    _echoes: dict[ObjectKey, str] = field(default_factory=dict)
+    # The keys in _recent of each Workload's children: a reconcile looks at its own only.
+    _recent_children: dict[WorkloadKey, set[ObjectKey]] = field(default_factory=dict)
 
     def attach(self, kwargs: Mapping[str, Any]) -> None:
         for name in (
@@ -90,10 +119,43 @@ class Cache:
             # show what it showed before the first one, or the first one's result.
             stale |= earlier.stale_rvs
         self._recent[key] = _Written(stale, after)
+        owner = _owner_of(key, after)
+        if owner is not None:
+            self._recent_children.setdefault(owner, set()).add(key)
+        version = resource_version(after)
+        if version is not None:
+            self._echoes[key] = version
+
+    def own_echo(self, obj: Mapping[str, Any]) -> bool:
+        """True when a watch event only brings back what our own write made (the version
+        the server returned us): it tells a reconcile nothing it did not know."""
+        key = ObjectKey.of(obj)
+        version = resource_version(obj)
+        if self._echoes.get(key) != version:
+            return False
+        del self._echoes[key]  # each write comes back once
+        written = self._recent.get(key)
+        if written is not None and resource_version(written.fresh) == version:
+            # The cache holds that very version now: the memory of the write (a whole
+            # object) has done its work.
+            self._forget_recent(key)
+        return True
+
+    def _forget_recent(self, key: ObjectKey) -> None:
+        written = self._recent.pop(key, None)
+        if written is not None:
+            owner = _owner_of(key, written.fresh)
+            if owner is not None:
+                keys = self._recent_children.get(owner)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._recent_children[owner]
 
     def forget(self, obj: Mapping[str, Any]) -> None:
         """Drop the memory of a write; called when the object is seen deleted."""
-        self._recent.pop(ObjectKey.of(obj), None)
+        self._forget_recent(ObjectKey.of(obj))
+        self._echoes.pop(ObjectKey.of(obj), None)
 
     def _fresh(self, cached: dict[str, Any] | None, key: ObjectKey) -> dict[str, Any] | None:
         written = self._recent.get(key)
@@ -102,7 +164,7 @@ class Cache:
         if resource_version(cached) in written.stale_rvs:
             return written.fresh
         # The watch has caught up (or someone else wrote since): trust the cache.
-        del self._recent[key]
+        self._forget_recent(key)
         return cached
 
     # -- reading ----------------------------------------------------------------------
@@ -147,12 +209,12 @@ class Cache:
         )
 
     def workloads_in(self, namespace: str) -> list[dict[str, Any]]:
+        index = self.indices.get(WORKLOADS_INDEX) or {}
         result = []
-        for key in self.workload_keys():
-            if key[0] == namespace:
-                wl = self.workload(key)
-                if wl is not None:
-                    result.append(wl)
+        for key in sorted(k for k in index if k[0] == namespace):
+            wl = self.workload(key)
+            if wl is not None:
+                result.append(wl)
         return result
 
     def children_of(self, owner: WorkloadKey) -> list[dict[str, Any]]:
@@ -160,11 +222,7 @@ class Cache:
         for name in CHILD_INDICES:
             for obj in _values(self.indices.get(name), owner):
                 cached[ObjectKey.of(obj)] = obj
-        keys = set(cached)
-        for key, written in self._recent.items():
-            labels = written.fresh.get("metadata", {}).get("labels") or {}
-            if (key.namespace, labels.get(INVENTORY_LABEL)) == owner and key.kind != "Workload":
-                keys.add(key)
+        keys = set(cached) | self._recent_children.get(owner, set())
         result = []
         for key in sorted(keys):
             fresh = self._fresh(cached.get(key), key)

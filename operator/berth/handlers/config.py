@@ -10,8 +10,12 @@ class OperatorConfig:
     kubeconfig: str | None = None
     context: str | None = None
     namespaces: tuple[str, ...] = ()  # empty: the whole cluster
-    workers: int = 4
-    qps: float = 20.0
+    workers: int = 32
+    # Ceilings a user may set on the API load (0: none). Below them, the requests in
+    # flight follow the API server: more while it answers fast, fewer on 429s, 5xx or
+    # slow answers (berth.kube.limiter).
+    max_inflight: int = 0
+    qps: float = 0.0
     burst: int = 40
     resync_seconds: float = 300.0
     metrics_port: int = 8080

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +21,13 @@ from berth.kube.children import apply_if_changed, prepared_manifest
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.render.errors import Problem
 from berth.render.namespace import namespace_manifest
-from berth.render.status import environment_status, ready_condition
+from berth.render.status import environment_status, only_workload_counts, ready_condition
 
 FINALIZE_POLL_SECONDS = 1.0
+# An Environment's Workload counts are written at most this often (each Workload that
+# comes or becomes Ready changes them); any other change of its status at once.
+COUNTS_EVERY_SECONDS = 5.0
+_status_written: dict[str, float] = {}  # Environment name -> when its status was last written
 
 if TYPE_CHECKING:
     from berth.handlers.runtime import Key, Runtime
@@ -94,8 +99,13 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         previous=body.get("status"),
         now=now,
     )
+    if body.get("status") != status and only_workload_counts(body.get("status"), status):
+        wait = _status_written.get(name, float("-inf")) + COUNTS_EVERY_SECONDS - time.monotonic()
+        if wait > 0:
+            return wait  # looked at again then, with the counts of that moment
     written_status = await write_status_and_events(runtime.client, body, status, now)
     if written_status is not None:
+        _status_written[name] = time.monotonic()
         runtime.cache.remember_write(body, written_status)
     return None
 

@@ -718,6 +718,8 @@ def sharers(cache: Cache, body: Mapping[str, Any]) -> list[tuple[str, str]]:
         identity = identity_of_entry(name, entry)
         if identity is not None and entry.get("id"):
             mine.add(identity)
+    if not mine:  # nothing to share: no walk over the namespace's Workloads
+        return []
     found = []
     for other in cache.workloads_in(namespace):
         other_name = other["metadata"]["name"]

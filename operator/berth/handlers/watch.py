@@ -13,16 +13,18 @@ import kopf
 
 from berth import metrics
 from berth.api import GROUP, VERSION
-from berth.handlers import environment, resources, workload
-from berth.handlers.cache import INVENTORY_LABEL
+from berth.handlers import environment, kopfpatch, resources, workload
+from berth.handlers.cache import INVENTORY_LABEL, slim_owner
 from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime, environment_key, workload_key
 from berth.kube import credentials
+from berth.kube.children import slim_child
 from berth.kube.client import KubeClient
 from berth.provision import RESOURCE_LABEL
 from berth.render.pods import summarise_pod
 
 log = logging.getLogger("berth")
+kopfpatch.install()  # a restart into thousands of objects: linear, not quadratic
 MANAGED_BY = "app.kubernetes.io/managed-by"
 CHILD_RESOURCES = (("apps", "v1", "deployments"), ("", "v1", "services"), ("", "v1", "configmaps"))
 
@@ -60,9 +62,12 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
 
     client = KubeClient(
         lambda: credentials.load(config.kubeconfig, config.context),
+        max_inflight=config.max_inflight,
         qps=config.qps,
         burst=config.burst,
         on_write=metrics.record_write,
+        on_throttle=metrics.record_throttle,
+        on_limit=metrics.record_limit,
     )
     install_task_dump()
     runtime = Runtime(config=config, client=client)
@@ -117,12 +122,12 @@ def login(memo: Any, **_: Any) -> kopf.ConnectionInfo:
 async def berth_workloads(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
-    return {(namespace, name): dict(body)}
+    return {(namespace, name): slim_owner(body)}
 
 
 @kopf.index(GROUP, VERSION, "environments")
 async def berth_environments(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {name: dict(body)}
+    return {name: slim_owner(body)}
 
 
 @kopf.index(GROUP, VERSION, "clusterprovisioners")
@@ -136,7 +141,7 @@ def _child_entry(namespace: str | None, labels: kopf.Labels, body: kopf.Body) ->
     # the deletion policy's, not the prune's.
     if labels.get(MANAGED_BY) != "berth" or not owner or RESOURCE_LABEL in labels:
         return {}
-    return {(namespace, owner): dict(body)}
+    return {(namespace, owner): slim_child(body)}
 
 
 @kopf.index("apps", "v1", "deployments", labels={MANAGED_BY: "berth"})
@@ -201,14 +206,18 @@ def _woken(memo: Any, kwargs: dict[str, Any]) -> Runtime:
 @kopf.on.event(GROUP, VERSION, "workloads")
 async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     runtime = _woken(memo, kwargs)
+    echo = event["type"] != "DELETED" and runtime.cache.own_echo(body)
     if event["type"] == "DELETED":
         runtime.cache.forget(body)
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    runtime.enqueue(workload_key((namespace, name)))
+    if not echo:  # our own status write coming back tells its reconcile nothing new
+        runtime.enqueue(workload_key((namespace, name)))
     for other in resources.sharers(runtime.cache, body):
         runtime.enqueue(workload_key(other))
+    # Its Environment counts it: looked at within a few seconds, once for many events
+    # (counting is a walk over all Workloads).
     for env in environment.environments_of_workload(runtime.cache, body):
-        runtime.enqueue(environment_key(env))
+        runtime.queue.add_after(environment_key(env), environment.COUNTS_EVERY_SECONDS)
 
 
 @kopf.on.event(GROUP, VERSION, "environments")
@@ -237,6 +246,8 @@ def _on_child(event: kopf.RawEvent, body: kopf.Body, memo: Any, kwargs: dict[str
     runtime = _woken(memo, kwargs)
     if event["type"] == "DELETED":
         runtime.cache.forget(body)
+    elif runtime.cache.own_echo(body):
+        return  # our own apply coming back: nothing new for the owner
     owner = (body.get("metadata", {}).get("labels") or {}).get(INVENTORY_LABEL)
     if owner:
         runtime.enqueue(workload_key((body["metadata"]["namespace"], owner)))

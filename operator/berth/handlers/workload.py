@@ -27,7 +27,7 @@ from berth.kube.children import NameConflict, ObjectKey, Refusal, sync_children
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.render import RenderError, render_workload
 from berth.render.errors import Problem
-from berth.render.status import Observed, condition, workload_status
+from berth.render.status import Observed, condition, only_rollout_progress, workload_status
 
 log = logging.getLogger("berth")
 RESOURCE_POLL_SECONDS = 2.0
@@ -235,9 +235,11 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
         pods=cache.pods_of((namespace, name)),
     )
     status = workload_status(observed, body.get("status"), now)
-    written = await write_status_and_events(runtime.client, body, status, now)
-    if written is not None:
-        cache.remember_write(body, written)
+    # The steps of a rollout are said once (Ready=False early), then where it ended.
+    if not only_rollout_progress(body.get("status"), status, now):
+        written = await write_status_and_events(runtime.client, body, status, now)
+        if written is not None:
+            cache.remember_write(body, written)
     if retrying is not None:
         return REFUSED_RETRY_SECONDS
     if problem is not None and not provisioned.observed_failure:

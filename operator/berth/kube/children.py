@@ -93,8 +93,11 @@ def prepared_manifest(
     manifest: Mapping[str, Any], owner: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The manifest as it is applied: with its owner reference and applied-hash annotation."""
-    result: dict[str, Any] = json.loads(json.dumps(manifest))
-    meta = result.setdefault("metadata", {})
+    # Only metadata changes here: the rest is shared with ``manifest``, which render
+    # made fresh for this reconcile (a deep copy of every manifest, every reconcile, was
+    # a good part of a reconcile's CPU).
+    result: dict[str, Any] = dict(manifest)
+    meta = result["metadata"] = dict(manifest.get("metadata") or {})
     if owner is not None:
         meta["ownerReferences"] = [
             {
@@ -106,7 +109,7 @@ def prepared_manifest(
                 "blockOwnerDeletion": True,
             }
         ]
-    annotations = meta.setdefault("annotations", {})
+    annotations = meta["annotations"] = dict(meta.get("annotations") or {})
     annotations.pop(APPLIED_HASH_ANNOTATION, None)
     annotations[APPLIED_HASH_ANNOTATION] = manifest_hash(result)
     return result
@@ -159,7 +162,15 @@ def same_as_live(
         if would_be.get(key) != live.get(key):
             return False
     wm, lm = would_be.get("metadata", {}), live.get("metadata", {})
-    return all(wm.get(k) == lm.get(k) for k in ("labels", "annotations", "ownerReferences"))
+    dm = desired.get("metadata", {})
+    for part in ("labels", "annotations"):
+        # Only our keys: another writer's labels are theirs, and may change between
+        # the dry run and the read (a label bumped ten times a second is no drift).
+        ours = dm.get(part) or {}
+        would, now = wm.get(part) or {}, lm.get(part) or {}
+        if any(would.get(k) != now.get(k) for k in ours):
+            return False
+    return bool(wm.get("ownerReferences") == lm.get("ownerReferences"))
 
 
 def _resource_version(obj: Mapping[str, Any]) -> str | None:
@@ -176,26 +187,90 @@ def applied_hash(obj: Mapping[str, Any]) -> str | None:
 async def apply_if_changed(
     client: KubeClient, manifest: Mapping[str, Any], live: Mapping[str, Any] | None
 ) -> tuple[bool, dict[str, Any]]:
-    """Apply when the object would change; return (written, object as it now is)."""
-    if live is not None:
-        if applied_hash(live) == applied_hash(manifest) and untouched_since_our_apply(
-            live, manifest
-        ):
+    """Apply when the object would change; return (written, object as it now is).
+
+    ``live`` may be a slim copy (see ``slim_child``): enough to tell whether anyone
+    touched the object since our apply; when someone did, the object is read whole.
+    """
+    if live is not None and applied_hash(live) == applied_hash(manifest):
+        if untouched_since_our_apply(live, manifest):
             return False, dict(live)
+        # Someone else wrote since our apply: did they change anything of ours?
         would_be = await client.apply(manifest, field_manager=FIELD_MANAGER, dry_run=True)
-        if same_as_live(would_be, live, manifest):
+        if not live.get(SLIM) and same_as_live(would_be, live, manifest):
             return False, dict(live)
-        if _resource_version(would_be) != _resource_version(live):
-            # Our copy is behind the server (someone else keeps writing the object, say
-            # a label of theirs): judge the drift on the object as it is now, or we
-            # would "correct" what is not ours, again and again.
+        if live.get(SLIM) or _resource_version(would_be) != _resource_version(live):
+            # Our copy is slim, or behind the server (someone else keeps writing the
+            # object, say a label of theirs): judge the drift on the object as it is
+            # now, or we would "correct" what is not ours, again and again.
             meta = manifest["metadata"]
             fresh = await client.get(
                 manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace")
             )
             if fresh is not None and same_as_live(would_be, fresh, manifest):
                 return False, fresh
+    # Otherwise our manifest changed, and with it its hash annotation: the apply is a
+    # change by itself, no dry run needs to say so.
     return True, await client.apply(manifest, field_manager=FIELD_MANAGER)
+
+
+# A cached child that carries only what the reconciles read (see slim_child).
+SLIM = "_slim"
+
+
+def _slim_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Of a managedFields entry's fieldsV1, what untouched_since_our_apply reads: its
+    top-level fields, and under metadata, the names of the fields and annotations."""
+    slim: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key == "f:metadata" and isinstance(value, Mapping):
+            slim[key] = {
+                k: ({a: {} for a in v} if k == "f:annotations" and isinstance(v, Mapping) else {})
+                for k, v in value.items()
+            }
+        else:
+            slim[key] = {}
+    return slim
+
+
+def slim_child(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A child as the cache keeps it: identity, labels, annotations, owners, who wrote it
+    when (managedFields without the field-by-field detail), and for a Deployment its
+    replicas and status. Not its spec or data: they are read whole when needed."""
+    meta = body.get("metadata") or {}
+    slim_meta = {
+        k: meta[k]
+        for k in (
+            "name",
+            "namespace",
+            "uid",
+            "resourceVersion",
+            "generation",
+            "labels",
+            "annotations",
+            "ownerReferences",
+            "deletionTimestamp",
+        )
+        if k in meta
+    }
+    slim_meta["managedFields"] = [
+        {
+            **{k: v for k, v in entry.items() if k != "fieldsV1"},
+            "fieldsV1": _slim_fields(entry.get("fieldsV1") or {}),
+        }
+        for entry in meta.get("managedFields") or []
+    ]
+    slim: dict[str, Any] = {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": slim_meta,
+        SLIM: True,
+    }
+    if body.get("kind") == "Deployment":
+        spec = body.get("spec") or {}
+        slim["spec"] = {"replicas": spec["replicas"]} if "replicas" in spec else {}
+        slim["status"] = body.get("status") or {}
+    return slim
 
 
 def foreign_owner(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> str | None:

@@ -24,12 +24,17 @@ from urllib.parse import quote
 import aiohttp
 
 from berth.kube.credentials import Credentials
+from berth.kube.limiter import SERVER_ERROR, THROTTLED, AimdLimit, ConcurrencyLimiter, retry_delay
 
 log = logging.getLogger(__name__)
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A 429 is the server asking us to come back (client-go retries those 10 times); a
+# 5xx may be a real fault, retried fewer times.
+MAX_ATTEMPTS_THROTTLED = 10
+MAX_ATTEMPTS_SERVER_ERROR = 5
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -62,31 +67,6 @@ class ResourceInfo:
     namespaced: bool
 
 
-class RateLimiter:
-    """A token bucket: ``qps`` tokens a second, at most ``burst`` saved up."""
-
-    def __init__(self, qps: float, burst: int) -> None:
-        self.qps = qps
-        self.burst = burst
-        self._tokens = float(burst)
-        self._stamp = time.monotonic()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        if self.qps <= 0:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.qps)
-            self._stamp = now
-            if self._tokens < 1:
-                await asyncio.sleep((1 - self._tokens) / self.qps)
-                self._stamp = time.monotonic()
-                self._tokens = 0
-            else:
-                self._tokens -= 1
-
-
 class KubeClient:
     """Async access to one API server with one set of credentials."""
 
@@ -94,15 +74,27 @@ class KubeClient:
         self,
         load_credentials: Callable[[], Credentials],
         *,
-        qps: float = 20.0,
+        max_inflight: int = 0,
+        qps: float = 0.0,
         burst: int = 40,
         timeout: float = 30.0,
         on_write: Callable[[str, str], None] | None = None,
+        on_throttle: Callable[[str], None] | None = None,
+        on_limit: Callable[[float, int], None] | None = None,
     ) -> None:
+        """``max_inflight`` and ``qps`` are ceilings a user may set (0: none); below them
+        the number of requests in flight follows the API server (see limiter.py)."""
         self._load_credentials = load_credentials
         self._credentials = load_credentials()
         self._session: aiohttp.ClientSession | None = None
-        self._limiter = RateLimiter(qps, burst)
+        self._max_inflight = max_inflight
+        self.limiter = ConcurrencyLimiter(
+            AimdLimit(ceiling=max_inflight),
+            qps=qps,
+            burst=burst,
+            on_throttle=on_throttle,
+            on_limit=on_limit,
+        )
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._discovery: dict[str, dict[str, ResourceInfo]] = {}
         self._on_write = on_write
@@ -131,7 +123,8 @@ class KubeClient:
         return aiohttp.ClientSession(
             base_url=creds.server.rstrip("/") + "/",
             headers=headers,
-            connector=aiohttp.TCPConnector(ssl=context, limit=32),
+            # The limiter decides how many requests are in flight, not the pool.
+            connector=aiohttp.TCPConnector(ssl=context, limit=self._max_inflight),
             timeout=self._timeout,
         )
 
@@ -158,17 +151,22 @@ class KubeClient:
         content_type: str = "application/json",
         kind: str = "",
     ) -> Any:
-        """Send one request, retrying throttling and transient server errors."""
+        """Send one request, retrying throttling and transient server errors.
+
+        A 429 or 5xx waits as long as the server's Retry-After says (or backs off) and
+        tells the limiter, which lets fewer requests through for a while.
+        """
         attempt = 0
         relogged = False
+        data = None if body is None else encode_body(body)
+        headers = {"Content-Type": content_type} if data is not None else None
         while True:
             attempt += 1
-            await self._limiter.acquire()
-            if self._session is None:
-                self._session = self._new_session()
-            data = None if body is None else encode_body(body)
-            headers = {"Content-Type": content_type} if data is not None else None
+            saturated = await self.limiter.acquire()
+            started = time.monotonic()
             try:
+                if self._session is None:
+                    self._session = self._new_session()
                 async with self._session.request(
                     method, path.lstrip("/"), params=params, data=data, headers=headers
                 ) as response:
@@ -176,10 +174,18 @@ class KubeClient:
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
             except (TimeoutError, aiohttp.ClientConnectionError) as err:
+                self.limiter.release()
+                self.limiter.congested(SERVER_ERROR)
                 if attempt >= 4:
                     raise ApiError(0, "ConnectionError", f"{method} {path}: {err}") from err
-                await asyncio.sleep(0.2 * 2**attempt)
+                await asyncio.sleep(retry_delay(None, attempt))
                 continue
+            except BaseException:
+                self.limiter.release()
+                raise
+            self.limiter.release()
+            if status not in RETRYABLE_STATUSES:  # answered, if only with a "no"
+                self.limiter.succeeded(time.monotonic() - started, saturated)
             if status < 400:
                 if method in WRITE_VERBS and not (params or {}).get("dryRun"):
                     self.writes[(method, kind)] += 1
@@ -192,14 +198,12 @@ class KubeClient:
                 self._credentials = self._load_credentials()
                 await self.close()
                 continue
-            if status in RETRYABLE_STATUSES and attempt < 5:
-                delay = (
-                    float(retry_after)
-                    if retry_after and retry_after.isdigit()
-                    else 0.2 * 2**attempt
-                )
-                await asyncio.sleep(min(delay, 5.0))
-                continue
+            if status in RETRYABLE_STATUSES:
+                self.limiter.congested(THROTTLED if status == 429 else SERVER_ERROR)
+                limit = MAX_ATTEMPTS_THROTTLED if status == 429 else MAX_ATTEMPTS_SERVER_ERROR
+                if attempt < limit:
+                    await asyncio.sleep(min(retry_delay(retry_after, attempt), 30.0))
+                    continue
             raise _api_error(status, text, f"{method} {path}")
 
     # -- discovery ----------------------------------------------------------------

@@ -9,6 +9,7 @@ that an unchanged situation yields a byte-identical status and no write.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -370,7 +371,13 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
     if ready and ready["status"] == "True":
         if not was_ready or was_ready.get("status") != "True":
             events.append(Transition("Ready", ready["message"], False))
-    elif ready and was_ready and was_ready.get("status") == "True" and not stalled_now:
+    elif (
+        ready
+        and was_ready
+        and was_ready.get("status") == "True"
+        and not stalled_now
+        and not _new_rollout(old, new)
+    ):
         events.append(Transition(ready["reason"], ready["message"], True))
     elif (
         ready
@@ -382,6 +389,18 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
         # a child refused for now, or the Pods' own (ImagePullBackOff, CrashLoopBackOff...).
         events.append(Transition(ready["reason"], ready["message"], True))
     return events
+
+
+def _new_rollout(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Ready lost because a new spec is rolling out: routine, not a Warning (becoming
+    Ready again is the news; a rollout that fails says so by its own reason)."""
+    ready = next((c for c in new.get("conditions") or [] if c.get("type") == "Ready"), None)
+    return bool(
+        ready
+        and ready.get("reason") in PROGRESS_REASONS
+        and int(new.get("observedGeneration") or 0)
+        > int((old or {}).get("observedGeneration") or 0)
+    )
 
 
 # Ready reasons that are failures although the Workload is not Stalled: each gets one
@@ -435,3 +454,102 @@ def environment_status(
         "workloads": workloads,
         "readyWorkloads": ready_workloads,
     }
+
+
+# -- fewer writes: a rollout on its way is said once ------------------------------------------
+
+# Ready reasons that only say "on its way": the rollout of this generation has not finished,
+# and nothing is wrong with it.
+PROGRESS_REASONS = frozenset(
+    {"DeploymentMissing", "RolloutPending", "RollingOut", "ReplicasUnavailable"}
+)
+# The conditions whose reason and message follow the rollout's steps.
+_ROLLOUT_CONDITIONS = frozenset({"Ready", "Reconciling", "Stalled", "Available"})
+
+
+def _on_its_way(status: Mapping[str, Any]) -> bool:
+    conds = {c.get("type"): c for c in status.get("conditions") or []}
+    ready, reconciling, stalled = conds.get("Ready"), conds.get("Reconciling"), conds.get("Stalled")
+    return bool(
+        ready
+        and ready.get("status") == "False"
+        and ready.get("reason") in PROGRESS_REASONS
+        and reconciling
+        and reconciling.get("status") == "True"
+        and (stalled is None or stalled.get("status") == "False")
+    )
+
+
+def _without_rollout_steps(status: Mapping[str, Any], counts: bool) -> dict[str, Any]:
+    rest = {k: v for k, v in status.items() if k != "conditions" and (counts or k != "replicas")}
+    rest["conditions"] = [
+        c for c in status.get("conditions") or [] if c.get("type") not in _ROLLOUT_CONDITIONS
+    ]
+    return rest
+
+
+# While a rollout is young, its replica counts going up and down (a surge Pod, an old one
+# leaving) are folded too; after this long they are written as they change, so that a
+# slow rollout shows how far it got.
+COUNTS_FOLDED_SECONDS = 10.0
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    try:
+        start = datetime.datetime.strptime(earlier, fmt)
+        end = datetime.datetime.strptime(later, fmt)
+    except (TypeError, ValueError):
+        return float("inf")
+    return (end - start).total_seconds()
+
+
+def only_rollout_progress(
+    previous: Mapping[str, Any] | None, new: Mapping[str, Any], now: str | None = None
+) -> bool:
+    """True when writing ``new`` over ``previous`` would only say "still rolling out" again.
+
+    A rollout goes through several steps (pending, replicas updated, replicas becoming
+    available) that each used to be a status write. The status already written for this
+    generation says Ready=False and Reconciling=True — all that kstatus, ``kubectl wait``
+    and Argo CD need to know it is on its way — so the steps between are folded: the next
+    write is the one that says where the rollout ended (Ready, a failure, Stalled), or
+    one that changes anything else (the resources, the endpoint...). The replica counts
+    are folded for the first COUNTS_FOLDED_SECONDS of the rollout (since Ready turned
+    False; ``now`` given), then written as they change. A new generation is always
+    written at once, so ``observedGeneration`` never lags.
+    """
+    if not previous or previous.get("observedGeneration") != new.get("observedGeneration"):
+        return False
+    if not (_on_its_way(previous) and _on_its_way(new)):
+        return False
+    young = False
+    if now is not None:
+        ready = next(c for c in previous.get("conditions") or [] if c.get("type") == "Ready")
+        young = _seconds_between(str(ready.get("lastTransitionTime")), now) < (
+            COUNTS_FOLDED_SECONDS
+        )
+    counts = not young
+    return _without_rollout_steps(previous, counts) == _without_rollout_steps(new, counts)
+
+
+def only_workload_counts(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """True when an Environment's new status differs from the previous one only in how
+    many of its Workloads there are and are ready (and the Ready message that says so).
+
+    Those counts change with every Workload that comes or becomes Ready; written each
+    time, they would cost a write per Workload event. The reconciler writes them at most
+    every few seconds; any other change is written at once.
+    """
+    if not previous:
+        return False
+
+    def without_counts(status: Mapping[str, Any]) -> dict[str, Any]:
+        rest = {k: v for k, v in status.items() if k not in ("workloads", "readyWorkloads")}
+        rest["conditions"] = [
+            {k: v for k, v in c.items() if not (c.get("type") == "Ready" and k == "message")}
+            for c in status.get("conditions") or []
+        ]
+        return rest
+
+    return without_counts(previous) == without_counts(new)
