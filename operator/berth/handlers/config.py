@@ -72,6 +72,11 @@ def derived(default: Any, how: str) -> Any:
 
 @dataclass(frozen=True)
 class OperatorConfig:
+    """The operator's settings. A new one is one field: ``name: int = setting(default,
+    "help ({env})")`` gives `berth run` ``--name`` and ``BERTH_NAME``; add its row to the
+    README's table and, if the chart sets it, a key under ``operator:`` in values.yaml
+    (tests/unit/test_cli_settings.py checks all three)."""
+
     kubeconfig: str | None = setting(
         None,
         "kubeconfig to use ({env}); in a Pod, the ServiceAccount is used",
