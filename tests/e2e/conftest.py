@@ -1,4 +1,8 @@
-"""Run the real operator (`python -m berth run`, a subprocess) against the test cluster."""
+"""Run the real operator (`python -m berth run`, a subprocess) against the test cluster.
+
+It runs as `python -m tests.statuscheck run`: the same operator, with every status it
+writes checked against the CRD's model (see tests/statuscheck.py). A failed test shows the
+tail of its log through the shared hook in tests/conftest.py (``log_tail``)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from pathlib import Path
 import pytest
 from kubernetes.client import ApiClient
 
+from tests import statuscheck
 from tests.clusterharness import REPO_ROOT, ClusterAccess
 from tests.kubeutil import Berth, environment_body
 
@@ -77,9 +82,14 @@ def crds(cluster: ClusterAccess) -> None:
 def start_operator(
     kubeconfig: Path, log_path: Path, resync: float, *extra_args: str
 ) -> OperatorProcess:
-    """`python -m berth run` as a subprocess, waited for until /healthz answers."""
+    """`python -m berth run` as a subprocess (status writes checked), waited for until
+    /healthz answers."""
     metrics_port, health_port = free_port(), free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        **statuscheck.subprocess_env(log_path.with_suffix(".status-violations")),
+    }
     for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "BERTH_NAMESPACES"):
         env.pop(name, None)
     with log_path.open("wb") as log:
@@ -87,7 +97,7 @@ def start_operator(
             [
                 sys.executable,
                 "-m",
-                "berth",
+                "tests.statuscheck",
                 "run",
                 "--kubeconfig",
                 str(kubeconfig),
@@ -139,19 +149,3 @@ def environment(berth: Berth, namespace: str, operator: OperatorProcess) -> Iter
     berth.create_environment(environment_body(namespace, namespace))
     yield namespace
     berth.delete_environment(namespace)
-
-
-@pytest.fixture(autouse=True)
-def _operator_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed and "operator" in request.fixturenames:
-        op: OperatorProcess = request.getfixturevalue("operator")
-        print(f"\n--- operator log (last lines) ---\n{op.log_tail()}")
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report

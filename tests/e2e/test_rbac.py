@@ -297,15 +297,6 @@ def rbac_operator(
         running.stop()
 
 
-@pytest.fixture(autouse=True)
-def _rbac_operator_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed and "rbac_operator" in request.fixturenames:
-        op: OperatorProcess = request.getfixturevalue("rbac_operator")
-        print(f"\n--- RBAC operator log (last lines) ---\n{op.log_tail(80)}")
-
-
 def environment_manifest(name: str) -> dict[str, Any]:
     """examples/environment.yaml (postgres by a Crossplane claim, redis by a template),
     serving a namespace of its name, deleting what its Workloads leave behind."""
