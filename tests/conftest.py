@@ -16,7 +16,6 @@ For every suite:
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client import ApiClient
 
 from tests import clusterharness, statuscheck
+from tests.kubeutil import wait_for
 
 CLUSTER_SUITES = ("integration", "e2e")
 LOG_LINES = 80
@@ -74,11 +74,13 @@ def namespace(request: pytest.FixtureRequest, api: ApiClient) -> Iterator[str]:
         k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels={"berth.dev/test": "true"}))
     )
     # Pods need the namespace's default ServiceAccount, which appears asynchronously.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if core.list_namespaced_service_account(name, field_selector="metadata.name=default").items:
-            break
-        time.sleep(0.2)
+    wait_for(
+        lambda: (
+            core.list_namespaced_service_account(name, field_selector="metadata.name=default").items
+        ),
+        30,
+        f"the default ServiceAccount of namespace {name}",
+    )
     try:
         yield name
     finally:

@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from kubernetes.client import ApiClient
 
 from tests import statuscheck
 from tests.clusterharness import REPO_ROOT, ClusterAccess
-from tests.kubeutil import Berth, environment_body
+from tests.kubeutil import Berth, environment_body, poll_until
 
 # Short enough that a test can watch several full resyncs go by.
 RESYNC_SECONDS = 2
@@ -115,18 +114,20 @@ def start_operator(
             cwd=REPO_ROOT,
         )
     running = OperatorProcess(process, log_path, metrics_port)
-    deadline = time.monotonic() + 60
-    while True:
+
+    def healthy() -> bool:
         if process.poll() is not None:
             pytest.fail(f"the operator exited with {process.returncode}:\n{running.log_tail()}")
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=1)
-            return running
+            with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=1):
+                return True
         except OSError:
-            if time.monotonic() > deadline:
-                running.stop()
-                pytest.fail(f"the operator was not healthy in 60s:\n{running.log_tail()}")
-            time.sleep(0.2)
+            return False
+
+    if not poll_until(healthy, 60):
+        running.stop()
+        pytest.fail(f"the operator was not healthy in 60s:\n{running.log_tail()}")
+    return running
 
 
 @pytest.fixture(scope="session")

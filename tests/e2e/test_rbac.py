@@ -48,7 +48,7 @@ from kubernetes.client.exceptions import ApiException
 from tests.clusterharness import BIN_DIR, REPO_ROOT, ClusterAccess, kubectl_binary
 from tests.composer import EXAMPLE_KINDS, TestOnlyComposer
 from tests.e2e.conftest import OperatorProcess, start_operator
-from tests.kubeutil import Berth, wait_for
+from tests.kubeutil import Berth, poll_until, wait_for
 
 CHART = REPO_ROOT / "charts" / "berth"
 EXAMPLES = REPO_ROOT / "examples"
@@ -379,8 +379,11 @@ def scene(
         made.berth.delete_environment(name)
     deadline = time.monotonic() + 60
     for name in made.environments:
-        while time.monotonic() < deadline and made.get("environment", name) is not None:
-            time.sleep(0.5)
+        poll_until(
+            lambda: made.get("environment", name) is None,  # noqa: B023  (called right here)
+            max(0.0, deadline - time.monotonic()),
+            interval=0.5,
+        )
         unstick = ["--type=merge", "-p", '{"metadata":{"finalizers":null}}']
         out = cluster.kubectl("get", "workloads", "-n", name, "-o", "name", check=False)
         for workload in out.split():
