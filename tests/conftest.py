@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,8 +117,10 @@ def _status_as_declared() -> Iterator[None]:
         stop()
     found += statuscheck.new_violations()
     if found:
+        counts = Counter(found)
         pytest.fail(
             "the operator wrote a status the CRD's model does not declare (the API server "
-            "drops such fields silently):\n" + "\n".join(found),
+            "drops such fields silently):\n"
+            + "\n".join(f"{error} ({n} times)" if n > 1 else error for error, n in counts.items()),
             pytrace=False,
         )
