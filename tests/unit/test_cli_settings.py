@@ -7,6 +7,7 @@ flags; and the CRD files have one writer, `berth crds`.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import re
 from pathlib import Path
@@ -17,8 +18,8 @@ import yaml
 
 import berth.api.crdgen
 from berth.cli import build_parser, main
-from berth.cli.run import config_from
-from berth.handlers.config import Flag, OperatorConfig, derived_settings, flags
+from berth.cli.run import add_flags, config_from
+from berth.handlers.config import Flag, OperatorConfig, derived_settings, flags, setting
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "berth"
@@ -209,3 +210,53 @@ def test_the_readme_lists_every_flag_with_its_variable() -> None:
         flags_in_row = re.findall(r"`(--[a-z-]+)`", row.split("|")[1])
         variables = re.findall(r"`([A-Z_]+)`", row.split("|")[2])
         assert variables[flags_in_row.index(flag.flag)] == flag.env, row
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """Kinds of setting OperatorConfig may not use (yet): a switch, a variable's fallback."""
+
+    verbose_writes: bool = setting(False, "log every write ({env})")
+    lease_namespace: str = setting(
+        "default", "where Leases live ({env}); else POD_NAMESPACE", fallback_env=("POD_NAMESPACE",)
+    )
+
+
+def sample_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_flags(parser, flags(Sample))
+    return parser
+
+
+def test_a_bool_setting_is_a_switch_its_variable_turns_on(clean_env: pytest.MonkeyPatch) -> None:
+    for name in ("BERTH_VERBOSE_WRITES", "BERTH_LEASE_NAMESPACE", "POD_NAMESPACE"):
+        clean_env.delenv(name, raising=False)
+    assert sample_parser().parse_args([]).verbose_writes is False
+    assert sample_parser().parse_args(["--verbose-writes"]).verbose_writes is True
+    for text, on in (("1", True), ("true", True), ("0", False), ("", False)):
+        clean_env.setenv("BERTH_VERBOSE_WRITES", text)
+        assert sample_parser().parse_args([]).verbose_writes is on, text
+
+
+def test_a_fallback_variable_is_read_when_the_own_one_is_unset_or_empty(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    for name in ("BERTH_LEASE_NAMESPACE", "POD_NAMESPACE"):
+        clean_env.delenv(name, raising=False)
+    assert sample_parser().parse_args([]).lease_namespace == "default"
+    clean_env.setenv("BERTH_LEASE_NAMESPACE", "")
+    assert sample_parser().parse_args([]).lease_namespace == "default"
+    clean_env.setenv("POD_NAMESPACE", "berth-system")
+    assert sample_parser().parse_args([]).lease_namespace == "berth-system"
+    clean_env.setenv("BERTH_LEASE_NAMESPACE", "leases")
+    assert sample_parser().parse_args([]).lease_namespace == "leases"
+    assert sample_parser().parse_args(["--lease-namespace=x"]).lease_namespace == "x"
+
+
+def test_a_switch_on_by_default_is_refused() -> None:
+    @dataclasses.dataclass
+    class Wrong:
+        on: bool = setting(True, "cannot be turned off ({env})")
+
+    with pytest.raises(TypeError, match="off by default"):
+        flags(Wrong)

@@ -25,17 +25,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "Every flag can also be set by the environment variable shown.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    for flag in flags():
-        run.add_argument(flag.flag, **_argument(flag))
+    add_flags(run, flags())
+
+
+def add_flags(parser: argparse.ArgumentParser, declared: list[Flag]) -> None:
+    """An argument for each declared setting; a default comes from its variable, if set."""
+    for flag in declared:
+        parser.add_argument(flag.flag, **_argument(flag))
 
 
 def _argument(flag: Flag) -> dict[str, Any]:
-    """argparse's keywords for a setting; the default comes from its variable, if set."""
     shown = flag.help.format(env=flag.env)
     if flag.repeatable:
         # The variable is read after parsing: given flags replace it, not add to it.
         return {"action": "append", "default": None, "help": shown}
     text = os.environ.get(flag.env)
+    switch = flag.type is bool  # (a variable: mypy would narrow flag.type to None below)
+    if switch:
+        return {"action": "store_true", "default": text in ("1", "true"), "help": shown}
+    if not text and flag.fallback_env:
+        text = next(filter(None, map(os.environ.get, flag.fallback_env)), None)
     default: Any
     if flag.optional:
         default = text or None

@@ -32,12 +32,15 @@ class Flag:
     default: Any
     """The field's default: what the setting is when neither the flag nor the variable is."""
     type: type[Any] | None
-    """int or float converts the text given; None keeps it as text."""
+    """int or float converts the text given; bool makes a switch (the variable: 1 or
+    true); None keeps the text as it is."""
     choices: tuple[str, ...] | None
     optional: bool
     """Unset by default (the help shows None): the field keeps its default."""
     repeatable: bool
     """Given once per value; the variable holds the values comma-separated."""
+    fallback_env: tuple[str, ...]
+    """Variables read in turn when ``env`` is unset or empty (``POD_NAMESPACE``)."""
 
 
 def setting(
@@ -49,9 +52,10 @@ def setting(
     choices: tuple[str, ...] | None = None,
     optional: bool = False,
     repeatable: bool = False,
+    fallback_env: tuple[str, ...] = (),
 ) -> Any:
     """A field that is a `berth run` flag: ``--<field-name>`` and ``BERTH_<FIELD_NAME>``
-    unless named otherwise."""
+    unless named otherwise. A bool field is a switch, off by default."""
     metadata = {
         _FLAG: {
             "flag": flag,
@@ -60,6 +64,7 @@ def setting(
             "choices": choices,
             "optional": optional or repeatable,
             "repeatable": repeatable,
+            "fallback_env": fallback_env,
         }
     }
     return dataclasses.field(default=default, metadata=metadata)
@@ -141,15 +146,17 @@ class OperatorConfig:
     )
 
 
-def flags() -> list[Flag]:
-    """The settings that are flags of `berth run`, in the dataclass's order."""
-    hints = typing.get_type_hints(OperatorConfig)
+def flags(settings: type[Any] = OperatorConfig) -> list[Flag]:
+    """The fields of ``settings`` (OperatorConfig) that are flags, in the dataclass's order."""
+    hints = typing.get_type_hints(settings)
     found = []
-    for field in dataclasses.fields(OperatorConfig):
+    for field in dataclasses.fields(settings):
         declared = field.metadata.get(_FLAG)
         if declared is None:
             continue
         hint = hints[field.name]
+        if hint is bool and field.default is not False:
+            raise TypeError(f"{field.name}: a switch is off by default")
         found.append(
             Flag(
                 name=field.name,
@@ -157,10 +164,11 @@ def flags() -> list[Flag]:
                 env=declared["env"] or "BERTH_" + field.name.upper(),
                 help=declared["help"],
                 default=field.default,
-                type=hint if hint in (int, float) else None,
+                type=hint if hint in (int, float, bool) else None,
                 choices=declared["choices"],
                 optional=declared["optional"],
                 repeatable=declared["repeatable"],
+                fallback_env=declared["fallback_env"],
             )
         )
     return found
