@@ -18,7 +18,7 @@ from enum import StrEnum, unique
 
 @unique
 class Reason(StrEnum):
-    """Berth's own reasons. Set on Workloads unless the comment says Environment."""
+    """Berth's own reasons, on Workloads unless the comment names Environments."""
 
     # -- the inputs: placeholders (render.placeholders) --
     # A ${...} is malformed or used where it cannot be.
@@ -43,7 +43,8 @@ class Reason(StrEnum):
     # A secret output in a probe.
     SECRET_IN_PROBE = "SecretInProbe"
     # -- the inputs: other fields (render, handlers) --
-    # The spec does not match the schema in a way admission could not catch (handlers).
+    # On a Workload or an Environment: the spec does not match the schema in a way
+    # admission could not catch (handlers).
     INVALID_SPEC = "InvalidSpec"
     # A file has a ``source`` (only ``berth import`` can inline it).
     FILE_SOURCE_NOT_INLINED = "FileSourceNotInlined"
@@ -149,10 +150,10 @@ class Reason(StrEnum):
     # -- the summary conditions (render.status) --
     # On InputsValid=True.
     VALID = "Valid"
-    # On Ready=True (and Reconciling/Stalled=False, ResourcesReady=True); the Event of
-    # becoming Ready.
+    # On Workloads and Environments: Ready=True (and Reconciling/Stalled=False once Ready,
+    # ResourcesReady=True); the Event of becoming Ready.
     READY = "Ready"
-    # On Stalled=False while work is in flight.
+    # On Workloads and Environments: Stalled=False while work is in flight.
     PROGRESSING = "Progressing"
     # On Stalled=False while a refused write is retried (ChildForbidden, ChildConflict...).
     RETRYING = "Retrying"
