@@ -17,7 +17,8 @@ from berth.api import API_VERSION, Environment, Workload
 from berth.cli.checks import check_kind, collect, raise_all, validate
 from berth.cli.loader import Document, InputError, child, describe, is_null, line_of, load_document
 from berth.cli.output import to_yaml_stream
-from berth.render import OutputValue, Reason, RenderError, SecretRef, render_workload
+from berth.reasons import Reason
+from berth.render import OutputValue, RenderError, SecretRef, render_workload
 
 OUTPUTS_HINT = (
     "pass the resources' outputs with --outputs FILE: a mapping resource -> output -> value, "
