@@ -679,7 +679,8 @@ def test_check_provisioners() -> None:
     [("v1", "Secret"), ("v1", "Namespace"), ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")],
 )
 def test_a_template_may_not_render_secrets_or_rights(api_version: str, kind: str) -> None:
-    from berth.provision.template import REFUSED_KINDS, TemplateFailure, _finish_object
+    from berth.provision.errors import TemplateFailure
+    from berth.provision.template import REFUSED_KINDS, _finish_object
 
     assert any(k[1] == kind for k in REFUSED_KINDS)
     with pytest.raises(TemplateFailure, match=f"may not create a {kind}"):

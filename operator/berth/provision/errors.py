@@ -39,6 +39,14 @@ class ProvisionError(RenderError):
     """A resource cannot be provisioned as asked. Carries one or more problems."""
 
 
+class TemplateFailure(Exception):
+    """A provisioner template could not be rendered into objects and outputs.
+
+    Internal to the template kind (``berth.provision.template``, ``.sandbox``, ``.opaque``):
+    it never leaves the package; ``plan_template`` and ``check_provisioners`` turn it into a
+    TemplateError problem that names the provisioner."""
+
+
 def provision_error(reason: str, message: str, resource: str | None = None) -> ProvisionError:
     return ProvisionError([Problem(reason, message, resource=resource)])
 

@@ -25,12 +25,13 @@ from berth.api.environment import (
 )
 from berth.api.workload import Workload
 from berth.provision.crossplane import plan_crossplane
-from berth.provision.errors import ProvisionError, ProvisionReason
+from berth.provision.errors import ProvisionError, ProvisionReason, TemplateFailure
 from berth.provision.identity import is_shared, resource_identity
 from berth.provision.match import CLUSTER_PREFIX, Match, match, provisioner_name
 from berth.provision.model import PlanContext, ResourcePlan
+from berth.provision.sandbox import check_template
 from berth.provision.secret import plan_secret
-from berth.provision.template import TemplateFailure, check_template, plan_template
+from berth.provision.template import plan_template
 from berth.render.errors import Problem
 
 KindSpec = CrossplaneProvisioner | TemplateProvisioner | SecretProvisioner
