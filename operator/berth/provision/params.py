@@ -15,7 +15,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from berth.provision.errors import ProvisionReason, names
+from berth.provision.errors import ProvisionError, ProvisionReason, names
 from berth.render.errors import Problem
 
 
@@ -90,8 +90,11 @@ def merge_params(
     *,
     resource: str,
     provisioner: str,
-) -> tuple[dict[str, Any], list[Problem]]:
-    """``params`` deep-merged over ``defaults``, and the problems found (possibly none)."""
+) -> dict[str, Any]:
+    """``params`` deep-merged over ``defaults``.
+
+    Raises ProvisionError carrying every problem found (ParamNotAllowed, ParamInvalid),
+    each naming the resource."""
     defaults = defaults or {}
     params = params or {}
     accepted = set(allowed) if allowed is not None else set(defaults)
@@ -110,4 +113,6 @@ def merge_params(
         )
     kept = {key: value for key, value in params.items() if key in accepted}
     merged = _merge(defaults, kept, "params", where, problems, resource, provisioner)
-    return merged, problems
+    if problems:
+        raise ProvisionError(problems)
+    return merged

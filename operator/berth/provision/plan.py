@@ -108,14 +108,10 @@ def plan(
         services=dict(services or {}),
     )
     if isinstance(spec, CrossplaneProvisioner):
-        result, problems = plan_crossplane(context, provisioner, spec)
-    elif isinstance(spec, TemplateProvisioner):
-        result, problems = plan_template(context, provisioner, spec)
-    else:
-        result, problems = plan_secret(context, provisioner, spec)
-    if problems or result is None:
-        raise ProvisionError(problems)
-    return result
+        return plan_crossplane(context, provisioner, spec)
+    if isinstance(spec, TemplateProvisioner):
+        return plan_template(context, provisioner, spec)
+    return plan_secret(context, provisioner, spec)
 
 
 def check_provisioners(provisioners: Sequence[Provisioner] | None) -> list[Problem]:

@@ -46,7 +46,7 @@ from typing import Any
 import yaml
 
 from berth.api.environment import Provisioner, TemplateProvisioner
-from berth.provision.errors import ProvisionReason, TemplateFailure, names
+from berth.provision.errors import ProvisionReason, TemplateFailure, names, provision_error
 from berth.provision.model import (
     FromSecret,
     FromValue,
@@ -58,7 +58,6 @@ from berth.provision.model import (
 from berth.provision.opaque import Tokens, json_text, restore
 from berth.provision.params import merge_params
 from berth.provision.sandbox import SANDBOX, TemplateRejected, TemplateWaiting, render_text
-from berth.render.errors import Problem
 
 # -- YAML ------------------------------------------------------------------------------------
 
@@ -282,16 +281,17 @@ def render_manifests(
 
 def plan_template(
     context: PlanContext, provisioner: Provisioner, spec: TemplateProvisioner
-) -> tuple[ResourcePlan | None, list[Problem]]:
-    params, problems = merge_params(
+) -> ResourcePlan:
+    """The template's objects and outputs for the resource; raises ProvisionError:
+    ParamNotAllowed or ParamInvalid (the params, or the template's reject()), Waiting
+    (its wait()), TemplateError, MissingOutput."""
+    params = merge_params(
         spec.defaults,
         context.params,
         spec.allowed_params,
         resource=context.resource,
         provisioner=context.provisioner,
     )
-    if problems:
-        return None, problems
     tokens = Tokens()
     try:
         template_vars = template_context(context, params, tokens)
@@ -302,44 +302,36 @@ def plan_template(
         )
         rendered = render_outputs(spec.outputs, template_vars, tokens) if spec.outputs else {}
     except TemplateRejected as rejected:
-        return None, [
-            Problem(
-                ProvisionReason.PARAM_INVALID,
-                f"resource {context.resource!r}: provisioner {context.provisioner} (type "
-                f"{provisioner.type}) rejects its params: {tokens.reveal(rejected.message)}",
-                resource=context.resource,
-            )
-        ]
+        raise provision_error(
+            ProvisionReason.PARAM_INVALID,
+            f"resource {context.resource!r}: provisioner {context.provisioner} (type "
+            f"{provisioner.type}) rejects its params: {tokens.reveal(rejected.message)}",
+            context.resource,
+        ) from None
     except TemplateWaiting as waiting:
-        return None, [
-            Problem(
-                ProvisionReason.WAITING,
-                f"resource {context.resource!r}: provisioner {context.provisioner} (type "
-                f"{provisioner.type}) waits: {tokens.reveal(waiting.message)}",
-                resource=context.resource,
-            )
-        ]
+        raise provision_error(
+            ProvisionReason.WAITING,
+            f"resource {context.resource!r}: provisioner {context.provisioner} (type "
+            f"{provisioner.type}) waits: {tokens.reveal(waiting.message)}",
+            context.resource,
+        ) from None
     except TemplateFailure as failure:
-        return None, [
-            Problem(
-                ProvisionReason.TEMPLATE_ERROR,
-                f"provisioner {context.provisioner} (type {provisioner.type}) cannot provision "
-                f"resource {context.resource!r}: {failure}",
-                resource=context.resource,
-            )
-        ]
+        raise provision_error(
+            ProvisionReason.TEMPLATE_ERROR,
+            f"provisioner {context.provisioner} (type {provisioner.type}) cannot provision "
+            f"resource {context.resource!r}: {failure}",
+            context.resource,
+        ) from None
     declared = list(dict.fromkeys(provisioner.outputs or []))
     missing = [name for name in declared if name not in rendered]
     if missing:
-        return None, [
-            Problem(
-                ProvisionReason.MISSING_OUTPUT,
-                f"provisioner {context.provisioner} (type {provisioner.type}) promises "
-                f"outputs {', '.join(missing)} for resource {context.resource!r}, but its "
-                f"outputs template did not render them (it rendered: {names(rendered)})",
-                resource=context.resource,
-            )
-        ]
+        raise provision_error(
+            ProvisionReason.MISSING_OUTPUT,
+            f"provisioner {context.provisioner} (type {provisioner.type}) promises "
+            f"outputs {', '.join(missing)} for resource {context.resource!r}, but its "
+            f"outputs template did not render them (it rendered: {names(rendered)})",
+            context.resource,
+        )
     order = declared + sorted(set(rendered) - set(declared))
     outputs = [OutputSpec(name, rendered[name]) for name in order]
-    return context.finish("template", manifests, outputs), []
+    return context.finish("template", manifests, outputs)
