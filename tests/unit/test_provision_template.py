@@ -485,7 +485,7 @@ def test_promised_outputs_must_be_rendered() -> None:
 def test_promised_outputs_come_first() -> None:
     provisioner = template(outputs="b: 1\na: 2\nc: 3\n")
     provisioner["outputs"] = ["c"]
-    assert plan_for(provisioner).output_names == ["c", "a", "b"]
+    assert [o.name for o in plan_for(provisioner).outputs] == ["c", "a", "b"]
 
 
 def test_reject_refuses_params_in_the_templates_words() -> None:

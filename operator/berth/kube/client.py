@@ -233,9 +233,6 @@ class KubeClient:
             )
         return kinds[kind]
 
-    def forget_discovery(self, api_version: str) -> None:
-        self._discovery.pop(api_version, None)
-
     async def path_for(
         self,
         api_version: str,

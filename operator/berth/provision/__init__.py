@@ -17,7 +17,6 @@ from berth.provision.identity import (
     connection_secret_name,
     is_shared,
     resource_identity,
-    shared_key,
 )
 from berth.provision.match import (
     CLUSTER_PREFIX,
@@ -84,6 +83,5 @@ __all__ = [
     "provisioner_name",
     "resource_identity",
     "serves_environment",
-    "shared_key",
     "workload_services",
 ]

@@ -10,7 +10,6 @@ from berth.render.labels import (
     MANAGED_BY_LABEL,
     NAME_LABEL,
     WORKLOAD_LABEL,
-    inventory_selector,
     selector_labels,
     workload_labels,
 )
@@ -44,7 +43,6 @@ __all__ = [
     "SecretRef",
     "Violation",
     "check_policy",
-    "inventory_selector",
     "render_workload",
     "resolve_params",
     "resource_dependencies",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from berth.render.errors import Problem
@@ -39,7 +39,6 @@ class Observed:
     retrying: Problem | None = None
     # What the Workload's Pods say (berth.render.pods): why they are not Ready.
     pods: Sequence[PodSummary] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def condition(
@@ -325,7 +324,6 @@ def workload_status(
         status["resources"] = [dict(r) for r in observed.resources]
     if observed.managed_objects:
         status["managedObjects"] = [dict(o) for o in observed.managed_objects]
-    status.update(observed.extra)
     return status
 
 
