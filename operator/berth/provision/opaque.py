@@ -26,7 +26,8 @@ One rendering goes through three steps, and this module owns the first and the l
 2. **Nothing looks inside.** A token is not the value, so anything that would read the
    value through its text would be wrong as well as unsafe. An ``Opaque`` answers the
    operations that do not need its text with its real value: ``==``, ``!=``, ``<``,
-   ``<=``, ``>``, ``>=``, ``x in value``, ``len``, truthiness and hashing. A few
+   ``<=``, ``>``, ``>=``, ``x in value``, ``len``, truthiness and hashing (``value in
+   "text"`` is answered by the text, which sees only the token: it reveals nothing). A few
    transformations (``OPAQUE_METHODS``, and the sandbox's ``lower``/``upper``/
    ``capitalize``/``trim``/``tojson`` filters) are applied to the real value and give a
    *new* ``Opaque`` (a new token). Iterating, indexing, slicing and ``%``-formatting raise
