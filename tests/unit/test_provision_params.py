@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from berth.problems import Problem
 from berth.provision import ProvisionError, merge_params
-from berth.render import Problem
 
 
 def merge(

@@ -16,7 +16,7 @@ values out of a template's structure). Errors have one style, ``berth.provision.
 says which: what cannot be made raises ``ProvisionError`` with every problem found.
 """
 
-from berth.provision.errors import ProvisionError, ProvisionReason
+from berth.provision.errors import ProvisionError
 from berth.provision.identity import (
     IDENTITY_MAX,
     connection_secret_name,
@@ -33,9 +33,6 @@ from berth.provision.match import (
     serves_environment,
 )
 from berth.provision.model import (
-    RESOURCE_LABEL,
-    RESOURCE_TYPE_LABEL,
-    SHARED_LABEL,
     ClaimRef,
     FromField,
     FromSecret,
@@ -59,9 +56,6 @@ __all__ = [
     "CLUSTER_PREFIX",
     "IDENTITY_MAX",
     "PHASES",
-    "RESOURCE_LABEL",
-    "RESOURCE_TYPE_LABEL",
-    "SHARED_LABEL",
     "ClaimRef",
     "FromField",
     "FromSecret",
@@ -71,7 +65,6 @@ __all__ = [
     "OutputSpec",
     "Phase",
     "ProvisionError",
-    "ProvisionReason",
     "ResourcePlan",
     "ResourceState",
     "check_provisioners",

@@ -46,7 +46,7 @@ from typing import Any
 import yaml
 
 from berth.api.environment import Provisioner, TemplateProvisioner
-from berth.provision.errors import ProvisionReason, TemplateFailure, names, provision_error
+from berth.provision.errors import TemplateFailure, names, provision_error
 from berth.provision.model import (
     FromSecret,
     FromValue,
@@ -58,6 +58,7 @@ from berth.provision.model import (
 from berth.provision.opaque import Tokens, json_text, restore
 from berth.provision.params import merge_params
 from berth.provision.sandbox import SANDBOX, TemplateRejected, TemplateWaiting, render_text
+from berth.reasons import Reason
 
 # -- YAML ------------------------------------------------------------------------------------
 
@@ -303,21 +304,21 @@ def plan_template(
         rendered = render_outputs(spec.outputs, template_vars, tokens) if spec.outputs else {}
     except TemplateRejected as rejected:
         raise provision_error(
-            ProvisionReason.PARAM_INVALID,
+            Reason.PARAM_INVALID,
             f"resource {context.resource!r}: provisioner {context.provisioner} (type "
             f"{provisioner.type}) rejects its params: {tokens.reveal(rejected.message)}",
             context.resource,
         ) from None
     except TemplateWaiting as waiting:
         raise provision_error(
-            ProvisionReason.WAITING,
+            Reason.WAITING,
             f"resource {context.resource!r}: provisioner {context.provisioner} (type "
             f"{provisioner.type}) waits: {tokens.reveal(waiting.message)}",
             context.resource,
         ) from None
     except TemplateFailure as failure:
         raise provision_error(
-            ProvisionReason.TEMPLATE_ERROR,
+            Reason.TEMPLATE_ERROR,
             f"provisioner {context.provisioner} (type {provisioner.type}) cannot provision "
             f"resource {context.resource!r}: {failure}",
             context.resource,
@@ -326,7 +327,7 @@ def plan_template(
     missing = [name for name in declared if name not in rendered]
     if missing:
         raise provision_error(
-            ProvisionReason.MISSING_OUTPUT,
+            Reason.MISSING_OUTPUT,
             f"provisioner {context.provisioner} (type {provisioner.type}) promises "
             f"outputs {', '.join(missing)} for resource {context.resource!r}, but its "
             f"outputs template did not render them (it rendered: {names(rendered)})",
