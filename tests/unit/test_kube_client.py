@@ -472,9 +472,15 @@ async def test_a_delete_whose_uid_precondition_fails_is_a_conflict(
     apiserver: ApiServer, client: KubeClient
 ) -> None:
     # A namesake made after our read: the precondition protects it.
-    refusal = status(409, "Conflict", "Precondition failed: UID in precondition: u-1")
+    refusal = status(
+        409,
+        "Conflict",
+        'Operation cannot be fulfilled on ConfigMap "settings": the UID in the precondition'
+        " (u-1) does not match the UID in record (u-2). The object might have been deleted"
+        " and then recreated",
+    )
     apiserver.answer("DELETE", CM_PATH, Answer(409, refusal))
-    with pytest.raises(Conflict, match="Precondition failed"):
+    with pytest.raises(Conflict, match="the UID in the precondition"):
         await client.delete("v1", "ConfigMap", "settings", "team", uid="u-1")
 
 
