@@ -1111,3 +1111,30 @@ def _managed_entry(
 def counted(writes: Iterable[Write]) -> Counter[tuple[str, str]]:
     """Writes by (verb, kind)."""
     return Counter((w.verb, w.kind) for w in writes)
+
+
+class FakeClock:
+    """A ``berth.handlers.clock.Clock`` that stands still until a test moves it."""
+
+    def __init__(self, start: datetime.datetime | str = "2026-01-01T12:00:00Z") -> None:
+        if isinstance(start, str):
+            start = datetime.datetime.strptime(start, TIME_FORMAT).replace(tzinfo=datetime.UTC)
+        self._now = start
+        self._monotonic = 1000.0
+
+    def now(self) -> datetime.datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def advance(self, seconds: float) -> None:
+        self._now += datetime.timedelta(seconds=seconds)
+        self._monotonic += seconds
+
+    def set(self, moment: datetime.datetime | str) -> None:
+        """Jump the wall clock (the monotonic one moves by as much, never back)."""
+        if isinstance(moment, str):
+            moment = datetime.datetime.strptime(moment, TIME_FORMAT).replace(tzinfo=datetime.UTC)
+        self._monotonic += max(0.0, (moment - self._now).total_seconds())
+        self._now = moment
