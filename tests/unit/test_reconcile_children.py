@@ -9,6 +9,7 @@ import pytest
 
 from berth.handlers.workload import REFUSED_RETRY_SECONDS
 from berth.kube.client import ApiError
+from berth.render.status import FIRST_STATUS_WAIT_SECONDS
 from tests.unit.builders import NAMESPACE
 from tests.unit.world import WEB_SERVICE, World
 
@@ -53,6 +54,21 @@ async def test_a_new_workload_gets_its_children_then_becomes_ready() -> None:
     assert world.written() == [("apply", "Workload", "checkout")]
     assert world.condition("Ready") == ("True", "Ready")
     assert world.events() == ["Ready"]
+
+
+async def test_a_new_workloads_first_status_waits_a_moment_for_its_rollout() -> None:
+    world = World()
+    world.add_environment()
+    world.add_workload(age=0)
+    assert await world.reconcile() == FIRST_STATUS_WAIT_SECONDS
+    assert world.written() == [("apply", "Deployment", "checkout")]
+    assert "conditions" not in world.status()
+
+    # Not quick: once the wait is over, "rolling out" is said.
+    world.clock.advance(FIRST_STATUS_WAIT_SECONDS)
+    assert await world.reconcile() is None
+    assert world.written() == [("apply", "Workload", "checkout")]
+    assert world.condition("Ready") == ("False", "RolloutPending")
 
 
 async def test_a_reconcile_that_changes_nothing_writes_nothing() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from berth.handlers.workload import ENVIRONMENT_GRACE_SECONDS
+from berth.render.status import FIRST_STATUS_WAIT_SECONDS
 from tests.unit.builders import environment_dict
 from tests.unit.world import World
 
@@ -115,13 +116,15 @@ async def test_an_environment_that_comes_within_the_grace_period_is_used() -> No
     assert await world.reconcile() == ENVIRONMENT_GRACE_SECONDS / 4
     world.clock.advance(1)
     world.add_environment()
+    # Its first status waits for the first rollout (FIRST_STATUS_WAIT_SECONDS from creation).
+    assert await world.reconcile() == FIRST_STATUS_WAIT_SECONDS - 1
+    assert world.written() == [("apply", "Deployment", "checkout")]
+    world.roll_out()
+    world.clock.advance(1)
     assert await world.reconcile() is None
-    assert world.written() == [
-        ("apply", "Deployment", "checkout"),
-        ("apply", "Workload", "checkout"),
-    ]
-    assert world.condition("Ready") == ("False", "RolloutPending")
-    assert world.events() == []  # never Stalled, so nothing to say
+    assert world.written() == [("apply", "Workload", "checkout")]
+    assert world.condition("Ready") == ("True", "Ready")
+    assert world.events() == ["Ready"]  # never Stalled
 
 
 async def test_a_stalled_workload_recovers_when_its_environment_comes() -> None:

@@ -27,7 +27,13 @@ from berth.kube.children import NameConflict, ObjectKey, Refusal, sync_children
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.render import RenderedWorkload, RenderError, render_workload
 from berth.render.errors import Problem
-from berth.render.status import Observed, condition, only_rollout_progress, workload_status
+from berth.render.status import (
+    Observed,
+    condition,
+    first_status_wait,
+    only_rollout_progress,
+    workload_status,
+)
 
 log = logging.getLogger("berth")
 RESOURCE_POLL_SECONDS = 2.0
@@ -181,7 +187,8 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
     3. a Workload being deleted: let go of its resources as the policy says, then of it;
     4. decide: validate, provision the resources, render the children;
     5. apply the children (server-side apply, prune), saying when we corrected drift;
-    6. write the status (and the Events of its transitions);
+    6. write the status (and the Events of its transitions), or hold a new Workload's
+       first one back a moment while its first rollout is on its way;
     7. say when to look again.
     """
     # 1. Gather the inputs.
@@ -206,8 +213,11 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
     # 5. Apply it.
     applied = await apply_children(runtime, inputs, plan)
 
-    # 6. Say what happened.
-    await update_status(runtime, inputs, plan, applied)
+    # 6. Say what happened (a new Workload's first rollout may be waited for a moment,
+    # so that a quick one is said once: Ready).
+    hold_back = await update_status(runtime, inputs, plan, applied)
+    if hold_back is not None:
+        return hold_back
 
     # 7. When to look again.
     return requeue_after(plan, applied)
@@ -322,8 +332,11 @@ async def apply_children(runtime: Runtime, inputs: Inputs, plan: Plan) -> Applie
     return applied
 
 
-async def update_status(runtime: Runtime, inputs: Inputs, plan: Plan, applied: Applied) -> None:
-    """Write the status the inputs and the outcome call for, when it changed."""
+async def update_status(
+    runtime: Runtime, inputs: Inputs, plan: Plan, applied: Applied
+) -> float | None:
+    """Write the status the inputs and the outcome call for, when it changed. Returns
+    how long to hold back a new Workload's first status instead (None: not held)."""
     body, rendered = plan.body, plan.rendered
     observed = Observed(
         generation=int(body["metadata"].get("generation") or 0),
@@ -340,12 +353,19 @@ async def update_status(runtime: Runtime, inputs: Inputs, plan: Plan, applied: A
         pods=runtime.cache.pods_of(inputs.key),
     )
     status = workload_status(observed, body.get("status"), inputs.stamp)
+    # A new Workload's quick first rollout is said once: Ready (the Deployment's progress
+    # wakes us; the requeue writes "rolling out" if it is not quick).
+    created = str(body["metadata"].get("creationTimestamp") or "")
+    hold_back = first_status_wait(body.get("status"), status, created, inputs.stamp)
+    if hold_back is not None:
+        return hold_back
     # The steps of a rollout are said once (Ready=False early), then where it ended.
     if only_rollout_progress(body.get("status"), status, inputs.stamp):
-        return
+        return None
     written = await write_status_and_events(runtime.client, body, status, inputs.stamp)
     if written is not None:
         runtime.cache.remember_write(body, written)
+    return None
 
 
 def requeue_after(plan: Plan, applied: Applied) -> float | None:
