@@ -615,10 +615,8 @@ class FakeApi(KubeClient):
         for k in ("name", "namespace", "uid", "generation", "creationTimestamp", "managedFields"):
             meta.pop(k, None)
         # What this request may write: only status through /status, never it otherwise.
-        if subresource == "status":
+        if subresource == "status":  # metadata sent to /status is ignored
             config = {"status": config.get("status") or {}}
-            if meta.get("labels") or meta.get("annotations"):
-                pass  # the API server ignores metadata sent to /status
         else:
             if info.kind not in NO_STATUS_SUBRESOURCE:
                 config.pop("status", None)
