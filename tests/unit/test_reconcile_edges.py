@@ -120,7 +120,9 @@ async def test_an_event_that_cannot_be_posted_fails_nothing() -> None:
     assert world.api.events() == []
     world.api.refuse("apply", "Workload", status=500)
     with pytest.raises(Exception, match="500"):
-        await write_status_and_events(world.api, body, {"x": 1}, "2026-01-01T00:00:00Z")
+        await write_status_and_events(
+            world.api, body, {"observedGeneration": 1}, "2026-01-01T00:00:00Z"
+        )
 
 
 def test_an_environment_whose_policy_cannot_be_read_keeps_everything() -> None:
