@@ -5,11 +5,12 @@ this instead of a cluster, and state what they expect as writes and Events. It i
 proof of how the real API server behaves — the integration and e2e suites are — only a
 small model of it, close enough for the verbs Berth uses:
 
-- ``FakeApi`` *is* a ``KubeClient``: the real client's verbs (``get``, ``list``,
-  ``apply``, ``merge_patch``, ``create``, ``delete``, ``path_for``) run unchanged and
-  build the same paths and bodies; only the transport (``request``) and discovery
-  (``resource_info``) are replaced. So ``kube/`` code that sends raw requests (the
-  finalizer's JSON patches) works too.
+- ``FakeApi`` *is* a ``KubeClient``: the real client runs unchanged — its verbs
+  (``get``, ``list``, ``apply``, ``merge_patch``, ``create``, ``delete``, ``path_for``)
+  and its ``request`` (limiter, retries, error classes, write counting, and whatever a
+  test hooks there, such as tests/statuscheck.py) — and only the wire (the aiohttp
+  session) and discovery (``resource_info``) are replaced. So ``kube/`` code that sends
+  raw requests (the finalizer's JSON patches) works too.
 - Objects are stored by (apiVersion, kind, namespace, name), with a uid, a
   resourceVersion that moves on every change (and only then), a generation that moves
   when anything but metadata and status changes, and managedFields per manager.
@@ -27,7 +28,9 @@ small model of it, close enough for the verbs Berth uses:
   (verb, kind, namespace, name, body, subresource); every request in ``calls``. Events
   are ordinary objects here (Berth posts them through the client): ``events()``.
 - ``refuse(...)`` makes the next matching requests fail with the ``ApiError`` the real
-  client raises: the API server's Status body, reason and message shape.
+  client raises: the API server's Status body, reason and message shape. A 429 or 5xx
+  is retried by the client as always (told ``Retry-After: 0``): refused ``times=1`` it
+  then succeeds; refused for good, the error comes after the client's last attempt.
 - ``fill(cache)`` hands a ``berth.handlers.cache.Cache`` the indices the kopf watches
   would build from the stored objects (the watch catching up), through the index
   functions of ``berth.handlers.watch`` themselves.
@@ -52,7 +55,6 @@ from berth.kube.client import (
     KubeClient,
     ResourceInfo,
     _api_error,
-    encode_body,
 )
 from berth.kube.credentials import Credentials
 
@@ -206,7 +208,7 @@ class FakeApi(KubeClient):
         return info
 
     async def close(self) -> None:
-        return None
+        return None  # the session is this object's own; nothing to let go
 
     # -- arranging state (no request, nothing recorded) --------------------------------------
 
@@ -417,18 +419,26 @@ class FakeApi(KubeClient):
 
     # -- the transport ------------------------------------------------------------------------
 
-    async def request(
+    def _new_session(self) -> Any:
+        # The real client's request() runs unchanged (limiter, retries, error classes,
+        # write counting, and whatever tests hook there); only the wire is this dict.
+        return _Session(self)
+
+    def answer(
         self,
         method: str,
         path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        kind: str = "",
-    ) -> Any:
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+        content_type: str,
+    ) -> tuple[int, Any, dict[str, str]]:
+        """Serve one HTTP request: (status, JSON document, headers), as the API server
+        would answer it."""
         params = dict(params or {})
-        info, namespace, name, subresource = self._parse(path)
+        try:
+            info, namespace, name, subresource = self._parse(path)
+        except ApiError as err:
+            return err.status, err.body, {}
         dry_run = bool(params.get("dryRun"))
         if method == "GET":
             verb = "get" if name else "list"
@@ -442,16 +452,44 @@ class FakeApi(KubeClient):
             verb = "patch"
         else:
             verb = method.lower()
-        if body is not None:
-            body = json.loads(encode_body(body))  # what the wire would carry
+        body = json.loads(data) if data else None
         if verb == "create" and isinstance(body, dict):
             name = (body.get("metadata") or {}).get("name") or ""
         call = Call(verb, info.kind, namespace, name, subresource, dry_run)
         self.calls.append(call)
-        for rule in self.refusals:
-            if rule.matches(call):
-                rule.used += 1
-                raise self._error(rule.status, info, name, rule.message, rule.reason)
+        try:
+            for rule in self.refusals:
+                if rule.matches(call):
+                    rule.used += 1
+                    err = self._error(rule.status, info, name, rule.message, rule.reason)
+                    # Come back at once: the client's retries need not wait in a test.
+                    retry = {"Retry-After": "0"} if rule.status == 429 or rule.status >= 500 else {}
+                    return err.status, err.body, retry
+            result = self._serve(
+                verb, info, namespace, name, subresource, params, body, content_type, dry_run
+            )
+        except ApiError as err:
+            return err.status, err.body, {}
+        if verb in ("get", "list"):
+            return 200, result, {}
+        if not dry_run:
+            if verb == "create":
+                name = result["metadata"]["name"]
+            self.writes_log.append(Write(verb, info.kind, namespace, name, body, subresource))
+        return (201 if verb == "create" else 200), result, {}
+
+    def _serve(
+        self,
+        verb: str,
+        info: ResourceInfo,
+        namespace: str,
+        name: str,
+        subresource: str,
+        params: Mapping[str, str],
+        body: Any,
+        content_type: str,
+        dry_run: bool,
+    ) -> Any:
         key = (info.api_version, info.kind, namespace, name)
         manager = params.get("fieldManager") or DEFAULT_MANAGER
         if verb == "get":
@@ -459,26 +497,18 @@ class FakeApi(KubeClient):
         if verb == "list":
             return self._list(info, namespace, params.get("labelSelector"))
         if verb == "apply":
-            result = self._apply(
+            return self._apply(
                 key, info, body, manager, subresource, dry_run, force=params.get("force") == "true"
             )
-        elif verb == "patch" and content_type == MERGE_PATCH_CONTENT_TYPE:
-            result = self._merge_patch(key, body, manager, subresource, dry_run)
-        elif verb == "patch" and content_type == JSON_PATCH_CONTENT_TYPE:
-            result = self._json_patch(key, body, manager, subresource, dry_run)
-        elif verb == "create":
-            result = self._create(info, namespace, body, manager, dry_run)
-            name = result["metadata"]["name"]
-        elif verb == "delete":
-            result = self._delete(key, info, body or {}, dry_run)
-        else:
-            raise ApiError(405, "MethodNotAllowed", f"{method} {path} is not served by the fake")
-        if not dry_run:
-            self.writes_log.append(Write(verb, info.kind, namespace, name, body, subresource))
-            self.writes[(method, kind)] += 1
-            if self._on_write is not None:
-                self._on_write(method, kind)
-        return result
+        if verb == "patch" and content_type == MERGE_PATCH_CONTENT_TYPE:
+            return self._merge_patch(key, body, manager, subresource, dry_run)
+        if verb == "patch" and content_type == JSON_PATCH_CONTENT_TYPE:
+            return self._json_patch(key, body, manager, subresource, dry_run)
+        if verb == "create":
+            return self._create(info, namespace, body, manager, dry_run)
+        if verb == "delete":
+            return self._delete(key, info, body or {}, dry_run)
+        raise self._error(405, info, name, f"{verb} is not served by the fake", "MethodNotAllowed")
 
     # -- serving ----------------------------------------------------------------------------
 
@@ -615,10 +645,8 @@ class FakeApi(KubeClient):
         for k in ("name", "namespace", "uid", "generation", "creationTimestamp", "managedFields"):
             meta.pop(k, None)
         # What this request may write: only status through /status, never it otherwise.
-        if subresource == "status":
+        if subresource == "status":  # metadata sent to /status is ignored
             config = {"status": config.get("status") or {}}
-            if meta.get("labels") or meta.get("annotations"):
-                pass  # the API server ignores metadata sent to /status
         else:
             if info.kind not in NO_STATUS_SUBRESOURCE:
                 config.pop("status", None)
@@ -870,6 +898,53 @@ class FakeApi(KubeClient):
         del self.objects[key]
 
 
+# -- the wire -------------------------------------------------------------------------------
+
+
+class _Response:
+    """What the client reads of an aiohttp response: status, headers, text."""
+
+    def __init__(self, status: int, doc: Any, headers: dict[str, str]) -> None:
+        self.status = status
+        self.headers = headers
+        self._text = "" if doc is None else json.dumps(doc)
+
+    async def text(self) -> str:
+        return self._text
+
+    async def __aenter__(self) -> _Response:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class _Session:
+    """Stands where the client's aiohttp session stands: each request is answered by
+    the FakeApi at once."""
+
+    def __init__(self, api: FakeApi) -> None:
+        self._api = api
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> _Response:
+        content_type = (headers or {}).get("Content-Type", "application/json")
+        status, doc, answer_headers = self._api.answer(
+            method, "/" + path, params, data, content_type
+        )
+        return _Response(status, doc, answer_headers)
+
+    async def close(self) -> None:
+        return None
+
+
 # -- helpers: copies, field sets, patches -----------------------------------------------------
 
 _OWNED_META = ("labels", "annotations", "ownerReferences", "finalizers")
@@ -1111,3 +1186,30 @@ def _managed_entry(
 def counted(writes: Iterable[Write]) -> Counter[tuple[str, str]]:
     """Writes by (verb, kind)."""
     return Counter((w.verb, w.kind) for w in writes)
+
+
+class FakeClock:
+    """A ``berth.handlers.clock.Clock`` that stands still until a test moves it."""
+
+    def __init__(self, start: datetime.datetime | str = "2026-01-01T12:00:00Z") -> None:
+        if isinstance(start, str):
+            start = datetime.datetime.strptime(start, TIME_FORMAT).replace(tzinfo=datetime.UTC)
+        self._now = start
+        self._monotonic = 1000.0
+
+    def now(self) -> datetime.datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def advance(self, seconds: float) -> None:
+        self._now += datetime.timedelta(seconds=seconds)
+        self._monotonic += seconds
+
+    def set(self, moment: datetime.datetime | str) -> None:
+        """Jump the wall clock (the monotonic one moves by as much, never back)."""
+        if isinstance(moment, str):
+            moment = datetime.datetime.strptime(moment, TIME_FORMAT).replace(tzinfo=datetime.UTC)
+        self._monotonic += max(0.0, (moment - self._now).total_seconds())
+        self._now = moment

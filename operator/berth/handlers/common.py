@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -16,7 +15,6 @@ from berth.render.errors import Problem
 from berth.render.status import transitions
 
 log = logging.getLogger("berth")
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def deletion_policy(environment: Mapping[str, Any] | None) -> str:
@@ -44,15 +42,6 @@ async def post_event(
         )
     except Exception as err:  # an Event is never worth failing a reconcile
         log.debug("could not post an event: %s", err)
-
-
-def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
-
-
-def parse_time(stamp: str) -> datetime.datetime:
-    """A Kubernetes timestamp (RFC 3339, seconds, UTC), as written by now_rfc3339."""
-    return datetime.datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=datetime.UTC)
 
 
 def invalid_spec(kind: str, err: ValidationError) -> Problem:

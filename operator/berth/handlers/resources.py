@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from berth import metrics
 from berth.api import ClusterProvisioner, Environment, Provisioner, Workload
-from berth.handlers.common import parse_time
+from berth.handlers.clock import parse_time
 from berth.kube.client import ApiError
 from berth.kube.resources import (
     RETAINED_ANNOTATION,
@@ -180,7 +180,7 @@ async def provision(
 ) -> Provisioned:
     result = Provisioned()
     previous_states = {e.get("name"): e.get("state") for e in previous}
-    now = datetime.datetime.now(datetime.UTC)
+    now = runtime.clock.now()
     if not workload.spec.resources:
         return result
     try:
