@@ -58,16 +58,17 @@ def test_ours_leaves_out_what_kopf_writes() -> None:
 async def test_status_is_applied_whole_through_the_subresource_and_only_when_changed() -> None:
     api = FakeApi()
     obj = workload(api)
-    written = await write_status(api, obj, {"observedGeneration": 1, "endpoint": "shop.team.svc"})
+    status = {"observedGeneration": 1, "endpoint": "shop.team.svc"}
+    written = await write_status(api, obj, status)
     assert written is not None
-    assert written["status"] == {"observedGeneration": 1, "endpoint": "shop.team.svc"}
+    assert written["status"] == status
     (write,) = api.writes_log
     assert (write.verb, write.subresource, write.namespace) == ("apply", "status", NS)
     assert write.body["metadata"] == {"name": "shop", "namespace": NS}  # nothing else of it
     api.forget_history()
     # The same status again (kopf's own field aside): no request at all.
     same = {**written, "status": {**written["status"], "kopf": {"dummy": "x"}}}
-    assert await write_status(api, same, {"observedGeneration": 1, "endpoint": "shop.team.svc"}) is None
+    assert await write_status(api, same, dict(status)) is None
     assert api.calls == []
 
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from berth.api.environment import EnvironmentSpec
 from berth.kube import status as kube_status
-from berth.kube.client import ApiError, KubeClient
+from berth.kube.client import KubeClient, NotFound
 from berth.render.errors import Problem
 from berth.render.status import transitions
 
@@ -61,10 +61,8 @@ async def write_status_and_events(
     previous = obj.get("status")
     try:
         written = await kube_status.write_status(client, obj, status)
-    except ApiError as err:
-        if err.not_found:  # deleted while we looked at it: nothing to report on
-            return None
-        raise
+    except NotFound:  # deleted while we looked at it: nothing to report on
+        return None
     if written is None:
         return None
     for event in transitions(previous, status):
