@@ -71,7 +71,7 @@ test-unit: venv ## Run the unit tests only (no cluster).
 # Branch coverage of the controllers by the unit tests alone. The gate applies to the
 # files in COVERAGE_GATE (coverage.py --include patterns); the table covers both packages.
 COVERAGE_MIN  ?= 90
-COVERAGE_GATE ?= operator/berth/kube/*
+COVERAGE_GATE ?= operator/berth/handlers/*,operator/berth/kube/*
 
 .PHONY: coverage
 coverage: venv ## Unit tests with branch coverage of handlers/ and kube/: print the table, fail under COVERAGE_MIN (90) % on COVERAGE_GATE.
