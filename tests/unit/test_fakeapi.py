@@ -13,7 +13,7 @@ import pytest
 
 from berth.handlers.cache import Cache
 from berth.kube.children import FIELD_MANAGER, untouched_since_our_apply
-from berth.kube.client import ApiError
+from berth.kube.client import ApiError, KubeClient
 from berth.kube.finalizers import FINALIZER, set_finalizer
 from tests.fakeapi import FakeApi, Write
 
@@ -308,3 +308,26 @@ async def test_fill_gives_the_cache_what_the_watches_would() -> None:
     assert cache.workload(("ns", "w")) is not None
     assert [e["metadata"]["name"] for e in cache.environments_for_namespace("ns")] == ["e"]
     assert [c["metadata"]["name"] for c in cache.children_of(("ns", "w"))] == ["cm"]
+
+
+async def test_requests_go_through_the_real_clients_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What hooks KubeClient.request (tests/statuscheck.py does) sees the fake's traffic,
+    and the client's own retries and write counting run."""
+    seen: list[tuple[str, str]] = []
+    original = KubeClient.request
+
+    async def request(self: KubeClient, method: str, path: str, **rest: Any) -> Any:
+        seen.append((method, path))
+        return await original(self, method, path, **rest)
+
+    monkeypatch.setattr(KubeClient, "request", request)
+    api = FakeApi()
+    await api.apply(configmap(), field_manager=FIELD_MANAGER)
+    assert seen == [("PATCH", "/api/v1/namespaces/ns/configmaps/cm")]
+    assert api.writes[("PATCH", "ConfigMap")] == 1
+
+    api.refuse("get", "ConfigMap", status=503, times=2)  # retried by the client, at once
+    assert await api.get("v1", "ConfigMap", "cm", "ns") is not None
+    assert [c.verb for c in api.calls[-3:]] == ["get", "get", "get"]

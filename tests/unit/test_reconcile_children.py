@@ -78,6 +78,20 @@ async def test_a_reconcile_that_changes_nothing_writes_nothing() -> None:
     assert [c for c in world.api.calls if c.verb != "get"] == []
 
 
+async def test_a_reconcile_before_the_watches_catch_up_sees_its_own_writes() -> None:
+    world = World()
+    world.add_environment()
+    world.add_workload(service=WEB_SERVICE)
+    await world.reconcile()
+    assert len(world.written()) == 3
+    # The cache still shows no children and no status: what was written is remembered.
+    assert await world.reconcile(caught_up=False) is None
+    assert world.written() == []
+    # And once the watches do bring the writes back, nothing changes either.
+    assert await world.reconcile() is None
+    assert world.written() == []
+
+
 async def test_drift_is_corrected_and_said() -> None:
     world = await running_world()
     world.api.edit(

@@ -5,11 +5,13 @@ was written and which Events were posted."""
 from __future__ import annotations
 
 import copy
+import datetime
 from typing import Any
 
 from berth.handlers import environment as environment_handler
 from berth.handlers import resources
 from berth.handlers import workload as workload_handler
+from berth.handlers.clock import rfc3339
 from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime, environment_key, workload_key
 from berth.kube import status as kube_status
@@ -59,11 +61,9 @@ class World:
     def add(self, obj: dict[str, Any], *, age: float = 0.0) -> dict[str, Any]:
         """Store an object created ``age`` seconds ago."""
         body = copy.deepcopy(obj)
-        self.clock.advance(-age)
-        try:
-            return self.api.add(body)
-        finally:
-            self.clock.advance(age)
+        created = self.clock.now() - datetime.timedelta(seconds=age)
+        body["metadata"].setdefault("creationTimestamp", rfc3339(created))
+        return self.api.add(body)
 
     def add_environment(self, name: str = NAMESPACE, **spec: Any) -> dict[str, Any]:
         env = environment_dict(**spec)
@@ -152,10 +152,12 @@ class World:
         """The watches catch up with what is stored."""
         await self.api.fill(self.runtime.cache)
 
-    async def reconcile(self, name: str = "checkout") -> float | None:
-        """One reconcile of a Workload, from a cache that has caught up; the record of
-        calls and writes starts afresh."""
-        await self.sync()
+    async def reconcile(self, name: str = "checkout", *, caught_up: bool = True) -> float | None:
+        """One reconcile of a Workload, from a cache that has caught up (or, with
+        ``caught_up=False``, one whose watches have not brought our last writes back
+        yet); the record of calls and writes starts afresh."""
+        if caught_up:
+            await self.sync()
         self.api.forget_history()
         return await workload_handler.reconcile(self.runtime, workload_key((NAMESPACE, name)))
 
