@@ -57,6 +57,7 @@ from berth.kube.client import (
     _api_error,
 )
 from berth.kube.credentials import Credentials
+from berth.names import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
 JSON_PATCH_CONTENT_TYPE = "application/json-patch+json"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -397,7 +398,7 @@ class FakeApi(KubeClient):
                 labels = meta.get("labels") or {}
                 # The watches of children and Pods filter on managed-by server-side.
                 if kind in ("Deployment", "Service", "ConfigMap", "Pod") and (
-                    labels.get("app.kubernetes.io/managed-by") != "berth"
+                    labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE
                 ):
                     continue
                 entry = await handler(

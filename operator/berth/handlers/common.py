@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from berth.api.environment import EnvironmentSpec
 from berth.kube import status as kube_status
 from berth.kube.client import KubeClient, NotFound
-from berth.render.errors import Problem
+from berth.problems import Problem
+from berth.reasons import Reason
 from berth.render.status import transitions
 
 log = logging.getLogger("berth")
@@ -51,7 +52,7 @@ def invalid_spec(kind: str, err: ValidationError) -> Problem:
         where = ".".join(str(p) for p in item["loc"]) or kind
         parts.append(f"{where}: {item['msg']}")
     more = f" (and {err.error_count() - 5} more)" if err.error_count() > 5 else ""
-    return Problem("InvalidSpec", f"the {kind} spec is invalid: " + "; ".join(parts) + more)
+    return Problem(Reason.INVALID_SPEC, f"the {kind} spec is invalid: " + "; ".join(parts) + more)
 
 
 async def write_status_and_events(
