@@ -194,6 +194,15 @@ def test_the_charts_operator_values_map_onto_real_flags() -> None:
     assert set(mapped.values()) <= real, set(mapped.values()) - real
 
 
+def test_every_flag_the_chart_passes_is_a_real_flag() -> None:
+    template = (CHART / "templates" / "deployment.yaml").read_text()
+    passed = set(re.findall(r'printf "(--[a-z-]+)=', template))
+    passed |= set(re.findall(r'exec berth "\$@" (--[a-z-]+)=', template))
+    assert {"--workers", "--peering", "--priority"} <= passed
+    real = {flag.flag for flag in flags()}
+    assert passed <= real, passed - real
+
+
 def test_make_crds_runs_the_one_crd_writer() -> None:
     makefile = (ROOT / "Makefile").read_text()
     recipe = makefile.split("\ncrds:", 1)[1].split("\n\n", 1)[0]
