@@ -131,6 +131,35 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "most this long after the working replica died (BERTH_PEERING_LIFETIME)",
     )
     run.add_argument(
+        "--shards",
+        type=int,
+        default=int(_env("SHARDS", "0")),
+        help="split the Workloads into this many shards by namespace, each reconciled by "
+        "the one replica holding its Lease; run several replicas with the same value. "
+        "0 or 1: off (BERTH_SHARDS)",
+    )
+    run.add_argument(
+        "--shard-namespace",
+        default=_env("SHARD_NAMESPACE", "") or os.environ.get("POD_NAMESPACE") or "default",
+        help="namespace of the shards' Leases (BERTH_SHARD_NAMESPACE); default: the "
+        "operator Pod's (POD_NAMESPACE), else 'default'",
+    )
+    run.add_argument(
+        "--shard-lease-duration",
+        type=float,
+        default=float(_env("SHARD_LEASE_DURATION", "15")),
+        help="seconds a shard's Lease lasts unrenewed: a dead replica's shards are taken "
+        "over after this; a replica stops writing for a shard 2/3 of it after its last "
+        "renewal (BERTH_SHARD_LEASE_DURATION)",
+    )
+    run.add_argument(
+        "--log-writes",
+        action="store_true",
+        default=_env("LOG_WRITES", "") in ("1", "true"),
+        help="with --shards: log every write of a reconcile (object, resourceVersion, "
+        "shard, replica) on the berth.writes logger (BERTH_LOG_WRITES)",
+    )
+    run.add_argument(
         "--log-format",
         choices=("text", "json"),
         default=_env("LOG_FORMAT", "text"),
@@ -179,9 +208,25 @@ def _run(args: argparse.Namespace) -> int:
         priority=args.priority,
         peering_lifetime=args.peering_lifetime,
         identity=_identity(),
+        shards=args.shards,
+        shard_namespace=args.shard_namespace,
+        shard_lease_seconds=args.shard_lease_duration,
+        log_writes=args.log_writes,
         log_format=args.log_format,
         log_level=args.log_level,
     )
+    if config.shards < 0 or config.shard_lease_seconds < 3:
+        print(
+            "berth: --shards must be 0 or more, --shard-lease-duration 3 s or more", file=sys.stderr
+        )
+        return 2
+    if config.sharded and not config.standalone:
+        print(
+            "berth: --shards and --peering exclude each other: with shards, every replica "
+            "works (on its own shards); with peering, one works and the others wait",
+            file=sys.stderr,
+        )
+        return 2
     try:
         credentials.load(config.kubeconfig, config.context)
     except credentials.CredentialsError as err:

@@ -25,5 +25,15 @@ class OperatorConfig:
     priority: int = 0
     peering_lifetime: int = 60
     identity: str = ""  # this replica's identity in the peering (kopf's, passed to it)
+    # Sharding (handlers/sharding.py): 0 or 1 is off. N > 1 splits the Workloads into N
+    # shards by namespace, each reconciled by the replica holding its Lease.
+    shards: int = 0
+    shard_namespace: str = "default"  # where the shard and member Leases live
+    shard_lease_seconds: float = 15.0  # a dead replica's shards move after this
+    log_writes: bool = False  # log every write of a reconcile (object, version, shard)
     log_format: str = "text"
     log_level: str = "INFO"
+
+    @property
+    def sharded(self) -> bool:
+        return self.shards > 1
