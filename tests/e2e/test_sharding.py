@@ -278,7 +278,14 @@ def test_replicas_share_the_workloads_by_shard_and_never_write_the_same_one(
             wait_for(
                 lambda: all_rolled_out(berth, shard_namespaces, "registry.acme.dev/app:2.0"),
                 120,
-                "every Workload rolled out to 2.0 with three replicas",
+                "every Workload rolled out to 2.0 while the shards moved",
+            )
+            # The newcomer works its share: the next rollout of its Workloads is its own.
+            set_image(berth, shard_namespaces, "registry.acme.dev/app:2.1")
+            wait_for(
+                lambda: all_rolled_out(berth, shard_namespaces, "registry.acme.dev/app:2.1"),
+                120,
+                "every Workload rolled out to 2.1 with three replicas",
             )
             assert replicas[2].process.metric("berth_shard_writes_total") > 0
 

@@ -248,10 +248,13 @@ class Sharder:
         if self.audit_writes:
             meta = result.get("metadata") if isinstance(result, Mapping) else None
             meta = meta if isinstance(meta, Mapping) else {}
+            path = path.split("?", 1)[0]
+            if method == "POST" and meta.get("name"):  # a create's path has no name
+                path = f"{path}/{meta['name']}"
             audit.info(
                 "write %s %s rv=%s took=%.3fs shard=%d by %s",
                 method,
-                path.split("?", 1)[0],
+                path,
                 meta.get("resourceVersion", ""),
                 seconds,
                 shard,
