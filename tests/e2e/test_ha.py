@@ -29,7 +29,8 @@ from tests.kubeutil import Berth, stays, wait_for, workload_body
 
 PEERING_CRDS = REPO_ROOT / "charts/berth/charts/kopf-peering/crds"
 LIFETIME = 10  # --peering-lifetime of the replicas here (the default is 60)
-TAKEOVER_BOUND = LIFETIME + 10  # documented in the README: lifetime + a few seconds
+# Documented in the README: the lifetime, plus a quarter of it (the grace), plus a poll.
+TAKEOVER_BOUND = LIFETIME + 10
 WORKLOADS = 4
 WRITES = "berth_api_writes_total"
 

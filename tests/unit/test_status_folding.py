@@ -6,8 +6,10 @@ from typing import Any
 
 from berth.render.errors import Problem
 from berth.render.status import (
+    FIRST_STATUS_WAIT_SECONDS,
     Observed,
     environment_status,
+    first_status_wait,
     only_rollout_progress,
     only_workload_counts,
     transitions,
@@ -218,3 +220,29 @@ def test_a_young_rollouts_counts_going_up_and_down_are_folded_then_written() -> 
     assert only_rollout_progress(one, surge, "2024-05-01T10:00:09Z")
     assert not only_rollout_progress(one, surge, "2024-05-01T10:00:10Z")
     assert not only_rollout_progress(one, surge)  # no time given: counts are news
+
+
+def test_a_new_workloads_first_status_waits_briefly_for_a_quick_rollout() -> None:
+    created, one_second_later = "2024-05-01T10:00:00Z", "2024-05-01T10:00:01Z"
+    rolling = status(
+        now=one_second_later,
+        deployment=deployment(replicas=1, updated=1, total=1, ready=0, available=0),
+    )
+    assert first_status_wait(None, rolling, created, one_second_later) == (
+        FIRST_STATUS_WAIT_SECONDS - 1
+    )
+    # Written once the wait is over: a slow rollout still says it is on its way.
+    assert first_status_wait(None, rolling, created, "2024-05-01T10:00:05Z") is None
+    assert first_status_wait(None, rolling, "", one_second_later) is None  # no stamp: now
+
+
+def test_only_a_first_status_that_says_rolling_out_waits() -> None:
+    created = now = "2024-05-01T10:00:00Z"
+    ready = status(now=now, deployment=deployment(replicas=1))
+    assert first_status_wait(None, ready, created, now) is None
+    stalled = status(now=now, problem=Problem("ImageNotAllowed", "no"))
+    assert first_status_wait(None, stalled, created, now) is None
+    # A Workload that has a status already (an edit, a restart) is written at once.
+    rolling = status(now=now)
+    assert first_status_wait(None, rolling, created, now) == FIRST_STATUS_WAIT_SECONDS
+    assert first_status_wait(ready, rolling, created, now) is None

@@ -4,9 +4,19 @@ kopf's peering pauses a replica's watch streams while a live peer has a higher (
 same) priority, but not what runs beside them: our reconcile workers, their requeues and
 the periodic resync would go on writing from a cache that no longer follows the cluster.
 So the workers follow the same peering object kopf keeps alive, and reconcile only while
-no live peer outranks this replica — the same rule kopf applies. A peer is live until its
-last keep-alive plus its lifetime (``--peering-lifetime``); a standby therefore takes over
-at most that long after the working replica died.
+no live peer outranks this replica — the same rule kopf applies.
+
+Two replicas must never write at once, even when the working one is slow rather than
+dead (a starved event loop, a slow API server), so the rule has two sides, the way
+client-go's leader election keeps its renew deadline below the lease duration:
+
+- a replica whose own keep-alive is older than its lifetime stops working by itself
+  (its peers may already consider it dead), until kopf's next keep-alive lands;
+- a standby counts a peer as dead only a grace period after the peer's lifetime ran
+  out, so the slow replica has stopped before the standby starts.
+
+A standby therefore takes over at most the lifetime plus the grace after the working
+replica's last keep-alive.
 """
 
 from __future__ import annotations
@@ -36,24 +46,56 @@ def _parse(stamp: Any) -> datetime.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
+def grace_seconds(lifetime: float) -> float:
+    """How long past a peer's lifetime a standby still waits before taking over: room for
+    the peer to notice its own expired keep-alive and stop, and for clock skew."""
+    return max(2.0, lifetime / 4)
+
+
+def _keepalive(info: Mapping[str, Any]) -> tuple[datetime.datetime, float] | None:
+    """A peer's last keep-alive and its lifetime in seconds, or None if unreadable."""
+    seen = _parse(info.get("lastseen"))
+    lifetime = info.get("lifetime", 60)
+    if seen is None or not isinstance(lifetime, int | float) or isinstance(lifetime, bool):
+        return None
+    return seen, float(lifetime)
+
+
 def outranked_by(
     status: Mapping[str, Any] | None, identity: str, priority: int, now: datetime.datetime
 ) -> list[str]:
     """The live peers (other than ``identity``) that pause this replica: those with a
-    higher priority, or the same one (kopf pauses both then). Pure."""
+    higher priority, or the same one (kopf pauses both then). A peer stays live for a
+    grace period past its lifetime (see the module docstring). Pure."""
     found = []
     for peer, info in (status or {}).items():
         if peer == identity or not isinstance(info, Mapping):
             continue
-        seen = _parse(info.get("lastseen"))
-        lifetime = info.get("lifetime", 60)
-        if seen is None or not isinstance(lifetime, int | float):
+        keepalive = _keepalive(info)
+        if keepalive is None:
             continue
-        if seen + datetime.timedelta(seconds=float(lifetime)) <= now:
+        seen, lifetime = keepalive
+        if seen + datetime.timedelta(seconds=lifetime + grace_seconds(lifetime)) <= now:
             continue  # dead
         if int(info.get("priority", 0)) >= priority:
             found.append(peer)
     return sorted(found)
+
+
+def own_keepalive_expired(
+    status: Mapping[str, Any] | None, identity: str, now: datetime.datetime
+) -> bool:
+    """Whether this replica's own last keep-alive has run out, so that its peers may
+    count it as dead. No entry yet (kopf has not touched the peering) is not expired:
+    nobody can have taken over from a replica they never saw. Pure."""
+    info = (status or {}).get(identity)
+    if not isinstance(info, Mapping):
+        return False
+    keepalive = _keepalive(info)
+    if keepalive is None:
+        return False
+    seen, lifetime = keepalive
+    return seen + datetime.timedelta(seconds=lifetime) <= now
 
 
 async def peers_status(runtime: Runtime) -> list[Mapping[str, Any]]:
@@ -84,10 +126,19 @@ async def follow(runtime: Runtime, identity: str) -> None:
             blockers = sorted(
                 {p for s in statuses for p in outranked_by(s, identity, config.priority, now)}
             )
-            if blockers and runtime.active.is_set():
-                log.info("standing by: peers %s outrank this replica", ", ".join(blockers))
+            expired = any(own_keepalive_expired(s, identity, now) for s in statuses)
+            if (blockers or expired) and runtime.active.is_set():
+                if blockers:
+                    log.info("standing by: peers %s outrank this replica", ", ".join(blockers))
+                else:
+                    log.warning(
+                        "standing by: this replica's own peering keep-alive is older than "
+                        "its lifetime (%ss), so a peer may take over; working again once "
+                        "it is renewed",
+                        config.peering_lifetime,
+                    )
                 runtime.active.clear()
-            elif not blockers and not runtime.active.is_set():
+            elif not blockers and not expired and not runtime.active.is_set():
                 log.info("working: no live peer outranks this replica (%s)", identity)
                 runtime.active.set()
         await asyncio.sleep(interval)

@@ -27,7 +27,13 @@ from berth.kube.children import NameConflict, ObjectKey, Refusal, sync_children
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.render import RenderError, render_workload
 from berth.render.errors import Problem
-from berth.render.status import Observed, condition, only_rollout_progress, workload_status
+from berth.render.status import (
+    Observed,
+    condition,
+    first_status_wait,
+    only_rollout_progress,
+    workload_status,
+)
 
 log = logging.getLogger("berth")
 RESOURCE_POLL_SECONDS = 2.0
@@ -235,6 +241,12 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
         pods=cache.pods_of((namespace, name)),
     )
     status = workload_status(observed, body.get("status"), now)
+    # A new Workload's quick first rollout is said once: Ready (the Deployment's progress
+    # wakes us; the requeue writes "rolling out" if it is not quick).
+    created = str(body["metadata"].get("creationTimestamp") or "")
+    hold_back = first_status_wait(body.get("status"), status, created, now)
+    if hold_back is not None:
+        return hold_back
     # The steps of a rollout are said once (Ready=False early), then where it ended.
     if not only_rollout_progress(body.get("status"), status, now):
         written = await write_status_and_events(runtime.client, body, status, now)

@@ -533,6 +533,29 @@ def only_rollout_progress(
     return _without_rollout_steps(previous, counts) == _without_rollout_steps(new, counts)
 
 
+# A new Workload's first status waits this long for its rollout to end, so that a quick
+# rollout costs one status write (Ready), not two (rolling out, then Ready).
+FIRST_STATUS_WAIT_SECONDS = 5.0
+
+
+def first_status_wait(
+    previous: Mapping[str, Any] | None, new: Mapping[str, Any], created: str, now: str
+) -> float | None:
+    """Seconds to hold back a new Workload's very first status, or None to write it now.
+
+    Nothing has been written for a Workload that was just created: kstatus, ``kubectl
+    wait`` and Argo CD already read "no status yet" as in progress, and there is no old
+    ``Ready=True`` to mislead them. So while its first rollout is merely on its way, and
+    for at most FIRST_STATUS_WAIT_SECONDS after its creation, the write waits for the
+    rollout's end. Any other status (a problem, a resource waiting, Ready) is written at
+    once, and so is every status of a Workload that has one already. Pure.
+    """
+    if previous or not _on_its_way(new):
+        return None
+    left = FIRST_STATUS_WAIT_SECONDS - _seconds_between(created, now)
+    return left if left > 0 else None
+
+
 def only_workload_counts(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
     """True when an Environment's new status differs from the previous one only in how
     many of its Workloads there are and are ready (and the Ready message that says so).
