@@ -723,6 +723,21 @@ def test_default_render_is_accepted_by_the_api_server(
     assert out.count("(server dry run)") == len(docs), out
 
 
+def test_sharded_render_is_accepted_by_the_api_server(
+    cluster: ClusterAccess,
+    namespace: str,
+    helm_env: dict[str, str],
+    tmp_path: Path,
+    berth_crds: None,
+) -> None:
+    restricted(cluster, namespace)
+    release = f"{RELEASE}-{uuid.uuid4().hex[:5]}"
+    docs = render(helm_env, tmp_path, SHARDED, namespace=namespace, release=release)
+    assert only(docs, "Role")["metadata"]["namespace"] == namespace
+    out = dry_run(cluster, tmp_path, docs)
+    assert out.count("(server dry run)") == len(docs), out
+
+
 def test_ha_servicemonitor_dashboard_render_is_accepted_by_the_api_server(
     cluster: ClusterAccess,
     namespace: str,
