@@ -142,3 +142,12 @@ def test_writes_outside_a_reconcile_are_not_gated() -> None:
     assert sharder.owned() == []
     # The Lease loop's own writes run with no shard in the context: they always go.
     assert sharder.guard() is None  # type: ignore[func-returns-value]
+
+
+async def test_a_clean_stop_refuses_new_writes_before_it_releases() -> None:
+    sharder = Sharder(4, "me", "ns", 6, clock=Clock())
+    sharder.held[0] = _Held(valid_until=10.0)
+    sharder.held[3] = _Held(valid_until=10.0)
+    await sharder.stop_writing()  # nothing under way: returns at once
+    assert sharder.owned() == []
+    assert sorted(sharder.held) == [0, 3]  # still held (renewed) until release_all

@@ -77,6 +77,11 @@ class Runtime:
         log.info("started %d reconcile workers", self.config.workers)
 
     async def stop(self) -> None:
+        if self.sharder is not None:
+            # Let the reconciles under way end (their next write is refused) rather than
+            # cancel them mid-request: a request cancelled here could still land on the
+            # server after the shard went to another replica.
+            await self.sharder.stop_writing()
         tasks = [*self._tasks, *([self._sharding] if self._sharding else [])]
         for task in tasks:
             task.cancel()

@@ -213,6 +213,7 @@ class Sharder:
         self.members: list[str] = [identity]
         self._member_rv: str | None = None
         self._halted = False  # a live member runs with another shard count
+        self._stopping = False
 
     # -- what the workers and the client ask --------------------------------------------
 
@@ -289,6 +290,8 @@ class Sharder:
         self.observer.observe_all(found, now)
         self._update_members(found, now)
         await self._renew_held(client)
+        if self._stopping:
+            return  # draining before a clean stop: hold, take and give nothing
         share = 0 if self._halted else fair_shares(self.members, self.shards)[self.identity]
         await self._release_surplus(client, share)
         await self._acquire(client, share, on_gained)
@@ -485,6 +488,16 @@ class Sharder:
                 client, meta["name"], self.namespace, seen["metadata"]["resourceVersion"]
             ):
                 log.info("sharding: removed the Lease of gone replica %s", _holder(lease))
+
+    async def stop_writing(self) -> None:
+        """No new write for any shard; wait (at most the renew deadline) for the
+        reconciles under way to end."""
+        self._stopping = True
+        for held in self.held.values():
+            held.releasing = True
+        deadline = self._clock() + self.timing.renew_deadline
+        while any(self.inflight.values()) and self._clock() < deadline:
+            await asyncio.sleep(0.05)
 
     async def release_all(self, client: KubeClient) -> None:
         """On a clean shutdown (no reconcile runs any more): free every shard at once for
