@@ -119,6 +119,22 @@ def read_journal(replicas: list[Replica]) -> Journal:
     return journal
 
 
+NAMESPACED = re.compile(r"/namespaces/([^/]+)")
+ENVIRONMENT = re.compile(r"/environments/([^/]+)")
+
+
+def namespace_of(path: str) -> str | None:
+    """The namespace an object written belongs to, for sharding: its own; a Namespace's
+    name; an Environment's name (here always its namespace's). None for the Events of
+    Environments, which go to "default"."""
+    if found := ENVIRONMENT.search(path):
+        return found.group(1)
+    found = NAMESPACED.search(path)
+    if found is None or found.group(1) == "default":
+        return None
+    return found.group(1)
+
+
 def check_journal(journal: Journal) -> tuple[int, int]:
     """Assert the two properties of the module docstring; (writes, hand-overs) seen."""
     for shard, tenures in journal.tenures.items():
@@ -129,6 +145,11 @@ def check_journal(journal: Journal) -> tuple[int, int]:
                 f"{before.replica} held it (until {before.end:.3f})"
             )
     for write in journal.writes:
+        # The shard a write was made for is the shard of the object's namespace.
+        home = namespace_of(write.obj)
+        assert home is None or shard_of(home, SHARDS) == write.shard, (
+            f"{write.replica} wrote {write.obj} (namespace {home}) as shard {write.shard}"
+        )
         assert any(
             t.replica == write.replica and t.start <= write.sent and write.answered <= t.end
             for t in journal.tenures[write.shard]
