@@ -427,3 +427,37 @@ def test_shards_and_peering_exclude_each_other(cluster: ClusterAccess, tmp_path:
     )
     assert result.returncode == 2
     assert "--shards and --peering exclude each other" in result.stderr
+
+
+def test_the_journal_check_catches_two_writers() -> None:
+    """The check above is not vacuous: overlapping writers, a write outside a tenure and a
+    write under the wrong shard each fail it (a made-up journal; no cluster needed)."""
+    ns = "team-x"
+    shard = shard_of(ns, SHARDS)
+    obj = f"/apis/apps/v1/namespaces/{ns}/deployments/app"
+
+    def journal(*writes: Write, tenures: list[Tenure]) -> Journal:
+        made = Journal()
+        made.tenures[shard] = tenures
+        made.writes = list(writes)
+        return made
+
+    clean = journal(
+        Write("a", shard, obj, 1.0, 1.2),
+        Write("b", shard, obj, 5.0, 5.1),
+        tenures=[Tenure("a", 0.0, 2.0), Tenure("b", 4.0)],
+    )
+    assert check_journal(clean) == (2, 1)
+    with pytest.raises(AssertionError, match="while a held it"):
+        check_journal(journal(tenures=[Tenure("a", 0.0, 5.0), Tenure("b", 4.0)]))
+    with pytest.raises(AssertionError, match="without holding it"):
+        check_journal(journal(Write("a", shard, obj, 2.5, 2.6), tenures=[Tenure("a", 0.0, 2.0)]))
+    with pytest.raises(AssertionError, match="as shard"):
+        check_journal(journal(Write("a", (shard + 1) % SHARDS, obj, 1.0, 1.1), tenures=[]))
+    overlapping = journal(
+        Write("a", shard, obj, 1.0, 4.5),
+        Write("b", shard, obj, 4.2, 4.3),
+        tenures=[Tenure("a", 0.0, 4.6), Tenure("b", 4.1)],
+    )
+    with pytest.raises(AssertionError, match="while a held it"):
+        check_journal(overlapping)
