@@ -21,6 +21,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN_DIR = REPO_ROOT / ".bin"
 TEST_CLUSTER_NAME = "berth-test"
 TEST_CLUSTER_DIR = REPO_ROOT / ".cluster" / "test"
+# kubectl's discovery cache is keyed by host:port; in ~/.kube/cache, another cluster that
+# once listened on the same port (a sibling worktree's) answers for ours with its kinds.
+KUBECTL_CACHE_DIR = TEST_CLUSTER_DIR / "kubectl-cache"
 
 # A context is taken as meant for tests when its name says so. Anything else must
 # be named exactly in BERTH_TEST_CONTEXT, so a production context is never used by
@@ -39,7 +42,14 @@ class ClusterAccess:
     started_here: bool
 
     def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> str:
-        cmd = [str(kubectl_binary()), "--kubeconfig", str(self.kubeconfig), *args]
+        cmd = [
+            str(kubectl_binary()),
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--cache-dir",
+            str(KUBECTL_CACHE_DIR),
+            *args,
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(

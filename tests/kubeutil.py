@@ -14,16 +14,43 @@ GROUP, VERSION = "berth.dev", "v1alpha1"
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
-    """Poll until the predicate returns something truthy; fail naming what never came."""
+def poll_until(predicate: Callable[[], T], timeout: float, interval: float = 0.2) -> T:
+    """Poll until the predicate returns something truthy, for at most ``timeout``
+    seconds; what it returned last (falsy when it never came). For cleanups that go on
+    either way; a test waits with ``wait_for``."""
     deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
+    while True:
         last = predicate()
-        if last:
+        if last or time.monotonic() >= deadline:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Poll until the predicate returns something truthy; fail naming what never came."""
+    last = poll_until(predicate, timeout, interval)
+    if not last:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
+    return last
+
+
+def settles(
+    read: Callable[[], T], quiet: float, timeout: float, what: str, interval: float = 0.25
+) -> T:
+    """Poll until ``read()`` has returned the same value for ``quiet`` seconds (a burst
+    of writes is over); that value. Fail naming what never settled."""
+    deadline = time.monotonic() + timeout
+    value, since = read(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{what} did not settle for {quiet}s within {timeout}s; last seen: {value!r}"
+            )
+        time.sleep(interval)
+        now = read()
+        if now != value:
+            value, since = now, time.monotonic()
+    return value
 
 
 def stays(predicate: Callable[[], bool], seconds: float, what: str, interval: float = 0.25) -> None:

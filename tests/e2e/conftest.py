@@ -1,4 +1,8 @@
-"""Run the real operator (`python -m berth run`, a subprocess) against the test cluster."""
+"""Run the real operator (`python -m berth run`, a subprocess) against the test cluster.
+
+It runs as `python -m tests.statuscheck run`: the same operator, with every status it
+writes checked against the CRD's model (see tests/statuscheck.py). A failed test shows the
+tail of its log through the shared hook in tests/conftest.py (``log_tail``)."""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,8 +18,9 @@ from pathlib import Path
 import pytest
 from kubernetes.client import ApiClient
 
+from tests import statuscheck
 from tests.clusterharness import REPO_ROOT, ClusterAccess
-from tests.kubeutil import Berth, environment_body
+from tests.kubeutil import Berth, environment_body, poll_until
 
 # Short enough that a test can watch several full resyncs go by.
 RESYNC_SECONDS = 2
@@ -77,9 +81,14 @@ def crds(cluster: ClusterAccess) -> None:
 def start_operator(
     kubeconfig: Path, log_path: Path, resync: float, *extra_args: str
 ) -> OperatorProcess:
-    """`python -m berth run` as a subprocess, waited for until /healthz answers."""
+    """`python -m berth run` as a subprocess (status writes checked), waited for until
+    /healthz answers."""
     metrics_port, health_port = free_port(), free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        **statuscheck.subprocess_env(log_path.with_suffix(".status-violations")),
+    }
     for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "BERTH_NAMESPACES"):
         env.pop(name, None)
     with log_path.open("wb") as log:
@@ -87,7 +96,7 @@ def start_operator(
             [
                 sys.executable,
                 "-m",
-                "berth",
+                "tests.statuscheck",
                 "run",
                 "--kubeconfig",
                 str(kubeconfig),
@@ -105,18 +114,20 @@ def start_operator(
             cwd=REPO_ROOT,
         )
     running = OperatorProcess(process, log_path, metrics_port)
-    deadline = time.monotonic() + 60
-    while True:
+
+    def healthy() -> bool:
         if process.poll() is not None:
             pytest.fail(f"the operator exited with {process.returncode}:\n{running.log_tail()}")
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=1)
-            return running
+            with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=1):
+                return True
         except OSError:
-            if time.monotonic() > deadline:
-                running.stop()
-                pytest.fail(f"the operator was not healthy in 60s:\n{running.log_tail()}")
-            time.sleep(0.2)
+            return False
+
+    if not poll_until(healthy, 60):
+        running.stop()
+        pytest.fail(f"the operator was not healthy in 60s:\n{running.log_tail()}")
+    return running
 
 
 @pytest.fixture(scope="session")
@@ -139,19 +150,3 @@ def environment(berth: Berth, namespace: str, operator: OperatorProcess) -> Iter
     berth.create_environment(environment_body(namespace, namespace))
     yield namespace
     berth.delete_environment(namespace)
-
-
-@pytest.fixture(autouse=True)
-def _operator_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed and "operator" in request.fixturenames:
-        op: OperatorProcess = request.getfixturevalue("operator")
-        print(f"\n--- operator log (last lines) ---\n{op.log_tail()}")
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report

@@ -25,7 +25,7 @@ from tests.e2e.test_provisioning import (  # noqa: F401  (fixtures: claim_crds, 
     make_environment,
     provisioner,
 )
-from tests.kubeutil import Berth, stays, wait_for, workload_body
+from tests.kubeutil import Berth, settles, stays, wait_for, workload_body
 
 PEERING_CRDS = REPO_ROOT / "charts/berth/charts/kopf-peering/crds"
 LIFETIME = 10  # --peering-lifetime of the replicas here (the default is 60)
@@ -163,8 +163,8 @@ def test_a_replica_that_is_outranked_stops_writing(
             high = replica(cluster, peering, 200)
             # The low one stands by once it sees the high one's keep-alive.
             wait_for(lambda: "standing by" in low.log_path.read_text(), 20, "the low to stand by")
-            time.sleep(1)  # a reconcile under way when it stood by may finish
-            low_writes = low.metric(WRITES)
+            # A reconcile under way when it stood by may finish: its writes end.
+            low_writes = settles(lambda: low.metric(WRITES), 1, 30, "the low replica's writes")
             berth.wait_condition(namespace, "slow", "Ready", "True", timeout=60)
             # Over several of the low replica's polls and resyncs (2 s), not one write.
             stays(lambda: low.metric(WRITES) == low_writes, 6, "the outranked replica's silence")

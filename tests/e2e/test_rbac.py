@@ -48,7 +48,7 @@ from kubernetes.client.exceptions import ApiException
 from tests.clusterharness import BIN_DIR, REPO_ROOT, ClusterAccess, kubectl_binary
 from tests.composer import EXAMPLE_KINDS, TestOnlyComposer
 from tests.e2e.conftest import OperatorProcess, start_operator
-from tests.kubeutil import Berth, wait_for
+from tests.kubeutil import Berth, poll_until, wait_for
 
 CHART = REPO_ROOT / "charts" / "berth"
 EXAMPLES = REPO_ROOT / "examples"
@@ -297,15 +297,6 @@ def rbac_operator(
         running.stop()
 
 
-@pytest.fixture(autouse=True)
-def _rbac_operator_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed and "rbac_operator" in request.fixturenames:
-        op: OperatorProcess = request.getfixturevalue("rbac_operator")
-        print(f"\n--- RBAC operator log (last lines) ---\n{op.log_tail(80)}")
-
-
 def environment_manifest(name: str) -> dict[str, Any]:
     """examples/environment.yaml (postgres by a Crossplane claim, redis by a template),
     serving a namespace of its name, deleting what its Workloads leave behind."""
@@ -388,8 +379,11 @@ def scene(
         made.berth.delete_environment(name)
     deadline = time.monotonic() + 60
     for name in made.environments:
-        while time.monotonic() < deadline and made.get("environment", name) is not None:
-            time.sleep(0.5)
+        poll_until(
+            lambda: made.get("environment", name) is None,  # noqa: B023  (called right here)
+            max(0.0, deadline - time.monotonic()),
+            interval=0.5,
+        )
         unstick = ["--type=merge", "-p", '{"metadata":{"finalizers":null}}']
         out = cluster.kubectl("get", "workloads", "-n", name, "-o", "name", check=False)
         for workload in out.split():

@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.clusterharness import ClusterAccess
 from tests.e2e.conftest import OperatorProcess, start_operator
-from tests.kubeutil import Berth, environment_body, stays, wait_for, workload_body
+from tests.kubeutil import Berth, environment_body, settles, stays, wait_for, workload_body
 
 WEB = {"ports": {"web": {"port": 80, "targetPort": 8080}}}
 
@@ -264,12 +264,12 @@ def test_a_foreign_label_is_not_drift_and_repeated_corrections_count_on_one_even
             berth.core.patch_namespaced_service(
                 "labelled", namespace, {"metadata": {"labels": {"audit.acme.dev/seen": str(i)}}}
             )
-            time.sleep(0.1)
+            time.sleep(0.1)  # not a wait: the foreign writer's pace is the subject
 
     writer = threading.Thread(target=relabel)
     writer.start()
     try:
-        time.sleep(8)  # the foreign writer's time on stage: several resyncs go by
+        time.sleep(8)  # not a wait: the foreign writer's time on stage, over several resyncs
     finally:
         stop.set()
         writer.join()
@@ -312,14 +312,18 @@ def test_a_stalled_workload_is_not_polled(
         namespace,
     )
     try:
-        settle = time.monotonic() + 5
         wait_for(
             lambda: own.metric("berth_reconciles_total", kind="workload") >= 1,
             30,
             "the first reconcile",
         )
-        time.sleep(max(0.0, settle - time.monotonic()))
-        before = own.metric("berth_reconciles_total", kind="workload")
+        # The start's own reconciles (the first list, a status write's echo) end first.
+        before = settles(
+            lambda: own.metric("berth_reconciles_total", kind="workload"),
+            3,
+            30,
+            "the operator's first reconciles",
+        )
         stays(
             lambda: own.metric("berth_reconciles_total", kind="workload") - before <= 1,
             10,

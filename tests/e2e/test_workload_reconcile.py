@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from tests.clusterharness import ClusterAccess
 from tests.e2e.conftest import RESYNC_SECONDS, OperatorProcess
-from tests.kubeutil import Berth, wait_for, workload_body
+from tests.kubeutil import Berth, settles, stays, wait_for, workload_body
 
 
 def managed_children(berth: Berth, namespace: str, name: str) -> dict[str, Any]:
@@ -195,16 +194,14 @@ def test_a_reconcile_that_changes_nothing_writes_nothing(
         return found
 
     # Let the rollout's own writes settle, then watch several full resyncs go by.
-    time.sleep(RESYNC_SECONDS)
-    before = versions()
+    before = settles(versions, RESYNC_SECONDS, 60, "the rollout's writes")
     assert set(before) == {
         "Deployment/quiet",
         "Service/quiet",
         "ConfigMap/quiet-files",
         "Workload/quiet",
     }
-    time.sleep(RESYNC_SECONDS * 3 + 1)
-    assert versions() == before
+    stays(lambda: versions() == before, RESYNC_SECONDS * 3 + 1, "no write over three resyncs")
 
 
 def test_a_spec_change_rolls_the_pods(berth: Berth, namespace: str, environment: str) -> None:
@@ -252,8 +249,19 @@ def test_the_operator_never_writes_spec_or_metadata(
     body["metadata"]["annotations"] = {"note": "from git"}
     created = berth.create_workload(namespace, body)
     berth.wait_condition(namespace, "gitops", "Ready", "True")
-    time.sleep(RESYNC_SECONDS * 2)
 
+    def as_applied() -> bool:
+        now = berth.workload(namespace, "gitops")
+        meta = now["metadata"]
+        return (
+            now["spec"] == created["spec"]
+            and meta.get("labels") == {"team": "a"}
+            and meta.get("annotations") == {"note": "from git"}
+            and not meta.get("finalizers")
+            and meta["generation"] == created["metadata"]["generation"]
+        )
+
+    stays(as_applied, RESYNC_SECONDS * 2, "spec and metadata as applied, over two resyncs")
     now = berth.workload(namespace, "gitops")
     assert now["spec"] == created["spec"]
     assert now["metadata"].get("labels") == {"team": "a"}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from berth.kube import credentials
 from berth.kube.client import KubeClient
 from berth.kube.limiter import THROTTLED
 from tests.clusterharness import ClusterAccess
+from tests.kubeutil import wait_for
 
 REQUESTS = 60
 
@@ -130,14 +130,15 @@ def throttled_user(
     try:
         # The server's flow-control controller takes the new schema in; it says so by
         # a Dangling=False condition on it.
-        deadline = time.monotonic() + 60
-        while True:
+        def conditions() -> dict[str, str]:
             schema = flow.read_flow_schema(name)
-            conditions = {c.type: c.status for c in (schema.status.conditions or [])}
-            if conditions.get("Dangling") == "False":
-                break
-            assert time.monotonic() < deadline, f"FlowSchema {name} not taken in: {conditions}"
-            time.sleep(0.2)
+            return {c.type: c.status for c in (schema.status.conditions or [])}
+
+        wait_for(
+            lambda: conditions().get("Dangling") == "False",
+            60,
+            f"FlowSchema {name} to be taken in (Dangling=False)",
+        )
         token = cluster.kubectl("create", "token", sa, "-n", namespace, "--duration=1h").strip()
         yield token_kubeconfig(cluster, token, tmp_path / "throttled.kubeconfig"), name, name
     finally:

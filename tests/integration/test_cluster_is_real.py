@@ -3,7 +3,6 @@ of Berth's is tested on it."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from tests.clusterharness import ClusterAccess
+from tests.kubeutil import wait_for
 
 RESTRICTED_POD_SECURITY: dict[str, Any] = {
     "runAsNonRoot": True,
@@ -49,17 +49,6 @@ def deployment(name: str, replicas: int) -> dict[str, Any]:
             },
         },
     }
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
 
 
 def test_deployment_becomes_available_with_ready_pods_on_kwok_nodes(

@@ -593,8 +593,12 @@ def test_replica_status_summary() -> None:
     }
 
 
-def test_status_models_ignore_unknown_keys_and_check_condition_status() -> None:
-    status = WorkloadStatus.model_validate({"observedGeneration": 1, "somethingNew": True})
+def test_status_models_forbid_unknown_keys_and_check_condition_status() -> None:
+    """Unknown status keys are refused (the API server would drop them silently); reading
+    a whole object is lenient about its status (tests/unit/test_status_model.py)."""
+    with pytest.raises(ValidationError, match="somethingNew"):
+        WorkloadStatus.model_validate({"observedGeneration": 1, "somethingNew": True})
+    status = WorkloadStatus.model_validate({"observedGeneration": 1})
     assert status.observed_generation == 1
     with pytest.raises(ValidationError):
         Condition.model_validate({"type": "Ready", "status": "Yes"})

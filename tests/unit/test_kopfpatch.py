@@ -1,9 +1,11 @@
-"""kopf's startup wakes its waiters only when a toggle really goes (berth.handlers.kopfpatch)."""
+"""kopf adjusted for thousands of objects (berth.handlers.kopfpatch): its startup wakes its
+waiters only when a toggle really goes, and no essence is copied for every event."""
 
 from __future__ import annotations
 
 import asyncio
 
+import kopf
 from kopf._cogs.aiokits.aiotoggles import ToggleSet
 
 from berth.handlers import kopfpatch
@@ -31,3 +33,13 @@ async def test_dropping_an_absent_toggle_wakes_nobody_and_a_present_one_still_do
         await toggles.drop_toggle(kind)
     assert wakeups == 1
     assert kopfpatch.install()  # once only
+
+
+def test_no_essence_copies_and_writes_nothing() -> None:
+    body = kopf.Body({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"big": [1] * 100}})
+    storage = kopfpatch.NoEssence()
+    assert storage.build(body=body, extra_fields=["spec.big"]) == {}
+    assert storage.fetch(body=body) is None
+    patch = kopf.Patch()
+    storage.store(body=body, patch=patch, essence=kopf.BodyEssence(spec={"x": 1}))
+    assert not patch  # nothing would be written to the object

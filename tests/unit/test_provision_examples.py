@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from berth.api import Environment, Provisioner, Workload
+from berth.api.environment import CrossplaneProvisioner, SecretProvisioner, TemplateProvisioner
 from berth.provision import (
     FromField,
     FromSecret,
@@ -279,6 +280,18 @@ def test_the_example_workload_end_to_end() -> None:
     assert "host=host-value\nport=5432\n" in config["data"].values()
 
 
-def test_kind_specs_of_the_examples() -> None:
-    for index, provisioner in enumerate(example_provisioners()):
-        kind_spec(provisioner, f"provisioners[{index}]")
+KIND_MODELS = {
+    "crossplane": CrossplaneProvisioner,
+    "template": TemplateProvisioner,
+    "secret": SecretProvisioner,
+}
+
+
+@pytest.mark.parametrize("provisioner", example_provisioners(), ids=lambda p: p.name or p.type)
+def test_kind_specs_of_the_examples(provisioner: Provisioner) -> None:
+    """Each example's crossplane/template/secret block validates as its kind's model, and
+    reads back whole: no key of the example is ignored or changed on the way."""
+    spec = kind_spec(provisioner, provisioner.name or provisioner.type)
+    assert isinstance(spec, KIND_MODELS[provisioner.kind])
+    written = getattr(provisioner, provisioner.kind)
+    assert spec.model_dump(mode="json", by_alias=True, exclude_unset=True) == written

@@ -32,8 +32,14 @@ def test_files_over_a_configmaps_capacity_are_refused() -> None:
 
 
 def test_files_just_within_capacity_render() -> None:
-    files = {"/etc/a.txt": {"content": "x" * (MAX_CONFIGMAP_BYTES - 10)}}
-    render_workload(workload(containers={"main": container(files=files)}), environment(), {})
+    content = "x" * (MAX_CONFIGMAP_BYTES - 10)
+    files = {"/etc/a.txt": {"content": content}}
+    rendered = render_workload(
+        workload(containers={"main": container(files=files)}), environment(), {}
+    )
+    config_maps = [m for m in rendered.manifests if m["kind"] == "ConfigMap"]
+    assert [list(m["data"].values()) for m in config_maps] == [[content]]
+    assert check_api_limits(rendered.manifests) == []
 
 
 def test_binary_files_count_by_their_decoded_size() -> None:
@@ -60,7 +66,12 @@ def test_two_service_ports_with_one_number_are_refused() -> None:
 
 def test_one_number_with_two_protocols_is_fine() -> None:
     ports = {"dns": {"port": 53}, "dns-udp": {"port": 53, "protocol": "UDP"}}
-    render_workload(workload(service={"ports": ports}), environment(), {})
+    rendered = render_workload(workload(service={"ports": ports}), environment(), {})
+    [service] = [m for m in rendered.manifests if m["kind"] == "Service"]
+    assert sorted((p["name"], p["port"], p["protocol"]) for p in service["spec"]["ports"]) == [
+        ("dns", 53, "TCP"),
+        ("dns-udp", 53, "UDP"),
+    ]
 
 
 @pytest.mark.parametrize("path", ["/abs/data", "../up", "a/../../b"])

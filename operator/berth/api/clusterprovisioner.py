@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from berth.api.common import (
     API_VERSION,
@@ -24,6 +24,7 @@ from berth.api.common import (
     BerthModel,
     ObjectMeta,
     StatusModel,
+    status_as_read,
 )
 from berth.api.environment import EnvironmentType, Provisioner, ProvisionerFields
 
@@ -86,6 +87,8 @@ class ClusterProvisioner(BerthModel):
     metadata: ObjectMeta = Field(description="Kubernetes object metadata.")
     spec: ClusterProvisionerSpec = Field(description="The provisioner and where it applies.")
     status: ClusterProvisionerStatus | None = Field(None, description="Observed state.")
+
+    _status_as_read = field_validator("status", mode="wrap")(status_as_read)
 
     @property
     def name(self) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from berth.api.common import (
     API_VERSION,
@@ -20,6 +20,7 @@ from berth.api.common import (
     Condition,
     ObjectMeta,
     StatusModel,
+    status_as_read,
 )
 from berth.api.workload import MAX_REPLICAS, ResourceRequirements
 
@@ -432,6 +433,8 @@ class Environment(BerthModel):
     metadata: ObjectMeta = Field(description="Kubernetes object metadata.")
     spec: EnvironmentSpec = Field(description="The environment.")
     status: EnvironmentStatus | None = Field(None, description="Observed state.")
+
+    _status_as_read = field_validator("status", mode="wrap")(status_as_read)
 
     @property
     def name(self) -> str:

@@ -37,6 +37,7 @@ from berth.api.common import (
     Quantity,
     ResourceName,
     StatusModel,
+    status_as_read,
 )
 
 RESERVED_VARIABLE_PREFIX = "BERTH_SECRET_"
@@ -673,6 +674,8 @@ class Workload(BerthModel):
     metadata: ObjectMeta = Field(description="Kubernetes object metadata.")
     spec: WorkloadSpec = Field(description="The workload.")
     status: WorkloadStatus | None = Field(None, description="Observed state.")
+
+    _status_as_read = field_validator("status", mode="wrap")(status_as_read)
 
     @property
     def name(self) -> str:

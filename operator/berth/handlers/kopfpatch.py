@@ -1,5 +1,6 @@
-"""One fix to kopf's startup that makes a restart into thousands of objects linear.
+"""Two adjustments to kopf for thousands of objects: a linear startup, and no essence.
 
+**Startup.**
 At startup kopf holds every object's processing until all index handlers have run. Each
 object, once indexed, drops its kind's toggle from the set the others wait on, and the
 set wakes every waiting object — also when that toggle was dropped long ago and nothing
@@ -9,12 +10,22 @@ two minutes for 4,000 objects (1,000 Workloads and their children) on a small ma
 Dropping a toggle that is not in the set changes nothing anyone waits for, so it need
 not wake anyone. ``install()`` makes it so, once, and only if kopf's ToggleSet still has
 the shape this was written against (kopf 1.45: ``_toggles`` and ``_condition``).
+
+**No essence.** For every watch event, kopf deep-copies the object into an "essence" and
+diffs it against the last one it stored, to find the changes its on.create/on.update
+handlers are called with. Berth registers none of those (only on.event and indexes, and
+its own workers compare against their cache), so that copy is pure cost: a tenth of
+the CPU of a restart into 300 Workloads, measured with py-spy. ``NoEssence`` is a
+diff-base storage that keeps and builds nothing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
+
+import kopf
 
 log = logging.getLogger("berth")
 _installed = False
@@ -41,3 +52,22 @@ def install() -> bool:
     ToggleSet.drop_toggle = drop_toggle  # type: ignore[method-assign]
     _installed = True
     return True
+
+
+class NoEssence(kopf.DiffBaseStorage):
+    """A diff base that is always empty: for an operator without change handlers.
+
+    kopf asks it for the last handled essence (none) and the current one (empty), so
+    the diff is empty and nothing is copied. It never writes to the object.
+    """
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None

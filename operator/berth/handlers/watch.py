@@ -48,7 +48,8 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     # see a diff. We register no change-detecting handlers, and if kopf ever needs
     # storage it goes to status.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf")
-    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf")
+    # No on.create/on.update handlers: kopf needs no essence to diff (kopfpatch.NoEssence).
+    settings.persistence.diffbase_storage = kopfpatch.NoEssence()
     settings.persistence.finalizer = "berth.dev/kopf"
     settings.networking.request_timeout = 60
     # A dead replica's keep-alive expires after this: the standby's takeover time.
