@@ -151,3 +151,28 @@ async def test_a_clean_stop_refuses_new_writes_before_it_releases() -> None:
     await sharder.stop_writing()  # nothing under way: returns at once
     assert sharder.owned() == []
     assert sorted(sharder.held) == [0, 3]  # still held (renewed) until release_all
+
+
+async def test_a_clean_stop_waits_for_the_reconcile_under_way() -> None:
+    import asyncio
+
+    sharder = Sharder(4, "me", "ns", 6, clock=Clock())
+    sharder.held[1] = _Held(valid_until=10.0)
+    go_on = asyncio.Event()
+    order: list[str] = []
+
+    async def reconcile() -> None:
+        with sharder.reconciling(1):
+            await go_on.wait()
+            order.append("reconcile ended")
+
+    task = asyncio.create_task(reconcile())
+    await asyncio.sleep(0)  # the reconcile is under way
+    stopping = asyncio.create_task(sharder.stop_writing())
+    await asyncio.sleep(0.05)
+    assert not stopping.done()
+    go_on.set()
+    await stopping
+    order.append("stopped")
+    await task
+    assert order == ["reconcile ended", "stopped"]

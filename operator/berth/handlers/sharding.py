@@ -214,6 +214,8 @@ class Sharder:
         self._member_rv: str | None = None
         self._halted = False  # a live member runs with another shard count
         self._stopping = False
+        self._idle = asyncio.Event()  # set while no reconcile runs
+        self._idle.set()
 
     # -- what the workers and the client ask --------------------------------------------
 
@@ -229,11 +231,14 @@ class Sharder:
         """Mark one reconcile of ``shard`` as under way; its writes are checked."""
         token = current_shard.set(shard)
         self.inflight[shard] = self.inflight.get(shard, 0) + 1
+        self._idle.clear()
         try:
             yield
         finally:
             self.inflight[shard] -= 1
             current_shard.reset(token)
+            if not any(self.inflight.values()):
+                self._idle.set()
 
     def guard(self) -> None:
         """Called before every write: refuse one for a shard we do not hold now."""
@@ -495,9 +500,8 @@ class Sharder:
         self._stopping = True
         for held in self.held.values():
             held.releasing = True
-        deadline = self._clock() + self.timing.renew_deadline
-        while any(self.inflight.values()) and self._clock() < deadline:
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), self.timing.renew_deadline)
 
     async def release_all(self, client: KubeClient) -> None:
         """On a clean shutdown (no reconcile runs any more): free every shard at once for
