@@ -21,6 +21,7 @@ import itertools
 import re
 import signal
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,16 @@ from berth.handlers.sharding import shard_of
 from tests.clusterharness import ClusterAccess
 from tests.e2e.conftest import OperatorProcess, start_operator
 from tests.e2e.test_claims_reliability import paused
+from tests.e2e.test_rbac import (
+    RBAC_KINDS,
+    ChartRbac,
+    apply_docs,
+    delete_cluster_scoped,
+    helm_template,
+    refusals,
+    run_kubectl,
+    token_kubeconfig,
+)
 from tests.kubeutil import Berth, environment_body, wait_for, workload_body
 
 SHARDS = 4
@@ -461,3 +472,87 @@ def test_the_journal_check_catches_two_writers() -> None:
     )
     with pytest.raises(AssertionError, match="while a held it"):
         check_journal(overlapping)
+
+
+def test_a_sharded_replica_needs_only_the_charts_rbac(
+    cluster: ClusterAccess,
+    api: ApiClient,
+    berth: Berth,
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    """The chart with sharding.enabled: its ServiceAccount's token runs a sharded replica
+    that takes every shard and brings a Workload to Ready, refused nothing; and the Lease
+    rights are those verbs, in the release's namespace only."""
+    release = f"berth-shard-rbac-{uuid.uuid4().hex[:6]}"
+    core = k8s.CoreV1Api(api)
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=release)))
+    values = {"sharding": {"enabled": True, "shards": 2, "leaseDuration": LEASE}}
+    docs = [d for d in helm_template(tmp_path, release, release, values) if d["kind"] in RBAC_KINDS]
+    workload_ns = f"{release}-wl"
+    replica: OperatorProcess | None = None
+    try:
+        assert sorted(d["kind"] for d in docs) == [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "ServiceAccount",
+        ]
+        (sa,) = [d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount"]
+        apply_docs(cluster, tmp_path, docs)
+        proc = run_kubectl(cluster.kubeconfig, "create", "token", sa, "-n", release)
+        assert proc.returncode == 0, proc.stderr
+        kubeconfig = token_kubeconfig(cluster, proc.stdout.strip(), tmp_path / "sa.kubeconfig")
+        rbac = ChartRbac(release, release, sa, kubeconfig, docs)
+        for verb in ("get", "list", "create", "update", "delete"):
+            assert rbac.can_i(verb, "leases.coordination.k8s.io", "-n", release)
+        for verb in ("watch", "patch", "deletecollection"):
+            assert not rbac.can_i(verb, "leases.coordination.k8s.io", "-n", release)
+        assert not rbac.can_i("create", "leases.coordination.k8s.io", "-n", "default")
+        assert not rbac.can_i("list", "leases.coordination.k8s.io", "--all-namespaces")
+
+        with paused(operator):
+            replica = start_operator(
+                kubeconfig,
+                tmp_path / "sharded-rbac-operator.log",
+                5,
+                *("--shards", "2", "--shard-namespace", release),
+                *("--shard-lease-duration", str(LEASE)),
+            )
+            wait_for(
+                lambda: replica is not None and replica.metric(HELD) == 2, 3 * LEASE, "2 shards"
+            )
+            berth.create_environment(environment_body(workload_ns, workload_ns))
+            wait_for(partial(has_service_account, berth, workload_ns), 30, "the namespace")
+            berth.create_workload(workload_ns, workload_body("app"))
+            berth.wait_condition(workload_ns, "app", "Ready", "True", timeout=60)
+            berth.delete_workload(workload_ns, "app")
+            berth.delete_environment(workload_ns)
+            wait_for(
+                lambda: (
+                    not berth.custom.list_cluster_custom_object(
+                        "berth.dev",
+                        "v1alpha1",
+                        "environments",
+                        field_selector=f"metadata.name={workload_ns}",
+                    )["items"]
+                ),
+                60,
+                "the Environment to be gone",
+            )
+            replica.stop()
+            log_text = replica.log_path.read_text(errors="replace")
+            assert "acquired shard" in log_text
+            assert refusals(log_text, {workload_ns}) == []
+    finally:
+        if replica is not None:
+            replica.stop()
+        berth.delete_environment(workload_ns)
+        delete_cluster_scoped(cluster, docs)
+        for name in (release, workload_ns):
+            try:
+                core.delete_namespace(name)
+            except ApiException as err:
+                if err.status != 404:
+                    raise
