@@ -284,6 +284,10 @@ class Sharder:
             except ApiError as err:
                 # What we hold lapses by itself (renew deadline) if this goes on.
                 log.warning("sharding: the Leases could not be read or written: %s", err)
+            except Exception:
+                # Never let the loop end: a replica without it renews nothing, so it
+                # would give up every shard and sit idle for good.
+                log.exception("sharding: the Lease round failed; next one in a moment")
             metrics.SHARDS_HELD.set(len(self.owned()))
             elapsed = self._clock() - started
             await asyncio.sleep(max(0.05, self.timing.retry_period - elapsed))
