@@ -47,7 +47,7 @@ from tests.e2e.test_rbac import (
     run_kubectl,
     token_kubeconfig,
 )
-from tests.kubeutil import Berth, environment_body, wait_for, workload_body
+from tests.kubeutil import Berth, environment_body, stays, wait_for, workload_body
 
 SHARDS = 4
 LEASE = 6  # --shard-lease-duration here (the default is 15): renew deadline 4 s, retry 0.8 s
@@ -59,7 +59,11 @@ LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 WRITE = re.compile(r"write (\w+) (\S+) rv=\S* took=([\d.]+)s shard=(\d+) by ")
 ACQUIRED = re.compile(r"sharding: acquired shard (\d+)")
 RELEASED = re.compile(r"sharding: released shard (\d+)")
-DROPPED = re.compile(r"sharding: stopped writing for shard (\d+)")
+# A replica that could not renew in time: its writes stopped at the time it names.
+DROPPED = re.compile(
+    r"sharding: stopped writing for shard (\d+) "
+    r"\(no write since (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\)"
+)
 
 
 @dataclass
@@ -94,11 +98,13 @@ class Journal:
     writes: list[Write] = field(default_factory=list)
 
 
+def stamp_time(stamp: str) -> float:
+    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
 def log_time(line: str) -> float | None:
     found = LOG_TIME.match(line)
-    if found is None:
-        return None
-    return datetime.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    return None if found is None else stamp_time(found.group(1))
 
 
 def read_journal(replicas: list[Replica]) -> Journal:
@@ -114,10 +120,14 @@ def read_journal(replicas: list[Replica]) -> Journal:
                 assert shard not in open_tenures, f"{replica.name} acquired shard {shard} twice"
                 open_tenures[shard] = Tenure(replica.name, at)
                 journal.tenures[shard].append(open_tenures[shard])
-            elif found := RELEASED.search(line) or DROPPED.search(line):
+            elif found := RELEASED.search(line):
                 tenure = open_tenures.pop(int(found.group(1)), None)
                 if tenure is not None:
                     tenure.end = at
+            elif found := DROPPED.search(line):
+                tenure = open_tenures.pop(int(found.group(1)), None)
+                if tenure is not None:
+                    tenure.end = stamp_time(found.group(2))
             elif found := WRITE.search(line):
                 obj = found.group(2).removesuffix("/status")
                 took = float(found.group(3))
@@ -252,6 +262,58 @@ def held_by(replicas: list[Replica]) -> dict[str, int]:
     return {r.name: r.held() for r in replicas if r.killed_at is None}
 
 
+def populate(berth: Berth, shard_namespaces: list[str]) -> None:
+    """An Environment per namespace, PER_NAMESPACE Workloads in each, all Ready."""
+    for ns in shard_namespaces:
+        berth.create_environment(environment_body(ns, ns))
+    for ns in shard_namespaces:
+        wait_for(partial(has_service_account, berth, ns), 30, f"namespace {ns} ready")
+        for i in range(PER_NAMESPACE):
+            berth.create_workload(ns, workload_body(f"app{i}"))
+    wait_for(
+        lambda: all_rolled_out(berth, shard_namespaces, "registry.acme.dev/app:1.0"),
+        120,
+        "every Workload Ready",
+    )
+
+
+def teardown(berth: Berth, shard_namespaces: list[str], replicas: list[Replica]) -> None:
+    """Workloads and Environments carry finalizers: gone while replicas still run."""
+    for r in replicas:
+        if r.killed_at is None:
+            r.process.process.send_signal(signal.SIGCONT)  # should a test have paused one
+    for ns in shard_namespaces:
+        for i in range(PER_NAMESPACE):
+            berth.delete_workload(ns, f"app{i}")
+    for ns in shard_namespaces:
+        berth.delete_environment(ns)
+    try:
+        wait_for(
+            lambda: (
+                not any(
+                    berth.custom.list_namespaced_custom_object(
+                        "berth.dev", "v1alpha1", ns, "workloads"
+                    )["items"]
+                    for ns in shard_namespaces
+                )
+            ),
+            60,
+            "the Workloads to be gone",
+        )
+    finally:
+        for r in replicas:
+            if r.killed_at is None:
+                r.process.stop()
+
+
+def write_lines(replica: Replica) -> int:
+    return sum(
+        1
+        for line in replica.process.log_path.read_text(errors="replace").splitlines()
+        if WRITE.search(line)
+    )
+
+
 @pytest.fixture
 def shard_namespaces(api: ApiClient, berth: Berth, namespace: str) -> Iterator[list[str]]:
     names = namespaces_covering_every_shard(namespace)
@@ -283,17 +345,7 @@ def test_replicas_share_the_workloads_by_shard_and_never_write_the_same_one(
                 3 * LEASE,
                 "two replicas to hold two shards each",
             )
-            for ns in shard_namespaces:
-                berth.create_environment(environment_body(ns, ns))
-            for ns in shard_namespaces:
-                wait_for(partial(has_service_account, berth, ns), 30, f"namespace {ns} ready")
-                for i in range(PER_NAMESPACE):
-                    berth.create_workload(ns, workload_body(f"app{i}"))
-            wait_for(
-                lambda: all_rolled_out(berth, shard_namespaces, "registry.acme.dev/app:1.0"),
-                120,
-                "every Workload Ready with two replicas",
-            )
+            populate(berth, shard_namespaces)
             assert all(r.process.metric("berth_shard_writes_total") > 0 for r in replicas)
 
             # A third replica joins during a rollout; the others keep running.
@@ -345,29 +397,59 @@ def test_replicas_share_the_workloads_by_shard_and_never_write_the_same_one(
             print(f"sharding: {writes} writes checked, {handovers} hand-overs between replicas")
             assert handovers > 0, "no object changed hands: the test proved nothing"
         finally:
-            # Workloads and Environments carry finalizers: gone while replicas still run.
-            for ns in shard_namespaces:
-                for i in range(PER_NAMESPACE):
-                    berth.delete_workload(ns, f"app{i}")
-            for ns in shard_namespaces:
-                berth.delete_environment(ns)
-            try:
-                wait_for(
-                    lambda: (
-                        not any(
-                            berth.custom.list_namespaced_custom_object(
-                                "berth.dev", "v1alpha1", ns, "workloads"
-                            )["items"]
-                            for ns in shard_namespaces
-                        )
-                    ),
-                    60,
-                    "the Workloads to be gone",
-                )
-            finally:
-                for r in replicas:
-                    if r.killed_at is None:
-                        r.process.stop()
+            teardown(berth, shard_namespaces, replicas)
+
+
+def test_a_stalled_replica_writes_nothing_once_its_shards_could_have_moved(
+    cluster: ClusterAccess,
+    berth: Berth,
+    namespace: str,
+    operator: OperatorProcess,
+    shard_namespaces: list[str],
+) -> None:
+    """A replica frozen (SIGSTOP: a long GC pause, a starved or partitioned process) past
+    its renew deadline: the other takes its shards once their Leases expire and rolls its
+    Workloads out; thawed, the frozen one finds it holds nothing, writes nothing for the
+    shards it had, and gets its share back by the rules."""
+    replicas: list[Replica] = []
+    with paused(operator):
+        try:
+            replicas.append(start_replica(cluster, namespace, "a"))
+            replicas.append(start_replica(cluster, namespace, "b"))
+            frozen, other = replicas
+            wait_for(lambda: held_by(replicas) == {"a": 2, "b": 2}, 3 * LEASE, "a 2/2 split")
+            populate(berth, shard_namespaces)
+            # Frozen while idle, so that no request of its own is in flight.
+            quiet = write_lines(frozen)
+            stays(lambda: write_lines(frozen) == quiet, 2, "the replica to be idle")
+            frozen.process.process.send_signal(signal.SIGSTOP)
+            set_image(berth, shard_namespaces, "registry.acme.dev/app:2.0")
+            wait_for(lambda: other.held() == SHARDS, 3 * TAKEOVER_BOUND, "the takeover")
+            wait_for(
+                lambda: all_rolled_out(berth, shard_namespaces, "registry.acme.dev/app:2.0"),
+                120,
+                "the rollout, by the other replica alone",
+            )
+            assert write_lines(frozen) == quiet
+            frozen.process.process.send_signal(signal.SIGCONT)
+            wait_for(
+                lambda: "stopped writing for shard" in frozen.process.log_path.read_text(),
+                3 * LEASE,
+                "the thawed replica to notice it holds nothing",
+            )
+            wait_for(lambda: held_by(replicas) == {"a": 2, "b": 2}, 6 * LEASE, "a 2/2 split again")
+            set_image(berth, shard_namespaces, "registry.acme.dev/app:2.1")
+            wait_for(
+                lambda: all_rolled_out(berth, shard_namespaces, "registry.acme.dev/app:2.1"),
+                120,
+                "the next rollout, by both",
+            )
+            assert write_lines(frozen) > quiet
+            writes, handovers = check_journal(read_journal(replicas))
+            print(f"\nsharding, stalled replica: {writes} writes, {handovers} hand-overs")
+            assert handovers > 0
+        finally:
+            teardown(berth, shard_namespaces, replicas)
 
 
 def test_the_shard_leases_say_who_holds_what(

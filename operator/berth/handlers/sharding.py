@@ -415,8 +415,19 @@ class Sharder:
                 self._drop(shard, "its Lease could not be renewed within the renew deadline")
 
     def _drop(self, shard: int, why: str) -> None:
-        if self.held.pop(shard, None) is not None:
-            log.warning("sharding: stopped writing for shard %d: %s", shard, why)
+        held = self.held.pop(shard, None)
+        if held is not None:
+            # The gate closed at valid_until, maybe long before this round noticed (a
+            # stalled process): say when, in wall-clock time.
+            now = self._clock()
+            closed = time.time() - max(0.0, now - min(now, held.valid_until))
+            stamp = datetime.datetime.fromtimestamp(closed).strftime("%Y-%m-%d %H:%M:%S,%f")
+            log.warning(
+                "sharding: stopped writing for shard %d (no write since %s): %s",
+                shard,
+                stamp[:-3],
+                why,
+            )
             metrics.SHARD_TRANSITIONS.labels("lost").inc()
 
     async def _release_surplus(self, client: KubeClient, share: int) -> None:
