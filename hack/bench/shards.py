@@ -88,7 +88,7 @@ def one_run(
     extra = ["--resync", "300"]
     if replicas > 1:
         extra += ["--shards", str(replicas), "--shard-namespace", "default"]
-    operators = [Operator(args.out, extra) for _ in range(replicas)]
+    operators = [Operator(args.out, extra, profile=args.profile) for _ in range(replicas)]
     try:
         for i, op in enumerate(operators):
             op.start(f"shards{replicas}-{i}")
@@ -187,6 +187,12 @@ def main() -> int:
     parser.add_argument("--replicas", default="1,2,4", help="comma-separated replica counts")
     parser.add_argument("--out", type=Path, default=REPO / ".cluster" / "bench-results")
     parser.add_argument("--keep-cluster", action="store_true", help="leave the bench cluster up")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run each replica under py-spy (pip install py-spy): operator-shards<R>-<i>.folded "
+        "in --out, summed up by hack/bench/profile_summary.py",
+    )
     args = parser.parse_args()
     if args.namespaces % SHARDED_LCM:
         parser.error("--namespaces must be a multiple of 4")
