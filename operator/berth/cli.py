@@ -35,7 +35,8 @@ from berth import __version__
 from berth.api import API_VERSION, Environment, Workload
 from berth.api.common import DNS_1035_LABEL_PATTERN, DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN
 from berth.api.workload import BUILD_HERE_IMAGE, score_fields_at
-from berth.render import OutputValue, Reason, RenderError, SecretRef, render_workload
+from berth.reasons import Reason
+from berth.render import OutputValue, RenderError, SecretRef, render_workload
 
 
 def _env(name: str, default: str) -> str:

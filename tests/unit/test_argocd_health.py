@@ -22,7 +22,7 @@ import pytest
 import yaml
 from lupa import lua51
 
-from berth.render.errors import Problem
+from berth.problems import Problem
 from berth.render.status import Observed, environment_status, workload_status
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -10,11 +10,11 @@ from typing import Any
 
 from berth.handlers.cache import (
     ENVIRONMENTS_INDEX,
-    INVENTORY_LABEL,
     WORKLOADS_INDEX,
     Cache,
     resource_version,
 )
+from berth.names import WORKLOAD_LABEL
 
 NS = "team-a-dev"
 
@@ -46,7 +46,7 @@ def child(kind: str, name: str, rv: str, owner: str = "checkout") -> dict[str, A
             "name": name,
             "namespace": NS,
             "resourceVersion": rv,
-            "labels": {INVENTORY_LABEL: owner},
+            "labels": {WORKLOAD_LABEL: owner},
         },
     }
 

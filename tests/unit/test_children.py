@@ -6,8 +6,6 @@ import copy
 from typing import Any
 
 from berth.kube.children import (
-    APPLIED_HASH_ANNOTATION,
-    FIELD_MANAGER,
     ObjectKey,
     applied_hash,
     foreign_owner,
@@ -17,6 +15,7 @@ from berth.kube.children import (
     same_as_live,
     untouched_since_our_apply,
 )
+from berth.names import APPLIED_HASH_ANNOTATION, FIELD_MANAGER
 
 OWNER: dict[str, Any] = {
     "apiVersion": "berth.dev/v1alpha1",

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from berth.render import PlaceholderError, Reason, SecretRef, resolve_params, resource_order
+from berth.reasons import Reason
+from berth.render import PlaceholderError, SecretRef, resolve_params, resource_order
 from berth.render.outputs import Outputs
 from berth.render.placeholders import Placeholder, Resolver, SecretUse, parse
 from tests.unit.builders import workload

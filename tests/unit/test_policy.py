@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from berth.render import Reason, RenderError, Violation, check_policy, render_workload
+from berth.reasons import Reason
+from berth.render import RenderError, Violation, check_policy, render_workload
 from tests.unit.builders import container, environment, workload
 
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from berth.api import Provisioner, ResourceRequest
-from berth.provision import Match, ProvisionError, ProvisionReason, match, provisioner_name
+from berth.provision import Match, ProvisionError, match, provisioner_name
+from berth.reasons import Reason
 
 
 def provisioners(*specs: dict[str, Any]) -> list[Provisioner]:
@@ -91,7 +92,7 @@ def test_no_provisioner_lists_the_types_provided() -> None:
     with pytest.raises(ProvisionError) as caught:
         match("db", request(type="postgress"), listed)
     error = caught.value
-    assert error.reason == ProvisionReason.NO_PROVISIONER == "NoProvisioner"
+    assert error.reason == Reason.NO_PROVISIONER == "NoProvisioner"
     assert error.problems[0].resource == "db"
     assert error.message == (
         "no provisioner serves resource 'db' of type 'postgress'; the Environment provides "

@@ -11,12 +11,12 @@ import pytest
 from berth.api import ClusterProvisioner, Environment, Provisioner, ResourceRequest
 from berth.provision import (
     ProvisionError,
-    ProvisionReason,
     cluster_rank,
     match,
     plan,
     serves_environment,
 )
+from berth.reasons import Reason
 from tests.unit.builders import environment, workload
 
 
@@ -184,7 +184,7 @@ def test_no_match_anywhere_says_what_each_layer_offers() -> None:
     ]
     with pytest.raises(ProvisionError) as caught:
         match("db", request(type="postgres"), [local(type="mysql")], catalogue, env())
-    assert caught.value.reason == ProvisionReason.NO_PROVISIONER
+    assert caught.value.reason == Reason.NO_PROVISIONER
     assert caught.value.message == (
         "no provisioner serves resource 'db' of type 'postgres'; the Environment provides "
         "types: mysql; no ClusterProvisioner of type postgres matches in Environment "
@@ -224,7 +224,7 @@ def test_an_invalid_cluster_provisioner_names_itself_for_the_fix() -> None:
     chosen = match("b", request(type="s3"), None, catalogue, env())
     with pytest.raises(ProvisionError) as caught:
         plan(wl, env(), "b", {}, chosen)
-    assert caught.value.reason == ProvisionReason.INVALID_PROVISIONER
+    assert caught.value.reason == Reason.INVALID_PROVISIONER
     assert caught.value.message.endswith("the platform team must fix ClusterProvisioner/broken")
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from berth.problems import Problem
 from berth.provision import merge_params
-from berth.render import Problem
 
 
 def merge(

@@ -12,12 +12,12 @@ from berth.provision.identity import identities_of_spec, identity_of, identity_o
 from berth.provision.sharing import (
     DEFINED_BY_ANNOTATION,
     DEFINITION_ANNOTATION,
-    SHARED_RESOURCE_CONFLICT,
     decide,
     definition_annotations,
     differing_params,
     recorded_definition,
 )
+from berth.reasons import Reason
 from tests.unit.builders import environment, workload
 from tests.unit.test_provision_crossplane import POSTGRES
 
@@ -72,7 +72,7 @@ def test_another_user_with_a_different_definition_never_writes_and_is_told_who_w
     assert not decision.write
     assert decision.definer == "one"
     assert decision.conflict is not None
-    assert decision.conflict.reason == SHARED_RESOURCE_CONFLICT
+    assert decision.conflict.reason == Reason.SHARED_RESOURCE_CONFLICT
     assert "Workload 'one' defined it first" in decision.conflict.message
     assert "params storageGB" in decision.conflict.message
     assert "id main" in decision.conflict.message

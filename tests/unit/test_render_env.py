@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from berth.render import Reason, RenderError, SecretRef, render_workload
+from berth.reasons import Reason
+from berth.render import RenderError, SecretRef, render_workload
 from berth.render.env import escape_expansion, hidden_variable_names
 from berth.render.outputs import Outputs
 from tests.unit.builders import container, environment, workload

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from berth.reasons import Reason
 from berth.render import RenderError, render_workload
 from berth.render.limits import (
     MAX_ANNOTATIONS_BYTES,
     MAX_CONFIGMAP_BYTES,
-    LimitReason,
     check_api_limits,
 )
 from tests.unit.builders import container, environment, workload
@@ -27,7 +27,7 @@ def test_files_over_a_configmaps_capacity_are_refused() -> None:
     big = "x" * (MAX_CONFIGMAP_BYTES // 2 + 1)
     files = {"/etc/a.txt": {"content": big}, "/etc/b.txt": {"content": big}}
     error = refused(containers={"main": container(files=files)})
-    assert error.reason == LimitReason.FILES_TOO_LARGE
+    assert error.reason == Reason.FILES_TOO_LARGE
     assert "1024.0 KiB" in error.message
 
 
@@ -47,20 +47,20 @@ def test_binary_files_count_by_their_decoded_size() -> None:
     manifest = {"kind": "ConfigMap", "binaryData": {"a": blob}}
     assert check_api_limits([manifest]) == []
     manifest["data"] = {"b": "y" * 200}
-    assert [p.reason for p in check_api_limits([manifest])] == [LimitReason.FILES_TOO_LARGE]
+    assert [p.reason for p in check_api_limits([manifest])] == [Reason.FILES_TOO_LARGE]
 
 
 def test_pod_annotations_over_the_limit_are_refused() -> None:
     annotations = {"big": "v" * MAX_ANNOTATIONS_BYTES}
     error = refused(metadata={"annotations": annotations})
-    assert error.reason == LimitReason.ANNOTATIONS_TOO_LARGE
+    assert error.reason == Reason.ANNOTATIONS_TOO_LARGE
     assert "metadata.annotations" in error.message
 
 
 def test_two_service_ports_with_one_number_are_refused() -> None:
     ports = {"web": {"port": 80}, "http": {"port": 80, "targetPort": 8080}}
     error = refused(service={"ports": ports})
-    assert error.reason == LimitReason.DUPLICATE_PORT
+    assert error.reason == Reason.DUPLICATE_PORT
     assert "'http' and 'web' both use port 80/TCP" in error.message
 
 
@@ -94,14 +94,14 @@ def test_volume_paths_must_stay_inside_the_volume(path: str) -> None:
         },
     }
     problems = check_api_limits([manifest])
-    assert [p.reason for p in problems] == [LimitReason.INVALID_VOLUME_PATH]
+    assert [p.reason for p in problems] == [Reason.INVALID_VOLUME_PATH]
     assert "container 'main' volume '/data'" in problems[0].message
 
 
 def test_probe_header_names_follow_http() -> None:
     probe = {"httpGet": {"path": "/", "port": 80, "httpHeaders": [{"name": "X_Bad", "value": "1"}]}}
     error = refused(containers={"main": container(readinessProbe=probe)})
-    assert error.reason == LimitReason.INVALID_PROBE
+    assert error.reason == Reason.INVALID_PROBE
     assert "'X_Bad'" in error.message
 
 
@@ -114,7 +114,7 @@ def test_variable_names_the_api_server_refuses() -> None:
             }
         },
     }
-    assert [p.reason for p in check_api_limits([manifest])] == [LimitReason.INVALID_VARIABLE_NAME]
+    assert [p.reason for p in check_api_limits([manifest])] == [Reason.INVALID_VARIABLE_NAME]
 
 
 def test_astral_characters_are_fine_in_values() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from berth.names import CHECKSUM_ANNOTATION
+from berth.reasons import Reason
 from berth.render import (
-    CHECKSUM_ANNOTATION,
-    Reason,
     RenderedWorkload,
     RenderError,
     SecretRef,

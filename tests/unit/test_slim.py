@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from berth.handlers.cache import LAST_APPLIED, slim_owner
+from berth.handlers.cache import slim_owner
 from berth.kube.children import SLIM, slim_child, untouched_since_our_apply
+from berth.names import LAST_APPLIED_ANNOTATION
 from tests.unit.test_children import (
     DESIRED,
     kubectl_edit,
@@ -102,7 +103,7 @@ def test_an_owner_keeps_all_but_managed_fields_and_kubectls_copy() -> None:
             "uid": "u",
             "generation": 2,
             "finalizers": ["berth.dev/cleanup"],
-            "annotations": {LAST_APPLIED: "{...}", "team": "a"},
+            "annotations": {LAST_APPLIED_ANNOTATION: "{...}", "team": "a"},
             "managedFields": [our_apply()],
         },
         "spec": {"containers": {"main": {"image": "x"}}},

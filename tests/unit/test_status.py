@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from berth.render.errors import Problem
+from berth.problems import Problem
 from berth.render.pods import ContainerSummary, PodSummary
 from berth.render.status import (
     CONDITION_ORDER,

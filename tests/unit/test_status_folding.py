@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from berth.render.errors import Problem
+from berth.problems import Problem
 from berth.render.status import (
     FIRST_STATUS_WAIT_SECONDS,
     Observed,

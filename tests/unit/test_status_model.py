@@ -25,8 +25,8 @@ from berth.api import (
 from berth.api.common import StatusModel
 from berth.handlers import resources as handler_resources
 from berth.handlers import workload as handler_workload
+from berth.problems import Problem
 from berth.provision.model import ClaimRef
-from berth.render.errors import Problem
 from berth.render.pods import ContainerSummary, PodSummary
 from berth.render.status import Observed, environment_status, workload_status
 from tests.statuscheck import (

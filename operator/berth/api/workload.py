@@ -39,6 +39,7 @@ from berth.api.common import (
     StatusModel,
     status_as_read,
 )
+from berth.names import SCORE_KIND_ANNOTATION, SCORE_SERVICE_NAME_ANNOTATION
 
 RESERVED_VARIABLE_PREFIX = "BERTH_SECRET_"
 
@@ -57,9 +58,7 @@ MAX_RESOURCES = 128
 MAX_PORTS = 64
 MAX_ANNOTATIONS = 64
 
-# score-k8s's workload annotations, which Berth reads too.
-KIND_ANNOTATION = "k8s.score.dev/kind"
-SERVICE_NAME_ANNOTATION = "k8s.score.dev/service-name"
+# What score-k8s's workload annotations (berth.names.SCORE_*) may say, as Berth reads them.
 SUPPORTED_KINDS = ("Deployment",)
 _SERVICE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
@@ -71,12 +70,12 @@ BUILD_HERE_MESSAGE = (
     "the Score file with `berth import --image IMAGE` (or --image CONTAINER=IMAGE)"
 )
 KIND_MESSAGE = (
-    f"annotation {KIND_ANNOTATION}: Berth runs every Workload as a Deployment; "
+    f"annotation {SCORE_KIND_ANNOTATION}: Berth runs every Workload as a Deployment; "
     "StatefulSet and other kinds are not supported (remove the annotation, or set it to "
     "Deployment; keep state in resources such as a volume of class persistent)"
 )
 SERVICE_NAME_MESSAGE = (
-    f"annotation {SERVICE_NAME_ANNOTATION} must be a DNS-1035 label (at most 63 lowercase "
+    f"annotation {SCORE_SERVICE_NAME_ANNOTATION} must be a DNS-1035 label (at most 63 lowercase "
     "letters, digits and '-', starting with a letter): it names the Workload's Service"
 )
 
@@ -103,14 +102,14 @@ class WorkloadMetadata(BerthModel):
         description=(
             "Annotations for the workload; Berth puts them on the Pod template. "
             "Reference them with ${metadata.annotations.<key>}. score-k8s's "
-            f"{KIND_ANNOTATION} (Deployment only) and {SERVICE_NAME_ANNOTATION} (the "
+            f"{SCORE_KIND_ANNOTATION} (Deployment only) and {SCORE_SERVICE_NAME_ANNOTATION} (the "
             "Service's name) are honoured."
         ),
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": f"!('{KIND_ANNOTATION}' in self) || "
-                    f"self['{KIND_ANNOTATION}'] in {list(SUPPORTED_KINDS)!r}",
+                    "rule": f"!('{SCORE_KIND_ANNOTATION}' in self) || "
+                    f"self['{SCORE_KIND_ANNOTATION}'] in {list(SUPPORTED_KINDS)!r}",
                     "message": KIND_MESSAGE,
                 },
             ]
@@ -121,10 +120,10 @@ class WorkloadMetadata(BerthModel):
     @classmethod
     def _score_k8s_annotations(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         value = value or {}
-        kind = value.get(KIND_ANNOTATION)
+        kind = value.get(SCORE_KIND_ANNOTATION)
         if kind is not None and kind not in SUPPORTED_KINDS:
             raise ValueError(f"{KIND_MESSAGE}; found {kind!r}")
-        service = value.get(SERVICE_NAME_ANNOTATION)
+        service = value.get(SCORE_SERVICE_NAME_ANNOTATION)
         if service is not None and (
             len(service) > 63 or not re.match(_SERVICE_NAME_PATTERN, service)
         ):
@@ -554,7 +553,7 @@ class WorkloadSpec(BerthModel):
         """The name of the Workload's Service: score-k8s's service-name annotation, else
         the Workload's name."""
         annotations = (self.metadata.annotations if self.metadata else None) or {}
-        return annotations.get(SERVICE_NAME_ANNOTATION) or workload_name
+        return annotations.get(SCORE_SERVICE_NAME_ANNOTATION) or workload_name
 
 
 def start_order(containers: dict[str, Container]) -> list[str] | None:

@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.kube.children import ObjectKey
+from berth.names import LAST_APPLIED_ANNOTATION, WORKLOAD_LABEL
 from berth.render.pods import PodSummary
 
 WorkloadKey = tuple[str, str]  # (namespace, name)
-
-
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def slim_owner(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -31,8 +29,8 @@ def slim_owner(body: Mapping[str, Any]) -> dict[str, Any]:
     meta = dict(result.get("metadata") or {})
     meta.pop("managedFields", None)
     annotations = meta.get("annotations")
-    if annotations and LAST_APPLIED in annotations:
-        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    if annotations and LAST_APPLIED_ANNOTATION in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED_ANNOTATION}
     result["metadata"] = meta
     return result
 
@@ -47,7 +45,7 @@ def _owner_of(key: ObjectKey, obj: Mapping[str, Any]) -> WorkloadKey | None:
     """The Workload a child belongs to, by its inventory label; None for the rest."""
     if key.kind in ("Workload", "Environment"):
         return None
-    owner = (obj.get("metadata", {}).get("labels") or {}).get(INVENTORY_LABEL)
+    owner = (obj.get("metadata", {}).get("labels") or {}).get(WORKLOAD_LABEL)
     return (key.namespace, str(owner)) if owner else None
 
 
@@ -59,8 +57,6 @@ class _Written:
     stale_rvs: frozenset[str | None]
     fresh: dict[str, Any]  # what the server returned
 
-
-INVENTORY_LABEL = "berth.dev/workload"
 
 # Names of the kopf indices that hold the cluster's state (see watch.py).
 WORKLOADS_INDEX = "berth_workloads"

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from berth.api.environment import EnvironmentSpec
 from berth.kube import status as kube_status
 from berth.kube.client import ApiError, KubeClient
-from berth.render.errors import Problem
+from berth.problems import Problem
+from berth.reasons import Reason
 from berth.render.status import transitions
 
 log = logging.getLogger("berth")
@@ -62,7 +63,7 @@ def invalid_spec(kind: str, err: ValidationError) -> Problem:
         where = ".".join(str(p) for p in item["loc"]) or kind
         parts.append(f"{where}: {item['msg']}")
     more = f" (and {err.error_count() - 5} more)" if err.error_count() > 5 else ""
-    return Problem("InvalidSpec", f"the {kind} spec is invalid: " + "; ".join(parts) + more)
+    return Problem(Reason.INVALID_SPEC, f"the {kind} spec is invalid: " + "; ".join(parts) + more)
 
 
 async def write_status_and_events(

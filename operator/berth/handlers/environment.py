@@ -19,7 +19,8 @@ from berth.handlers.common import (
 )
 from berth.kube.children import apply_if_changed, prepared_manifest
 from berth.kube.finalizers import has_finalizer, set_finalizer
-from berth.render.errors import Problem
+from berth.problems import Problem
+from berth.reasons import Reason
 from berth.render.namespace import namespace_manifest
 from berth.render.status import environment_status, only_workload_counts, ready_condition
 
@@ -69,7 +70,7 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         owner = runtime.cache.environments_for_namespace(namespace)[0]
         if owner["metadata"]["name"] != name:
             problem = Problem(
-                "NamespaceTaken",
+                Reason.NAMESPACE_TAKEN,
                 f"namespace {namespace!r} is already served by Environment "
                 f"{owner['metadata']['name']!r}; choose another namespace",
             )
@@ -133,7 +134,7 @@ async def finalize(runtime: Runtime, body: dict[str, Any], now: str) -> float | 
             await post_event(
                 runtime.client,
                 body,
-                "DeletingWorkloads",
+                Reason.DELETING_WORKLOADS,
                 f"deletionPolicy Delete: deleting the {len(remaining)} Workload(s) of namespace "
                 f"{namespace} before the Environment goes",
                 False,

@@ -24,7 +24,6 @@ from berth.api import ClusterProvisioner, Environment, Provisioner, Workload
 from berth.handlers.common import parse_time
 from berth.kube.client import ApiError
 from berth.kube.resources import (
-    RETAINED_ANNOTATION,
     apply_resource_objects,
     delete_object,
     get_object,
@@ -33,8 +32,9 @@ from berth.kube.resources import (
     read_objects,
     secret_keys,
 )
+from berth.names import MANAGED_BY_LABEL, RESOURCE_LABEL, RETAINED_ANNOTATION, WORKLOAD_LABEL
+from berth.problems import Problem
 from berth.provision import (
-    RESOURCE_LABEL,
     ProvisionError,
     ResourcePlan,
     cluster_provisioner_name,
@@ -52,9 +52,8 @@ from berth.provision.sharing import (
     differing_params,
     recorded_definition,
 )
+from berth.reasons import Reason
 from berth.render import RenderError, resolve_params, resource_order
-from berth.render.errors import Problem
-from berth.render.labels import MANAGED_BY_LABEL, WORKLOAD_LABEL
 from berth.render.outputs import OutputValue
 
 if TYPE_CHECKING:
@@ -228,7 +227,7 @@ async def provision(
             if err.status not in (400, 403, 422):
                 raise
             if err.status == 403 and "admission webhook" not in err.message:
-                reason = "Forbidden"
+                reason = Reason.FORBIDDEN
                 message = (
                     f"the operator may not manage the objects of resource {name!r} "
                     f"(provisioner {resource_plan.provisioner}): {err.message}; grant it in the "
@@ -238,7 +237,7 @@ async def provision(
             else:
                 # The provisioner rendered something the API server will never take as
                 # it is (an invalid Ingress, a PVC, a webhook's denial): say so, in its words.
-                reason = "ResourceRejected"
+                reason = Reason.RESOURCE_REJECTED
                 message = (
                     f"the API server refused an object of resource {name!r} (provisioner "
                     f"{resource_plan.provisioner}; {err.status}): {err.message}"

@@ -44,16 +44,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth import metrics
+from berth import metrics, names
 from berth.kube import leases
 from berth.kube.client import ApiError, KubeClient
 
 log = logging.getLogger("berth")
 audit = logging.getLogger("berth.writes")
 
-LEASE_LABEL = "berth.dev/shard-lease"  # "shard" or "member"
-SHARD_LABEL = "berth.dev/shard"
-SHARDS_LABEL = "berth.dev/shards"  # on a member's Lease: the shard count it runs with
+LEASE_LABEL = names.SHARD_LEASE_LABEL  # "shard" or "member"
+SHARD_LABEL = names.SHARD_LABEL
+SHARDS_LABEL = names.SHARD_COUNT_LABEL  # on a member's Lease: the shard count it runs with
 
 # The shard of the reconcile running in this task; None outside reconciles (the Lease
 # loop's own writes are never guarded).

@@ -14,18 +14,24 @@ import kopf
 from berth import metrics
 from berth.api import GROUP, VERSION
 from berth.handlers import environment, kopfpatch, resources, sharding, workload
-from berth.handlers.cache import INVENTORY_LABEL, slim_owner
+from berth.handlers.cache import slim_owner
 from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime, environment_key, workload_key
 from berth.kube import credentials
 from berth.kube.children import slim_child
 from berth.kube.client import KubeClient
-from berth.provision import RESOURCE_LABEL
+from berth.names import (
+    KOPF_FINALIZER,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    MANAGED_SELECTOR,
+    RESOURCE_LABEL,
+    WORKLOAD_LABEL,
+)
 from berth.render.pods import summarise_pod
 
 log = logging.getLogger("berth")
 kopfpatch.install()  # a restart into thousands of objects: linear, not quadratic
-MANAGED_BY = "app.kubernetes.io/managed-by"
 CHILD_RESOURCES = (("apps", "v1", "deployments"), ("", "v1", "services"), ("", "v1", "configmaps"))
 
 
@@ -50,16 +56,16 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf")
     # No on.create/on.update handlers: kopf needs no essence to diff (kopfpatch.NoEssence).
     settings.persistence.diffbase_storage = kopfpatch.NoEssence()
-    settings.persistence.finalizer = "berth.dev/kopf"
+    settings.persistence.finalizer = KOPF_FINALIZER
     settings.networking.request_timeout = 60
     # A dead replica's keep-alive expires after this: the standby's takeover time.
     settings.peering.lifetime = config.peering_lifetime
     # Server-side filtering: only the children we manage come down the wire.
     for group, version, plural in CHILD_RESOURCES:
         key = (group, version, plural) if group else (version, plural)
-        settings.watching.label_selectors[key] = f"{MANAGED_BY}=berth,{INVENTORY_LABEL}"
+        settings.watching.label_selectors[key] = f"{MANAGED_SELECTOR},{WORKLOAD_LABEL}"
     # The Pods of our Deployments carry the same labels (the Pod template's).
-    settings.watching.label_selectors["v1", "pods"] = f"{MANAGED_BY}=berth,{INVENTORY_LABEL}"
+    settings.watching.label_selectors["v1", "pods"] = f"{MANAGED_SELECTOR},{WORKLOAD_LABEL}"
 
     sharder = None
     if config.sharded:
@@ -150,29 +156,29 @@ async def berth_clusterprovisioners(name: str, body: kopf.Body, **_: Any) -> dic
 
 
 def _child_entry(namespace: str | None, labels: kopf.Labels, body: kopf.Body) -> dict[Any, Any]:
-    owner = labels.get(INVENTORY_LABEL)
+    owner = labels.get(WORKLOAD_LABEL)
     # Objects provisioned for a resource are not the Workload's children: their fate is
     # the deletion policy's, not the prune's.
-    if labels.get(MANAGED_BY) != "berth" or not owner or RESOURCE_LABEL in labels:
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or not owner or RESOURCE_LABEL in labels:
         return {}
     return {(namespace, owner): slim_child(body)}
 
 
-@kopf.index("apps", "v1", "deployments", labels={MANAGED_BY: "berth"})
+@kopf.index("apps", "v1", "deployments", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
 async def berth_deployments(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
     return _child_entry(namespace, labels, body)
 
 
-@kopf.index("v1", "services", labels={MANAGED_BY: "berth"})
+@kopf.index("v1", "services", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
 async def berth_services(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
     return _child_entry(namespace, labels, body)
 
 
-@kopf.index("v1", "configmaps", labels={MANAGED_BY: "berth"})
+@kopf.index("v1", "configmaps", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
 async def berth_configmaps(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
@@ -186,8 +192,8 @@ def pod_owner(labels: kopf.Labels, body: kopf.Body) -> str | None:
     made with the same labels is told apart by its ReplicaSet, which the Deployment
     controller names after the Deployment (the Workload) and the Pod template's hash.
     """
-    owner = labels.get(INVENTORY_LABEL)
-    if labels.get(MANAGED_BY) != "berth" or not owner or RESOURCE_LABEL in labels:
+    owner = labels.get(WORKLOAD_LABEL)
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or not owner or RESOURCE_LABEL in labels:
         return None
     replicaset = f"{owner}-{labels.get('pod-template-hash', '')}"
     for ref in body.get("metadata", {}).get("ownerReferences") or []:
@@ -196,7 +202,7 @@ def pod_owner(labels: kopf.Labels, body: kopf.Body) -> str | None:
     return None
 
 
-@kopf.index("v1", "pods", labels={MANAGED_BY: "berth"})
+@kopf.index("v1", "pods", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
 async def berth_pods(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
@@ -262,27 +268,27 @@ def _on_child(event: kopf.RawEvent, body: kopf.Body, memo: Any, kwargs: dict[str
         runtime.cache.forget(body)
     elif runtime.cache.own_echo(body):
         return  # our own apply coming back: nothing new for the owner
-    owner = (body.get("metadata", {}).get("labels") or {}).get(INVENTORY_LABEL)
+    owner = (body.get("metadata", {}).get("labels") or {}).get(WORKLOAD_LABEL)
     if owner:
         runtime.enqueue(workload_key((body["metadata"]["namespace"], owner)))
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={MANAGED_BY: "berth"})
+@kopf.on.event("apps", "v1", "deployments", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
 async def on_deployment(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     _on_child(event, body, memo, kwargs)
 
 
-@kopf.on.event("v1", "services", labels={MANAGED_BY: "berth"})
+@kopf.on.event("v1", "services", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
 async def on_service(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     _on_child(event, body, memo, kwargs)
 
 
-@kopf.on.event("v1", "configmaps", labels={MANAGED_BY: "berth"})
+@kopf.on.event("v1", "configmaps", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
 async def on_configmap(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     _on_child(event, body, memo, kwargs)
 
 
-@kopf.on.event("v1", "pods", labels={MANAGED_BY: "berth"})
+@kopf.on.event("v1", "pods", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
 async def on_pod(
     event: kopf.RawEvent, labels: kopf.Labels, body: kopf.Body, memo: Any, **kwargs: Any
 ) -> None:

@@ -25,8 +25,9 @@ from berth.handlers.common import (
 from berth.handlers.resources import Provisioned, provision, release_deleted, release_removed
 from berth.kube.children import NameConflict, ObjectKey, Refusal, sync_children
 from berth.kube.finalizers import has_finalizer, set_finalizer
+from berth.problems import Problem
+from berth.reasons import Reason
 from berth.render import RenderError, render_workload
-from berth.render.errors import Problem
 from berth.render.status import (
     Observed,
     condition,
@@ -61,7 +62,7 @@ def resolve_environment(
                 named,
                 None,
                 Problem(
-                    "EnvironmentNotFound",
+                    Reason.ENVIRONMENT_NOT_FOUND,
                     f"Environment {named!r} (spec.environment) does not exist; create it, "
                     "or remove spec.environment to use the Environment that serves "
                     f"namespace {namespace!r}",
@@ -73,7 +74,7 @@ def resolve_environment(
                 named,
                 None,
                 Problem(
-                    "EnvironmentMismatch",
+                    Reason.ENVIRONMENT_MISMATCH,
                     f"Environment {named!r} serves namespace {served!r}, not {namespace!r}; "
                     "move the Workload there or name the Environment of this namespace",
                 ),
@@ -85,7 +86,7 @@ def resolve_environment(
             None,
             None,
             Problem(
-                "EnvironmentNotFound",
+                Reason.ENVIRONMENT_NOT_FOUND,
                 f"no Environment serves namespace {namespace!r}; ask the platform team for one "
                 f"with spec.namespace: {namespace}, or name one in spec.environment",
             ),
@@ -125,9 +126,11 @@ async def report_failure(runtime: Runtime, key: Key, err: Exception) -> None:
     updates = {
         c["type"]: c
         for c in (
-            condition(previous, "Ready", False, "ReconcileError", message, now, generation),
-            condition(previous, "Reconciling", True, "ReconcileError", message, now, generation),
-            condition(previous, "Stalled", False, "Retrying", "retrying", now, generation),
+            condition(previous, "Ready", False, Reason.RECONCILE_ERROR, message, now, generation),
+            condition(
+                previous, "Reconciling", True, Reason.RECONCILE_ERROR, message, now, generation
+            ),
+            condition(previous, "Stalled", False, Reason.RETRYING, "retrying", now, generation),
         )
     }
     status["conditions"] = [updates.pop(c["type"], c) for c in previous] + list(updates.values())
@@ -149,7 +152,11 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
         return None
     now = now_rfc3339()
     env_name, env_body, problem = resolve_environment(cache, body)
-    if problem is not None and problem.reason == "EnvironmentNotFound" and just_created(body):
+    if (
+        problem is not None
+        and problem.reason == Reason.ENVIRONMENT_NOT_FOUND
+        and just_created(body)
+    ):
         # Applied together with its Environment, the Workload's watch event can come
         # first: look again shortly rather than report a problem that is not one.
         return ENVIRONMENT_GRACE_SECONDS / 4
@@ -175,7 +182,9 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
             try:
                 environment = Environment.model_validate(env_body)
             except ValidationError as err:
-                problem = Problem("EnvironmentInvalid", invalid_spec("Environment", err).message)
+                problem = Problem(
+                    Reason.ENVIRONMENT_INVALID, invalid_spec("Environment", err).message
+                )
             else:
                 body = await track_resources(runtime, body, workload, environment, now)
                 provisioned = await provision(
@@ -214,7 +223,7 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
             await post_event(
                 runtime.client,
                 body,
-                "DriftCorrected",
+                Reason.DRIFT_CORRECTED,
                 f"{corrected.kind} {corrected.name} had been changed by someone else; "
                 "restored to the Workload's spec",
                 False,
@@ -268,7 +277,7 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
 def name_taken(conflict: NameConflict, namespace: str) -> Problem:
     key = conflict.key
     return Problem(
-        "NameTaken",
+        Reason.NAME_TAKEN,
         f"{key.kind} {key.name} already exists in namespace {namespace} and belongs to "
         f"{conflict.owner}; Berth never writes over an object it did not make for this "
         f"Workload: rename the Workload, or remove that {key.kind}",
@@ -278,7 +287,9 @@ def name_taken(conflict: NameConflict, namespace: str) -> Problem:
 def refused_problem(refusal: Refusal) -> Problem:
     """The API server's answer, word for word, with the child it was about."""
     key = refusal.key
-    reason = {403: "ChildForbidden", 409: "ChildConflict"}.get(refusal.status, "ChildRejected")
+    reason = {403: Reason.CHILD_FORBIDDEN, 409: Reason.CHILD_CONFLICT}.get(
+        refusal.status, Reason.CHILD_REJECTED
+    )
     what = "refused" if refusal.permanent else "refused (retrying)"
     return Problem(
         reason, f"the API server {what} {key.kind} {key.name} ({refusal.status}): {refusal.message}"
@@ -296,7 +307,7 @@ async def track_resources(
     wanted = set(workload.spec.resources or {})
     for line in await release_removed(runtime, body, environment):
         log.info("Workload %s/%s: %s", workload_namespace(body), body["metadata"]["name"], line)
-        await post_event(runtime.client, body, "ResourceReleased", line, False, now)
+        await post_event(runtime.client, body, Reason.RESOURCE_RELEASED, line, False, now)
     needs_finalizer = bool(wanted)
     written = await set_finalizer(runtime.client, body, needs_finalizer)
     if written is not None:

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.kube.client import ApiError, KubeClient
-from berth.provision.model import RESOURCE_LABEL
-from berth.render.labels import MANAGED_BY, MANAGED_BY_LABEL, WORKLOAD_LABEL
-
-FIELD_MANAGER = "berth"
-APPLIED_HASH_ANNOTATION = "berth.dev/applied-hash"
+from berth.names import (
+    APPLIED_HASH_ANNOTATION,
+    FIELD_MANAGER,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    RESOURCE_LABEL,
+    WORKLOAD_LABEL,
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -293,8 +296,8 @@ def foreign_owner(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> str | Non
             return f"{controller.get('kind')} {controller.get('name')}"
     if RESOURCE_LABEL in labels:
         return f"the resource {labels[RESOURCE_LABEL]!r} of Workload {labels.get(WORKLOAD_LABEL)}"
-    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY or labels.get(WORKLOAD_LABEL) != name:
-        if labels.get(MANAGED_BY_LABEL) == MANAGED_BY and labels.get(WORKLOAD_LABEL):
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or labels.get(WORKLOAD_LABEL) != name:
+        if labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and labels.get(WORKLOAD_LABEL):
             return f"Workload {labels[WORKLOAD_LABEL]}"
         managers = sorted(
             {str(e.get("manager")) for e in meta.get("managedFields") or [] if e.get("manager")}

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from berth.kube.client import ApiError, KubeClient
+from berth.names import FINALIZER
 
-FINALIZER = "berth.dev/cleanup"
 JSON_PATCH = "application/json-patch+json"
 
 

@@ -7,13 +7,7 @@ from typing import Any
 
 from berth.kube.children import apply_if_changed, prepared_manifest
 from berth.kube.client import ApiError, KubeClient
-from berth.provision.model import RESOURCE_LABEL
-from berth.render.labels import MANAGED_BY, MANAGED_BY_LABEL
-
-# On an object a Retain policy kept: the Workload that let go of it. A sweep never takes
-# such an object, whatever the deletion policy later becomes; asking for it again
-# removes the mark.
-RETAINED_ANNOTATION = "berth.dev/retained-from"
+from berth.names import MANAGED_SELECTOR, RESOURCE_LABEL, RETAINED_ANNOTATION
 
 
 async def secret_keys(client: KubeClient, namespace: str, name: str) -> set[str] | None:
@@ -116,7 +110,7 @@ async def list_provisioned(
     (apiVersion, kind)s, found by its labels (the inventory). Kinds the server does not
     serve, or the operator may not list, are skipped."""
     found: list[dict[str, Any]] = []
-    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{RESOURCE_LABEL}"
+    selector = f"{MANAGED_SELECTOR},{RESOURCE_LABEL}"
     for api_version, kind in sorted(set(kinds)):
         try:
             items = await client.list(api_version, kind, namespace, label_selector=selector)

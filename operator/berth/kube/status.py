@@ -7,8 +7,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from berth.kube.children import FIELD_MANAGER
 from berth.kube.client import ApiError, KubeClient
+from berth.names import EVENT_REPORTING_COMPONENT, EVENT_SOURCE_COMPONENT, FIELD_MANAGER
 
 # Fields of status that belong to others (kopf's, should it ever write any).
 FOREIGN_STATUS_FIELDS = frozenset({"kopf"})
@@ -88,8 +88,8 @@ async def post_event(
         "reason": reason,
         "message": message,
         "type": "Warning" if warning else "Normal",
-        "source": {"component": "berth"},
-        "reportingComponent": "berth.dev/operator",
+        "source": {"component": EVENT_SOURCE_COMPONENT},
+        "reportingComponent": EVENT_REPORTING_COMPONENT,
         "reportingInstance": socket.gethostname()[:128],
         "firstTimestamp": now,
         "lastTimestamp": now,

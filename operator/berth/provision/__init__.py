@@ -11,7 +11,7 @@ Pure, like render: no kopf, no client, no clock, no I/O. For each resource of a 
    cluster, into the resource's state and, once Ready, its outputs for render.
 """
 
-from berth.provision.errors import ProvisionError, ProvisionReason
+from berth.provision.errors import ProvisionError
 from berth.provision.identity import (
     IDENTITY_MAX,
     connection_secret_name,
@@ -29,9 +29,6 @@ from berth.provision.match import (
     serves_environment,
 )
 from berth.provision.model import (
-    RESOURCE_LABEL,
-    RESOURCE_TYPE_LABEL,
-    SHARED_LABEL,
     ClaimRef,
     FromField,
     FromSecret,
@@ -55,9 +52,6 @@ __all__ = [
     "CLUSTER_PREFIX",
     "IDENTITY_MAX",
     "PHASES",
-    "RESOURCE_LABEL",
-    "RESOURCE_TYPE_LABEL",
-    "SHARED_LABEL",
     "ClaimRef",
     "FromField",
     "FromSecret",
@@ -67,7 +61,6 @@ __all__ = [
     "OutputSpec",
     "Phase",
     "ProvisionError",
-    "ProvisionReason",
     "ResourcePlan",
     "ResourceState",
     "check_provisioners",

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from berth.api.environment import CrossplaneProvisioner, Provisioner
+from berth.problems import Problem
 from berth.provision.identity import connection_secret_name
 from berth.provision.model import (
     ClaimRef,
@@ -31,7 +32,6 @@ from berth.provision.model import (
     promised_outputs,
 )
 from berth.provision.params import merge_params
-from berth.render.errors import Problem
 
 
 def plan_crossplane(

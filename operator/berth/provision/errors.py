@@ -1,38 +1,15 @@
-"""Reasons and errors of provisioning, in render's style (``berth.render.errors``).
+"""The error of provisioning, in render's style (``berth.render.errors``).
 
-A reason is part of Berth's API: it ends up on the Workload's status and conditions.
-Messages name the resource, the provisioner and the claim, quote what is wrong, and list
-what does exist.
+Reasons are ``berth.reasons``. Messages name the resource, the provisioner and the claim,
+quote what is wrong, and list what does exist.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from berth.render.errors import Problem, RenderError
-
-
-class ProvisionReason:
-    """The reasons provisioning can report."""
-
-    # choosing and configuring a provisioner (the Workload or the Environment must change)
-    NO_PROVISIONER = "NoProvisioner"
-    INVALID_PROVISIONER = "InvalidProvisioner"
-    PARAM_NOT_ALLOWED = "ParamNotAllowed"
-    PARAM_INVALID = "ParamInvalid"
-    TEMPLATE_ERROR = "TemplateError"
-    # a template's wait(): something the resource points to is not there yet (transient)
-    WAITING = "Waiting"
-    # a promised output is not there (once the claim is Ready, or in a Secret that exists)
-    MISSING_OUTPUT = "MissingOutput"
-    # states of a provisioned resource (see berth.provision.observe)
-    PROVISIONED = "Provisioned"
-    CLAIM_PENDING = "ClaimPending"
-    CLAIM_NOT_READY = "ClaimNotReady"
-    CLAIM_DELETING = "ClaimDeleting"
-    CLAIM_NOT_SYNCED = "ClaimNotSynced"
-    CONNECTION_SECRET_PENDING = "ConnectionSecretPending"
-    SECRET_NOT_FOUND = "SecretNotFound"
+from berth.problems import Problem
+from berth.render.errors import RenderError
 
 
 class ProvisionError(RenderError):

@@ -32,7 +32,8 @@ from typing import Literal
 from berth.api.clusterprovisioner import ClusterProvisioner, ClusterProvisionerSpec
 from berth.api.environment import Environment, Provisioner, ProvisionerFields
 from berth.api.workload import ResourceRequest
-from berth.provision.errors import ProvisionReason, names, provision_error
+from berth.provision.errors import names, provision_error
+from berth.reasons import Reason
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def match(
             )
         if cluster:
             message += _no_cluster_match(request, cluster, environment)
-        raise provision_error(ProvisionReason.NO_PROVISIONER, message, resource_name)
+        raise provision_error(Reason.NO_PROVISIONER, message, resource_name)
     best = max(_specificity(p) for _, p in candidates)
     index, chosen = next((i, p) for i, p in candidates if _specificity(p) == best)
     name = provisioner_name(chosen, index)

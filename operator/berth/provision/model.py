@@ -16,11 +16,15 @@ from typing import Any, Literal
 
 from berth.api.environment import Environment
 from berth.api.workload import ResourceRequest, Workload
-from berth.render.labels import MANAGED_BY, MANAGED_BY_LABEL, WORKLOAD_LABEL
-
-RESOURCE_LABEL = "berth.dev/resource"
-RESOURCE_TYPE_LABEL = "berth.dev/resource-type"
-SHARED_LABEL = "berth.dev/shared"
+from berth.names import (
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    RESOURCE_LABEL,
+    RESOURCE_TYPE_LABEL,
+    SHARED_LABEL,
+    SHARED_VALUE,
+    WORKLOAD_LABEL,
+)
 
 ProvisionerKind = Literal["crossplane", "template", "secret"]
 
@@ -148,12 +152,12 @@ class PlanContext:
     def labels(self) -> dict[str, str]:
         """Labels of every object provisioned for the resource (a fresh dict each call)."""
         labels = {
-            MANAGED_BY_LABEL: MANAGED_BY,
+            MANAGED_BY_LABEL: MANAGED_BY_VALUE,
             RESOURCE_LABEL: self.identity,
             RESOURCE_TYPE_LABEL: self.request.type,
         }
         if self.shared:
-            labels[SHARED_LABEL] = "true"
+            labels[SHARED_LABEL] = SHARED_VALUE
         else:
             labels[WORKLOAD_LABEL] = self.workload.metadata.name
         return labels

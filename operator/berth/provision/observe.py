@@ -28,9 +28,10 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from berth.provision.errors import ProvisionReason, names
+from berth.problems import Problem
+from berth.provision.errors import names
 from berth.provision.model import FromField, FromSecret, FromValue, ResourcePlan
-from berth.render.errors import Problem
+from berth.reasons import Reason
 from berth.render.outputs import OutputValue, SecretRef
 
 Phase = Literal["Pending", "Provisioning", "Ready", "Failed"]
@@ -116,7 +117,7 @@ def check_secret_keys(plan: ResourcePlan, present_keys: Set[str] | None) -> Prob
     ]
     if present_keys is None:
         return Problem(
-            ProvisionReason.SECRET_NOT_FOUND,
+            Reason.SECRET_NOT_FOUND,
             f"resource {plan.resource!r} reads its outputs from Secret {plan.secret_name} in "
             f"namespace {plan.namespace}, which does not exist (provisioner {plan.provisioner})",
             resource=plan.resource,
@@ -134,7 +135,7 @@ def check_secret_keys(plan: ResourcePlan, present_keys: Set[str] | None) -> Prob
         if isinstance(output.source, FromSecret)
     )
     return Problem(
-        ProvisionReason.MISSING_OUTPUT,
+        Reason.MISSING_OUTPUT,
         f"resource {plan.resource!r}: Secret {plan.secret_name} lacks outputs {listed} "
         f"(keys present: {names(present_keys)})",
         resource=plan.resource,
@@ -152,21 +153,21 @@ def outputs_from(
         if claim is None:
             return None, ResourceState(
                 "Pending",
-                ProvisionReason.CLAIM_PENDING,
+                Reason.CLAIM_PENDING,
                 f"{described} (for resource {plan.resource!r}) does not exist yet",
             )
         metadata = claim.get("metadata")
         if isinstance(metadata, Mapping) and metadata.get("deletionTimestamp"):
             return None, ResourceState(
                 "Provisioning",
-                ProvisionReason.CLAIM_DELETING,
+                Reason.CLAIM_DELETING,
                 f"{described} is being deleted; it will be created again when it is gone",
             )
         synced = condition(claim, "Synced")
         if synced is not None and synced.get("status") == "False":
             return None, ResourceState(
                 "Failed",
-                ProvisionReason.CLAIM_NOT_SYNCED,
+                Reason.CLAIM_NOT_SYNCED,
                 f"{described} is not synced {_explain(synced)}",
             )
         ready = condition(claim, "Ready")
@@ -176,12 +177,12 @@ def outputs_from(
             else:
                 why = f"Ready={ready.get('status', 'Unknown')} {_explain(ready)}"
             return None, ResourceState(
-                "Provisioning", ProvisionReason.CLAIM_NOT_READY, f"{described} is not ready: {why}"
+                "Provisioning", Reason.CLAIM_NOT_READY, f"{described} is not ready: {why}"
             )
         if plan.secret_name is not None and secret_keys is None and _reads_secret(plan):
             return None, ResourceState(
                 "Provisioning",
-                ProvisionReason.CONNECTION_SECRET_PENDING,
+                Reason.CONNECTION_SECRET_PENDING,
                 f"{described} is ready, but its connection Secret {plan.secret_name} does not "
                 "exist yet",
             )
@@ -219,13 +220,13 @@ def outputs_from(
         )
         return None, ResourceState(
             "Failed",
-            ProvisionReason.MISSING_OUTPUT,
+            Reason.MISSING_OUTPUT,
             f"{subject} {', '.join(missing)}{keys}",
         )
     ready_message = f"resource {plan.resource!r} is provisioned by {plan.provisioner}"
     if plan.claim is not None:
         ready_message += f" ({described})"
-    return values, ResourceState("Ready", ProvisionReason.PROVISIONED, ready_message)
+    return values, ResourceState("Ready", Reason.PROVISIONED, ready_message)
 
 
 def _reads_secret(plan: ResourcePlan) -> bool:

@@ -15,8 +15,9 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from berth.provision.errors import ProvisionReason, names
-from berth.render.errors import Problem
+from berth.problems import Problem
+from berth.provision.errors import names
+from berth.reasons import Reason
 
 
 def json_kind(value: Any) -> str:
@@ -56,7 +57,7 @@ def _merge(
             if json_kind(value) != json_kind(default):
                 problems.append(
                     Problem(
-                        ProvisionReason.PARAM_INVALID,
+                        Reason.PARAM_INVALID,
                         f"{where} {here} is {_article(json_kind(value))}, but provisioner "
                         f"{provisioner} expects {_article(json_kind(default))} (its default "
                         f"is {_show(default)})",
@@ -102,7 +103,7 @@ def merge_params(
         takes = f"it accepts: {names(accepted)}" if accepted else "it accepts no params"
         problems.append(
             Problem(
-                ProvisionReason.PARAM_NOT_ALLOWED,
+                Reason.PARAM_NOT_ALLOWED,
                 f"{where} sets params.{key}, which provisioner {provisioner} does not accept "
                 f"({takes})",
                 resource=resource,

@@ -24,14 +24,15 @@ from berth.api.environment import (
     TemplateProvisioner,
 )
 from berth.api.workload import Workload
+from berth.problems import Problem
 from berth.provision.crossplane import plan_crossplane
-from berth.provision.errors import ProvisionError, ProvisionReason
+from berth.provision.errors import ProvisionError
 from berth.provision.identity import is_shared, resource_identity
 from berth.provision.match import CLUSTER_PREFIX, Match, match, provisioner_name
 from berth.provision.model import PlanContext, ResourcePlan
 from berth.provision.secret import plan_secret
 from berth.provision.template import TemplateFailure, check_template, plan_template
-from berth.render.errors import Problem
+from berth.reasons import Reason
 
 KindSpec = CrossplaneProvisioner | TemplateProvisioner | SecretProvisioner
 
@@ -59,7 +60,7 @@ def kind_spec(provisioner: Provisioner, name: str) -> KindSpec:
         raise ProvisionError(
             [
                 Problem(
-                    ProvisionReason.INVALID_PROVISIONER,
+                    Reason.INVALID_PROVISIONER,
                     f"provisioner {name} (type {provisioner.type}) is invalid: "
                     f"{_validation_text(error, kind)}; the platform team must fix "
                     f"{name if name.startswith(CLUSTER_PREFIX) else 'the Environment'}",
@@ -129,7 +130,7 @@ def check_provisioners(provisioners: Sequence[Provisioner] | None) -> list[Probl
         if key in seen:
             problems.append(
                 Problem(
-                    ProvisionReason.INVALID_PROVISIONER,
+                    Reason.INVALID_PROVISIONER,
                     f"provisioner {name} serves the same type, class and id as {seen[key]}, "
                     "which is listed first, so it is never used",
                 )
@@ -150,7 +151,7 @@ def check_provisioners(provisioners: Sequence[Provisioner] | None) -> list[Probl
                 except TemplateFailure as failure:
                     problems.append(
                         Problem(
-                            ProvisionReason.TEMPLATE_ERROR,
+                            Reason.TEMPLATE_ERROR,
                             f"provisioner {name} (type {provisioner.type}): {failure}",
                         )
                     )

@@ -7,7 +7,7 @@ reads only the Secret's keys to tell whether the outputs exist (``check_secret_k
 from __future__ import annotations
 
 from berth.api.environment import Provisioner, SecretProvisioner
-from berth.provision.errors import ProvisionReason
+from berth.problems import Problem
 from berth.provision.model import (
     FromSecret,
     OutputSpec,
@@ -16,7 +16,7 @@ from berth.provision.model import (
     promised_outputs,
 )
 from berth.provision.params import merge_params
-from berth.render.errors import Problem
+from berth.reasons import Reason
 
 
 def plan_secret(
@@ -29,7 +29,7 @@ def plan_secret(
     if not names:
         problems.append(
             Problem(
-                ProvisionReason.INVALID_PROVISIONER,
+                Reason.INVALID_PROVISIONER,
                 f"provisioner {context.provisioner} (secret {spec.name}) promises no outputs; "
                 "list them in outputs or secret.keys",
                 resource=context.resource,

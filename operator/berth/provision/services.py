@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from berth.api.workload import SERVICE_NAME_ANNOTATION
+from berth.names import SCORE_SERVICE_NAME_ANNOTATION
 
 
 def _map(value: Any) -> Mapping[str, Any]:
@@ -29,9 +29,9 @@ def workload_services(bodies: Iterable[Mapping[str, Any]]) -> dict[str, dict[str
         annotations = _map(spec.get("metadata")).get("annotations")
         service = name
         if isinstance(annotations, Mapping) and isinstance(
-            annotations.get(SERVICE_NAME_ANNOTATION), str
+            annotations.get(SCORE_SERVICE_NAME_ANNOTATION), str
         ):
-            service = annotations[SERVICE_NAME_ANNOTATION]
+            service = annotations[SCORE_SERVICE_NAME_ANNOTATION]
         ports: dict[str, dict[str, Any]] = {}
         declared = _map(_map(spec.get("service")).get("ports"))
         for port_name, port in sorted(declared.items()):

@@ -23,12 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from berth.names import DEFINED_BY_ANNOTATION, DEFINITION_ANNOTATION
+from berth.problems import Problem
 from berth.provision.model import ResourcePlan
-from berth.render.errors import Problem
-
-DEFINED_BY_ANNOTATION = "berth.dev/defined-by"
-DEFINITION_ANNOTATION = "berth.dev/definition"
-SHARED_RESOURCE_CONFLICT = "SharedResourceConflict"
+from berth.reasons import Reason
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,7 @@ def conflict_problem(plan: ResourcePlan, definer: str, differing: tuple[str, ...
     klass = f", class {plan.class_}" if plan.class_ else ""
     what = f"params {', '.join(differing)}" if differing else "its params or metadata"
     return Problem(
-        SHARED_RESOURCE_CONFLICT,
+        Reason.SHARED_RESOURCE_CONFLICT,
         f"resource {plan.resource!r} (type {plan.type}{klass}, id {plan.id}) is shared, and "
         f"Workload {definer!r} defined it first, differently ({what}); its definition "
         "stays. Ask for the same params, or use another id for a resource of its own",

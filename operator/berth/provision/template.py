@@ -51,7 +51,8 @@ import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
 from berth.api.environment import Provisioner, TemplateProvisioner
-from berth.provision.errors import ProvisionReason, names
+from berth.problems import Problem
+from berth.provision.errors import names
 from berth.provision.model import (
     FromSecret,
     FromValue,
@@ -61,7 +62,7 @@ from berth.provision.model import (
     ResourcePlan,
 )
 from berth.provision.params import merge_params
-from berth.render.errors import Problem
+from berth.reasons import Reason
 
 TOKEN_PATTERN = re.compile(r"BerthValue(\d+)X")
 _ANY_TOKEN = re.compile(r"berthvalue\d+x", re.IGNORECASE)
@@ -854,7 +855,7 @@ def plan_template(
     except TemplateRejected as rejected:
         return None, [
             Problem(
-                ProvisionReason.PARAM_INVALID,
+                Reason.PARAM_INVALID,
                 f"resource {context.resource!r}: provisioner {context.provisioner} (type "
                 f"{provisioner.type}) rejects its params: {tokens.reveal(rejected.message)}",
                 resource=context.resource,
@@ -863,7 +864,7 @@ def plan_template(
     except TemplateWaiting as waiting:
         return None, [
             Problem(
-                ProvisionReason.WAITING,
+                Reason.WAITING,
                 f"resource {context.resource!r}: provisioner {context.provisioner} (type "
                 f"{provisioner.type}) waits: {tokens.reveal(waiting.message)}",
                 resource=context.resource,
@@ -872,7 +873,7 @@ def plan_template(
     except TemplateFailure as failure:
         return None, [
             Problem(
-                ProvisionReason.TEMPLATE_ERROR,
+                Reason.TEMPLATE_ERROR,
                 f"provisioner {context.provisioner} (type {provisioner.type}) cannot provision "
                 f"resource {context.resource!r}: {failure}",
                 resource=context.resource,
@@ -883,7 +884,7 @@ def plan_template(
     if missing:
         return None, [
             Problem(
-                ProvisionReason.MISSING_OUTPUT,
+                Reason.MISSING_OUTPUT,
                 f"provisioner {context.provisioner} (type {provisioner.type}) promises "
                 f"outputs {', '.join(missing)} for resource {context.resource!r}, but its "
                 f"outputs template did not render them (it rendered: {names(rendered)})",

@@ -3,17 +3,8 @@
 No kopf, no Kubernetes client, no clock, no I/O: same inputs, same manifests.
 """
 
-from berth.render.errors import POLICY_REASONS, TRANSIENT_REASONS, Problem, Reason, RenderError
-from berth.render.labels import (
-    CHECKSUM_ANNOTATION,
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
-    NAME_LABEL,
-    WORKLOAD_LABEL,
-    inventory_selector,
-    selector_labels,
-    workload_labels,
-)
+from berth.render.errors import RenderError
+from berth.render.labels import inventory_selector, selector_labels, workload_labels
 from berth.render.outputs import Outputs, OutputValue, SecretRef
 from berth.render.placeholders import (
     PlaceholderError,
@@ -26,18 +17,9 @@ from berth.render.policy import Violation, check_policy
 from berth.render.workload import RenderedWorkload, render_workload
 
 __all__ = [
-    "CHECKSUM_ANNOTATION",
-    "MANAGED_BY",
-    "MANAGED_BY_LABEL",
-    "NAME_LABEL",
-    "POLICY_REASONS",
-    "TRANSIENT_REASONS",
-    "WORKLOAD_LABEL",
     "OutputValue",
     "Outputs",
     "PlaceholderError",
-    "Problem",
-    "Reason",
     "RenderError",
     "RenderedWorkload",
     "Resolver",

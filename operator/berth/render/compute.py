@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from berth.api.environment import Environment
 from berth.api.workload import Container, ResourceRequirements, Workload
-from berth.render.errors import Problem, Reason
+from berth.problems import Problem
+from berth.reasons import Reason
 from berth.render.quantity import parse_quantity
 
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth.api.workload import RESERVED_VARIABLE_PREFIX, Container
-from berth.render.errors import Problem, RenderError
+from berth.problems import Problem
+from berth.render.errors import RenderError
 from berth.render.outputs import SecretRef
 from berth.render.placeholders import Resolved, Resolver, SecretUse
 

@@ -1,65 +1,14 @@
-"""Problems found while rendering, each with a stable CamelCase reason.
+"""The error render raises: one or more Problems (``berth.problems``), ordered.
 
-A reason is part of Berth's API: handlers put it on the Workload's conditions, and
-dashboards and tests match on it. Messages are for developers: they name the container,
-variable or file, quote the placeholder, and list what does exist.
+Reasons are ``berth.reasons``; policy violations come first, transient reasons last.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-
-class Reason:
-    """The reasons render and policy checks can report."""
-
-    # placeholders
-    INVALID_PLACEHOLDER = "InvalidPlaceholder"
-    UNKNOWN_RESOURCE = "UnknownResource"
-    UNKNOWN_OUTPUT = "UnknownOutput"
-    UNKNOWN_METADATA = "UnknownMetadata"
-    PLACEHOLDER_CYCLE = "PlaceholderCycle"
-    # A resource's outputs were not passed in: it is not provisioned (or not ready) yet.
-    # The only transient reason; everything else needs a change to the Workload or
-    # Environment.
-    OUTPUTS_UNAVAILABLE = "OutputsUnavailable"
-    INVALID_OUTPUT = "InvalidOutput"
-    # secrets where they cannot go
-    SECRET_IN_FILE = "SecretInFile"
-    SECRET_IN_PARAMS = "SecretInParams"
-    SECRET_IN_PROBE = "SecretInProbe"
-    # other input problems
-    FILE_SOURCE_NOT_INLINED = "FileSourceNotInlined"
-    INVALID_PROBE = "InvalidProbe"
-    INVALID_BEFORE = "InvalidBefore"
-    INVALID_RESOURCES = "InvalidResources"
-    INVALID_NAME = "InvalidName"
-    NAMESPACE_MISMATCH = "NamespaceMismatch"
-    ENVIRONMENT_MISMATCH = "EnvironmentMismatch"
-    # policy
-    IMAGE_NOT_ALLOWED = "ImageNotAllowed"
-    REPLICAS_ABOVE_LIMIT = "ReplicasAboveLimit"
-    LIMITS_REQUIRED = "LimitsRequired"
-
-
-# A provisioner template's wait() (berth.provision: reason Waiting) is transient as well.
-TRANSIENT_REASONS = frozenset({Reason.OUTPUTS_UNAVAILABLE, "Waiting"})
-POLICY_REASONS = frozenset(
-    {Reason.IMAGE_NOT_ALLOWED, Reason.REPLICAS_ABOVE_LIMIT, Reason.LIMITS_REQUIRED}
-)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the inputs: a stable reason and an actionable message.
-
-    ``resource`` names the Score resource concerned, where there is one (it lets render
-    fold many OutputsUnavailable problems into one per resource)."""
-
-    reason: str
-    message: str
-    resource: str | None = None
+from berth.problems import Problem
+from berth.reasons import POLICY_REASONS, TRANSIENT_REASONS
 
 
 class RenderError(Exception):

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.api.workload import Container
-from berth.render.errors import Problem, Reason, RenderError
+from berth.problems import Problem
+from berth.reasons import Reason
+from berth.render.errors import RenderError
 from berth.render.placeholders import Placeholder, Resolver, parse
 
 FILES_VOLUME = "files"

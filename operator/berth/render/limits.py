@@ -17,7 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from berth.render.errors import Problem
+from berth.problems import Problem
+from berth.reasons import Reason
 
 # Kubernetes' limits (k8s.io/apimachinery and pkg/apis/core/validation).
 MAX_CONFIGMAP_BYTES = 1024 * 1024  # data and binaryData values together
@@ -25,15 +26,6 @@ MAX_ANNOTATIONS_BYTES = 256 * 1024  # keys and values of one object's annotation
 HTTP_HEADER_NAME = re.compile(r"^[-A-Za-z0-9]+$")
 # Since Kubernetes 1.34 an environment variable name may be any printable ASCII but "=".
 ENV_NAME = re.compile(r"^[\x20-\x3c\x3e-\x7e]+$")
-
-
-class LimitReason:
-    FILES_TOO_LARGE = "FilesTooLarge"
-    ANNOTATIONS_TOO_LARGE = "AnnotationsTooLarge"
-    DUPLICATE_PORT = "DuplicatePort"
-    INVALID_VOLUME_PATH = "InvalidVolumePath"
-    INVALID_VARIABLE_NAME = "InvalidVariableName"
-    INVALID_PROBE = "InvalidProbe"
 
 
 def _kib(size: int) -> str:
@@ -49,7 +41,7 @@ def _configmap(manifest: Mapping[str, Any]) -> Iterable[Problem]:
     )
     if size > MAX_CONFIGMAP_BYTES:
         yield Problem(
-            LimitReason.FILES_TOO_LARGE,
+            Reason.FILES_TOO_LARGE,
             f"the containers' files add up to {_kib(size)}; Kubernetes keeps them in a "
             f"ConfigMap, which holds at most {_kib(MAX_CONFIGMAP_BYTES)}: make the files "
             "smaller, or put large content into the image or a volume",
@@ -66,7 +58,7 @@ def _service(manifest: Mapping[str, Any]) -> Iterable[Problem]:
         key = (int(port["port"]), str(port.get("protocol") or "TCP"))
         if key in seen:
             yield Problem(
-                LimitReason.DUPLICATE_PORT,
+                Reason.DUPLICATE_PORT,
                 f"service.ports {seen[key]!r} and {port['name']!r} both use port {key[0]}/"
                 f"{key[1]}; a Service port number (per protocol) may be used only once",
             )
@@ -79,7 +71,7 @@ def _container(container: Mapping[str, Any]) -> Iterable[Problem]:
     for var in container.get("env") or []:
         if not ENV_NAME.match(var["name"]):
             yield Problem(
-                LimitReason.INVALID_VARIABLE_NAME,
+                Reason.INVALID_VARIABLE_NAME,
                 f"container {name!r} variable {var['name']!r}: a variable name may hold only "
                 "printable ASCII characters other than '=' (no spaces at the ends, tabs, "
                 "newlines or non-ASCII letters)",
@@ -90,7 +82,7 @@ def _container(container: Mapping[str, Any]) -> Iterable[Problem]:
             continue
         if posixpath.isabs(sub) or ".." in sub.split("/"):
             yield Problem(
-                LimitReason.INVALID_VOLUME_PATH,
+                Reason.INVALID_VOLUME_PATH,
                 f"container {name!r} volume {mount['mountPath']!r}: path {sub!r} must be "
                 "relative to the volume's root and must not contain '..' (e.g. "
                 f"{sub.lstrip('/') or 'data'!r})",
@@ -100,7 +92,7 @@ def _container(container: Mapping[str, Any]) -> Iterable[Problem]:
         for header in http.get("httpHeaders") or []:
             if not HTTP_HEADER_NAME.match(str(header.get("name", ""))):
                 yield Problem(
-                    LimitReason.INVALID_PROBE,
+                    Reason.INVALID_PROBE,
                     f"container {name!r} {field} httpGet header {header.get('name')!r}: a "
                     "header name may hold only letters, digits and '-'",
                 )
@@ -112,7 +104,7 @@ def _deployment(manifest: Mapping[str, Any]) -> Iterable[Problem]:
     size = _annotations_size(annotations)
     if size > MAX_ANNOTATIONS_BYTES:
         yield Problem(
-            LimitReason.ANNOTATIONS_TOO_LARGE,
+            Reason.ANNOTATIONS_TOO_LARGE,
             f"metadata.annotations add up to {_kib(size)}; Kubernetes allows at most "
             f"{_kib(MAX_ANNOTATIONS_BYTES)} of annotations on a Pod: keep large values out "
             "of annotations (a file is the place for them)",

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-ENVIRONMENT_LABEL = "berth.dev/environment"
+from berth.names import (
+    ENVIRONMENT_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    POD_SECURITY_ENFORCE_LABEL,
+    POD_SECURITY_ENFORCE_VERSION_LABEL,
+    POD_SECURITY_WARN_LABEL,
+)
 
 
 def namespace_manifest(
@@ -20,11 +27,11 @@ def namespace_manifest(
         "metadata": {
             "name": namespace,
             "labels": {
-                "app.kubernetes.io/managed-by": "berth",
+                MANAGED_BY_LABEL: MANAGED_BY_VALUE,
                 ENVIRONMENT_LABEL: environment,
-                "pod-security.kubernetes.io/enforce": pod_security,
-                "pod-security.kubernetes.io/enforce-version": "latest",
-                "pod-security.kubernetes.io/warn": "restricted",
+                POD_SECURITY_ENFORCE_LABEL: pod_security,
+                POD_SECURITY_ENFORCE_VERSION_LABEL: "latest",
+                POD_SECURITY_WARN_LABEL: "restricted",
             },
         },
     }

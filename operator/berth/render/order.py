@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from berth.api.workload import Container, start_order
-from berth.render.errors import Problem, Reason
+from berth.problems import Problem
+from berth.reasons import Reason
 
 
 def split_containers(

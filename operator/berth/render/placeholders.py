@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth.api.workload import Workload
-from berth.render.errors import Problem, Reason, RenderError
+from berth.problems import Problem
+from berth.reasons import Reason
+from berth.render.errors import RenderError
 from berth.render.outputs import Outputs, SecretRef
 
 

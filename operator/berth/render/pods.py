@@ -20,31 +20,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from berth.render.errors import Problem
-
-IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
-ERR_IMAGE_PULL = "ErrImagePull"
-CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
-CREATE_CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
-OOM_KILLED = "OOMKilled"
-UNSCHEDULABLE = "Unschedulable"
-# A Deployment whose ReplicaSet cannot create Pods (quota, admission): see status.rollout.
-REPLICA_FAILURE = "ReplicaFailure"
+from berth.problems import Problem
+from berth.reasons import PodReason
 
 # Waiting reasons that mean a container will not start without help. Anything else a
 # container waits for (ContainerCreating, PodInitializing) is the normal way up.
 WAITING_FAILURES = (
-    IMAGE_PULL_BACK_OFF,
-    ERR_IMAGE_PULL,
-    "InvalidImageName",
-    "ErrImageNeverPull",
-    CREATE_CONTAINER_CONFIG_ERROR,
-    "CreateContainerError",
-    "RunContainerError",
-    CRASH_LOOP_BACK_OFF,
+    PodReason.IMAGE_PULL_BACK_OFF,
+    PodReason.ERR_IMAGE_PULL,
+    PodReason.INVALID_IMAGE_NAME,
+    PodReason.ERR_IMAGE_NEVER_PULL,
+    PodReason.CREATE_CONTAINER_CONFIG_ERROR,
+    PodReason.CREATE_CONTAINER_ERROR,
+    PodReason.RUN_CONTAINER_ERROR,
+    PodReason.CRASH_LOOP_BACK_OFF,
 )
 # Every reason a Workload's Ready condition can carry from its Pods or its ReplicaSet.
-POD_FAILURE_REASONS = frozenset((*WAITING_FAILURES, OOM_KILLED, UNSCHEDULABLE, REPLICA_FAILURE))
+POD_FAILURE_REASONS = frozenset(PodReason)
 
 # Messages from the kubelet can carry a whole termination log; the status wants a line.
 MAX_MESSAGE = 300
@@ -115,7 +107,7 @@ def summarise_pod(pod: Mapping[str, Any]) -> PodSummary:
         if (
             cond.get("type") == "PodScheduled"
             and cond.get("status") == "False"
-            and cond.get("reason") == UNSCHEDULABLE
+            and cond.get("reason") == PodReason.UNSCHEDULABLE
         ):
             unschedulable = _short(cond.get("message")) or "no node can run it"
     containers = tuple(
@@ -141,16 +133,16 @@ def _container_failure(c: ContainerSummary) -> _PodFailure | None:
     if c.ready:
         return None
     label = f"init container {c.name}" if c.init else f"container {c.name}"
-    if c.terminated_reason == OOM_KILLED:
+    if c.terminated_reason == PodReason.OOM_KILLED:
         return _PodFailure(
-            OOM_KILLED,
+            PodReason.OOM_KILLED,
             label,
             f"killed for using more memory than its limit (OOMKilled){OOM_ADVICE}",
         )
     reason = c.waiting_reason
     if reason not in WAITING_FAILURES:
         return None
-    if reason == CRASH_LOOP_BACK_OFF:
+    if reason == PodReason.CRASH_LOOP_BACK_OFF:
         # The kubelet's own message names the Pod and a back-off that doubles: useless
         # here and never the same twice. How it last ended says more.
         how = "keeps exiting"
@@ -160,14 +152,14 @@ def _container_failure(c: ContainerSummary) -> _PodFailure | None:
             how += f" ({c.terminated_reason})"
         return _PodFailure(reason, label, how + "; its log says why (kubectl logs --previous)")
     message = _POD_CLAUSE.sub("", c.waiting_message or "") or reason
-    if reason == CREATE_CONTAINER_CONFIG_ERROR and "runAsNonRoot" in message:
+    if reason == PodReason.CREATE_CONTAINER_CONFIG_ERROR and "runAsNonRoot" in message:
         message += NON_ROOT_ADVICE
     return _PodFailure(reason, label, message)
 
 
 def _pod_failure(pod: PodSummary) -> _PodFailure | None:
     if pod.unschedulable is not None:
-        return _PodFailure(UNSCHEDULABLE, None, pod.unschedulable)
+        return _PodFailure(PodReason.UNSCHEDULABLE, None, pod.unschedulable)
     # Init containers come first: the others cannot start before them.
     for container in pod.containers:
         failure = _container_failure(container)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from berth.api.environment import Environment
 from berth.api.workload import Workload
+from berth.problems import Problem
+from berth.reasons import Reason
 from berth.render.compute import effective_replicas, merged_resources
-from berth.render.errors import Problem, Reason
 
 Violation = Problem
 

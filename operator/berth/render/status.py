@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.render.errors import Problem
-from berth.render.pods import POD_FAILURE_REASONS, REPLICA_FAILURE, PodSummary, pod_finding
+from berth.problems import Problem
+from berth.reasons import PodReason, Reason
+from berth.render.pods import POD_FAILURE_REASONS, PodSummary, pod_finding
 
 CONDITION_ORDER = ("Ready", "Reconciling", "Stalled", "InputsValid", "ResourcesReady", "Available")
 
@@ -96,7 +97,7 @@ def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
     if deployment is None:
         return Rollout(
             False,
-            "DeploymentMissing",
+            Reason.DEPLOYMENT_MISSING,
             "the Deployment does not exist yet",
             False,
             True,
@@ -120,7 +121,7 @@ def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
     if observed < generation:
         return Rollout(
             False,
-            "RolloutPending",
+            Reason.ROLLOUT_PENDING,
             f"the rollout of Deployment {name} has not started yet",
             False,
             True,
@@ -129,10 +130,10 @@ def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
             want,
         )
     progressing = _deployment_condition(deployment, "Progressing")
-    if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
+    if progressing and progressing.get("reason") == Reason.PROGRESS_DEADLINE_EXCEEDED:
         return Rollout(
             False,
-            "ProgressDeadlineExceeded",
+            Reason.PROGRESS_DEADLINE_EXCEEDED,
             f"Deployment {name} exceeded its progress deadline: {progressing.get('message', '')}",
             True,
             False,
@@ -146,7 +147,7 @@ def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
         # the API server's words, as the ReplicaSet controller got them.
         return Rollout(
             False,
-            REPLICA_FAILURE,
+            PodReason.REPLICA_FAILURE,
             f"Deployment {name} cannot create Pods: "
             f"{failure.get('message') or failure.get('reason') or 'no reason given'}",
             False,
@@ -158,7 +159,7 @@ def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
     if updated < want:
         return Rollout(
             False,
-            "RollingOut",
+            Reason.ROLLING_OUT,
             f"{updated} of {want} replicas updated",
             False,
             True,
@@ -169,7 +170,7 @@ def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
     if total > updated:
         return Rollout(
             False,
-            "RollingOut",
+            Reason.ROLLING_OUT,
             f"{total - updated} old replicas are pending termination",
             False,
             True,
@@ -180,7 +181,7 @@ def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
     if available < want:
         return Rollout(
             False,
-            "ReplicasUnavailable",
+            Reason.REPLICAS_UNAVAILABLE,
             f"{available} of {want} replicas available",
             False,
             True,
@@ -190,7 +191,7 @@ def rollout(deployment: Mapping[str, Any] | None, desired: int) -> Rollout:
         )
     return Rollout(
         True,
-        "Available",
+        Reason.AVAILABLE,
         f"{available} of {want} replicas available",
         False,
         False,
@@ -234,7 +235,7 @@ def workload_status(
         ]
     else:
         conditions.append(
-            cond("InputsValid", True, "Valid", "the Workload and its Environment are valid")
+            cond("InputsValid", True, Reason.VALID, "the Workload and its Environment are valid")
         )
         resources_problem = observed.resources_problem
         if resources_problem is not None:
@@ -247,7 +248,7 @@ def workload_status(
                 cond(
                     "ResourcesReady",
                     True,
-                    "Ready",
+                    Reason.READY,
                     f"{count} resource(s) ready" if count else "no resources requested",
                 )
             )
@@ -257,9 +258,9 @@ def workload_status(
         # has gone on too long, and Stalled follows it, as kstatus does for Deployments.
         finding = None
         if not roll.available and roll.reason in (
-            "RollingOut",
-            "ReplicasUnavailable",
-            "ProgressDeadlineExceeded",
+            Reason.ROLLING_OUT,
+            Reason.REPLICAS_UNAVAILABLE,
+            Reason.PROGRESS_DEADLINE_EXCEEDED,
         ):
             finding = pod_finding(observed.pods)
         if observed.retrying is not None:
@@ -267,7 +268,7 @@ def workload_status(
             conditions += [
                 cond("Ready", False, retrying.reason, retrying.message),
                 cond("Reconciling", True, retrying.reason, retrying.message),
-                cond("Stalled", False, "Retrying", "the operator tries again shortly"),
+                cond("Stalled", False, Reason.RETRYING, "the operator tries again shortly"),
             ]
         elif roll.stalled:
             # Past the deadline the reason is the Deployment's; the Pods' words stay.
@@ -281,25 +282,25 @@ def workload_status(
             conditions += [
                 cond("Ready", False, resources_problem.reason, resources_problem.message),
                 cond("Reconciling", True, resources_problem.reason, resources_problem.message),
-                cond("Stalled", False, "Progressing", "waiting for resources"),
+                cond("Stalled", False, Reason.PROGRESSING, "waiting for resources"),
             ]
         elif finding is not None:
             conditions += [
                 cond("Ready", False, finding.reason, finding.message),
                 cond("Reconciling", True, finding.reason, finding.message),
-                cond("Stalled", False, "Progressing", finding.message),
+                cond("Stalled", False, Reason.PROGRESSING, finding.message),
             ]
         elif not roll.available:
             conditions += [
                 cond("Ready", False, roll.reason, roll.message),
                 cond("Reconciling", True, roll.reason, roll.message),
-                cond("Stalled", False, "Progressing", roll.message),
+                cond("Stalled", False, Reason.PROGRESSING, roll.message),
             ]
         else:
             conditions += [
-                cond("Ready", True, "Ready", roll.message),
-                cond("Reconciling", False, "Ready", "nothing to do"),
-                cond("Stalled", False, "Ready", "nothing to do"),
+                cond("Ready", True, Reason.READY, roll.message),
+                cond("Reconciling", False, Reason.READY, "nothing to do"),
+                cond("Stalled", False, Reason.READY, "nothing to do"),
             ]
     if observed.deployment is not None:
         conditions.append(cond("Available", roll.available, roll.reason, roll.message))
@@ -370,7 +371,7 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
     ready, was_ready = after.get("Ready"), before.get("Ready")
     if ready and ready["status"] == "True":
         if not was_ready or was_ready.get("status") != "True":
-            events.append(Transition("Ready", ready["message"], False))
+            events.append(Transition(Reason.READY, ready["message"], False))
     elif (
         ready
         and was_ready
@@ -405,7 +406,7 @@ def _new_rollout(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
 
 # Ready reasons that are failures although the Workload is not Stalled: each gets one
 # Warning Event when it first appears.
-WARNING_REASONS = frozenset({"ChildForbidden", "ChildConflict", "ReconcileError"})
+WARNING_REASONS = frozenset({Reason.CHILD_FORBIDDEN, Reason.CHILD_CONFLICT, Reason.RECONCILE_ERROR})
 
 
 def environment_status(
@@ -434,18 +435,18 @@ def environment_status(
     elif not namespace_ready:
         message = f"namespace {namespace} is not active"
         conditions = [
-            cond("Ready", False, "NamespaceNotReady", message),
-            cond("Reconciling", True, "NamespaceNotReady", message),
-            cond("Stalled", False, "Progressing", message),
+            cond("Ready", False, Reason.NAMESPACE_NOT_READY, message),
+            cond("Reconciling", True, Reason.NAMESPACE_NOT_READY, message),
+            cond("Stalled", False, Reason.PROGRESSING, message),
         ]
     else:
         message = (
             f"namespace {namespace} is ready; {ready_workloads} of {workloads} Workloads ready"
         )
         conditions = [
-            cond("Ready", True, "Ready", message),
-            cond("Reconciling", False, "Ready", "nothing to do"),
-            cond("Stalled", False, "Ready", "nothing to do"),
+            cond("Ready", True, Reason.READY, message),
+            cond("Reconciling", False, Reason.READY, "nothing to do"),
+            cond("Stalled", False, Reason.READY, "nothing to do"),
         ]
     return {
         "observedGeneration": generation,
@@ -461,7 +462,12 @@ def environment_status(
 # Ready reasons that only say "on its way": the rollout of this generation has not finished,
 # and nothing is wrong with it.
 PROGRESS_REASONS = frozenset(
-    {"DeploymentMissing", "RolloutPending", "RollingOut", "ReplicasUnavailable"}
+    {
+        Reason.DEPLOYMENT_MISSING,
+        Reason.ROLLOUT_PENDING,
+        Reason.ROLLING_OUT,
+        Reason.REPLICAS_UNAVAILABLE,
+    }
 )
 # The conditions whose reason and message follow the rollout's steps.
 _ROLLOUT_CONDITIONS = frozenset({"Ready", "Reconciling", "Stalled", "Available"})

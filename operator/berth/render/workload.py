@@ -27,11 +27,14 @@ from typing import Any
 from berth.api.common import DNS_1035_LABEL_PATTERN
 from berth.api.environment import Environment
 from berth.api.workload import Container, Probe, ServicePort, Workload
+from berth.names import CHECKSUM_ANNOTATION
+from berth.problems import Problem
+from berth.reasons import Reason
 from berth.render.compute import effective_replicas, merged_resources
 from berth.render.env import render_container_env
-from berth.render.errors import Problem, Reason, RenderError
+from berth.render.errors import RenderError
 from berth.render.files import files_configmap_name, files_volume, render_files
-from berth.render.labels import CHECKSUM_ANNOTATION, selector_labels, workload_labels
+from berth.render.labels import selector_labels, workload_labels
 from berth.render.limits import check_api_limits
 from berth.render.order import split_containers
 from berth.render.outputs import Outputs, SecretRef

@@ -1,0 +1,95 @@
+"""Every name Berth writes into, or reads from, objects' metadata — defined once, here.
+
+Label and annotation keys, their values where they are fixed, finalizers, the field
+manager and the Event's reporter. They are part of Berth's contract with the cluster:
+a renamed key orphans every object labelled with the old one, so the values are pinned
+by ``tests/unit/test_names.py``. Each name says what it marks and who reads it.
+
+Pure constants: every layer may import this module, and it imports nothing of Berth.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- labels Berth puts on what it makes -----------------------------------------------------
+
+# The inventory label, value the Workload's name: on every child of a Workload (and on the
+# objects of its unshared resources). kube/handlers list, watch and prune children by it.
+WORKLOAD_LABEL: Final = "berth.dev/workload"
+# Kubernetes' recommended label, value the Workload's name: for people and dashboards.
+NAME_LABEL: Final = "app.kubernetes.io/name"
+# Kubernetes' recommended label, value MANAGED_BY_VALUE: on everything Berth makes. The
+# operator's watches and its ownership checks (kube.children) select on it.
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+# The value of MANAGED_BY_LABEL on everything Berth makes.
+MANAGED_BY_VALUE: Final = "berth"
+# The label selector of everything Berth makes (server-side filtering of watches and lists).
+MANAGED_SELECTOR: Final = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+# On an Environment's Namespace, value the Environment's name: for people and policies
+# that select an Environment's namespace (Berth itself finds it by spec.namespace).
+ENVIRONMENT_LABEL: Final = "berth.dev/environment"
+# On a provisioned resource's objects, value the resource's identity: handlers.resources
+# finds, adopts and releases resource objects by it; watches skip them as children.
+RESOURCE_LABEL: Final = "berth.dev/resource"
+# On a provisioned resource's objects, value the Score resource type (postgres, route...).
+RESOURCE_TYPE_LABEL: Final = "berth.dev/resource-type"
+# On a shared resource's objects (an ``id``), value "true": they carry no WORKLOAD_LABEL.
+SHARED_LABEL: Final = "berth.dev/shared"
+SHARED_VALUE: Final = "true"
+
+# -- annotations Berth puts on what it makes -----------------------------------------------
+
+# On the Pod template, value a hash of the files' ConfigMap: a change of files rolls Pods.
+CHECKSUM_ANNOTATION: Final = "berth.dev/config-checksum"
+# On every child, value the hash of the manifest last applied: kube.children skips an
+# apply (and its dry run) when the desired manifest still has this hash.
+APPLIED_HASH_ANNOTATION: Final = "berth.dev/applied-hash"
+# On a resource's objects kept by deletionPolicy Retain, value the Workload that let them
+# go: no later sweep takes them (kube.resources); removed when a Workload uses them again.
+RETAINED_ANNOTATION: Final = "berth.dev/retained-from"
+# On a shared resource's objects, value the Workload whose definition they hold
+# (provision.sharing: only the definer writes them).
+DEFINED_BY_ANNOTATION: Final = "berth.dev/defined-by"
+# On a shared resource's objects, value the fingerprint of that definition
+# (provision.sharing: a user with another fingerprint gets SharedResourceConflict).
+DEFINITION_ANNOTATION: Final = "berth.dev/definition"
+
+# -- labels of the sharding Leases (handlers.sharding) ---------------------------------------
+
+# On every Lease of sharded replicas, value "shard" or "member": the replicas list their
+# Leases by it (handlers.sharding).
+SHARD_LEASE_LABEL: Final = "berth.dev/shard-lease"
+# On a shard's Lease, value the shard's number.
+SHARD_LABEL: Final = "berth.dev/shard"
+# On a replica's member Lease, value its --shards: replicas that disagree hold nothing.
+SHARD_COUNT_LABEL: Final = "berth.dev/shards"
+
+# -- names others define, which Berth writes or reads ----------------------------------------
+
+# Pod Security admission's labels, on an Environment's Namespace (render.namespace).
+POD_SECURITY_ENFORCE_LABEL: Final = "pod-security.kubernetes.io/enforce"
+POD_SECURITY_ENFORCE_VERSION_LABEL: Final = "pod-security.kubernetes.io/enforce-version"
+POD_SECURITY_WARN_LABEL: Final = "pod-security.kubernetes.io/warn"
+# Score's annotations on a Workload (its input): the kind to run it as (Deployment only)
+# and its Service's name (api.workload validates them; provision.services reads the name).
+SCORE_KIND_ANNOTATION: Final = "k8s.score.dev/kind"
+SCORE_SERVICE_NAME_ANNOTATION: Final = "k8s.score.dev/service-name"
+# kubectl's copy of the last applied object: the watch cache drops it (handlers.cache).
+LAST_APPLIED_ANNOTATION: Final = "kubectl.kubernetes.io/last-applied-configuration"
+
+# -- finalizers, field manager, Events -------------------------------------------------------
+
+# Berth's finalizer on Workloads and Environments (kube.finalizers): held while a
+# Workload has resources to release, or an Environment's deletion policy has work to do.
+FINALIZER: Final = "berth.dev/cleanup"
+# The finalizer kopf would put on objects if it ever needed one (handlers.watch sets it;
+# Berth registers no handler that makes kopf add it).
+KOPF_FINALIZER: Final = "berth.dev/kopf"
+# The server-side apply field manager of every child and every status Berth writes;
+# kube.children tells drift (someone else wrote after us) by the managedFields entries.
+FIELD_MANAGER: Final = "berth"
+# An Event's source.component (what `kubectl describe` shows under From).
+EVENT_SOURCE_COMPONENT: Final = "berth"
+# An Event's reportingComponent (events.k8s.io readers group Events by it).
+EVENT_REPORTING_COMPONENT: Final = "berth.dev/operator"

@@ -1,0 +1,199 @@
+"""Every reason Berth writes on a condition, a resource's status entry or an Event.
+
+A reason is part of Berth's API: developers, SREs, dashboards, Argo CD's health check and
+tests match on it. They are ``StrEnum`` members, so each one *is* its string (it compares,
+hashes, formats and serialises as the word below); ``tests/unit/test_reasons.py`` pins
+the words and checks that the README's reason tables list exactly these.
+
+``Reason`` holds Berth's own words; ``PodReason`` the words of Kubernetes (kubelet,
+scheduler, ReplicaSet controller) that Berth passes up from a Workload's Pods as they are.
+
+Pure constants: every layer may import this module, and it imports nothing of Berth.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum, unique
+
+
+@unique
+class Reason(StrEnum):
+    """Berth's own reasons, on Workloads unless the comment names Environments."""
+
+    # -- the inputs: placeholders (render.placeholders) --
+    # A ${...} is malformed or used where it cannot be.
+    INVALID_PLACEHOLDER = "InvalidPlaceholder"
+    # A ${resources.x...} names a resource the Workload does not declare.
+    UNKNOWN_RESOURCE = "UnknownResource"
+    # A ${resources.x.y} names an output the resource does not have.
+    UNKNOWN_OUTPUT = "UnknownOutput"
+    # A ${metadata.x} names metadata the Workload does not have.
+    UNKNOWN_METADATA = "UnknownMetadata"
+    # Resources' params refer to each other in a loop.
+    PLACEHOLDER_CYCLE = "PlaceholderCycle"
+    # A resource's outputs are not there yet (not provisioned or not ready): transient.
+    OUTPUTS_UNAVAILABLE = "OutputsUnavailable"
+    # An output's value cannot go where it is used (a secret one where a plain one must be).
+    INVALID_OUTPUT = "InvalidOutput"
+    # -- the inputs: secrets where they would be written as text (render) --
+    # A secret output in a file's content.
+    SECRET_IN_FILE = "SecretInFile"
+    # A secret output in a resource's params.
+    SECRET_IN_PARAMS = "SecretInParams"
+    # A secret output in a probe.
+    SECRET_IN_PROBE = "SecretInProbe"
+    # -- the inputs: other fields (render, handlers) --
+    # On a Workload or an Environment: the spec does not match the schema in a way
+    # admission could not catch (handlers).
+    INVALID_SPEC = "InvalidSpec"
+    # A file has a ``source`` (only ``berth import`` can inline it).
+    FILE_SOURCE_NOT_INLINED = "FileSourceNotInlined"
+    # A probe Kubernetes cannot run (render.workload, render.limits).
+    INVALID_PROBE = "InvalidProbe"
+    # A ``before`` entry Kubernetes cannot honour (render.order).
+    INVALID_BEFORE = "InvalidBefore"
+    # Container resources Kubernetes would refuse, e.g. requests above limits (render.compute).
+    INVALID_RESOURCES = "InvalidResources"
+    # The Workload's name is not a DNS-1035 label (render.workload).
+    INVALID_NAME = "InvalidName"
+    # The Workload's namespace is not the one its Environment serves (render.workload).
+    NAMESPACE_MISMATCH = "NamespaceMismatch"
+    # ``spec.environment`` names an Environment that serves another namespace.
+    ENVIRONMENT_MISMATCH = "EnvironmentMismatch"
+    # -- the inputs: Kubernetes' own limits, checked before sending (render.limits) --
+    # The files' ConfigMap would exceed 1 MiB.
+    FILES_TOO_LARGE = "FilesTooLarge"
+    # The Pod template's annotations would exceed 256 KiB.
+    ANNOTATIONS_TOO_LARGE = "AnnotationsTooLarge"
+    # Two Service ports with one number (per protocol).
+    DUPLICATE_PORT = "DuplicatePort"
+    # A volume ``path`` that is absolute or climbs out with "..".
+    INVALID_VOLUME_PATH = "InvalidVolumePath"
+    # A variable name Kubernetes refuses.
+    INVALID_VARIABLE_NAME = "InvalidVariableName"
+    # -- the Environment's policy (render.policy) --
+    # An image outside ``policy.allowedRegistries``.
+    IMAGE_NOT_ALLOWED = "ImageNotAllowed"
+    # More replicas than ``policy.maxReplicas``.
+    REPLICAS_ABOVE_LIMIT = "ReplicasAboveLimit"
+    # A container without the limits ``policy`` requires.
+    LIMITS_REQUIRED = "LimitsRequired"
+    # -- the Environment (handlers) --
+    # No Environment serves the namespace, or ``spec.environment`` names none.
+    ENVIRONMENT_NOT_FOUND = "EnvironmentNotFound"
+    # The Workload's Environment does not match its schema.
+    ENVIRONMENT_INVALID = "EnvironmentInvalid"
+    # On an Environment: another Environment already serves its namespace.
+    NAMESPACE_TAKEN = "NamespaceTaken"
+    # On an Environment: its Namespace is not Active yet.
+    NAMESPACE_NOT_READY = "NamespaceNotReady"
+    # -- resources: choosing and configuring a provisioner (provision) --
+    # No provisioner serves the resource's type, class and id.
+    NO_PROVISIONER = "NoProvisioner"
+    # The chosen provisioner is misconfigured (the platform team must fix it).
+    INVALID_PROVISIONER = "InvalidProvisioner"
+    # A param the provisioner does not accept.
+    PARAM_NOT_ALLOWED = "ParamNotAllowed"
+    # A param of the wrong type or value.
+    PARAM_INVALID = "ParamInvalid"
+    # A provisioner's template failed to render.
+    TEMPLATE_ERROR = "TemplateError"
+    # A template's wait(): what the resource points to is not there yet (transient).
+    WAITING = "Waiting"
+    # A promised output is not there (once the claim is Ready, or in a Secret that exists).
+    MISSING_OUTPUT = "MissingOutput"
+    # -- resources: their objects (provision.observe, provision.sharing, handlers) --
+    # The resource's outputs are all there.
+    PROVISIONED = "Provisioned"
+    # The claim does not exist yet.
+    CLAIM_PENDING = "ClaimPending"
+    # The claim is not Ready (or has no Ready condition yet); its own words follow.
+    CLAIM_NOT_READY = "ClaimNotReady"
+    # The claim is being deleted.
+    CLAIM_DELETING = "ClaimDeleting"
+    # The claim reports Synced=False: Crossplane cannot compose it.
+    CLAIM_NOT_SYNCED = "ClaimNotSynced"
+    # The claim is Ready but its connection Secret is not there yet.
+    CONNECTION_SECRET_PENDING = "ConnectionSecretPending"
+    # The Secret a resource reads its outputs from does not exist.
+    SECRET_NOT_FOUND = "SecretNotFound"
+    # A shared resource is defined differently by another Workload (provision.sharing).
+    SHARED_RESOURCE_CONFLICT = "SharedResourceConflict"
+    # The operator may not manage a resource's objects (403 without a webhook).
+    FORBIDDEN = "Forbidden"
+    # The API server refused an object a provisioner rendered.
+    RESOURCE_REJECTED = "ResourceRejected"
+    # -- children: writing them (handlers.workload) --
+    # An object of a child's name exists that Berth did not make for this Workload.
+    NAME_TAKEN = "NameTaken"
+    # The API server refused a child (invalid, or an admission policy denied it).
+    CHILD_REJECTED = "ChildRejected"
+    # The API server refused a child with 403 (quota, RBAC): retried.
+    CHILD_FORBIDDEN = "ChildForbidden"
+    # The API server refused a child with 409: retried.
+    CHILD_CONFLICT = "ChildConflict"
+    # Something unforeseen failed: retried with backoff.
+    RECONCILE_ERROR = "ReconcileError"
+    # -- the rollout (render.status) --
+    # The Deployment does not exist yet.
+    DEPLOYMENT_MISSING = "DeploymentMissing"
+    # The Deployment controller has not looked at the new generation yet.
+    ROLLOUT_PENDING = "RolloutPending"
+    # Replicas are being updated, or old ones are terminating.
+    ROLLING_OUT = "RollingOut"
+    # Fewer replicas available than wanted.
+    REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
+    # The Deployment's progress deadline passed (the Deployment's own reason, passed up).
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    # On the Available condition: every wanted replica is available.
+    AVAILABLE = "Available"
+    # -- the summary conditions (render.status) --
+    # On InputsValid=True.
+    VALID = "Valid"
+    # On Workloads and Environments: Ready=True (and Reconciling/Stalled=False once Ready,
+    # ResourcesReady=True); the Event of becoming Ready.
+    READY = "Ready"
+    # On Workloads and Environments: Stalled=False while work is in flight.
+    PROGRESSING = "Progressing"
+    # On Stalled=False while a refused write is retried (ChildForbidden, ChildConflict...).
+    RETRYING = "Retrying"
+    # -- Events only (handlers) --
+    # Berth set right a child someone else changed.
+    DRIFT_CORRECTED = "DriftCorrected"
+    # A resource no longer asked for went, by the Environment's deletion policy.
+    RESOURCE_RELEASED = "ResourceReleased"
+    # On an Environment with deletionPolicy Delete: its Workloads are being deleted first.
+    DELETING_WORKLOADS = "DeletingWorkloads"
+
+
+@unique
+class PodReason(StrEnum):
+    """Kubernetes' reasons that Berth passes up from a Workload's Pods (render.pods), on
+    Ready and Reconciling, as the kubelet, the scheduler or the ReplicaSet controller
+    wrote them."""
+
+    # The image cannot be pulled (kubelet).
+    IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
+    ERR_IMAGE_PULL = "ErrImagePull"
+    INVALID_IMAGE_NAME = "InvalidImageName"
+    ERR_IMAGE_NEVER_PULL = "ErrImageNeverPull"
+    # The container cannot be created or started (kubelet).
+    CREATE_CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
+    CREATE_CONTAINER_ERROR = "CreateContainerError"
+    RUN_CONTAINER_ERROR = "RunContainerError"
+    # The container keeps exiting (kubelet).
+    CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
+    # The container was killed for using more memory than its limit (kubelet).
+    OOM_KILLED = "OOMKilled"
+    # No node can take the Pod (scheduler).
+    UNSCHEDULABLE = "Unschedulable"
+    # The Deployment cannot create Pods at all: quota, admission (ReplicaSet controller).
+    REPLICA_FAILURE = "ReplicaFailure"
+
+
+# Reasons that may go away by themselves: a render with only these is waiting, not stuck.
+TRANSIENT_REASONS = frozenset({Reason.OUTPUTS_UNAVAILABLE, Reason.WAITING})
+# Reasons of the Environment's policy: they come first when there are several problems.
+POLICY_REASONS = frozenset(
+    {Reason.IMAGE_NOT_ALLOWED, Reason.REPLICAS_ABOVE_LIMIT, Reason.LIMITS_REQUIRED}
+)

@@ -1,0 +1,186 @@
+"""Reasons are Berth's API: their words never change, and the README lists exactly them.
+
+They are StrEnum members; these tests also prove that a member travels as its plain word
+(in JSON, in messages), so moving a string literal to the enum changes nothing on the wire.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+from berth.problems import Problem
+from berth.reasons import POLICY_REASONS, TRANSIENT_REASONS, PodReason, Reason
+from berth.render.errors import RenderError
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "operator" / "berth"
+
+WIRE = {
+    "INVALID_PLACEHOLDER": "InvalidPlaceholder",
+    "UNKNOWN_RESOURCE": "UnknownResource",
+    "UNKNOWN_OUTPUT": "UnknownOutput",
+    "UNKNOWN_METADATA": "UnknownMetadata",
+    "PLACEHOLDER_CYCLE": "PlaceholderCycle",
+    "OUTPUTS_UNAVAILABLE": "OutputsUnavailable",
+    "INVALID_OUTPUT": "InvalidOutput",
+    "SECRET_IN_FILE": "SecretInFile",
+    "SECRET_IN_PARAMS": "SecretInParams",
+    "SECRET_IN_PROBE": "SecretInProbe",
+    "INVALID_SPEC": "InvalidSpec",
+    "FILE_SOURCE_NOT_INLINED": "FileSourceNotInlined",
+    "INVALID_PROBE": "InvalidProbe",
+    "INVALID_BEFORE": "InvalidBefore",
+    "INVALID_RESOURCES": "InvalidResources",
+    "INVALID_NAME": "InvalidName",
+    "NAMESPACE_MISMATCH": "NamespaceMismatch",
+    "ENVIRONMENT_MISMATCH": "EnvironmentMismatch",
+    "FILES_TOO_LARGE": "FilesTooLarge",
+    "ANNOTATIONS_TOO_LARGE": "AnnotationsTooLarge",
+    "DUPLICATE_PORT": "DuplicatePort",
+    "INVALID_VOLUME_PATH": "InvalidVolumePath",
+    "INVALID_VARIABLE_NAME": "InvalidVariableName",
+    "IMAGE_NOT_ALLOWED": "ImageNotAllowed",
+    "REPLICAS_ABOVE_LIMIT": "ReplicasAboveLimit",
+    "LIMITS_REQUIRED": "LimitsRequired",
+    "ENVIRONMENT_NOT_FOUND": "EnvironmentNotFound",
+    "ENVIRONMENT_INVALID": "EnvironmentInvalid",
+    "NAMESPACE_TAKEN": "NamespaceTaken",
+    "NAMESPACE_NOT_READY": "NamespaceNotReady",
+    "NO_PROVISIONER": "NoProvisioner",
+    "INVALID_PROVISIONER": "InvalidProvisioner",
+    "PARAM_NOT_ALLOWED": "ParamNotAllowed",
+    "PARAM_INVALID": "ParamInvalid",
+    "TEMPLATE_ERROR": "TemplateError",
+    "WAITING": "Waiting",
+    "MISSING_OUTPUT": "MissingOutput",
+    "PROVISIONED": "Provisioned",
+    "CLAIM_PENDING": "ClaimPending",
+    "CLAIM_NOT_READY": "ClaimNotReady",
+    "CLAIM_DELETING": "ClaimDeleting",
+    "CLAIM_NOT_SYNCED": "ClaimNotSynced",
+    "CONNECTION_SECRET_PENDING": "ConnectionSecretPending",
+    "SECRET_NOT_FOUND": "SecretNotFound",
+    "SHARED_RESOURCE_CONFLICT": "SharedResourceConflict",
+    "FORBIDDEN": "Forbidden",
+    "RESOURCE_REJECTED": "ResourceRejected",
+    "NAME_TAKEN": "NameTaken",
+    "CHILD_REJECTED": "ChildRejected",
+    "CHILD_FORBIDDEN": "ChildForbidden",
+    "CHILD_CONFLICT": "ChildConflict",
+    "RECONCILE_ERROR": "ReconcileError",
+    "DEPLOYMENT_MISSING": "DeploymentMissing",
+    "ROLLOUT_PENDING": "RolloutPending",
+    "ROLLING_OUT": "RollingOut",
+    "REPLICAS_UNAVAILABLE": "ReplicasUnavailable",
+    "PROGRESS_DEADLINE_EXCEEDED": "ProgressDeadlineExceeded",
+    "AVAILABLE": "Available",
+    "VALID": "Valid",
+    "READY": "Ready",
+    "PROGRESSING": "Progressing",
+    "RETRYING": "Retrying",
+    "DRIFT_CORRECTED": "DriftCorrected",
+    "RESOURCE_RELEASED": "ResourceReleased",
+    "DELETING_WORKLOADS": "DeletingWorkloads",
+}
+POD_WIRE = {
+    "IMAGE_PULL_BACK_OFF": "ImagePullBackOff",
+    "ERR_IMAGE_PULL": "ErrImagePull",
+    "INVALID_IMAGE_NAME": "InvalidImageName",
+    "ERR_IMAGE_NEVER_PULL": "ErrImageNeverPull",
+    "CREATE_CONTAINER_CONFIG_ERROR": "CreateContainerConfigError",
+    "CREATE_CONTAINER_ERROR": "CreateContainerError",
+    "RUN_CONTAINER_ERROR": "RunContainerError",
+    "CRASH_LOOP_BACK_OFF": "CrashLoopBackOff",
+    "OOM_KILLED": "OOMKilled",
+    "UNSCHEDULABLE": "Unschedulable",
+    "REPLICA_FAILURE": "ReplicaFailure",
+}
+
+
+def test_every_reason_keeps_its_word() -> None:
+    assert {m.name: m.value for m in Reason} == WIRE
+    assert {m.name: m.value for m in PodReason} == POD_WIRE
+
+
+def test_a_reason_travels_as_its_plain_word() -> None:
+    condition = {"type": "Ready", "status": "False", "reason": Reason.NAME_TAKEN}
+    assert json.dumps(condition) == json.dumps({**condition, "reason": "NameTaken"})
+    assert f"{Reason.NAME_TAKEN}: {PodReason.OOM_KILLED}" == "NameTaken: OOMKilled"
+    assert type(str(Reason.NAME_TAKEN)) is str
+    assert str(Reason.NAME_TAKEN) == "NameTaken"
+    # A condition read back from the server (plain strings) compares equal to the enum.
+    assert Problem(Reason.WAITING, "m") == Problem("Waiting", "m")
+    assert hash(Reason.WAITING) == hash("Waiting")
+    assert "Waiting" in TRANSIENT_REASONS
+
+
+def test_transient_and_policy_reasons() -> None:
+    assert set(TRANSIENT_REASONS) == {"OutputsUnavailable", "Waiting"}
+    assert set(POLICY_REASONS) == {"ImageNotAllowed", "ReplicasAboveLimit", "LimitsRequired"}
+    error = RenderError(
+        [
+            Problem(Reason.OUTPUTS_UNAVAILABLE, "later"),
+            Problem(Reason.INVALID_NAME, "fix it"),
+            Problem(Reason.IMAGE_NOT_ALLOWED, "policy"),
+        ]
+    )
+    assert [p.reason for p in error.problems] == [
+        "ImageNotAllowed",
+        "InvalidName",
+        "OutputsUnavailable",
+    ]
+    assert not error.transient
+    assert RenderError([Problem(Reason.WAITING, "soon")]).transient
+
+
+def readme_reasons() -> list[str]:
+    """The reasons the README's reason tables list: the backticked words of the first
+    cell of each row of a table whose first header cell starts with "reason", leaving
+    out what is in parentheses (that names the condition the reason is on)."""
+    found: list[str] = []
+    in_table = False
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("| reason"):
+            in_table = True
+            continue
+        if not line.startswith("|"):
+            in_table = False
+            continue
+        if in_table and not line.startswith("|---"):
+            cell = re.sub(r"\([^)]*\)", "", line.split("|")[1])
+            found += re.findall(r"`([A-Za-z]+)`", cell)
+    return found
+
+
+def test_the_readme_lists_exactly_the_reasons() -> None:
+    listed = readme_reasons()
+    assert len(listed) == len(set(listed)), "a reason is listed twice"
+    assert set(listed) == {m.value for m in Reason} | {m.value for m in PodReason}
+
+
+# Words that are reasons and also Kubernetes condition types or resource states: as
+# literals they name a condition type ("Ready", a Deployment's "Progressing") or a state.
+ALSO_CONDITION_TYPES = {"Ready", "Available", "Progressing", "ReplicaFailure"}
+
+
+def test_no_reason_is_written_as_a_string_literal() -> None:
+    words = ({m.value for m in Reason} | {m.value for m in PodReason}) - ALSO_CONDITION_TYPES
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "reasons.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        }
+        found += [
+            f"{path.relative_to(PACKAGE)}:{node.lineno}: {node.value}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and node.value in words and id(node) not in docstrings
+        ]
+    assert found == []
