@@ -47,7 +47,7 @@ from tests.e2e.test_rbac import (
     run_kubectl,
     token_kubeconfig,
 )
-from tests.kubeutil import Berth, environment_body, stays, wait_for, workload_body
+from tests.kubeutil import Berth, environment_body, settles, wait_for, workload_body
 
 SHARDS = 4
 LEASE = 6  # --shard-lease-duration here (the default is 15): renew deadline 4 s, retry 0.8 s
@@ -423,8 +423,7 @@ def test_a_stalled_replica_writes_nothing_once_its_shards_could_have_moved(
             wait_for(lambda: held_by(replicas) == {"a": 2, "b": 2}, 3 * LEASE, "a 2/2 split")
             populate(berth, shard_namespaces)
             # Frozen while idle, so that no request of its own is in flight.
-            quiet = write_lines(frozen)
-            stays(lambda: write_lines(frozen) == quiet, 2, "the replica to be idle")
+            quiet = settles(partial(write_lines, frozen), 2, 60, "the replica's writes")
             frozen.process.process.send_signal(signal.SIGSTOP)
             set_image(berth, shard_namespaces, "registry.acme.dev/app:2.0")
             wait_for(lambda: other.held() == SHARDS, 3 * TAKEOVER_BOUND, "the takeover")
