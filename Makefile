@@ -68,6 +68,17 @@ test: venv tools ## Run every test: unit, then integration and e2e against a rea
 test-unit: venv ## Run the unit tests only (no cluster).
 	@$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
 
+# Branch coverage of the controllers by the unit tests alone. The gate applies to the
+# files in COVERAGE_GATE (coverage.py --include patterns); the table covers both packages.
+COVERAGE_MIN  ?= 90
+COVERAGE_GATE ?= operator/berth/handlers/*,operator/berth/kube/*
+
+.PHONY: coverage
+coverage: venv ## Unit tests with branch coverage of handlers/ and kube/: print the table, fail under COVERAGE_MIN (90) % on COVERAGE_GATE.
+	@$(PYTHON) -m pytest tests/unit --cov=berth.handlers --cov=berth.kube --cov-branch --cov-report=term-missing $(PYTEST_ARGS)
+	@echo "[coverage] branch coverage of $(COVERAGE_GATE) by tests/unit: $$($(PYTHON) -m coverage report --include='$(COVERAGE_GATE)' --format=total) % (at least $(COVERAGE_MIN) % required)"
+	@$(PYTHON) -m coverage report --include='$(COVERAGE_GATE)' --fail-under=$(COVERAGE_MIN) --format=total >/dev/null || { echo "[coverage] FAILED: under $(COVERAGE_MIN) %" >&2; exit 1; }
+
 .PHONY: dev
 dev: venv tools crds ## Quick start: cluster, CRDs, operator in the background, examples applied and Ready.
 	@hack/dev.sh up

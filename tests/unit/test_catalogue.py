@@ -115,7 +115,9 @@ def test_every_definition_is_valid_and_plans(definition: ClusterProvisioner) -> 
     assert check_provisioners([definition.provisioner()]) == []
     result = plan_type(definition)
     assert result.provisioner == f"ClusterProvisioner/{definition.name}"
-    assert result.output_names == SCORE_OUTPUTS[(definition.spec.type, definition.spec.class_)]
+    assert [o.name for o in result.outputs] == SCORE_OUTPUTS[
+        (definition.spec.type, definition.spec.class_)
+    ]
     # No template may write a Secret, so every output is a plain value, known at once.
     values, state = outputs_from(result, None, None)
     assert state.ready, state

@@ -183,3 +183,53 @@ async def test_congestion_is_reported_every_time_and_lets_fewer_through() -> Non
     assert not blocked.done()
     limiter.release()
     await asyncio.wait_for(blocked, 1)
+
+
+async def test_a_waiter_handed_a_slot_as_it_is_cancelled_passes_it_on() -> None:
+    limiter = ConcurrencyLimiter(AimdLimit(initial=1, ceiling=1))
+    await limiter.acquire()
+    first = asyncio.create_task(limiter.acquire())
+    second = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)  # both wait
+    limiter.release()  # the slot goes to the first waiter...
+    first.cancel()  # ...which is cancelled before it could run
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await asyncio.wait_for(second, 1)  # the slot was passed on, not lost
+    assert limiter.inflight == 1
+
+
+async def test_a_waiter_cancelled_before_its_turn_is_skipped() -> None:
+    limiter = ConcurrencyLimiter(AimdLimit(initial=1, ceiling=1))
+    await limiter.acquire()
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    limiter.release()  # before the cancelled waiter ran: its slot is not handed to it
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert limiter.inflight == 0
+
+
+async def test_a_request_cancelled_while_the_rate_ceiling_holds_it_gives_its_slot_back() -> None:
+    limiter = ConcurrencyLimiter(AimdLimit(initial=4), qps=1.0, burst=1, clock=lambda: 0.0)
+    await limiter.acquire()  # the one token
+    held = asyncio.create_task(limiter.acquire())  # waits a second for the next
+    await asyncio.sleep(0)
+    assert limiter.inflight == 2
+    held.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await held
+    assert limiter.inflight == 1
+
+
+def test_a_latency_signal_is_reported_as_such() -> None:
+    causes: list[str] = []
+    limiter = ConcurrencyLimiter(
+        AimdLimit(initial=16, latency_floor=0.0), on_throttle=causes.append
+    )
+    limiter.succeeded(0.1, saturated=False)
+    assert causes == []
+    limiter.succeeded(10.0, saturated=False)
+    assert causes == [LATENCY]
+    assert limiter.limit.limit == pytest.approx(16 * 0.9)

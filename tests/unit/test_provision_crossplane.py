@@ -96,7 +96,7 @@ def test_where_outputs_come_from() -> None:
         ("username", FromSecret(conn, "user"), True),
         ("password", FromSecret(conn, "password"), True),
     ]
-    assert result.output_names == ["host", "port", "name", "username", "password"]
+    assert [o.name for o in result.outputs] == ["host", "port", "name", "username", "password"]
     assert result.output("password") is not None
     assert result.output("nope") is None
 
@@ -105,7 +105,7 @@ def test_outputs_named_only_in_the_crossplane_block_are_promised_too() -> None:
     provisioner = copy.deepcopy(POSTGRES)
     provisioner["outputs"] = ["password"]
     result = plan(db_workload(), env_with(provisioner), "db", {})
-    assert result.output_names == ["password", "host", "name", "port", "username"]
+    assert [o.name for o in result.outputs] == ["password", "host", "name", "port", "username"]
 
 
 def test_composition_ref_and_annotations() -> None:

@@ -155,7 +155,7 @@ def test_every_example_provisioner_plans_cleanly(provisioner: Provisioner) -> No
     env = load_environment()
     result = plan_example(env, provisioner)
     assert result.provisioner == provisioner.name
-    assert result.output_names == SCORE_OUTPUTS[(provisioner.type, provisioner.class_)]
+    assert [o.name for o in result.outputs] == SCORE_OUTPUTS[(provisioner.type, provisioner.class_)]
     for output in result.outputs:
         assert output.secret == (output.name in SECRET_OUTPUTS), output.name
     for manifest in result.manifests:

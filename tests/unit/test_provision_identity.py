@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from berth.api import ResourceRequest
-from berth.provision import IDENTITY_MAX, connection_secret_name, resource_identity, shared_key
+from berth.provision import IDENTITY_MAX, connection_secret_name, resource_identity
 from berth.provision.identity import is_shared
 
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -46,10 +46,6 @@ def test_shared_identity_depends_on_type_class_and_id() -> None:
     large = resource_identity("w", "r", request(type="postgres", id="main", **{"class": "large"}))
     assert large != base
     assert large.startswith("postgres-large-main-")
-    assert shared_key(request(type="postgres", id="main", **{"class": "large"})) == (
-        "postgres.large#main"
-    )
-    assert shared_key(request(type="postgres", id="main")) == "postgres#main"
 
 
 def test_shared_and_workload_identities_never_meet() -> None:

@@ -215,7 +215,7 @@ def test_a_cluster_provisioner_plans_like_an_environments_own() -> None:
     result = plan(wl, environment_, "web", {}, chosen)
     assert result.provisioner == "ClusterProvisioner/dns"
     assert result.reason == chosen.reason
-    assert result.output_names == ["host"]
+    assert [o.name for o in result.outputs] == ["host"]
 
 
 def test_an_invalid_cluster_provisioner_names_itself_for_the_fix() -> None:

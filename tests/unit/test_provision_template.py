@@ -485,7 +485,7 @@ def test_promised_outputs_must_be_rendered() -> None:
 def test_promised_outputs_come_first() -> None:
     provisioner = template(outputs="b: 1\na: 2\nc: 3\n")
     provisioner["outputs"] = ["c"]
-    assert plan_for(provisioner).output_names == ["c", "a", "b"]
+    assert [o.name for o in plan_for(provisioner).outputs] == ["c", "a", "b"]
 
 
 def test_reject_refuses_params_in_the_templates_words() -> None:
@@ -679,7 +679,8 @@ def test_check_provisioners() -> None:
     [("v1", "Secret"), ("v1", "Namespace"), ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")],
 )
 def test_a_template_may_not_render_secrets_or_rights(api_version: str, kind: str) -> None:
-    from berth.provision.template import REFUSED_KINDS, TemplateFailure, _finish_object
+    from berth.provision.errors import TemplateFailure
+    from berth.provision.template import REFUSED_KINDS, _finish_object
 
     assert any(k[1] == kind for k in REFUSED_KINDS)
     with pytest.raises(TemplateFailure, match=f"may not create a {kind}"):

@@ -260,7 +260,13 @@ def test_secret_values_never_appear_in_manifests() -> None:
     # the secrets are referenced by name and key only
     # main: P and CA directly, one hidden variable for URL and args; sidecar: one hidden
     assert dumped.count('"secretKeyRef"') == 4
-    assert rendered.secret_refs == (SecretRef("db-conn", "password"), SecretRef("db-tls", "ca.crt"))
+    refs = {
+        (var["valueFrom"]["secretKeyRef"]["name"], var["valueFrom"]["secretKeyRef"]["key"])
+        for c in rendered.manifests[0]["spec"]["template"]["spec"]["containers"]
+        for var in c.get("env", [])
+        if "secretKeyRef" in var.get("valueFrom", {})
+    }
+    assert refs == {("db-conn", "password"), ("db-tls", "ca.crt")}
     sidecar = rendered.manifests[0]["spec"]["template"]["spec"]["containers"][1]
     assert sidecar["name"] == "sidecar"
     assert resolved_env(sidecar["env"], SECRETS)["P2"] == f"x{SECRET_VALUE}y"

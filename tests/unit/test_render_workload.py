@@ -14,7 +14,6 @@ from berth.render import (
     RenderedWorkload,
     RenderError,
     SecretRef,
-    inventory_selector,
     render_workload,
 )
 from berth.render.files import claim_volume_name, file_keys
@@ -41,6 +40,22 @@ def render(outputs: Outputs = OUTPUTS, env: dict[str, Any] | None = None, **spec
 def manifest(rendered: RenderedWorkload, kind: str) -> dict[str, Any]:
     (found,) = [m for m in rendered.manifests if m["kind"] == kind]
     return found
+
+
+def pod_checksum(rendered: RenderedWorkload) -> str:
+    template = manifest(rendered, "Deployment")["spec"]["template"]
+    value: str = template["metadata"]["annotations"][CHECKSUM_ANNOTATION]
+    return value
+
+
+def secret_refs(rendered: RenderedWorkload) -> set[tuple[str, str]]:
+    """(Secret, key) of every secretKeyRef the Pods read."""
+    return {
+        (ref["name"], ref["key"])
+        for c in pod_spec(rendered)["containers"]
+        for var in c.get("env", [])
+        if (ref := var.get("valueFrom", {}).get("secretKeyRef")) is not None
+    }
 
 
 def pod_spec(rendered: RenderedWorkload) -> dict[str, Any]:
@@ -87,13 +102,11 @@ def test_minimal_workload_renders_a_deployment_only() -> None:
             },
         }
     ]
-    assert rendered.namespace == NAMESPACE
-    assert rendered.service_name is None
     assert rendered.endpoint is None
-    assert rendered.managed_objects == [
-        {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout", "namespace": NAMESPACE}
-    ]
-    assert inventory_selector("checkout") == "berth.dev/workload=checkout"
+    assert [
+        (m["apiVersion"], m["kind"], m["metadata"]["name"], m["metadata"]["namespace"])
+        for m in rendered.manifests
+    ] == [("apps/v1", "Deployment", "checkout", NAMESPACE)]
 
 
 def test_pod_security_restricted() -> None:
@@ -138,7 +151,7 @@ def test_score_annotations_go_on_the_pod_template() -> None:
     deployment = manifest(rendered, "Deployment")
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["example.com/owner"] == "team-a"
-    assert annotations[CHECKSUM_ANNOTATION] == rendered.config_checksum
+    assert len(annotations[CHECKSUM_ANNOTATION]) == 64
     assert "annotations" not in deployment["metadata"]
 
 
@@ -279,7 +292,7 @@ def test_service_with_sorted_ports_and_defaults() -> None:
             {"name": "web", "port": 80, "targetPort": 8080, "protocol": "TCP"},
         ],
     }
-    assert rendered.service_name == "checkout"
+    assert manifest(rendered, "Service")["metadata"]["name"] == "checkout"
     assert rendered.endpoint == f"checkout.{NAMESPACE}.svc.cluster.local:53"
     assert [m["kind"] for m in rendered.manifests] == ["Deployment", "Service"]
 
@@ -364,12 +377,10 @@ def test_files_become_a_configmap_mounted_with_subpath() -> None:
             "readOnly": True,
         },
     ]
-    assert rendered.managed_objects[0] == {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "name": "checkout-files",
-        "namespace": NAMESPACE,
-    }
+    first = rendered.manifests[0]
+    assert (first["apiVersion"], first["kind"]) == ("v1", "ConfigMap")
+    assert first["metadata"]["name"] == "checkout-files"
+    assert first["metadata"]["namespace"] == NAMESPACE
 
 
 def test_same_target_in_two_containers_gets_two_keys() -> None:
@@ -427,11 +438,7 @@ def test_placeholder_errors_in_files_name_the_file() -> None:
 
 
 def checksum(**spec: Any) -> str:
-    rendered = render(**spec)
-    value: str = manifest(rendered, "Deployment")["spec"]["template"]["metadata"]["annotations"][
-        CHECKSUM_ANNOTATION
-    ]
-    assert value == rendered.config_checksum
+    value = pod_checksum(render(**spec))
     assert len(value) == 64
     return value
 
@@ -448,7 +455,7 @@ def test_checksum_changes_when_a_substituted_output_changes() -> None:
     spec = {"containers": with_file("host=${resources.db.host}"), "resources": RESOURCES}
     first = render(**spec)
     second = render({**OUTPUTS, "db": {"host": "db2.internal"}}, **spec)
-    assert first.config_checksum != second.config_checksum
+    assert pod_checksum(first) != pod_checksum(second)
 
 
 def test_checksum_is_stable_otherwise() -> None:
@@ -464,8 +471,8 @@ def test_checksum_tracks_the_secrets_referenced() -> None:
     spec = {"containers": {"main": container(variables={"P": "${resources.db.password}"})}}
     first = render(**spec)
     rotated = render({**OUTPUTS, "db": {"password": SecretRef("db-conn-2", "password")}}, **spec)
-    assert first.config_checksum != rotated.config_checksum
-    assert first.secret_refs == (SecretRef("db-conn", "password"),)
+    assert pod_checksum(first) != pod_checksum(rotated)
+    assert secret_refs(first) == {("db-conn", "password")}
 
 
 # -- volumes -------------------------------------------------------------------------------

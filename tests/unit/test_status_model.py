@@ -25,6 +25,7 @@ from berth.api import (
 from berth.api.common import StatusModel
 from berth.handlers import resources as handler_resources
 from berth.handlers import workload as handler_workload
+from berth.handlers.clock import SystemClock
 from berth.problems import Problem
 from berth.provision.model import ClaimRef
 from berth.render.pods import ContainerSummary, PodSummary
@@ -281,7 +282,7 @@ def test_the_failure_report_fits_the_model() -> None:
     body["status"] = workload_status(OBSERVED["ready, with everything"], None, T0)
     client = RecordingClient()
     cache = SimpleNamespace(workload=lambda key: body, remember_write=lambda *args: None)
-    runtime = SimpleNamespace(cache=cache, client=client)
+    runtime = SimpleNamespace(cache=cache, client=client, clock=SystemClock())
     key = ("workload", "team-a-dev", "checkout")
     asyncio.run(handler_workload.report_failure(runtime, key, RuntimeError("boom")))  # type: ignore[arg-type]
     assert [kind for kind, _ in client.statuses] == ["Workload"]

@@ -242,7 +242,7 @@ class TemplateProvisioner(BerthModel):
     ``environment`` (name, type, namespace, domain), ``identity`` and ``shared``, and may
     call ``reject(message)`` to refuse the resource's params.
 
-    Every string in that context is opaque (see ``berth.provision.template``): a template
+    Every string in that context is opaque (see ``berth.provision.opaque``): a template
     inserts it, compares it and tests it, and it only ever becomes (part of) a string in
     the YAML, never structure. Numbers and booleans are real values."""
 

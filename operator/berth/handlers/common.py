@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -11,13 +10,12 @@ from pydantic import ValidationError
 
 from berth.api.environment import EnvironmentSpec
 from berth.kube import status as kube_status
-from berth.kube.client import ApiError, KubeClient
+from berth.kube.client import KubeClient, NotFound
 from berth.problems import Problem
 from berth.reasons import Reason
 from berth.render.status import transitions
 
 log = logging.getLogger("berth")
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def deletion_policy(environment: Mapping[str, Any] | None) -> str:
@@ -47,15 +45,6 @@ async def post_event(
         log.debug("could not post an event: %s", err)
 
 
-def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
-
-
-def parse_time(stamp: str) -> datetime.datetime:
-    """A Kubernetes timestamp (RFC 3339, seconds, UTC), as written by now_rfc3339."""
-    return datetime.datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=datetime.UTC)
-
-
 def invalid_spec(kind: str, err: ValidationError) -> Problem:
     """Turn pydantic's errors into one message naming each field at fault."""
     parts = []
@@ -73,10 +62,8 @@ async def write_status_and_events(
     previous = obj.get("status")
     try:
         written = await kube_status.write_status(client, obj, status)
-    except ApiError as err:
-        if err.not_found:  # deleted while we looked at it: nothing to report on
-            return None
-        raise
+    except NotFound:  # deleted while we looked at it: nothing to report on
+        return None
     if written is None:
         return None
     for event in transitions(previous, status):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -10,10 +9,10 @@ from pydantic import ValidationError
 
 from berth.api import Environment
 from berth.handlers.cache import Cache
+from berth.handlers.clock import rfc3339
 from berth.handlers.common import (
     deletion_policy,
     invalid_spec,
-    now_rfc3339,
     post_event,
     write_status_and_events,
 )
@@ -28,7 +27,6 @@ FINALIZE_POLL_SECONDS = 1.0
 # An Environment's Workload counts are written at most this often (each Workload that
 # comes or becomes Ready changes them); any other change of its status at once.
 COUNTS_EVERY_SECONDS = 5.0
-_status_written: dict[str, float] = {}  # Environment name -> when its status was last written
 
 if TYPE_CHECKING:
     from berth.handlers.runtime import Key, Runtime
@@ -55,7 +53,7 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         # Watching only some namespaces: an Environment of another one is another
         # operator's to count, hold and finalize.
         return None
-    now = now_rfc3339()
+    now = rfc3339(runtime.clock.now())
     if body["metadata"].get("deletionTimestamp"):
         return await finalize(runtime, body, now)
     problem: Problem | None = None
@@ -101,12 +99,13 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         now=now,
     )
     if body.get("status") != status and only_workload_counts(body.get("status"), status):
-        wait = _status_written.get(name, float("-inf")) + COUNTS_EVERY_SECONDS - time.monotonic()
+        last = runtime.environment_status_written.get(name, float("-inf"))
+        wait = last + COUNTS_EVERY_SECONDS - runtime.clock.monotonic()
         if wait > 0:
             return wait  # looked at again then, with the counts of that moment
     written_status = await write_status_and_events(runtime.client, body, status, now)
     if written_status is not None:
-        _status_written[name] = time.monotonic()
+        runtime.environment_status_written[name] = runtime.clock.monotonic()
         runtime.cache.remember_write(body, written_status)
     return None
 

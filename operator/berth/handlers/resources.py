@@ -21,8 +21,8 @@ from pydantic import ValidationError
 
 from berth import metrics
 from berth.api import ClusterProvisioner, Environment, Provisioner, Workload
-from berth.handlers.common import parse_time
-from berth.kube.client import ApiError
+from berth.handlers.clock import parse_time
+from berth.kube.client import BadRequest, Forbidden, Invalid, NotFound
 from berth.kube.resources import (
     apply_resource_objects,
     delete_object,
@@ -179,7 +179,7 @@ async def provision(
 ) -> Provisioned:
     result = Provisioned()
     previous_states = {e.get("name"): e.get("state") for e in previous}
-    now = datetime.datetime.now(datetime.UTC)
+    now = runtime.clock.now()
     if not workload.spec.resources:
         return result
     try:
@@ -223,10 +223,8 @@ async def provision(
             if resource_plan.claim is not None and decision.conflict is None:
                 ref = resource_plan.claim
                 claim = await get_object(client, ref.api_version, ref.kind, ref.name, ref.namespace)
-        except ApiError as err:
-            if err.status not in (400, 403, 422):
-                raise
-            if err.status == 403 and "admission webhook" not in err.message:
+        except (BadRequest, Forbidden, Invalid) as err:
+            if isinstance(err, Forbidden) and "admission webhook" not in err.message:
                 reason = Reason.FORBIDDEN
                 message = (
                     f"the operator may not manage the objects of resource {name!r} "
@@ -562,10 +560,8 @@ async def let_go(
             await runtime.client.merge_patch(
                 obj["apiVersion"], obj["kind"], meta["name"], patch, meta.get("namespace")
             )
-        except ApiError as err:
-            if err.not_found:
-                return None
-            raise
+        except NotFound:
+            return None
         return f"orphaned {what}"
     await mark_retained(runtime.client, obj, workload)
     return f"retained {what}"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from berth import metrics
 from berth.handlers.cache import Cache, WorkloadKey
+from berth.handlers.clock import Clock, SystemClock
 from berth.handlers.config import OperatorConfig
 from berth.handlers.queue import WorkQueue
 from berth.handlers.sharding import Sharder, ShardLost, shard_of
@@ -39,6 +40,10 @@ class Runtime:
     cache: Cache = field(default_factory=Cache)
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     reconcilers: dict[str, Reconciler] = field(default_factory=dict)
+    # Where the reconcilers read the time (a settable one in unit tests).
+    clock: Clock = field(default_factory=SystemClock)
+    # Environment name -> when (clock.monotonic) its status was last written.
+    environment_status_written: dict[str, float] = field(default_factory=dict)
     # Set while this replica may reconcile: always when standalone; when peered, while no
     # live peer outranks it (handlers/peering.py).
     active: asyncio.Event = field(default_factory=asyncio.Event)

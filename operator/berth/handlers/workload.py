@@ -7,18 +7,18 @@ import asyncio
 import datetime
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from berth import metrics
 from berth.api import Environment, Workload
-from berth.handlers.cache import Cache
+from berth.handlers.cache import Cache, WorkloadKey
+from berth.handlers.clock import parse_time, rfc3339
 from berth.handlers.common import (
     deletion_policy,
     invalid_spec,
-    now_rfc3339,
-    parse_time,
     post_event,
     write_status_and_events,
 )
@@ -27,7 +27,7 @@ from berth.kube.children import NameConflict, ObjectKey, Refusal, sync_children
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.problems import Problem
 from berth.reasons import Reason
-from berth.render import RenderError, render_workload
+from berth.render import RenderedWorkload, RenderError, render_workload
 from berth.render.status import (
     Observed,
     condition,
@@ -120,7 +120,7 @@ async def report_failure(runtime: Runtime, key: Key, err: Exception) -> None:
         return
     status = dict(body.get("status") or {})
     generation = int(body["metadata"].get("generation") or 0)
-    now = now_rfc3339()
+    now = rfc3339(runtime.clock.now())
     previous = list(status.get("conditions") or [])
     message = f"the operator could not reconcile this Workload and retries: {err}"[:1024]
     updates = {
@@ -144,126 +144,239 @@ async def report_failure(runtime: Runtime, key: Key, err: Exception) -> None:
         runtime.cache.remember_write(body, written)
 
 
+@dataclass
+class Inputs:
+    """Step 1's result: everything a reconcile decides from, read from the cache."""
+
+    key: WorkloadKey
+    body: dict[str, Any]
+    now: datetime.datetime
+    env_name: str | None
+    env_body: dict[str, Any] | None
+    # Why the Environment cannot be used (not found, serves another namespace), if so.
+    env_problem: Problem | None
+    children: list[dict[str, Any]]
+
+    @property
+    def stamp(self) -> str:
+        return rfc3339(self.now)
+
+
+@dataclass
+class Plan:
+    """Step 4's result: what the Workload should have, and what stands in the way."""
+
+    body: dict[str, Any]  # the Workload, after any write of our finalizer
+    rendered: RenderedWorkload | None = None
+    problem: Problem | None = None  # the user's or the platform's to fix: Stalled
+    waiting: Problem | None = None  # resources not provisioned yet: not anyone's fault
+    provisioned: Provisioned = field(default_factory=Provisioned)
+
+
+@dataclass
+class Applied:
+    """Step 5's result: the children as they now are, and the API server's refusals."""
+
+    managed: list[dict[str, Any]]
+    problem: Problem | None = None  # a child's name is taken, or refused for good
+    retrying: Problem | None = None  # the API server refused a child for now
+
+
 async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
+    """One level-based reconcile of one Workload, in steps:
+
+    1. gather the inputs from the cache: the Workload, its Environment, its children;
+    2. an Environment not found moments after the Workload was created: look again soon;
+    3. a Workload being deleted: let go of its resources as the policy says, then of it;
+    4. decide: validate, provision the resources, render the children;
+    5. apply the children (server-side apply, prune), saying when we corrected drift;
+    6. write the status (and the Events of its transitions), or hold a new Workload's
+       first one back a moment while its first rollout is on its way;
+    7. say when to look again.
+    """
+    # 1. Gather the inputs.
+    inputs = gather(runtime, key)
+    if inputs is None:
+        return None  # gone: nothing to do, its children go with it
+
+    # 2. Applied together with its Environment, the Workload's watch event can come
+    # first: look again shortly rather than report a problem that is not one.
+    if awaits_environment(inputs):
+        return ENVIRONMENT_GRACE_SECONDS / 4
+
+    # 3. Being deleted: the resources go as the Environment's deletion policy says,
+    # before our finalizer does (the garbage collector takes the children).
+    if inputs.body["metadata"].get("deletionTimestamp"):
+        await finalize(runtime, inputs)
+        return None
+
+    # 4. Decide what the Workload should have.
+    plan = await decide(runtime, inputs)
+
+    # 5. Apply it.
+    applied = await apply_children(runtime, inputs, plan)
+
+    # 6. Say what happened (a new Workload's first rollout may be waited for a moment,
+    # so that a quick one is said once: Ready).
+    hold_back = await update_status(runtime, inputs, plan, applied)
+    if hold_back is not None:
+        return hold_back
+
+    # 7. When to look again.
+    return requeue_after(plan, applied)
+
+
+def gather(runtime: Runtime, key: Key) -> Inputs | None:
+    """The Workload, its Environment (or why there is none) and its children, from the
+    cache; None when the Workload is gone."""
     _, namespace, name = key
-    cache = runtime.cache
-    body = cache.workload((namespace, name))
+    body = runtime.cache.workload((namespace, name))
     if body is None:
         return None
-    now = now_rfc3339()
-    env_name, env_body, problem = resolve_environment(cache, body)
-    if (
+    env_name, env_body, problem = resolve_environment(runtime.cache, body)
+    return Inputs(
+        key=(namespace, name),
+        body=body,
+        now=runtime.clock.now(),
+        env_name=env_name,
+        env_body=env_body,
+        env_problem=problem,
+        children=runtime.cache.children_of((namespace, name)),
+    )
+
+
+def awaits_environment(inputs: Inputs) -> bool:
+    """The Environment is not found, and the Workload is too young to say so yet."""
+    problem = inputs.env_problem
+    return (
         problem is not None
         and problem.reason == Reason.ENVIRONMENT_NOT_FOUND
-        and just_created(body)
-    ):
-        # Applied together with its Environment, the Workload's watch event can come
-        # first: look again shortly rather than report a problem that is not one.
-        return ENVIRONMENT_GRACE_SECONDS / 4
-    if body["metadata"].get("deletionTimestamp"):
-        # Owner references let the garbage collector take the children; the resources
-        # go as the Environment's deletion policy says, before our finalizer does.
-        if has_finalizer(body):
-            await release_all(runtime, body, env_body, now)
-            await set_finalizer(runtime.client, body, False)
-        return None
-    children = cache.children_of((namespace, name))
-    deployment = next((c for c in children if c["kind"] == "Deployment"), None)
+        and just_created(inputs.body, inputs.now)
+    )
 
-    rendered = None
-    waiting: Problem | None = None  # resources not provisioned yet: not the user's fault
-    provisioned = Provisioned()
-    if problem is None and env_body is not None:
-        try:
-            workload = Workload.model_validate(body)
-        except ValidationError as err:
-            problem = invalid_spec("Workload", err)
+
+async def finalize(runtime: Runtime, inputs: Inputs) -> None:
+    """Release every resource of a Workload being deleted, then remove our finalizer."""
+    if has_finalizer(inputs.body):
+        await release_all(runtime, inputs.body, inputs.env_body, inputs.stamp)
+        await set_finalizer(runtime.client, inputs.body, False)
+
+
+async def decide(runtime: Runtime, inputs: Inputs) -> Plan:
+    """Validate the inputs, provision the resources and render the children.
+
+    Provisioning writes (claims, our finalizer): a resource's outputs are what the
+    children are rendered from, so they cannot wait for step 5."""
+    plan = Plan(body=inputs.body, problem=inputs.env_problem)
+    if plan.problem is not None or inputs.env_body is None:
+        return plan
+    try:
+        workload = Workload.model_validate(inputs.body)
+    except ValidationError as err:
+        plan.problem = invalid_spec("Workload", err)
+        return plan
+    try:
+        environment = Environment.model_validate(inputs.env_body)
+    except ValidationError as err:
+        plan.problem = Problem(Reason.ENVIRONMENT_INVALID, invalid_spec("Environment", err).message)
+        return plan
+    plan.body = await track_resources(runtime, inputs.body, workload, environment, inputs.stamp)
+    plan.provisioned = await provision(
+        runtime,
+        workload,
+        environment,
+        (plan.body.get("status") or {}).get("resources") or [],
+    )
+    plan.waiting = plan.provisioned.waiting
+    try:
+        plan.rendered = render_workload(workload, environment, plan.provisioned.outputs)
+    except RenderError as err:
+        if err.transient:
+            plan.waiting = plan.waiting or Problem(err.reason, err.message)
         else:
-            try:
-                environment = Environment.model_validate(env_body)
-            except ValidationError as err:
-                problem = Problem(
-                    Reason.ENVIRONMENT_INVALID, invalid_spec("Environment", err).message
-                )
-            else:
-                body = await track_resources(runtime, body, workload, environment, now)
-                provisioned = await provision(
-                    runtime,
-                    workload,
-                    environment,
-                    (body.get("status") or {}).get("resources") or [],
-                )
-                waiting = provisioned.waiting
-                try:
-                    rendered = render_workload(workload, environment, provisioned.outputs)
-                except RenderError as err:
-                    if err.transient:
-                        waiting = waiting or Problem(err.reason, err.message)
-                    else:
-                        problem = Problem(err.reason, err.message)
-                if provisioned.problem is not None and problem is None:
-                    problem = provisioned.problem
+            plan.problem = Problem(err.reason, err.message)
+    if plan.provisioned.problem is not None and plan.problem is None:
+        plan.problem = plan.provisioned.problem
+    return plan
 
-    managed = children
-    retrying: Problem | None = None  # the API server refused a child for now: try again
-    if rendered is not None:
-        before = {ObjectKey.of(c): c for c in children}
-        result = await sync_children(runtime.client, body, rendered.manifests, children)
-        if result.conflict is not None:
-            problem = name_taken(result.conflict, namespace)
-        elif result.refused is not None:
-            if result.refused.permanent:
-                problem = refused_problem(result.refused)
-            else:
-                retrying = refused_problem(result.refused)
-        for applied in result.applied:
-            cache.remember_write(before.get(applied), result.current[applied])
-        for corrected in result.corrected:
-            metrics.DRIFT_CORRECTIONS.labels(corrected.kind).inc()
-            await post_event(
-                runtime.client,
-                body,
-                Reason.DRIFT_CORRECTED,
-                f"{corrected.kind} {corrected.name} had been changed by someone else; "
-                "restored to the Workload's spec",
-                False,
-                now,
-            )
-        if result.conflict is None and result.refused is None:
-            managed = list(result.current.values())
-        else:  # what was written before the refusal, and the rest as it was
-            managed = list({**before, **result.current}.values())
-        deployment = next((c for c in managed if c["kind"] == "Deployment"), None)
 
+async def apply_children(runtime: Runtime, inputs: Inputs, plan: Plan) -> Applied:
+    """Bring the children to what was rendered; with nothing rendered, leave them be."""
+    if plan.rendered is None:
+        return Applied(managed=inputs.children)
+    body, children = plan.body, inputs.children
+    before = {ObjectKey.of(c): c for c in children}
+    result = await sync_children(runtime.client, body, plan.rendered.manifests, children)
+    applied = Applied(managed=[])
+    if result.conflict is not None:
+        applied.problem = name_taken(result.conflict, inputs.key[0])
+    elif result.refused is not None:
+        if result.refused.permanent:
+            applied.problem = refused_problem(result.refused)
+        else:
+            applied.retrying = refused_problem(result.refused)
+    for key in result.applied:
+        runtime.cache.remember_write(before.get(key), result.current[key])
+    for corrected in result.corrected:
+        metrics.DRIFT_CORRECTIONS.labels(corrected.kind).inc()
+        await post_event(
+            runtime.client,
+            body,
+            Reason.DRIFT_CORRECTED,
+            f"{corrected.kind} {corrected.name} had been changed by someone else; "
+            "restored to the Workload's spec",
+            False,
+            inputs.stamp,
+        )
+    if result.conflict is None and result.refused is None:
+        applied.managed = list(result.current.values())
+    else:  # what was written before the refusal, and the rest as it was
+        applied.managed = list({**before, **result.current}.values())
+    return applied
+
+
+async def update_status(
+    runtime: Runtime, inputs: Inputs, plan: Plan, applied: Applied
+) -> float | None:
+    """Write the status the inputs and the outcome call for, when it changed. Returns
+    how long to hold back a new Workload's first status instead (None: not held)."""
+    body, rendered = plan.body, plan.rendered
     observed = Observed(
         generation=int(body["metadata"].get("generation") or 0),
-        environment=env_name,
-        problem=problem,
-        deployment=deployment,
+        environment=inputs.env_name,
+        problem=applied.problem or plan.problem,
+        deployment=next((c for c in applied.managed if c["kind"] == "Deployment"), None),
         desired_replicas=rendered.replicas if rendered is not None else None,
         endpoint=rendered.endpoint if rendered is not None else None,
         url=rendered.url if rendered is not None else None,
-        managed_objects=managed_objects(managed),
-        resources=provisioned.entries,
-        resources_problem=waiting,
-        retrying=retrying,
-        pods=cache.pods_of((namespace, name)),
+        managed_objects=managed_objects(applied.managed),
+        resources=plan.provisioned.entries,
+        resources_problem=plan.waiting,
+        retrying=applied.retrying,
+        pods=runtime.cache.pods_of(inputs.key),
     )
-    status = workload_status(observed, body.get("status"), now)
+    status = workload_status(observed, body.get("status"), inputs.stamp)
     # A new Workload's quick first rollout is said once: Ready (the Deployment's progress
     # wakes us; the requeue writes "rolling out" if it is not quick).
     created = str(body["metadata"].get("creationTimestamp") or "")
-    hold_back = first_status_wait(body.get("status"), status, created, now)
+    hold_back = first_status_wait(body.get("status"), status, created, inputs.stamp)
     if hold_back is not None:
         return hold_back
     # The steps of a rollout are said once (Ready=False early), then where it ended.
-    if not only_rollout_progress(body.get("status"), status, now):
-        written = await write_status_and_events(runtime.client, body, status, now)
-        if written is not None:
-            cache.remember_write(body, written)
-    if retrying is not None:
+    if only_rollout_progress(body.get("status"), status, inputs.stamp):
+        return None
+    written = await write_status_and_events(runtime.client, body, status, inputs.stamp)
+    if written is not None:
+        runtime.cache.remember_write(body, written)
+    return None
+
+
+def requeue_after(plan: Plan, applied: Applied) -> float | None:
+    """When to look again without an event saying so (None: only when one does)."""
+    if applied.retrying is not None:
         return REFUSED_RETRY_SECONDS
-    if problem is not None and not provisioned.observed_failure:
+    provisioned = plan.provisioned
+    if (applied.problem or plan.problem) is not None and not provisioned.observed_failure:
         # Stalled on the inputs: nothing changes until the Workload, its Environment or
         # their provisioners do, and each of those wakes us. No polling.
         return None
@@ -324,7 +437,7 @@ async def release_all(
         log.info("Workload %s/%s: %s", workload_namespace(body), body["metadata"]["name"], line)
 
 
-def just_created(body: Mapping[str, Any]) -> bool:
+def just_created(body: Mapping[str, Any], now: datetime.datetime) -> bool:
     """Never reconciled yet, and created moments ago."""
     if body.get("status"):
         return False
@@ -332,7 +445,7 @@ def just_created(body: Mapping[str, Any]) -> bool:
     if not stamp:
         return False
     created = parse_time(stamp)
-    age = (datetime.datetime.now(datetime.UTC) - created).total_seconds()
+    age = (now - created).total_seconds()
     return age < ENVIRONMENT_GRACE_SECONDS
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.kube.client import ApiError, KubeClient
+from berth.kube.client import BadRequest, Conflict, Forbidden, Invalid, KubeClient
 from berth.names import (
     APPLIED_HASH_ANNOTATION,
     FIELD_MANAGER,
@@ -43,9 +43,11 @@ class ObjectKey:
         return cls(group, obj["kind"], meta.get("namespace") or "", meta["name"])
 
 
-# Answers that mean the API server will refuse this object as long as it stays as it is:
-# 400 (a body it cannot decode), 422 (invalid), and admission webhooks' denials (which
-# come as 400, 403 or 422 with "admission webhook" in the message).
+# Answers that refuse one child: the sync stops there and reports it on the Workload.
+REFUSALS = (BadRequest, Forbidden, Conflict, Invalid)
+# Of those, the ones that mean the API server will refuse this object as long as it stays
+# as it is: 400 (a body it cannot decode), 422 (invalid), and admission webhooks' denials
+# (which come as 400, 403 or 422 with "admission webhook" in the message).
 PERMANENT_REFUSALS = frozenset({400, 422})
 
 
@@ -348,11 +350,9 @@ async def sync_children(
                     return result
         try:
             written, now = await apply_if_changed(client, wanted[key], live_obj)
-        except ApiError as err:
-            if err.status in (400, 403, 409, 422):
-                result.refused = Refusal(key, err.status, err.reason, err.message)
-                return result
-            raise
+        except REFUSALS as err:
+            result.refused = Refusal(key, err.status, err.reason, err.message)
+            return result
         (result.applied if written else result.unchanged).append(key)
         if written and live_obj is not None and applied_hash(live_obj) == applied_hash(wanted[key]):
             result.corrected.append(key)

@@ -54,16 +54,22 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Credentia
     token = None
     # The library keeps a token under "BearerToken" (ServiceAccounts, token kubeconfigs,
     # exec plugins) or, in older versions, under "authorization"; either may carry its
-    # "Bearer " prefix in the value or in api_key_prefix.
+    # scheme in the value ("Bearer x", "Basic x" for a kubeconfig's username and
+    # password) or in api_key_prefix.
     api_key = cfg.api_key or {}
     for slot in ("BearerToken", "authorization"):
-        value = api_key.get(slot)
+        value = str(api_key.get(slot) or "").strip()
         if not value:
             continue
-        prefix = (cfg.api_key_prefix or {}).get(slot)
-        if prefix and prefix.lower() != "bearer":
-            raise CredentialsError(f"unsupported authorization scheme {prefix!r}")
-        token = value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value
+        if " " in value:
+            scheme, token = value.split(" ", 1)
+        else:
+            scheme, token = (cfg.api_key_prefix or {}).get(slot) or "Bearer", value
+        if scheme.lower() != "bearer":
+            raise CredentialsError(
+                f"unsupported authorization scheme {scheme!r}: Berth authenticates with a"
+                " bearer token or a client certificate"
+            )
         break
     namespace = None
     if in_cluster and (SERVICE_ACCOUNT_DIR / "namespace").exists():

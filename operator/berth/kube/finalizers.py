@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from berth.kube.client import ApiError, KubeClient
+from berth.kube.client import Invalid, KubeClient, NotFound
 from berth.names import FINALIZER
 
 JSON_PATCH = "application/json-patch+json"
@@ -31,12 +31,14 @@ async def set_finalizer(
 ) -> dict[str, Any] | None:
     """Add or remove our finalizer; None (and no request) when it is already so, or when
     the object is gone."""
-    for attempt in range(1, ATTEMPTS + 1):
+    attempt = 1
+    while True:
         try:
             return await _patch_finalizer(client, obj, present)
-        except ApiError as err:
-            if err.status != 422 or attempt == ATTEMPTS:
+        except Invalid:  # a test op failed
+            if attempt == ATTEMPTS:
                 raise
+        attempt += 1
         meta = obj["metadata"]
         fresh = await client.get(
             obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace")
@@ -44,7 +46,6 @@ async def set_finalizer(
         if fresh is None or fresh["metadata"].get("uid") != meta.get("uid"):
             return None
         obj = fresh
-    return None
 
 
 async def _patch_finalizer(
@@ -71,8 +72,6 @@ async def _patch_finalizer(
         result: dict[str, Any] = await client.request(
             "PATCH", target, body=ops, content_type=JSON_PATCH, kind=obj["kind"]
         )
-    except ApiError as err:
-        if err.not_found:
-            return None
-        raise
+    except NotFound:
+        return None
     return result

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from berth.kube.children import apply_if_changed, prepared_manifest
-from berth.kube.client import ApiError, KubeClient
+from berth.kube.client import Forbidden, KubeClient, NotFound
 from berth.names import MANAGED_SELECTOR, RESOURCE_LABEL, RETAINED_ANNOTATION
 
 
@@ -97,10 +97,8 @@ async def mark_retained(
             {"metadata": {"annotations": {RETAINED_ANNOTATION: workload}}},
             meta.get("namespace"),
         )
-    except ApiError as err:
-        if err.not_found:
-            return None
-        raise
+    except NotFound:
+        return None
 
 
 async def list_provisioned(
@@ -114,10 +112,8 @@ async def list_provisioned(
     for api_version, kind in sorted(set(kinds)):
         try:
             items = await client.list(api_version, kind, namespace, label_selector=selector)
-        except ApiError as err:
-            if err.not_found or err.status == 403:
-                continue
-            raise
+        except (NotFound, Forbidden):
+            continue
         # A cluster-scoped kind is listed cluster-wide: only this namespace's objects count.
         found.extend(i for i in items if (i.get("metadata") or {}).get("namespace") == namespace)
     return found
@@ -128,10 +124,8 @@ async def get_object(
 ) -> dict[str, Any] | None:
     try:
         return await client.get(api_version, kind, name, namespace)
-    except ApiError as err:
-        if err.not_found:  # the kind itself is not served (a claim CRD not installed)
-            return None
-        raise
+    except NotFound:  # the kind itself is not served (a claim CRD not installed)
+        return None
 
 
 async def delete_object(
@@ -144,7 +138,5 @@ async def delete_object(
 ) -> bool:
     try:
         return await client.delete(api_version, kind, name, namespace, uid=uid)
-    except ApiError as err:
-        if err.not_found:
-            return False
-        raise
+    except NotFound:  # the kind itself is not served
+        return False

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from berth.kube.client import ApiError, KubeClient
+from berth.kube.client import KubeClient, NotFound
 from berth.names import EVENT_REPORTING_COMPONENT, EVENT_SOURCE_COMPONENT, FIELD_MANAGER
 
 # Fields of status that belong to others (kopf's, should it ever write any).
@@ -67,9 +67,8 @@ async def post_event(
                 {"count": count + 1, "lastTimestamp": now},
                 namespace=event_namespace,
             )
-        except ApiError as err:
-            if not err.not_found:  # expired (Events live an hour): post a new one
-                raise
+        except NotFound:
+            pass  # expired (Events live an hour): post a new one
         else:
             _recent_events[key] = (event_namespace, event_name, count + 1)
             _recent_events.move_to_end(key)

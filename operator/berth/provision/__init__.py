@@ -9,6 +9,11 @@ Pure, like render: no kopf, no client, no clock, no I/O. For each resource of a 
    for an existing Secret) and where each promised output comes from;
 3. ``outputs_from()`` turns the claim and the keys of its Secret, as read back from the
    cluster, into the resource's state and, once Ready, its outputs for render.
+
+The kinds: ``crossplane`` (a claim), ``secret`` (an existing Secret) and ``template``
+(platform-owned Jinja2: ``template`` plans, ``sandbox`` runs Jinja, ``opaque`` keeps user
+values out of a template's structure). Errors have one style, ``berth.provision.errors``
+says which: what cannot be made raises ``ProvisionError`` with every problem found.
 """
 
 from berth.provision.errors import ProvisionError
@@ -17,7 +22,6 @@ from berth.provision.identity import (
     connection_secret_name,
     is_shared,
     resource_identity,
-    shared_key,
 )
 from berth.provision.match import (
     CLUSTER_PREFIX,
@@ -77,6 +81,5 @@ __all__ = [
     "provisioner_name",
     "resource_identity",
     "serves_environment",
-    "shared_key",
     "workload_services",
 ]

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from berth.api.environment import CrossplaneProvisioner, Provisioner
-from berth.problems import Problem
 from berth.provision.identity import connection_secret_name
 from berth.provision.model import (
     ClaimRef,
@@ -36,16 +35,15 @@ from berth.provision.params import merge_params
 
 def plan_crossplane(
     context: PlanContext, provisioner: Provisioner, spec: CrossplaneProvisioner
-) -> tuple[ResourcePlan | None, list[Problem]]:
-    parameters, problems = merge_params(
+) -> ResourcePlan:
+    """The claim of the resource and where its outputs come from; raises ProvisionError."""
+    parameters = merge_params(
         spec.parameters,
         context.params,
         spec.allowed_params,
         resource=context.resource,
         provisioner=context.provisioner,
     )
-    if problems:
-        return None, problems
     secret = connection_secret_name(context.identity)
     claim_spec: dict[str, Any] = {"parameters": parameters}
     if spec.composition_selector is not None:
@@ -83,5 +81,4 @@ def plan_crossplane(
             source = FromSecret(secret, key)
         outputs.append(OutputSpec(name, source))
     ref = ClaimRef(spec.api_version, spec.kind, context.identity, context.namespace)
-    plan = context.finish("crossplane", [claim], outputs, claim=ref, secret_name=secret)
-    return plan, []
+    return context.finish("crossplane", [claim], outputs, claim=ref, secret_name=secret)

@@ -29,12 +29,6 @@ def is_shared(request: ResourceRequest) -> bool:
     return request.id is not None
 
 
-def shared_key(request: ResourceRequest) -> str:
-    """Score's key of a shared resource: ``type.class#id`` (class omitted when unset)."""
-    klass = f".{request.class_}" if request.class_ else ""
-    return f"{request.type}{klass}#{request.id}"
-
-
 def _readable(text: str) -> str:
     label = re.sub(r"[^a-z0-9-]+", "-", text.lower())
     label = re.sub(r"-{2,}", "-", label).strip("-")

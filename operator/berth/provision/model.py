@@ -118,10 +118,6 @@ class ResourcePlan:
         text = json.dumps([list(self.manifests), outputs], sort_keys=True, separators=(",", ":"))
         object.__setattr__(self, "fingerprint", hashlib.sha256(text.encode()).hexdigest()[:16])
 
-    @property
-    def output_names(self) -> list[str]:
-        return [output.name for output in self.outputs]
-
     def output(self, name: str) -> OutputSpec | None:
         return next((output for output in self.outputs if output.name == name), None)
 

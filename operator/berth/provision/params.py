@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from berth.problems import Problem
-from berth.provision.errors import names
+from berth.provision.errors import ProvisionError, names
 from berth.reasons import Reason
 
 
@@ -91,8 +91,11 @@ def merge_params(
     *,
     resource: str,
     provisioner: str,
-) -> tuple[dict[str, Any], list[Problem]]:
-    """``params`` deep-merged over ``defaults``, and the problems found (possibly none)."""
+) -> dict[str, Any]:
+    """``params`` deep-merged over ``defaults``.
+
+    Raises ProvisionError carrying every problem found (ParamNotAllowed, ParamInvalid),
+    each naming the resource."""
     defaults = defaults or {}
     params = params or {}
     accepted = set(allowed) if allowed is not None else set(defaults)
@@ -111,4 +114,6 @@ def merge_params(
         )
     kept = {key: value for key, value in params.items() if key in accepted}
     merged = _merge(defaults, kept, "params", where, problems, resource, provisioner)
-    return merged, problems
+    if problems:
+        raise ProvisionError(problems)
+    return merged

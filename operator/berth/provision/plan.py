@@ -26,12 +26,13 @@ from berth.api.environment import (
 from berth.api.workload import Workload
 from berth.problems import Problem
 from berth.provision.crossplane import plan_crossplane
-from berth.provision.errors import ProvisionError
+from berth.provision.errors import ProvisionError, TemplateFailure
 from berth.provision.identity import is_shared, resource_identity
 from berth.provision.match import CLUSTER_PREFIX, Match, match, provisioner_name
 from berth.provision.model import PlanContext, ResourcePlan
+from berth.provision.sandbox import check_template
 from berth.provision.secret import plan_secret
-from berth.provision.template import TemplateFailure, check_template, plan_template
+from berth.provision.template import plan_template
 from berth.reasons import Reason
 
 KindSpec = CrossplaneProvisioner | TemplateProvisioner | SecretProvisioner
@@ -108,14 +109,10 @@ def plan(
         services=dict(services or {}),
     )
     if isinstance(spec, CrossplaneProvisioner):
-        result, problems = plan_crossplane(context, provisioner, spec)
-    elif isinstance(spec, TemplateProvisioner):
-        result, problems = plan_template(context, provisioner, spec)
-    else:
-        result, problems = plan_secret(context, provisioner, spec)
-    if problems or result is None:
-        raise ProvisionError(problems)
-    return result
+        return plan_crossplane(context, provisioner, spec)
+    if isinstance(spec, TemplateProvisioner):
+        return plan_template(context, provisioner, spec)
+    return plan_secret(context, provisioner, spec)
 
 
 def check_provisioners(provisioners: Sequence[Provisioner] | None) -> list[Problem]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from berth.api.environment import Provisioner, SecretProvisioner
 from berth.problems import Problem
+from berth.provision.errors import ProvisionError
 from berth.provision.model import (
     FromSecret,
     OutputSpec,
@@ -21,10 +22,16 @@ from berth.reasons import Reason
 
 def plan_secret(
     context: PlanContext, provisioner: Provisioner, spec: SecretProvisioner
-) -> tuple[ResourcePlan | None, list[Problem]]:
-    _, problems = merge_params(
-        None, context.params, [], resource=context.resource, provisioner=context.provisioner
-    )
+) -> ResourcePlan:
+    """Where the resource's outputs come from; raises ProvisionError with every problem
+    found (params, which a secret provisioner never accepts, and no outputs promised)."""
+    problems: list[Problem] = []
+    try:
+        merge_params(
+            None, context.params, [], resource=context.resource, provisioner=context.provisioner
+        )
+    except ProvisionError as error:
+        problems.extend(error.problems)
     names = promised_outputs(provisioner.outputs, spec.keys)
     if not names:
         problems.append(
@@ -36,7 +43,7 @@ def plan_secret(
             )
         )
     if problems:
-        return None, problems
+        raise ProvisionError(problems)
     keys = spec.keys or {}
     outputs = [OutputSpec(name, FromSecret(spec.name, keys.get(name, name))) for name in names]
-    return context.finish("secret", [], outputs, secret_name=spec.name), []
+    return context.finish("secret", [], outputs, secret_name=spec.name)

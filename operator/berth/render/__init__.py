@@ -4,7 +4,7 @@ No kopf, no Kubernetes client, no clock, no I/O: same inputs, same manifests.
 """
 
 from berth.render.errors import RenderError
-from berth.render.labels import inventory_selector, selector_labels, workload_labels
+from berth.render.labels import selector_labels, workload_labels
 from berth.render.outputs import Outputs, OutputValue, SecretRef
 from berth.render.placeholders import (
     PlaceholderError,
@@ -26,7 +26,6 @@ __all__ = [
     "SecretRef",
     "Violation",
     "check_policy",
-    "inventory_selector",
     "render_workload",
     "resolve_params",
     "resource_dependencies",

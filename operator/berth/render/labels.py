@@ -21,8 +21,3 @@ def workload_labels(workload_name: str) -> dict[str, str]:
 def selector_labels(workload_name: str) -> dict[str, str]:
     """The labels that select a Workload's Pods and children."""
     return {WORKLOAD_LABEL: workload_name}
-
-
-def inventory_selector(workload_name: str) -> str:
-    """A label selector string for a Workload's children."""
-    return f"{WORKLOAD_LABEL}={workload_name}"

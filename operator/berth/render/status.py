@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from berth.problems import Problem
@@ -40,7 +40,6 @@ class Observed:
     retrying: Problem | None = None
     # What the Workload's Pods say (berth.render.pods): why they are not Ready.
     pods: Sequence[PodSummary] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def condition(
@@ -326,7 +325,6 @@ def workload_status(
         status["resources"] = [dict(r) for r in observed.resources]
     if observed.managed_objects:
         status["managedObjects"] = [dict(o) for o in observed.managed_objects]
-    status.update(observed.extra)
     return status
 
 

@@ -69,20 +69,12 @@ class RenderedWorkload:
 
     manifests: list[dict[str, Any]]
     """ConfigMap (if files), Deployment, Service (if ports), in that order."""
-    namespace: str
     replicas: int
     """Desired Pods: spec.replicas, else the Environment's default."""
-    service_name: str | None
     endpoint: str | None
     """``<service>.<namespace>.svc.<cluster domain>:<port>`` of the first port by name."""
     url: str | None
     """The external URL of the Workload's route resource, if it has one."""
-    config_checksum: str
-    """The Pod template's berth.dev/config-checksum annotation."""
-    secret_refs: tuple[SecretRef, ...]
-    """Secrets (and keys) the Pods read, sorted."""
-    managed_objects: list[dict[str, str]]
-    """apiVersion, kind, name, namespace of each manifest (status.managedObjects)."""
 
 
 def _metadata(name: str, namespace: str, workload_name: str) -> dict[str, Any]:
@@ -362,23 +354,6 @@ def render_workload(
     limit_problems = check_api_limits(manifests)
     if limit_problems:
         raise RenderError(limit_problems)
-    manifests = copy.deepcopy(manifests)
     return RenderedWorkload(
-        manifests=manifests,
-        namespace=namespace,
-        replicas=replicas,
-        service_name=service_name,
-        endpoint=endpoint,
-        url=url,
-        config_checksum=checksum,
-        secret_refs=tuple(sorted(secret_refs)),
-        managed_objects=[
-            {
-                "apiVersion": manifest["apiVersion"],
-                "kind": manifest["kind"],
-                "name": manifest["metadata"]["name"],
-                "namespace": namespace,
-            }
-            for manifest in manifests
-        ],
+        manifests=copy.deepcopy(manifests), replicas=replicas, endpoint=endpoint, url=url
     )
