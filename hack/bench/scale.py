@@ -458,6 +458,10 @@ def writes_by_kind(
     return dict(sorted(result.items()))
 
 
+def _kinds(by_kind: dict[str, float]) -> str:
+    return ", ".join(f"{kind} {value:.0f}" for kind, value in by_kind.items())
+
+
 def count(quantity: str) -> int:
     """A count as the API server writes it ("110", "1k")."""
     return int(quantity[:-1]) * 1000 if quantity.endswith("k") else int(quantity)
@@ -646,6 +650,7 @@ def run(args: argparse.Namespace, operator: Operator) -> dict[str, Any]:
         "cpu_percent": (cpu_b - cpu_a) / args.idle * 100,
         "writes": total(idle_after, "berth_api_writes_total")
         - total(idle_before, "berth_api_writes_total"),
+        "writes_by_kind": writes_by_kind(idle_after, idle_before),
         "reconciles": total(idle_after, "berth_reconciles_total")
         - total(idle_before, "berth_reconciles_total"),
         "rss_mib": rss_idle,
@@ -799,7 +804,9 @@ def table(result: dict[str, Any]) -> str:
         (
             f"idle {i['seconds']:.0f} s: CPU, writes",
             "",
-            f"{i['cpu_percent']:.2f} % of a core, {i['writes']:.0f} writes",
+            f"{i['cpu_percent']:.2f} % of a core, {i['writes']:.0f} writes"
+            + (f" ({_kinds(i['writes_by_kind'])})" if i.get("writes_by_kind") else "")
+            + f", {i['reconciles']:.0f} reconciles",
             f"with a resync every 300 s, at most ~{i['cpu_percent_with_resync_estimate']:.2f} %"
             " (a restart's CPU as the pass)",
         )

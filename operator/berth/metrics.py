@@ -53,3 +53,19 @@ def record_throttle(cause: str) -> None:
 def record_limit(limit: float, inflight: int) -> None:
     API_CONCURRENCY_LIMIT.set(limit)
     API_INFLIGHT.set(inflight)
+
+
+SHARDS_HELD = Gauge(
+    "berth_shards_held", "Shards this replica holds the Lease of and reconciles (--shards)."
+)
+SHARD_WRITES = Counter(
+    "berth_shard_writes_total",
+    "Writes made by reconciles, by the shard of the reconciled object (--shards).",
+    ["shard"],
+)
+SHARD_TRANSITIONS = Counter(
+    "berth_shard_transitions_total",
+    "Shards this replica acquired, released (its fair share shrank, or it stopped) or lost "
+    "(its Lease could not be renewed in time), by event.",
+    ["event"],
+)

@@ -55,6 +55,16 @@ DEFINED_BY_ANNOTATION: Final = "berth.dev/defined-by"
 # (provision.sharing: a user with another fingerprint gets SharedResourceConflict).
 DEFINITION_ANNOTATION: Final = "berth.dev/definition"
 
+# -- labels of the sharding Leases (handlers.sharding) ---------------------------------------
+
+# On every Lease of sharded replicas, value "shard" or "member": the replicas list their
+# Leases by it (handlers.sharding).
+SHARD_LEASE_LABEL: Final = "berth.dev/shard-lease"
+# On a shard's Lease, value the shard's number.
+SHARD_LABEL: Final = "berth.dev/shard"
+# On a replica's member Lease, value its --shards: replicas that disagree hold nothing.
+SHARD_COUNT_LABEL: Final = "berth.dev/shards"
+
 # -- names others define, which Berth writes or reads ----------------------------------------
 
 # Pod Security admission's labels, on an Environment's Namespace (render.namespace).

@@ -29,6 +29,7 @@ RELEASE = "berth-chart-test"
 RELEASE_NAMESPACE = "berth-system"
 
 HA = {"replicas": 2, "ha": {"enabled": True}}
+SHARDED = {"replicas": 3, "sharding": {"enabled": True, "shards": 6, "leaseDuration": 20}}
 # The claim kinds of examples/claim-crds, as a platform would list them in rbac.claims.
 EXAMPLE_CLAIMS = {
     "apiGroup": "platform.acme.dev",
@@ -166,6 +167,7 @@ CLAIM_RULES = grant(
 KOPF_NAMESPACES = grant("", "namespaces", "list watch")
 CLUSTER_PEERING = grant("kopf.dev", "clusterkopfpeerings", "get list watch patch")
 NAMESPACED_PEERING = grant("kopf.dev", "kopfpeerings", "get list watch patch")
+SHARD_LEASES = grant("coordination.k8s.io", "leases", "get list create update delete")
 
 
 # -- no cluster needed --------------------------------------------------------------------
@@ -260,6 +262,9 @@ BAD_VALUES = [
     ({"serviceMonitor": {"interval": "soon"}}, "interval"),
     ({"workers": 4}, "workers"),  # a typo: not under operator
     ({"replicas": 2}, "ha.enabled"),
+    ({"replicas": 2, "ha": {"enabled": True}, "sharding": {"enabled": True}}, "exclude each"),
+    ({"sharding": {"enabled": True, "shards": 1}}, "shards"),
+    ({"sharding": {"enabled": True, "leaseDuration": 1}}, "leaseDuration"),
     ({"operator": {"healthPort": 8080}}, "must differ"),
     ({"rbac": {"claims": [{"apiGroup": "platform.acme.dev", "resources": ["*"]}]}}, "claims"),
     ({"rbac": {"claims": [{"apiGroup": "*", "resources": ["x"]}]}}, "apiGroup"),
@@ -289,6 +294,13 @@ def test_bad_values_are_refused(
 RBAC_CASES: dict[str, tuple[dict[str, Any] | None, dict[str, set[tuple[str, str, str]]]]] = {
     "default": (None, {f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES}),
     "ha": (HA, {f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES | CLUSTER_PEERING}),
+    "sharding": (
+        SHARDED,
+        {
+            f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES,
+            f"Role/{RELEASE}-sharding": SHARD_LEASES,
+        },
+    ),
     "namespaced": (
         {"operator": {"namespaces": ["team-a"]}},
         {
@@ -520,6 +532,35 @@ def test_ha_replicas_get_distinct_stable_priorities(
     assert len(set(priorities)) == len(pods), priorities
 
 
+def test_sharding_runs_every_replica_with_the_shard_flags(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    docs = render(helm_env, tmp_path, SHARDED)
+    container = _container(docs)
+    assert container["command"] == ["berth"]  # no priority: every replica works
+    assert container["args"][-2:] == ["--shards=6", "--shard-lease-duration=20"]
+    assert {
+        "name": "POD_NAMESPACE",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+    } in container["env"]
+    deployment = only(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    role = only(docs, "Role", f"{RELEASE}-sharding")
+    binding = only(docs, "RoleBinding", f"{RELEASE}-sharding")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == RELEASE_NAMESPACE
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": f"{RELEASE}-sharding",
+    }
+    from berth.cli import build_parser
+
+    parsed = build_parser().parse_args(container["args"])
+    assert (parsed.shards, parsed.shard_lease_duration) == (6, 20)
+    assert not [d for d in render(helm_env, tmp_path) if d["kind"] == "Role"]
+
+
 def test_ha_creates_the_peering_object(helm_env: dict[str, str], tmp_path: Path) -> None:
     docs = render(helm_env, tmp_path, {**HA, "ha": {"enabled": True, "peeringName": "p1"}})
     peering = only(docs, "ClusterKopfPeering")
@@ -678,6 +719,21 @@ def test_default_render_is_accepted_by_the_api_server(
     restricted(cluster, namespace)
     release = f"{RELEASE}-{uuid.uuid4().hex[:5]}"
     docs = render(helm_env, tmp_path, namespace=namespace, release=release)
+    out = dry_run(cluster, tmp_path, docs)
+    assert out.count("(server dry run)") == len(docs), out
+
+
+def test_sharded_render_is_accepted_by_the_api_server(
+    cluster: ClusterAccess,
+    namespace: str,
+    helm_env: dict[str, str],
+    tmp_path: Path,
+    berth_crds: None,
+) -> None:
+    restricted(cluster, namespace)
+    release = f"{RELEASE}-{uuid.uuid4().hex[:5]}"
+    docs = render(helm_env, tmp_path, SHARDED, namespace=namespace, release=release)
+    assert only(docs, "Role")["metadata"]["namespace"] == namespace
     out = dry_run(cluster, tmp_path, docs)
     assert out.count("(server dry run)") == len(docs), out
 

@@ -84,6 +84,8 @@ def _a_value(flag: Flag) -> tuple[str, Any]:
     """A value for the setting other than its default: (as text, as the config holds it)."""
     if flag.choices:
         return flag.choices[-1], flag.choices[-1]
+    if flag.type is bool:
+        return "true", True
     if flag.type is int:
         return "7", 7
     if flag.type is float:
@@ -117,6 +119,11 @@ def test_flags_set_their_settings_and_win_over_variables(clean_env: pytest.Monke
         if flag.repeatable:
             argv += [f"{flag.flag}=x", f"{flag.flag}=y"]
             expected[flag.name] = ("x", "y")
+            continue
+        if flag.type is bool:  # a switch: the variable says off, the flag turns it on
+            clean_env.setenv(flag.env, "0")
+            argv.append(flag.flag)
+            expected[flag.name] = True
             continue
         if flag.choices:
             given = flag.choices[0]
@@ -223,7 +230,7 @@ def test_the_readme_lists_every_flag_with_its_variable() -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Sample:
-    """Kinds of setting OperatorConfig may not use (yet): a switch, a variable's fallback."""
+    """A switch and a setting whose variable has a fallback, on names this test owns."""
 
     verbose_writes: bool = setting(False, "log every write ({env})")
     lease_namespace: str = setting(

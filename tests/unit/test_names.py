@@ -40,6 +40,9 @@ WIRE = {
     "FIELD_MANAGER": "berth",
     "EVENT_SOURCE_COMPONENT": "berth",
     "EVENT_REPORTING_COMPONENT": "berth.dev/operator",
+    "SHARD_LEASE_LABEL": "berth.dev/shard-lease",
+    "SHARD_LABEL": "berth.dev/shard",
+    "SHARD_COUNT_LABEL": "berth.dev/shards",
 }
 
 

@@ -55,8 +55,11 @@ app.kubernetes.io/part-of: berth
 Checks a schema cannot express; they fail the render with a message that says what to do.
 */}}
 {{- define "berth.validate" -}}
-{{- if and (gt (int .Values.replicas) 1) (not .Values.ha.enabled) }}
-{{- fail "replicas > 1 needs ha.enabled=true: standalone replicas would all reconcile the same objects" }}
+{{- if and (gt (int .Values.replicas) 1) (not (or .Values.ha.enabled .Values.sharding.enabled)) }}
+{{- fail "replicas > 1 needs ha.enabled=true or sharding.enabled=true: standalone replicas would all reconcile the same objects" }}
+{{- end }}
+{{- if and .Values.ha.enabled .Values.sharding.enabled }}
+{{- fail "ha.enabled and sharding.enabled exclude each other: with sharding every replica works, on its own shards, and takes over a dead one's" }}
 {{- end }}
 {{- if eq (int .Values.operator.metricsPort) (int .Values.operator.healthPort) }}
 {{- fail "operator.metricsPort and operator.healthPort must differ" }}

@@ -101,6 +101,18 @@ def main(args: argparse.Namespace) -> int:
     from berth.kube import credentials
 
     config = config_from(args)
+    if config.shards < 0 or config.shard_lease_seconds < 3:
+        print(
+            "berth: --shards must be 0 or more, --shard-lease-duration 3 s or more", file=sys.stderr
+        )
+        return 2
+    if config.sharded and not config.standalone:
+        print(
+            "berth: --shards and --peering exclude each other: with shards, every replica "
+            "works (on its own shards); with peering, one works and the others wait",
+            file=sys.stderr,
+        )
+        return 2
     try:
         credentials.load(config.kubeconfig, config.context)
     except credentials.CredentialsError as err:

@@ -136,6 +136,33 @@ class OperatorConfig:
     )
     # this replica's identity in the peering (kopf's, passed to it)
     identity: str = derived("", "the Pod's name (POD_ID), else host, pid and a nonce")
+    # Sharding (handlers/sharding.py): 0 or 1 is off. N > 1 splits the Workloads into N
+    # shards by namespace, each reconciled by the replica holding its Lease.
+    shards: int = setting(
+        0,
+        "split the Workloads into this many shards by namespace, each reconciled by "
+        "the one replica holding its Lease; run several replicas with the same value. "
+        "0 or 1: off ({env})",
+    )
+    shard_namespace: str = setting(  # where the shard and member Leases live
+        "default",
+        "namespace of the shards' Leases ({env}); default: the "
+        "operator Pod's (POD_NAMESPACE), else 'default'",
+        fallback_env=("POD_NAMESPACE",),
+    )
+    shard_lease_seconds: float = setting(  # a dead replica's shards move after this
+        15.0,
+        "seconds a shard's Lease lasts unrenewed: a dead replica's shards are taken "
+        "over after this; a replica stops writing for a shard 2/3 of it after its last "
+        "renewal ({env})",
+        flag="--shard-lease-duration",
+        env="BERTH_SHARD_LEASE_DURATION",
+    )
+    log_writes: bool = setting(
+        False,
+        "with --shards: log every write of a reconcile (object, resourceVersion, "
+        "shard, replica) on the berth.writes logger ({env})",
+    )
     log_format: str = setting(
         "text",
         "log as human-readable text or as JSON lines ({env})",
@@ -144,6 +171,10 @@ class OperatorConfig:
     log_level: str = setting(
         "INFO", "log level ({env})", choices=("DEBUG", "INFO", "WARNING", "ERROR")
     )
+
+    @property
+    def sharded(self) -> bool:
+        return self.shards > 1
 
 
 def flags(settings: type[Any] = OperatorConfig) -> list[Flag]:

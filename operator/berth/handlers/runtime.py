@@ -13,6 +13,7 @@ from berth.handlers.cache import Cache, WorkloadKey
 from berth.handlers.clock import Clock, SystemClock
 from berth.handlers.config import OperatorConfig
 from berth.handlers.queue import WorkQueue
+from berth.handlers.sharding import Sharder, ShardLost, shard_of
 from berth.kube.client import ApiError, KubeClient
 from berth.render.status import ready_condition
 
@@ -46,7 +47,19 @@ class Runtime:
     # Set while this replica may reconcile: always when standalone; when peered, while no
     # live peer outranks it (handlers/peering.py).
     active: asyncio.Event = field(default_factory=asyncio.Event)
+    # With --shards N > 1: the shards this replica holds; a key of another shard is
+    # not reconciled here (handlers/sharding.py).
+    sharder: Sharder | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _sharding: asyncio.Task[None] | None = None
+
+    def start_sharding(self) -> None:
+        """Start keeping the shards' Leases (with --shards), at once: not only when the
+        first event arrives, so that an idle replica takes its share too."""
+        if self.sharder is not None and self._sharding is None:
+            self._sharding = asyncio.create_task(
+                self.sharder.run(self.client, self.enqueue_shard), name="berth-sharding"
+            )
 
     def start(self) -> None:
         """Start the workers and the periodic resync; idempotent."""
@@ -69,20 +82,60 @@ class Runtime:
         log.info("started %d reconcile workers", self.config.workers)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        if self.sharder is not None:
+            # Let the reconciles under way end (their next write is refused) rather than
+            # cancel them mid-request: a request cancelled here could still land on the
+            # server after the shard went to another replica.
+            await self.sharder.stop_writing()
+        tasks = [*self._tasks, *([self._sharding] if self._sharding else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._sharding = None
         self.queue.shutdown()
+        if self.sharder is not None:  # no reconcile runs any more: hand the shards over
+            await self.sharder.release_all(self.client)
 
     def enqueue(self, key: Key) -> None:
         self.queue.add(key)
 
     def enqueue_all(self) -> None:
         for name in self.cache.environment_names():
-            self.queue.add(environment_key(name))
+            self._add_if_ours(environment_key(name))
         for wkey in self.cache.workload_keys():
-            self.queue.add(workload_key(wkey))
+            self._add_if_ours(workload_key(wkey))
+
+    def _add_if_ours(self, key: Key) -> None:
+        shard = self.shard_of_key(key)
+        if self.sharder is None or (shard is not None and self.sharder.owns(shard)):
+            self.queue.add(key)
+
+    def shard_of_key(self, key: Key) -> int | None:
+        """The shard a key belongs to (its namespace's; an Environment's is the one of the
+        namespace it serves); None when sharding is off or the object is gone."""
+        if self.sharder is None:
+            return None
+        if key[0] == "environment":
+            body = self.cache.environment(key[2])
+            if body is None:
+                return None
+            namespace = str((body.get("spec") or {}).get("namespace") or "")
+        else:
+            namespace = key[1]
+        return shard_of(namespace, self.sharder.shards)
+
+    def enqueue_shard(self, shard: int) -> None:
+        """A shard just gained: everything in it is looked at now, not at the next resync."""
+        count = 0
+        for name in self.cache.environment_names():
+            if self.shard_of_key(environment_key(name)) == shard:
+                self.queue.add(environment_key(name))
+        for wkey in self.cache.workload_keys():
+            if self.shard_of_key(workload_key(wkey)) == shard:
+                self.queue.add(workload_key(wkey))
+                count += 1
+        log.info("shard %d: %d Workloads queued", shard, count)
 
     async def _resync(self) -> None:
         # Level-based safety net: every object is looked at again now and then, even
@@ -111,16 +164,33 @@ class Runtime:
         while True:
             key = await self.queue.get()
             await self.active.wait()  # a standby holds its key until it works
+            shard: int | None = None
+            if self.sharder is not None:
+                shard = self.shard_of_key(key)
+                if shard is None or not self.sharder.owns(shard):
+                    # Another replica's (or gone): its holder reconciles it; should the
+                    # shard come here, enqueue_shard brings the key back.
+                    self.queue.done(key)
+                    continue
             kind = key[0]
             started = time.perf_counter()
             failed = False
             requeue: float | None = None
             try:
-                requeue = await self.reconcilers[kind](self, key)
+                if shard is not None and self.sharder is not None:
+                    with self.sharder.reconciling(shard):
+                        requeue = await self.reconcilers[kind](self, key)
+                else:
+                    requeue = await self.reconcilers[kind](self, key)
                 result = "success"
             except asyncio.CancelledError:
                 self.queue.done(key)
                 raise
+            except ShardLost as err:
+                # The shard moved away mid-reconcile: its new holder takes it from here.
+                result = "shard_lost"
+                log.info("reconcile of %s %s/%s stopped: %s", kind, key[1], key[2], err)
+                requeue = None
             except ApiError as err:
                 failed = True
                 result = "conflict" if err.conflict else "error"

@@ -13,7 +13,7 @@ import kopf
 
 from berth import metrics
 from berth.api import GROUP, VERSION
-from berth.handlers import environment, kopfpatch, resources, workload
+from berth.handlers import environment, kopfpatch, resources, sharding, workload
 from berth.handlers.cache import slim_owner
 from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime, environment_key, workload_key
@@ -67,6 +67,15 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     # The Pods of our Deployments carry the same labels (the Pod template's).
     settings.watching.label_selectors["v1", "pods"] = f"{MANAGED_SELECTOR},{WORKLOAD_LABEL}"
 
+    sharder = None
+    if config.sharded:
+        sharder = sharding.Sharder(
+            config.shards,
+            config.identity,
+            config.shard_namespace,
+            config.shard_lease_seconds,
+            audit_writes=config.log_writes,
+        )
     client = KubeClient(
         lambda: credentials.load(config.kubeconfig, config.context),
         max_inflight=config.max_inflight,
@@ -75,12 +84,16 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
         on_write=metrics.record_write,
         on_throttle=metrics.record_throttle,
         on_limit=metrics.record_limit,
+        # With shards, every write of a reconcile is checked against the shard's Lease.
+        before_write=sharder.guard if sharder else None,
+        after_write=sharder.record_write if sharder else None,
     )
     install_task_dump()
-    runtime = Runtime(config=config, client=client)
+    runtime = Runtime(config=config, client=client, sharder=sharder)
     runtime.reconcilers["workload"] = workload.reconcile
     runtime.reconcilers["environment"] = environment.reconcile
     memo.runtime = runtime
+    runtime.start_sharding()
 
 
 def install_task_dump() -> None:

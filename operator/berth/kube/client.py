@@ -165,9 +165,16 @@ class KubeClient:
         on_write: Callable[[str, str], None] | None = None,
         on_throttle: Callable[[str], None] | None = None,
         on_limit: Callable[[float, int], None] | None = None,
+        before_write: Callable[[], None] | None = None,
+        after_write: Callable[[str, str, Any, float], None] | None = None,
     ) -> None:
         """``max_inflight`` and ``qps`` are ceilings a user may set (0: none); below them
-        the number of requests in flight follows the API server (see limiter.py)."""
+        the number of requests in flight follows the API server (see limiter.py).
+
+        ``before_write`` is called before each write is sent and may raise to stop it (a
+        replica that no longer owns a shard writes nothing for it); ``after_write`` is
+        told of each write the server accepted: verb, path, the server's answer and the
+        seconds from sending it to the answer."""
         self._load_credentials = load_credentials
         self._credentials = load_credentials()
         self._session: aiohttp.ClientSession | None = None
@@ -182,6 +189,8 @@ class KubeClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._discovery: dict[str, dict[str, ResourceInfo]] = {}
         self._on_write = on_write
+        self._before_write = before_write
+        self._after_write = after_write
         # Writes by verb and kind, for tests that prove a quiet reconcile writes nothing.
         self.writes: Counter[tuple[str, str]] = Counter()
 
@@ -244,9 +253,16 @@ class KubeClient:
         relogged = False
         data = None if body is None else encode_body(body)
         headers = {"Content-Type": content_type} if data is not None else None
+        writes = method in WRITE_VERBS and not (params or {}).get("dryRun")
         while True:
             attempt += 1
             saturated = await self.limiter.acquire()
+            if writes and self._before_write is not None:
+                try:  # as late as can be: the limiter may have held the request a while
+                    self._before_write()
+                except BaseException:
+                    self.limiter.release()
+                    raise
             started = time.monotonic()
             try:
                 if self._session is None:
@@ -271,11 +287,14 @@ class KubeClient:
             if status not in RETRYABLE_STATUSES:  # answered, if only with a "no"
                 self.limiter.succeeded(time.monotonic() - started, saturated)
             if status < 400:
-                if method in WRITE_VERBS and not (params or {}).get("dryRun"):
+                result = json.loads(text) if text else None
+                if writes:
                     self.writes[(method, kind)] += 1
                     if self._on_write is not None:
                         self._on_write(method, kind)
-                return json.loads(text) if text else None
+                    if self._after_write is not None:
+                        self._after_write(method, path, result, time.monotonic() - started)
+                return result
             if status == 401 and not relogged:
                 # Bound ServiceAccount tokens rotate; read them again once.
                 relogged = True

@@ -1,0 +1,233 @@
+"""Benchmark: sharded replicas (--shards) — wall time, and work and memory per replica.
+
+For each R in --replicas (default 1, 2, 4): R operator processes (R = 1: one unsharded
+operator, the default; R > 1: --shards R, so each replica holds one shard), and N
+Workloads spread evenly over the shards (--namespaces namespaces, chosen so that each
+shard gets as many), applied with one kubectl call, until every one is Ready at its
+generation. Per replica: CPU seconds and API writes (Lease renewals counted apart) from
+the apply to the last Ready, peak RSS, shards held. Then the Workloads are deleted (the
+replicas still running, for the finalizers) and the replicas stopped.
+
+Runs on the bench cluster of hack/bench/scale.py (`berth-bench`, started when not up,
+stopped at the end unless --keep-cluster). Times are wall-clock on this machine, which
+runs the API server and every replica on the same cores: compare work per replica and
+ratios, not seconds. Not a test: nothing passes or fails on a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scale import (
+    REPO,
+    Api,
+    Operator,
+    Tracker,
+    cluster,
+    environment,
+    kubectl,
+    log,
+    proc_stats,
+    total,
+    workload,
+    workload_marks,
+)
+
+from berth.handlers.sharding import shard_of
+
+SHARDED_LCM = 4  # namespaces are spread evenly over 4 shards, hence over 2 and 1 as well
+
+
+def namespaces(count: int) -> list[str]:
+    """``count`` names (a multiple of 4), as many in each of 4 shards."""
+    per = count // SHARDED_LCM
+    found: dict[int, list[str]] = {i: [] for i in range(SHARDED_LCM)}
+    i = 0
+    while any(len(v) < per for v in found.values()):
+        name = f"bench-shard-{i}"
+        bucket = found[shard_of(name, SHARDED_LCM)]
+        if len(bucket) < per:
+            bucket.append(name)
+        i += 1
+    return sorted(n for names in found.values() for n in names)
+
+
+class PeakRss(threading.Thread):
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak = dict.fromkeys(pids, 0.0)
+        self.stopping = False
+
+    def run(self) -> None:
+        while not self.stopping:
+            for pid in self.pids:
+                with contextlib.suppress(OSError):
+                    self.peak[pid] = max(self.peak[pid], proc_stats(pid)[1])
+            time.sleep(0.5)
+
+
+def lease_writes(metrics: dict[str, dict[str, float]]) -> float:
+    return total(metrics, "berth_api_writes_total", 'kind="Lease"')
+
+
+def one_run(
+    args: argparse.Namespace, api: Api, replicas: int, names: list[str], first: bool
+) -> dict[str, Any]:
+    n = args.workloads
+    extra = ["--resync", "300"]
+    if replicas > 1:
+        extra += ["--shards", str(replicas), "--shard-namespace", "default"]
+    operators = [Operator(args.out, extra, profile=args.profile) for _ in range(replicas)]
+    try:
+        for i, op in enumerate(operators):
+            op.start(f"shards{replicas}-{i}")
+        if replicas > 1:
+            deadline = time.monotonic() + 120
+            while sum(total(op.metrics(), "berth_shards_held") for op in operators) < replicas:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the replicas did not take every shard in 120 s")
+                time.sleep(0.5)
+        if first:
+            envs = [environment(ns) for ns in names]
+            kubectl(
+                "apply",
+                "-f",
+                "-",
+                stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": envs}),
+            )
+            for ns in names:
+                kubectl("wait", "--for=condition=Ready", f"environment/{ns}", "--timeout=180s")
+        items = []
+        for i in range(n):
+            body = workload(names[i % len(names)], i)
+            items.append(body)
+        listing = args.out / f"shards-workloads-{n}.json"
+        listing.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+        tracker = Tracker(api, "/apis/berth.dev/v1alpha1/workloads", workload_marks)
+        tracker.start()
+        pids = [op.pid for op in operators]
+        rss = PeakRss(pids)
+        rss.start()
+        before = [op.metrics() for op in operators]
+        cpu_before = [proc_stats(pid)[0] for pid in pids]
+        log(f"{replicas} replica(s): applying {n} Workloads over {len(names)} namespaces...")
+        start = time.monotonic()
+        kubectl("apply", "--server-side", "--field-manager=bench", "-f", str(listing))
+        done = tracker.wait_count(lambda m: m == ("ready", 1), n, max(300.0, n * 1.5))
+        seconds = done - start
+        time.sleep(2)
+        after = [op.metrics() for op in operators]
+        cpu_after = [proc_stats(pid)[0] for pid in pids]
+        tracker.stop()
+        rss.stopping = True
+        per_replica = []
+        for i in range(replicas):
+            writes = total(after[i], "berth_api_writes_total") - total(
+                before[i], "berth_api_writes_total"
+            )
+            leases = lease_writes(after[i]) - lease_writes(before[i])
+            per_replica.append(
+                {
+                    "shards_held": total(after[i], "berth_shards_held"),
+                    "cpu_seconds": cpu_after[i] - cpu_before[i],
+                    "peak_rss_mib": rss.peak[pids[i]],
+                    "writes": writes - leases,
+                    "lease_writes": leases,
+                }
+            )
+        log(f"{replicas} replica(s): all Ready in {seconds:.1f} s")
+        log(f"{replicas} replica(s): deleting the Workloads...")
+        kubectl("delete", "workloads", "--all", "-A", "--wait=true", "--timeout=600s")
+        return {"replicas": replicas, "seconds": seconds, "per_replica": per_replica}
+    finally:
+        for op in operators:
+            op.stop()
+
+
+def table(runs: list[dict[str, Any]], n: int) -> str:
+    base = runs[0]
+    lines = [
+        f"Sharding: {n} Workloads from nothing to Ready ({os.cpu_count()} CPUs, shared)",
+        "",
+        "| replicas (= shards) | wall s | vs 1 | writes/replica (max) | CPU s/replica (max) "
+        "| CPU s total | peak RSS MiB/replica (max) | Lease writes/replica |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        per = run["per_replica"]
+        lines.append(
+            f"| {run['replicas']} | {run['seconds']:.1f} | {run['seconds'] / base['seconds']:.2f} "
+            f"| {max(p['writes'] for p in per):.0f} "
+            f"({', '.join(format(p['writes'], '.0f') for p in per)}) "
+            f"| {max(p['cpu_seconds'] for p in per):.1f} "
+            f"| {sum(p['cpu_seconds'] for p in per):.1f} "
+            f"| {max(p['peak_rss_mib'] for p in per):.0f} "
+            f"| {max(p['lease_writes'] for p in per):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--workloads", "-n", type=int, default=300, help="Workloads per run")
+    parser.add_argument("--namespaces", type=int, default=16, help="a multiple of 4")
+    parser.add_argument("--replicas", default="1,2,4", help="comma-separated replica counts")
+    parser.add_argument("--out", type=Path, default=REPO / ".cluster" / "bench-results")
+    parser.add_argument("--keep-cluster", action="store_true", help="leave the bench cluster up")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run each replica under py-spy (pip install py-spy): operator-shards<R>-<i>.folded "
+        "in --out, summed up by hack/bench/profile_summary.py",
+    )
+    args = parser.parse_args()
+    if args.namespaces % SHARDED_LCM:
+        parser.error("--namespaces must be a multiple of 4")
+    if not (REPO / ".bin" / "kubectl").exists():
+        print("no tools: run `make tools` first", file=sys.stderr)
+        return 2
+    counts = [int(r) for r in args.replicas.split(",")]
+    cluster("up")
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs: list[dict[str, Any]] = []
+    names = namespaces(args.namespaces)
+    try:
+        api = Api()
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+        kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        for i, replicas in enumerate(counts):
+            runs.append(one_run(args, api, replicas, names, first=i == 0))
+        # The Environments carry a finalizer: one operator lets them go.
+        cleaner = Operator(args.out, [])
+        cleaner.start("shards-cleanup")
+        try:
+            kubectl("delete", "environments", *names, "--wait=true", "--timeout=300s")
+        finally:
+            cleaner.stop()
+        kubectl("delete", "namespace", *names, "--wait=false")
+    finally:
+        if not args.keep_cluster:
+            cluster("down")
+    text = table(runs, args.workloads)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    (args.out / f"shards-{args.workloads}-{stamp}.json").write_text(json.dumps(runs, indent=2))
+    (args.out / f"shards-{args.workloads}-{stamp}.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
