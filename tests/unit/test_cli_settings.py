@@ -276,3 +276,16 @@ def test_a_switch_on_by_default_is_refused() -> None:
 
     with pytest.raises(TypeError, match="off by default"):
         flags(Wrong)
+
+
+@pytest.mark.parametrize(("env", "text"), [("BERTH_WORKERS", "abc"), ("BERTH_RESYNC_SECONDS", "5m")])
+def test_a_variable_set_wrong_is_named_not_a_traceback(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: str, text: str
+) -> None:
+    clean_env.setenv(env, text)
+    with pytest.raises(SystemExit) as exited:
+        build_parser()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{env}={text!r} is not a valid" in err
+    assert "Traceback" not in err

@@ -50,8 +50,19 @@ def _argument(flag: Flag) -> dict[str, Any]:
         default = text or None
     elif text is None:
         default = flag.default
+    elif flag.type is None:
+        default = text
     else:
-        default = flag.type(text) if flag.type is not None else text
+        try:
+            default = flag.type(text)
+        except ValueError:
+            # A variable set wrong in a Deployment's env: say which, not a traceback.
+            print(
+                f"berth: error: {flag.env}={text!r} is not a valid {flag.type.__name__} "
+                f"(it sets {flag.flag})",
+                file=sys.stderr,
+            )
+            raise SystemExit(2) from None
     argument: dict[str, Any] = {"default": default, "help": shown}
     if flag.type is not None:
         argument["type"] = flag.type
