@@ -278,7 +278,9 @@ def test_a_switch_on_by_default_is_refused() -> None:
         flags(Wrong)
 
 
-@pytest.mark.parametrize(("env", "text"), [("BERTH_WORKERS", "abc"), ("BERTH_RESYNC_SECONDS", "5m")])
+@pytest.mark.parametrize(
+    ("env", "text"), [("BERTH_WORKERS", "abc"), ("BERTH_RESYNC_SECONDS", "5m")]
+)
 def test_a_variable_set_wrong_is_named_not_a_traceback(
     clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: str, text: str
 ) -> None:
