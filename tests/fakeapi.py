@@ -889,7 +889,7 @@ class FakeApi(KubeClient):
         wanted = (body.get("metadata") or {}).get("resourceVersion")
         if wanted and str(wanted) != before["metadata"]["resourceVersion"]:
             raise self._error(409, info, key[3])
-        after = _copy(body)
+        after: dict[str, Any] = _copy(body)
         after["apiVersion"], after["kind"] = info.api_version, info.kind
         meta = after.setdefault("metadata", {})
         for field_ in ("uid", "creationTimestamp", "generation", "resourceVersion"):
