@@ -45,7 +45,7 @@ argocd-down: ## Stop the local Argo CD started by `make argocd`, leaving no proc
 
 .PHONY: crds
 crds: venv ## Generate crds/ from the pydantic models.
-	@$(PYTHON) -m berth.api.crdgen --out crds/
+	@$(PYTHON) -m berth crds --out crds/
 	@cp crds/*.yaml charts/berth/crds/
 
 .PHONY: lint

@@ -51,7 +51,7 @@ def test_the_wheel_holds_the_package_and_its_metadata(dist: dict[str, Path]) -> 
         names = set(wheel.namelist())
         metadata = wheel.read(f"berth-{berth.__version__}.dist-info/METADATA").decode()
         entry_points = wheel.read(f"berth-{berth.__version__}.dist-info/entry_points.txt")
-    assert {"berth/__init__.py", "berth/cli.py", "berth/py.typed"} <= names
+    assert {"berth/__init__.py", "berth/cli/__init__.py", "berth/py.typed"} <= names
     assert not any(name.startswith(("tests/", "hack/")) for name in names)
     assert f"Version: {berth.__version__}\n" in metadata
     assert "Requires-Dist: kopf" in metadata

@@ -16,7 +16,6 @@ from berth.api.crdgen import (
     build_crds,
     crd_filename,
     dump_crd,
-    main,
     structural_schema,
 )
 
@@ -451,15 +450,3 @@ def test_filenames() -> None:
         "berth.dev_environments.yaml",
         "berth.dev_clusterprovisioners.yaml",
     ]
-
-
-def test_main_writes_the_files(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--out", str(tmp_path / "crds")]) == 0
-    written = sorted(p.name for p in (tmp_path / "crds").iterdir())
-    assert written == [
-        "berth.dev_clusterprovisioners.yaml",
-        "berth.dev_environments.yaml",
-        "berth.dev_workloads.yaml",
-    ]
-    assert main(["--out", str(tmp_path / "crds")]) == 0
-    assert "unchanged" in capsys.readouterr().out

@@ -1,11 +1,10 @@
 """Generate Berth's CustomResourceDefinitions from the pydantic models.
 
-    python -m berth.api.crdgen --out crds/
-
-writes ``berth.dev_workloads.yaml``, ``berth.dev_environments.yaml`` and
-``berth.dev_clusterprovisioners.yaml``. ``build_crds()``
-returns the same CRDs as dicts and ``dump_crd()`` renders one as the exact file text, so a
-test can tell when crds/ has drifted from the models.
+``build_crds()`` returns the CRDs as dicts and ``dump_crd()`` renders one as the exact
+file text (``berth.dev_workloads.yaml``, ``berth.dev_environments.yaml`` and
+``berth.dev_clusterprovisioners.yaml``, by ``crd_filename()``), so a test can tell when
+crds/ has drifted from the models. Pure: ``berth crds --out crds/`` (``make crds``) is
+what writes the files.
 
 The converter turns pydantic's JSON schema into a *structural* OpenAPI v3 schema, the
 dialect Kubernetes requires:
@@ -23,11 +22,8 @@ dialect Kubernetes requires:
 
 from __future__ import annotations
 
-import argparse
 import copy
-import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -516,26 +512,3 @@ def dump_crd(crd: Mapping[str, Any]) -> str:
         dict(crd), sort_keys=True, default_flow_style=False, width=100, allow_unicode=True
     )
     return HEADER + "---\n" + body
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m berth.api.crdgen", description="Write Berth's CRDs from the models."
-    )
-    parser.add_argument("--out", type=Path, required=True, help="output directory, e.g. crds/")
-    args = parser.parse_args(argv)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    for crd in build_crds():
-        path = out / crd_filename(crd)
-        text = dump_crd(crd)
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
-        else:
-            print(f"unchanged {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The `berth` command.
+
+``berth run`` runs the operator (``berth.cli.run``). The other commands work offline, on
+files:
+
+- ``berth render -f workload.yaml -e environment.yaml`` prints the manifests the operator
+  would apply, through the same code path (the pydantic models, then
+  ``berth.render.render_workload``) (``berth.cli.render``);
+- ``berth import score.yaml`` turns a Score file into a self-contained Workload
+  (``berth.cli.score_import``);
+- ``berth crds`` prints (or writes) the CustomResourceDefinitions (``berth.cli.crds``).
+
+Bad input is reported as ``file:line: path.to.field: what is wrong`` on stderr, with exit
+code 1 (``berth.cli.loader`` reads YAML with line numbers, ``berth.cli.checks`` turns
+validation errors into those lines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from berth import __version__
+from berth.cli import crds, render, run, score_import
+from berth.cli.loader import InputError
+
+Command = Callable[[argparse.Namespace], int]
+
+# name -> (adds its parser, runs it), in the order `berth --help` lists them.
+COMMANDS: dict[
+    str, tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], Command]
+] = {
+    "run": (run.add_parser, run.main),
+    "render": (render.add_parser, render.main),
+    "import": (score_import.add_parser, score_import.main),
+    "crds": (crds.add_parser, crds.main),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="berth",
+        description="Berth: Score-compatible Workloads in platform-owned Environments.",
+    )
+    parser.add_argument("--version", action="version", version=f"berth {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add_parser, _ in COMMANDS.values():
+        add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _, command = COMMANDS[args.command]
+    try:
+        return command(args)
+    except InputError as err:  # bad input to an offline command
+        for line in err.lines:
+            print(line, file=sys.stderr)
+        return 1
