@@ -21,6 +21,8 @@ small model of it, close enough for the verbs Berth uses:
   subresource writes only status, the main resource never writes status.
 - Merge patch (RFC 7386) and JSON patch (RFC 6902, ``test`` failing with 422) record
   an ``Update`` in managedFields under the request's manager (the user agent: "berth").
+- Update (PUT) replaces an existing object (404 if there is none) and, like delete,
+  honours a ``resourceVersion`` precondition (409): what Leases rely on.
 - Delete honours a uid precondition (409) and finalizers (the object only gets a
   deletionTimestamp until its last finalizer goes); ``collect_garbage`` plays the
   garbage collector (owner references).
@@ -76,6 +78,7 @@ BUILTIN_KINDS: tuple[tuple[str, str, str, bool], ...] = (
     ("v1", "Event", "events", True),
     ("apps/v1", "Deployment", "deployments", True),
     ("networking.k8s.io/v1", "Ingress", "ingresses", True),
+    ("coordination.k8s.io/v1", "Lease", "leases", True),
     ("berth.dev/v1alpha1", "Workload", "workloads", True),
     ("berth.dev/v1alpha1", "Environment", "environments", False),
     ("berth.dev/v1alpha1", "ClusterProvisioner", "clusterprovisioners", False),
@@ -104,7 +107,7 @@ Key = tuple[str, str, str, str]  # (apiVersion, kind, namespace or "", name)
 class Call:
     """One request, as the API server saw it (reads and dry runs included)."""
 
-    verb: str  # get, list, create, apply, patch, delete
+    verb: str  # get, list, create, update, apply, patch, delete
     kind: str
     namespace: str
     name: str
@@ -116,7 +119,7 @@ class Call:
 class Write:
     """One write that changed (or tried to change) what is stored; never a dry run."""
 
-    verb: str  # create, apply, patch, delete
+    verb: str  # create, update, apply, patch, delete
     kind: str
     namespace: str
     name: str
@@ -169,8 +172,15 @@ class FakeApi(KubeClient):
         *,
         now: Callable[[], datetime.datetime] = _utc_now,
         on_write: Callable[[str, str], None] | None = None,
+        before_write: Callable[[], None] | None = None,
+        after_write: Callable[[str, str, Any, float], None] | None = None,
     ) -> None:
-        super().__init__(lambda: Credentials(server="https://fake-api.invalid"), on_write=on_write)
+        super().__init__(
+            lambda: Credentials(server="https://fake-api.invalid"),
+            on_write=on_write,
+            before_write=before_write,
+            after_write=after_write,
+        )
         self.now = now
         self.objects: dict[Key, dict[str, Any]] = {}
         self.calls: list[Call] = []
@@ -318,7 +328,7 @@ class FakeApi(KubeClient):
     ) -> Refusal:
         """Answer matching requests with ``status`` (and the API server's Status body)
         instead of serving them: ``times`` times, or until ``allow()``. ``verb`` is one of
-        get, list, create, apply, patch, delete; None matches any (likewise the rest).
+        get, list, create, update, apply, patch, delete; None matches any (likewise the rest).
         Without a message, one in the API server's words for that status is made up."""
         rule = Refusal(
             status, verb, kind, name, namespace, subresource, dry_run, message, reason, times
@@ -447,6 +457,8 @@ class FakeApi(KubeClient):
             verb = "create"
         elif method == "DELETE":
             verb = "delete"
+        elif method == "PUT":
+            verb = "update"
         elif method == "PATCH" and content_type == APPLY_CONTENT_TYPE:
             verb = "apply"
         elif method == "PATCH":
@@ -507,6 +519,8 @@ class FakeApi(KubeClient):
             return self._json_patch(key, body, manager, subresource, dry_run)
         if verb == "create":
             return self._create(info, namespace, body, manager, dry_run)
+        if verb == "update":
+            return self._update(key, info, body, manager, dry_run)
         if verb == "delete":
             return self._delete(key, info, body or {}, dry_run)
         raise self._error(405, info, name, f"{verb} is not served by the fake", "MethodNotAllowed")
@@ -862,6 +876,44 @@ class FakeApi(KubeClient):
         self.objects[key] = obj
         return _copy(obj)
 
+    def _update(
+        self, key: Key, info: ResourceInfo, body: Any, manager: str, dry_run: bool
+    ) -> dict[str, Any]:
+        """PUT: the whole object as sent (status kept), if it exists and, when the body
+        names a resourceVersion, is still that version."""
+        before = self.objects.get(key)
+        if before is None:
+            raise self._error(404, info, key[3])
+        if not isinstance(body, dict):
+            raise self._error(400, info, key[3], "the request body is not an object")
+        wanted = (body.get("metadata") or {}).get("resourceVersion")
+        if wanted and str(wanted) != before["metadata"]["resourceVersion"]:
+            raise self._error(409, info, key[3])
+        after: dict[str, Any] = _copy(body)
+        after["apiVersion"], after["kind"] = info.api_version, info.kind
+        meta = after.setdefault("metadata", {})
+        for field_ in ("uid", "creationTimestamp", "generation", "resourceVersion"):
+            if field_ in before["metadata"]:
+                meta[field_] = before["metadata"][field_]
+        meta["name"] = key[3]
+        if info.namespaced:
+            meta["namespace"] = key[2]
+        if "status" in before:
+            after["status"] = _copy(before["status"])
+        else:
+            after.pop("status", None)
+        meta["managedFields"] = [
+            *[
+                e
+                for e in before["metadata"].get("managedFields") or []
+                if not (e["manager"] == manager and e["operation"] == "Update")
+            ],
+            _managed_entry(manager, "Update", info.api_version, _fieldset(body), self._time()),
+        ]
+        if dry_run:
+            return after
+        return self._store(key, before, after)
+
     def _delete(
         self, key: Key, info: ResourceInfo, options: Mapping[str, Any], dry_run: bool
     ) -> dict[str, Any]:
@@ -876,6 +928,15 @@ class FakeApi(KubeClient):
                 key[3],
                 f"Precondition failed: UID in precondition: {uid}, "
                 f"UID in object meta: {obj['metadata']['uid']}",
+            )
+        rv = (options.get("preconditions") or {}).get("resourceVersion")
+        if rv and str(rv) != obj["metadata"]["resourceVersion"]:
+            raise self._error(
+                409,
+                info,
+                key[3],
+                f"Precondition failed: ResourceVersion in precondition: {rv}, "
+                f"ResourceVersion in object meta: {obj['metadata']['resourceVersion']}",
             )
         if dry_run:
             return _copy(obj)

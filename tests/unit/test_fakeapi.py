@@ -331,3 +331,36 @@ async def test_requests_go_through_the_real_clients_request(
     api.refuse("get", "ConfigMap", status=503, times=2)  # retried by the client, at once
     assert await api.get("v1", "ConfigMap", "cm", "ns") is not None
     assert [c.verb for c in api.calls[-3:]] == ["get", "get", "get"]
+
+
+async def test_update_replaces_only_the_version_read_and_only_what_exists() -> None:
+    api = FakeApi()
+    created = await api.create(configmap())
+    path = await api.path_for("v1", "ConfigMap", "ns", "cm")
+    body = configmap({"a": "2"}, resourceVersion=created["metadata"]["resourceVersion"])
+    updated = await api.request("PUT", path, body=body, kind="ConfigMap")
+    assert updated["data"] == {"a": "2"}
+    assert updated["metadata"]["uid"] == created["metadata"]["uid"]
+    assert updated["metadata"]["resourceVersion"] != created["metadata"]["resourceVersion"]
+    with pytest.raises(ApiError) as stale:  # the version read is no longer the stored one
+        await api.request("PUT", path, body=body, kind="ConfigMap")
+    assert stale.value.conflict
+    gone = await api.path_for("v1", "ConfigMap", "ns", "other")
+    with pytest.raises(ApiError) as missing:
+        await api.request("PUT", gone, body=configmap(), kind="ConfigMap")
+    assert missing.value.not_found
+    assert api.written() == [("create", "ConfigMap", "cm"), ("update", "ConfigMap", "cm")]
+
+
+async def test_delete_with_a_resource_version_precondition_of_another_version_is_409() -> None:
+    api = FakeApi()
+    created = await api.create(configmap())
+    path = await api.path_for("v1", "ConfigMap", "ns", "cm")
+    stale = {"preconditions": {"resourceVersion": "1"}}
+    with pytest.raises(ApiError) as err:
+        await api.request("DELETE", path, body=stale, kind="ConfigMap")
+    assert err.value.conflict
+    assert api.stored("v1", "ConfigMap", "cm", "ns") is not None
+    current = {"preconditions": {"resourceVersion": created["metadata"]["resourceVersion"]}}
+    await api.request("DELETE", path, body=current, kind="ConfigMap")
+    assert api.stored("v1", "ConfigMap", "cm", "ns") is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 from berth.handlers import environment as environment_handler
@@ -47,10 +48,16 @@ def reset_process_state() -> None:
 
 
 class World:
-    def __init__(self, *, namespaces: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        namespaces: tuple[str, ...] = (),
+        before_write: Callable[[], None] | None = None,
+    ) -> None:
+        """``before_write``: the client's gate of every write (a Sharder's ``guard``)."""
         reset_process_state()
         self.clock = FakeClock()
-        self.api = FakeApi(now=self.clock.now)
+        self.api = FakeApi(now=self.clock.now, before_write=before_write)
         self.api.serve(CLAIM_API, CLAIM_KIND)
         self.runtime = Runtime(
             config=OperatorConfig(namespaces=namespaces), client=self.api, clock=self.clock

@@ -1,0 +1,219 @@
+"""The Runtime with --shards (handlers/runtime.py + handlers/sharding.py): only the keys of
+held shards are reconciled, a gained shard's objects are queued at once, every write of a
+reconcile passes the shard's gate, and a clean stop hands the shards over."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from berth.handlers.config import OperatorConfig
+from berth.handlers.queue import WorkQueue
+from berth.handlers.runtime import Key, Runtime, environment_key, workload_key
+from berth.handlers.sharding import Sharder, ShardLost, _Held, shard_lease_name, shard_of
+from tests.fakeapi import FakeApi, FakeClock
+from tests.unit.builders import NAMESPACE, environment_dict, workload_dict
+from tests.unit.world import World
+
+SHARDS = 4
+NS = "berth-system"
+HOME = shard_of(NAMESPACE, SHARDS)
+# A namespace of another shard than NAMESPACE's.
+ELSEWHERE = next(f"team-{i}" for i in range(100) if shard_of(f"team-{i}", SHARDS) != HOME)
+AWAY = shard_of(ELSEWHERE, SHARDS)
+
+
+async def until(check: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+def reconciles(result: str) -> float:
+    sample = REGISTRY.get_sample_value(
+        "berth_reconciles_total", {"kind": "workload", "result": result}
+    )
+    return sample or 0.0
+
+
+def in_namespace(body: dict[str, Any], namespace: str) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    if body["kind"] == "Environment":
+        body["metadata"]["name"] = namespace
+        body["spec"]["namespace"] = namespace
+    else:
+        body["metadata"]["namespace"] = namespace
+    return body
+
+
+class Cluster:
+    """A Runtime with a Sharder on the fake API server, the client's writes gated."""
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.sharder = Sharder(SHARDS, "me", NS, 6, clock=self.clock.monotonic)
+        self.api = FakeApi(
+            now=self.clock.now,
+            before_write=self.sharder.guard,
+            after_write=self.sharder.record_write,
+        )
+        self.runtime = Runtime(
+            config=OperatorConfig(workers=2, resync_seconds=3600.0),
+            client=self.api,
+            queue=WorkQueue(base_delay=0.01, max_delay=0.05),
+            sharder=self.sharder,
+        )
+        for namespace in (NAMESPACE, ELSEWHERE):
+            self.api.add(in_namespace(environment_dict(), namespace))
+            self.api.add(in_namespace(workload_dict("a"), namespace))
+            self.api.add(in_namespace(workload_dict("b"), namespace))
+
+    def hold(self, *shards: int) -> None:
+        for shard in shards:
+            self.sharder.held[shard] = _Held(valid_until=self.clock.monotonic() + 4)
+
+    def queued(self) -> set[Key]:
+        return set(self.runtime.queue._pending)
+
+
+async def test_a_gained_shard_queues_its_environments_and_workloads_only() -> None:
+    c = Cluster()
+    await c.api.fill(c.runtime.cache)
+    c.runtime.enqueue_shard(AWAY)
+    assert c.queued() == {
+        environment_key(ELSEWHERE),
+        workload_key((ELSEWHERE, "a")),
+        workload_key((ELSEWHERE, "b")),
+    }
+
+
+async def test_the_resync_queues_only_the_keys_of_held_shards() -> None:
+    c = Cluster()
+    await c.api.fill(c.runtime.cache)
+    c.runtime.enqueue_all()
+    assert c.queued() == set()  # nothing held yet
+    c.hold(HOME)
+    c.runtime.enqueue_all()
+    assert c.queued() == {
+        environment_key(NAMESPACE),
+        workload_key((NAMESPACE, "a")),
+        workload_key((NAMESPACE, "b")),
+    }
+
+
+async def test_the_shard_of_a_key() -> None:
+    c = Cluster()
+    await c.api.fill(c.runtime.cache)
+    assert c.runtime.shard_of_key(workload_key((ELSEWHERE, "x"))) == AWAY
+    # An Environment's shard is the one of the namespace it serves, not of its name.
+    c.api.add(in_namespace(environment_dict(), ELSEWHERE) | {"metadata": {"name": "odd"}})
+    await c.api.fill(c.runtime.cache)
+    assert c.runtime.shard_of_key(environment_key("odd")) == AWAY
+    assert c.runtime.shard_of_key(environment_key("gone")) is None
+    assert Runtime(config=OperatorConfig(), client=c.api).shard_of_key(environment_key("x")) is None
+
+
+async def test_a_worker_skips_the_keys_of_shards_not_held() -> None:
+    c = Cluster()
+    await c.api.fill(c.runtime.cache)
+    seen: list[Key] = []
+
+    async def reconcile(_: Runtime, key: Key) -> float | None:
+        seen.append(key)
+        return None
+
+    c.runtime.reconcilers["workload"] = reconcile
+    c.hold(HOME)
+    c.runtime.start()
+    try:
+        c.runtime.enqueue(workload_key((ELSEWHERE, "a")))  # another replica's
+        c.runtime.enqueue(workload_key((NAMESPACE, "a")))
+        await until(lambda: len(seen) == 1)
+        await until(lambda: len(c.runtime.queue) == 0 and not c.runtime.queue._active)
+    finally:
+        c.sharder.held.clear()  # the stop hands over nothing
+        await c.runtime.stop()
+    assert seen == [workload_key((NAMESPACE, "a"))]
+
+
+async def test_a_write_after_the_shard_was_lost_is_not_sent_and_the_reconcile_ends() -> None:
+    c = Cluster()
+    await c.api.fill(c.runtime.cache)
+    c.hold(HOME)
+    started, go_on = asyncio.Event(), asyncio.Event()
+    writes = REGISTRY.get_sample_value("berth_shard_writes_total", {"shard": str(HOME)}) or 0.0
+
+    async def reconcile(rt: Runtime, key: Key) -> float | None:
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"n": "1"}}
+        cm["metadata"] = {"name": "first", "namespace": key[1]}
+        await rt.client.create(cm)  # the shard is held: sent
+        started.set()
+        await go_on.wait()
+        cm["metadata"] = {"name": "second", "namespace": key[1]}
+        await rt.client.create(cm)  # no longer held: refused before it is sent
+        return None
+
+    c.runtime.reconcilers["workload"] = reconcile
+    lost = reconciles("shard_lost")
+    c.runtime.start()
+    try:
+        c.runtime.enqueue(workload_key((NAMESPACE, "a")))
+        await asyncio.wait_for(started.wait(), 5)
+        c.clock.advance(4)  # the renew deadline passes without a renewal
+        go_on.set()
+        await until(lambda: reconciles("shard_lost") == lost + 1)
+    finally:
+        await c.runtime.stop()
+    assert [w for w in c.api.written() if w[1] == "ConfigMap"] == [("create", "ConfigMap", "first")]
+    assert REGISTRY.get_sample_value("berth_shard_writes_total", {"shard": str(HOME)}) == (
+        writes + 1
+    )
+
+
+async def test_a_real_reconcile_of_a_shard_not_held_writes_nothing() -> None:
+    sharder = Sharder(SHARDS, "me", NS, 6, clock=lambda: 0.0)
+    world = World(before_write=sharder.guard)
+    world.add_environment()
+    world.add_workload()
+    with sharder.reconciling(HOME), pytest.raises(ShardLost):
+        await world.reconcile()
+    assert world.written() == []  # not even the failure on the status
+    sharder.held[HOME] = _Held(valid_until=10.0)
+    with sharder.reconciling(HOME):
+        await world.reconcile()
+    assert ("apply", "Deployment", "checkout") in world.written()
+
+
+async def test_a_replica_takes_its_shards_reconciles_them_and_hands_them_over_on_stop() -> None:
+    c = Cluster()
+    await c.api.fill(c.runtime.cache)
+    seen: list[Key] = []
+
+    async def reconcile(_: Runtime, key: Key) -> float | None:
+        seen.append(key)
+        return None
+
+    c.runtime.reconcilers["workload"] = c.runtime.reconcilers["environment"] = reconcile
+    c.runtime.start()
+    c.runtime.start_sharding()
+    c.runtime.start_sharding()  # idempotent
+    try:
+        await until(lambda: len(seen) == 6)  # every shard gained, its objects queued
+    finally:
+        await c.runtime.stop()
+    assert set(seen) == {
+        *(environment_key(ns) for ns in (NAMESPACE, ELSEWHERE)),
+        *(workload_key((ns, n)) for ns in (NAMESPACE, ELSEWHERE) for n in ("a", "b")),
+    }
+    assert c.sharder.held == {}
+    for shard in range(SHARDS):
+        lease = c.api.stored("coordination.k8s.io/v1", "Lease", shard_lease_name(shard), NS)
+        assert lease is not None
+        assert lease["spec"]["holderIdentity"] is None  # free for the next replica
