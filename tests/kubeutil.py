@@ -131,6 +131,18 @@ class Berth:
             check, timeout, f"{type_}={status} ({reason or 'any reason'}) on {namespace}/{name}"
         )
 
+    def rolled_out(self, namespace: str, name: str, image: str) -> bool:
+        """The Workload is Ready at its generation and its Deployment runs ``image``."""
+        body = self.workload(namespace, name)
+        status = body.get("status") or {}
+        ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+        if status.get("observedGeneration") != body["metadata"]["generation"]:
+            return False
+        if ready.get("status") != "True":
+            return False
+        deployment = self.apps.read_namespaced_deployment(name, namespace)
+        return bool(deployment.spec.template.spec.containers[0].image == image)
+
     def workload_events(self, namespace: str, name: str, type_: str | None = None) -> list[Any]:
         """The Events about one Workload, optionally of one type (Normal, Warning)."""
         events = self.core.list_namespaced_event(

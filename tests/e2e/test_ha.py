@@ -66,18 +66,7 @@ def replica(cluster: ClusterAccess, peering: str, priority: int) -> OperatorProc
 
 
 def rolled_out(berth: Berth, namespace: str, image: str) -> bool:
-    for i in range(WORKLOADS):
-        body = berth.workload(namespace, f"app{i}")
-        status = body.get("status") or {}
-        ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
-        if status.get("observedGeneration") != body["metadata"]["generation"]:
-            return False
-        if ready.get("status") != "True":
-            return False
-        deployment = berth.apps.read_namespaced_deployment(f"app{i}", namespace)
-        if deployment.spec.template.spec.containers[0].image != image:
-            return False
-    return True
+    return all(berth.rolled_out(namespace, f"app{i}", image) for i in range(WORKLOADS))
 
 
 def set_image(berth: Berth, namespace: str, image: str) -> None:

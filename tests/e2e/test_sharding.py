@@ -230,19 +230,11 @@ def start_replica(cluster: ClusterAccess, lease_namespace: str, name: str) -> Re
 
 
 def all_rolled_out(berth: Berth, namespaces: list[str], image: str) -> bool:
-    for namespace in namespaces:
-        for i in range(PER_NAMESPACE):
-            body = berth.workload(namespace, f"app{i}")
-            status = body.get("status") or {}
-            ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
-            if status.get("observedGeneration") != body["metadata"]["generation"]:
-                return False
-            if ready.get("status") != "True":
-                return False
-            deployment = berth.apps.read_namespaced_deployment(f"app{i}", namespace)
-            if deployment.spec.template.spec.containers[0].image != image:
-                return False
-    return True
+    return all(
+        berth.rolled_out(namespace, f"app{i}", image)
+        for namespace in namespaces
+        for i in range(PER_NAMESPACE)
+    )
 
 
 def set_image(berth: Berth, namespaces: list[str], image: str) -> None:
