@@ -1251,7 +1251,7 @@ def counted(writes: Iterable[Write]) -> Counter[tuple[str, str]]:
 
 
 class FakeClock:
-    """A ``berth.handlers.clock.Clock`` that stands still until a test moves it."""
+    """A ``berth.clock.Clock`` that stands still until a test moves it."""
 
     def __init__(self, start: datetime.datetime | str = "2026-01-01T12:00:00Z") -> None:
         if isinstance(start, str):

@@ -9,8 +9,8 @@ import datetime
 
 import pytest
 
+from berth.clock import SystemClock, parse_time, rfc3339
 from berth.handlers import workload as workload_handler
-from berth.handlers.clock import SystemClock, parse_time, rfc3339
 from berth.handlers.common import deletion_policy, post_event, write_status_and_events
 from berth.handlers.runtime import workload_key
 from tests.unit.builders import NAMESPACE, environment_dict

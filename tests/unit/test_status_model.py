@@ -23,9 +23,9 @@ from berth.api import (
     WorkloadStatus,
 )
 from berth.api.common import StatusModel
+from berth.clock import SystemClock
 from berth.handlers import resources as handler_resources
 from berth.handlers import workload as handler_workload
-from berth.handlers.clock import SystemClock
 from berth.problems import Problem
 from berth.provision.model import ClaimRef
 from berth.render.pods import ContainerSummary, PodSummary

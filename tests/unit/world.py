@@ -9,10 +9,10 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
+from berth.clock import rfc3339
 from berth.handlers import environment as environment_handler
 from berth.handlers import resources
 from berth.handlers import workload as workload_handler
-from berth.handlers.clock import rfc3339
 from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime, environment_key, workload_key
 from berth.kube import status as kube_status

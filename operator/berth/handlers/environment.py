@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from berth.api import Environment
+from berth.clock import rfc3339
 from berth.handlers.cache import Cache
-from berth.handlers.clock import rfc3339
 from berth.handlers.common import (
     deletion_policy,
     invalid_spec,

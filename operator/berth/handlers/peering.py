@@ -27,6 +27,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from berth.clock import try_parse_time
 from berth.kube.client import ApiError
 
 if TYPE_CHECKING:
@@ -34,16 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("berth")
 PEERING_API = "kopf.dev/v1"
-
-
-def _parse(stamp: Any) -> datetime.datetime | None:
-    if not isinstance(stamp, str):
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
 def grace_seconds(lifetime: float) -> float:
@@ -54,7 +45,7 @@ def grace_seconds(lifetime: float) -> float:
 
 def _keepalive(info: Mapping[str, Any]) -> tuple[datetime.datetime, float] | None:
     """A peer's last keep-alive and its lifetime in seconds, or None if unreadable."""
-    seen = _parse(info.get("lastseen"))
+    seen = try_parse_time(info.get("lastseen"))
     lifetime = info.get("lifetime", 60)
     if seen is None or not isinstance(lifetime, int | float) or isinstance(lifetime, bool):
         return None

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from berth import metrics
 from berth.api import ClusterProvisioner, Environment, Provisioner, Workload
-from berth.handlers.clock import parse_time
+from berth.clock import parse_time
 from berth.kube.client import BadRequest, Forbidden, Invalid, NotFound
 from berth.kube.resources import (
     apply_resource_objects,

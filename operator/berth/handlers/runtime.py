@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from berth import metrics
+from berth.clock import Clock, SystemClock
 from berth.handlers.cache import Cache, WorkloadKey
-from berth.handlers.clock import Clock, SystemClock
 from berth.handlers.config import OperatorConfig
 from berth.handlers.queue import WorkQueue
 from berth.handlers.sharding import Sharder, ShardLost, shard_of

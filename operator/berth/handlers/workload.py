@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from berth import metrics
 from berth.api import Environment, Workload
+from berth.clock import parse_time, rfc3339
 from berth.handlers.cache import Cache, WorkloadKey
-from berth.handlers.clock import parse_time, rfc3339
 from berth.handlers.common import (
     deletion_policy,
     invalid_spec,

@@ -9,11 +9,11 @@ that an unchanged situation yields a byte-identical status and no write.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from berth.clock import seconds_between
 from berth.problems import Problem
 from berth.reasons import PodReason, Reason
 from berth.render.pods import POD_FAILURE_REASONS, PodSummary, pod_finding
@@ -498,16 +498,6 @@ def _without_rollout_steps(status: Mapping[str, Any], counts: bool) -> dict[str,
 COUNTS_FOLDED_SECONDS = 10.0
 
 
-def _seconds_between(earlier: str, later: str) -> float:
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    try:
-        start = datetime.datetime.strptime(earlier, fmt)
-        end = datetime.datetime.strptime(later, fmt)
-    except (TypeError, ValueError):
-        return float("inf")
-    return (end - start).total_seconds()
-
-
 def only_rollout_progress(
     previous: Mapping[str, Any] | None, new: Mapping[str, Any], now: str | None = None
 ) -> bool:
@@ -530,9 +520,7 @@ def only_rollout_progress(
     young = False
     if now is not None:
         ready = next(c for c in previous.get("conditions") or [] if c.get("type") == "Ready")
-        young = _seconds_between(str(ready.get("lastTransitionTime")), now) < (
-            COUNTS_FOLDED_SECONDS
-        )
+        young = seconds_between(str(ready.get("lastTransitionTime")), now) < (COUNTS_FOLDED_SECONDS)
     counts = not young
     return _without_rollout_steps(previous, counts) == _without_rollout_steps(new, counts)
 
@@ -556,7 +544,7 @@ def first_status_wait(
     """
     if previous or not _on_its_way(new):
         return None
-    left = FIRST_STATUS_WAIT_SECONDS - _seconds_between(created, now)
+    left = FIRST_STATUS_WAIT_SECONDS - seconds_between(created, now)
     return left if left > 0 else None
 
 

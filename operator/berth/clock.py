@@ -1,4 +1,4 @@
-"""The controllers' one source of time, injected on the Runtime.
+"""The one source of time, and the one reader and writer of Kubernetes timestamps.
 
 The reconcilers decide things by the time (an Environment not found moments after the
 Workload was created is waited for; an Environment's counts are written at most every
@@ -42,5 +42,27 @@ def rfc3339(moment: datetime.datetime) -> str:
 
 
 def parse_time(stamp: str) -> datetime.datetime:
-    """A Kubernetes timestamp (RFC 3339, seconds, UTC), as ``rfc3339`` writes it."""
-    return datetime.datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=datetime.UTC)
+    """A Kubernetes timestamp: RFC 3339 in UTC, as ``rfc3339`` writes it, or with a
+    fraction of a second as MicroTime fields (Leases, kopf's peering) carry it. A stamp
+    without a zone is read as UTC. Raises ValueError for anything else."""
+    parsed = datetime.datetime.fromisoformat(stamp)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+
+
+def try_parse_time(value: object) -> datetime.datetime | None:
+    """``parse_time`` for a value read off an object that may hold anything: None when it
+    is not a timestamp."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def seconds_between(earlier: object, later: object) -> float:
+    """Seconds from one timestamp to another; infinite when either is not one."""
+    start, end = try_parse_time(earlier), try_parse_time(later)
+    if start is None or end is None:
+        return float("inf")
+    return (end - start).total_seconds()
