@@ -3,7 +3,8 @@
 A reason is part of Berth's API: developers, SREs, dashboards, Argo CD's health check and
 tests match on it. They are ``StrEnum`` members, so each one *is* its string (it compares,
 hashes, formats and serialises as the word below); ``tests/unit/test_reasons.py`` pins
-the words and checks that the README's reason tables list exactly these.
+the words and checks that the manual's troubleshooting page (docs/troubleshooting.md)
+has a section for exactly these.
 
 ``Reason`` holds Berth's own words; ``PodReason`` the words of Kubernetes (kubelet,
 scheduler, ReplicaSet controller) that Berth passes up from a Workload's Pods as they are.

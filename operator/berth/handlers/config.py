@@ -79,8 +79,8 @@ def derived(default: Any, how: str) -> Any:
 class OperatorConfig:
     """The operator's settings. A new one is one field: ``name: int = setting(default,
     "help ({env})")`` gives `berth run` ``--name`` and ``BERTH_NAME``; add its row to the
-    README's table and, if the chart sets it, a key under ``operator:`` in values.yaml
-    (tests/unit/test_cli_settings.py checks all three)."""
+    table in docs/operations/configuration.md and, if the chart sets it, a key under
+    ``operator:`` in values.yaml (tests/unit/test_cli_settings.py checks all three)."""
 
     kubeconfig: str | None = setting(
         None,
