@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from berth.api import API_VERSION, Workload
 from berth.api.common import DNS_1035_LABEL_PATTERN, DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN
-from berth.api.workload import BUILD_HERE_IMAGE
+from berth.api.container import BUILD_HERE_IMAGE
 from berth.cli.checks import raise_all, validation_problems
 from berth.cli.loader import (
     Document,

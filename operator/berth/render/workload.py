@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth.api.common import DNS_1035_LABEL_PATTERN
+from berth.api.container import Container, Probe
 from berth.api.environment import Environment
-from berth.api.workload import Container, Probe, ServicePort, Workload
+from berth.api.workload import ServicePort, Workload
 from berth.names import CHECKSUM_ANNOTATION
 from berth.problems import Problem
 from berth.reasons import Reason
