@@ -13,7 +13,7 @@ from berth.kube import status as kube_status
 from berth.kube.client import KubeClient, NotFound
 from berth.problems import Problem
 from berth.reasons import Reason
-from berth.render.status import transitions
+from berth.render.events import transitions
 
 log = logging.getLogger("berth")
 

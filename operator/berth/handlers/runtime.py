@@ -15,7 +15,7 @@ from berth.handlers.config import OperatorConfig
 from berth.handlers.queue import WorkQueue
 from berth.handlers.sharding import Sharder, ShardLost, shard_of
 from berth.kube.client import ApiError, KubeClient
-from berth.render.status import ready_condition
+from berth.render.conditions import ready_condition
 
 log = logging.getLogger("berth")
 GAUGE_SECONDS = 5.0
