@@ -27,6 +27,10 @@ venv: $(VENV)/.installed ## Create the virtualenv with Berth and its dev depende
 tools: ## Build the control plane tools (kube-*, etcd, kwok, helm) into the cache and link them into .bin/.
 	@hack/tools.sh
 
+.PHONY: test-tools
+test-tools: ## Build the tools only tests need (Argo CD, Prometheus and promtool) into the cache and link them into .bin/.
+	@hack/test-tools.sh
+
 .PHONY: cluster
 cluster: tools ## Start the local cluster (no-op when it is up); kubeconfig at .cluster/kubeconfig.
 	@hack/cluster.sh up
@@ -36,7 +40,7 @@ cluster-down: ## Stop the local cluster and leave no process or port behind.
 	@hack/cluster.sh down
 
 .PHONY: argocd
-argocd: cluster ## Start a local Argo CD (controller, repo server, Redis) against the local cluster.
+argocd: cluster test-tools ## Start a local Argo CD (controller, repo server, Redis) against the local cluster.
 	@hack/argocd.sh up
 
 .PHONY: argocd-down
@@ -61,7 +65,7 @@ fmt: venv ## Format and autofix the code.
 	@$(VENV)/bin/ruff check --fix operator tests hack
 
 .PHONY: test
-test: venv tools ## Run every test: unit, then integration and e2e against a real control plane.
+test: venv tools test-tools ## Run every test: unit, then integration and e2e against a real control plane.
 	@$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
