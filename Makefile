@@ -50,7 +50,7 @@ argocd-down: ## Stop the local Argo CD started by `make argocd`, leaving no proc
 .PHONY: crds
 crds: venv ## Generate crds/ from the pydantic models.
 	@$(PYTHON) -m berth crds --out crds/
-	@cp crds/*.yaml charts/berth/crds/
+	@$(MAKE) --no-print-directory chart-crds
 
 .PHONY: lint
 lint: venv ## Run ruff, ruff format --check, strict mypy and the import contracts.
@@ -106,12 +106,14 @@ chaos: venv tools ## Chaos run on a cluster of its own: operator SIGKILLs, API s
 	@$(PYTHON) hack/chaos.py $(CHAOS_ARGS)
 
 .PHONY: chart-crds
-chart-crds: ## Copy crds/ into the Helm chart (charts/berth/crds).
+chart-crds: ## Copy crds/ into the Helm charts (charts/berth/crds, charts/berth-crds/files).
 	@cp crds/*.yaml charts/berth/crds/
+	@cp crds/*.yaml charts/berth-crds/files/
 
 .PHONY: chart-lint
-chart-lint: tools ## helm lint the chart.
+chart-lint: tools ## helm lint the charts.
 	@$(BIN)/helm lint --strict --with-subcharts charts/berth
+	@$(BIN)/helm lint --strict charts/berth-crds
 
 .PHONY: release-tools
 release-tools: ## Build crane and actionlint into their own cache and link them into .bin/.
