@@ -268,6 +268,11 @@ BAD_VALUES = [
     ({"ha": {"enabled": "yes"}}, "enabled"),
     ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
     ({"serviceMonitor": {"interval": "soon"}}, "interval"),
+    ({"prometheusRule": {"alerts": {"workloadsStalled": {"for": "soon"}}}}, "for"),
+    ({"prometheusRule": {"alerts": {"reconcileErrors": {"ratio": 2}}}}, "ratio"),
+    ({"prometheusRule": {"alerts": {"workQueueGrowing": {"depth": -1}}}}, "depth"),
+    ({"prometheusRule": {"alerts": {"stalled": {"for": "1m"}}}}, "stalled"),  # a typo
+    ({"prometheusRule": {"runbookBaseURL": "docs/alerts"}}, "runbookBaseURL"),
     ({"workers": 4}, "workers"),  # a typo: not under operator
     ({"replicas": 2}, "ha.enabled"),
     ({"replicas": 2, "ha": {"enabled": True}, "sharding": {"enabled": True}}, "exclude each"),

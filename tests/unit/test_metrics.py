@@ -5,6 +5,7 @@ work queue's adds, retries and wait time."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -286,3 +287,19 @@ async def test_a_standby_counts_nothing_and_the_active_replica_counts_its_worklo
                 assert sample("berth_workqueue_depth") == 0
         finally:
             await rt.stop()
+
+
+def test_every_metric_is_documented_for_the_sre() -> None:
+    """docs/operations/metrics.md lists every metric the operator serves, and no other."""
+    from pathlib import Path
+
+    from prometheus_client.metrics import MetricWrapperBase
+
+    page = (Path(__file__).parents[2] / "docs" / "operations" / "metrics.md").read_text()
+    documented = set(re.findall(r"^\| `(berth_\w+)` \|", page, flags=re.MULTILINE))
+    served = set()
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            (family,) = value.describe()
+            served.add(family.name + ("_total" if family.type == "counter" else ""))
+    assert documented == served
