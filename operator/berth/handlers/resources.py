@@ -294,6 +294,7 @@ async def provision(
             result.observed_failure = result.observed_failure or state.failed
         elif previous_states.get(name) != "Ready":
             observe_provisioning_time(resource_plan.type, claim, objects, now)
+    metrics.count_provisioning_failures(result.entries, previous)
     return result
 
 

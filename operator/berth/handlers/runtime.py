@@ -15,7 +15,6 @@ from berth.handlers.config import OperatorConfig
 from berth.handlers.queue import WorkQueue
 from berth.handlers.sharding import Sharder, ShardLost, shard_of
 from berth.kube.client import ApiError, KubeClient
-from berth.render.conditions import ready_condition
 
 log = logging.getLogger("berth")
 GAUGE_SECONDS = 5.0
@@ -50,6 +49,8 @@ class Runtime:
     # With --shards N > 1: the shards this replica holds; a key of another shard is
     # not reconciled here (handlers/sharding.py).
     sharder: Sharder | None = None
+    # Times each Workload's new generation to observed and to Ready (berth.metrics).
+    generations: metrics.GenerationClock = field(default_factory=metrics.GenerationClock)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _sharding: asyncio.Task[None] | None = None
 
@@ -107,9 +108,17 @@ class Runtime:
             self._add_if_ours(workload_key(wkey))
 
     def _add_if_ours(self, key: Key) -> None:
-        shard = self.shard_of_key(key)
-        if self.sharder is None or (shard is not None and self.sharder.owns(shard)):
+        if self.in_our_shards(key):
             self.queue.add(key)
+
+    def in_our_shards(self, key: Key) -> bool:
+        """The key is this replica's to reconcile, as far as sharding goes."""
+        shard = self.shard_of_key(key)
+        return self.sharder is None or (shard is not None and self.sharder.owns(shard))
+
+    def reconciles(self, key: Key) -> bool:
+        """This replica reconciles the key now: it is active, and the key in its shards."""
+        return self.active.is_set() and self.in_our_shards(key)
 
     def shard_of_key(self, key: Key) -> int | None:
         """The shard a key belongs to (its namespace's; an Environment's is the one of the
@@ -147,17 +156,14 @@ class Runtime:
     async def _count(self) -> None:
         # Counted in the event loop (the scrape runs in another thread, and the caches
         # are not safe to walk from there).
+        # Only what this replica reconciles, so that a sum over the replicas counts each
+        # Workload once (a standby counts nothing).
+        counted: set[metrics.ConditionKey] = set()
         while True:
-            ready = total = 0
-            for key in self.cache.workload_keys():
-                body = self.cache.workload(key)
-                if body is None:
-                    continue
-                total += 1
-                cond = ready_condition(body.get("status"))
-                ready += int(bool(cond and cond.get("status") == "True"))
-            metrics.WORKLOADS.labels("true").set(ready)
-            metrics.WORKLOADS.labels("false").set(total - ready)
+            keys = [k for k in self.cache.workload_keys() if self.reconciles(workload_key(k))]
+            bodies = [b for b in map(self.cache.workload, keys) if b is not None]
+            counted = metrics.count_workloads(bodies, counted)
+            metrics.WORKQUEUE_DEPTH.set(len(self.queue) if self.active.is_set() else 0)
             await asyncio.sleep(GAUGE_SECONDS)
 
     async def _worker(self) -> None:
@@ -194,13 +200,15 @@ class Runtime:
             except ApiError as err:
                 failed = True
                 result = "conflict" if err.conflict else "error"
+                metrics.record_reconcile_error(kind, err)
                 level = logging.DEBUG if err.conflict else logging.WARNING
                 log.log(
                     level, "reconcile of %s %s/%s failed, will retry: %s", kind, key[1], key[2], err
                 )
-            except Exception:
+            except Exception as err:
                 failed = True
                 result = "error"
+                metrics.record_reconcile_error(kind, err)
                 log.exception("reconcile of %s %s/%s failed, will retry", kind, key[1], key[2])
             finally:
                 metrics.RECONCILE_DURATION.labels(kind).observe(time.perf_counter() - started)

@@ -288,7 +288,7 @@ class Sharder:
                 # Never let the loop end: a replica without it renews nothing, so it
                 # would give up every shard and sit idle for good.
                 log.exception("sharding: the Lease round failed; next one in a moment")
-            metrics.SHARDS_HELD.set(len(self.owned()))
+            metrics.record_shards(len(self.owned()), self.shards)
             elapsed = self._clock() - started
             await asyncio.sleep(max(0.05, self.timing.retry_period - elapsed))
 

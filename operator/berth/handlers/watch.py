@@ -227,9 +227,13 @@ def _woken(memo: Any, kwargs: dict[str, Any]) -> Runtime:
 async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     runtime = _woken(memo, kwargs)
     echo = event["type"] != "DELETED" and runtime.cache.own_echo(body)
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if event["type"] == "DELETED":
         runtime.cache.forget(body)
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        runtime.generations.forget((namespace, name))
+    else:  # times a new generation until observed and Ready (berth.metrics)
+        ours = runtime.reconciles(workload_key((namespace, name)))
+        runtime.generations.saw((namespace, name), body, record=ours)
     if not echo:  # our own status write coming back tells its reconcile nothing new
         runtime.enqueue(workload_key((namespace, name)))
     for other in resources.sharers(runtime.cache, body):
