@@ -31,20 +31,21 @@ from typing import Any
 import kopf
 
 log = logging.getLogger("berth")
-_installed = False
+# Set on the methods we put in place: kopf's class carries the mark, not this module.
+PATCHED = "__berth_wakes_on_change__"
 
 
 def install() -> bool:
     """Patch kopf's ToggleSet to wake waiters only when its state changes; returns
-    whether the patch is in place."""
-    global _installed
-    if _installed:
-        return True
+    whether the patch is in place. Called once at start (``berth.cli.run``); calling it
+    again changes nothing."""
     try:
         from kopf._cogs.aiokits.aiotoggles import Toggle, ToggleSet
     except ImportError:  # kopf moved it: run as it is
         log.warning("kopf's ToggleSet not found: startup stays quadratic in objects")
         return False
+    if getattr(ToggleSet.make_toggle, PATCHED, False):
+        return True
     probe = ToggleSet(all)
     if not (
         isinstance(getattr(probe, "_toggles", None), set)
@@ -73,10 +74,11 @@ def install() -> bool:
             if self.is_on() != before:
                 self._condition.notify_all()
 
+    for method in (make_toggle, drop_toggle, drop_toggles):
+        setattr(method, PATCHED, True)
     ToggleSet.make_toggle = make_toggle  # type: ignore[method-assign]
     ToggleSet.drop_toggle = drop_toggle  # type: ignore[method-assign]
     ToggleSet.drop_toggles = drop_toggles  # type: ignore[method-assign]
-    _installed = True
     return True
 
 
