@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 
 from berth.handlers.provisioning import observe_provisioning_time
 from berth.provision import ClaimRef
+from tests.statuscheck import crash_after_claims
 from tests.unit.world import CLAIM_API, CLAIM_KIND, POSTGRES, World
 
 LARGE = {
@@ -136,3 +137,14 @@ def test_provisioning_time_is_measured_from_the_first_object_made() -> None:
     later = {"metadata": {"creationTimestamp": "2026-01-01T00:00:30Z"}}
     observe_provisioning_time("test-type", later, [made], now)
     assert observed() == (before[0] + 1, before[1] + 60.0)
+
+
+def test_the_crash_point_ends_the_process_after_the_nth_claim() -> None:
+    """tests/statuscheck.py's hook for BERTH_TEST_EXIT_AFTER_CLAIM=N."""
+    exits: list[int] = []
+    hook = crash_after_claims(2, exit=exits.append)
+    claim = ClaimRef(CLAIM_API, CLAIM_KIND, "c", "ns")
+    hook(claim)
+    assert exits == []
+    hook(claim)
+    assert exits == [99]
