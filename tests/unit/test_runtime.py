@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from berth.coordination.peering import Peering
+from berth.handlers import watch
 from berth.handlers.config import OperatorConfig
 from berth.handlers.context import Context
 from berth.handlers.keys import EnvironmentKey, Key, WorkloadKey
@@ -38,22 +38,15 @@ def reconciles(kind: str, result: str) -> float:
 
 
 def runtime(api: FakeApi | None = None, **config: Any) -> Runtime:
-    """A Runtime on the fake API; peered (a Peering gate) when not standalone."""
-    settings: dict[str, Any] = {"workers": 2, "resync_seconds": 3600.0, **config}
-    settings = OperatorConfig(**settings)
-    peering = None
-    if not settings.standalone:
-        peering = Peering(
-            settings.peering,
-            settings.identity,
-            priority=settings.priority,
-            lifetime=settings.peering_lifetime,
-            namespaces=settings.namespaces,
-        )
+    """A Runtime on the fake API, with the gates its settings call for (a Peering when
+    not standalone)."""
+    settings = OperatorConfig(**{"workers": 2, "resync_seconds": 3600.0, **config})
+    sharder, peering = watch.gates(settings)
     return Runtime(
         config=settings,
         client=api or FakeApi(),
         queue=WorkQueue(base_delay=0.01, max_delay=0.05),
+        sharder=sharder,
         peering=peering,
     )
 

@@ -76,6 +76,39 @@ async def test_startup_settings_and_runtime(
         loop.remove_signal_handler(signal.SIGUSR1)
 
 
+def test_the_gates_are_the_settings_ones() -> None:
+    assert watch.gates(OperatorConfig()) == (None, None)  # alone: always works
+    sharder, peering = watch.gates(
+        OperatorConfig(shards=4, identity="me", shard_namespace="ops", shard_lease_seconds=9)
+    )
+    assert sharder is not None
+    assert (sharder.shards, sharder.identity, sharder.namespace) == (4, "me", "ops")
+    assert peering is None
+    sharder, peering = watch.gates(
+        OperatorConfig(
+            standalone=False,
+            peering="team",
+            identity="me",
+            priority=3,
+            peering_lifetime=20,
+            namespaces=("a",),
+        )
+    )
+    assert sharder is None
+    assert peering is not None
+    assert (peering.name, peering.identity, peering.priority) == ("team", "me", 3)
+    assert (peering.lifetime, peering.namespaces) == (20, ("a",))
+    assert not peering.active.is_set()  # standing by until it has read the peering
+
+
+def test_keys_say_what_they_name() -> None:
+    assert (str(WorkloadKey("ns", "shop")), WorkloadKey("ns", "shop").kind) == (
+        "ns/shop",
+        "workload",
+    )
+    assert (str(EnvironmentKey("dev")), EnvironmentKey("dev").kind) == ("dev", "environment")
+
+
 def test_login_reads_the_same_credentials(tmp_path: Path) -> None:
     memo = kopf.Memo()
     memo.config = OperatorConfig(kubeconfig=kubeconfig(tmp_path))

@@ -69,24 +69,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     # The Pods of our Deployments carry the same labels (the Pod template's).
     settings.watching.label_selectors["v1", "pods"] = f"{MANAGED_SELECTOR},{WORKLOAD_LABEL}"
 
-    sharder = None
-    if config.sharded:
-        sharder = Sharder(
-            config.shards,
-            config.identity,
-            config.shard_namespace,
-            config.shard_lease_seconds,
-            audit_writes=config.log_writes,
-        )
-    peering = None
-    if not config.standalone:
-        peering = Peering(
-            config.peering,
-            config.identity,
-            priority=config.priority,
-            lifetime=config.peering_lifetime,
-            namespaces=config.namespaces,
-        )
+    sharder, peering = gates(config)
     client = KubeClient(
         lambda: credentials.load(config.kubeconfig, config.context),
         max_inflight=config.max_inflight,
@@ -112,6 +95,31 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     runtime.reconcilers["environment"] = environment.reconcile
     memo.runtime = runtime
     runtime.start_sharding()
+
+
+def gates(config: OperatorConfig) -> tuple[Sharder | None, Peering | None]:
+    """What decides when this replica may reconcile: with --shards, a Sharder (only the
+    keys of the shards it holds); with --peering, a Peering (only while no live peer
+    outranks it); alone, neither."""
+    sharder = None
+    if config.sharded:
+        sharder = Sharder(
+            config.shards,
+            config.identity,
+            config.shard_namespace,
+            config.shard_lease_seconds,
+            audit_writes=config.log_writes,
+        )
+    peering = None
+    if not config.standalone:
+        peering = Peering(
+            config.peering,
+            config.identity,
+            priority=config.priority,
+            lifetime=config.peering_lifetime,
+            namespaces=config.namespaces,
+        )
+    return sharder, peering
 
 
 def install_task_dump() -> None:
