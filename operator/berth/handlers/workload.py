@@ -164,7 +164,8 @@ class Inputs:
 
 @dataclass
 class Plan:
-    """Step 4's result: what the Workload should have, and what stands in the way."""
+    """Step 6's result (or step 4's, with inputs that cannot be used): what the
+    Workload should have, and what stands in the way."""
 
     body: dict[str, Any]  # the Workload, after any write of our finalizer
     rendered: RenderedWorkload | None = None
@@ -175,7 +176,7 @@ class Plan:
 
 @dataclass
 class Applied:
-    """Step 5's result: the children as they now are, and the API server's refusals."""
+    """Step 7's result: the children as they now are, and the API server's refusals."""
 
     managed: list[dict[str, Any]]
     problem: Problem | None = None  # a child's name is taken, or refused for good
@@ -220,8 +221,8 @@ async def reconcile_once(context: Context, key: WorkloadKey) -> float | None:
     else:
         # 5. Let go of what it no longer asks for; hold our finalizer while it has
         # resources (their fate at its deletion is the policy's, decided in step 3).
-        body = await release_removed_resources(context, inputs, valid.environment)
-        body = await hold_finalizer(context, body, bool(valid.workload.spec.resources))
+        await release_removed_resources(context, inputs, valid.environment)
+        body = await hold_finalizer(context, inputs.body, bool(valid.workload.spec.resources))
         # 6. Provision its resources (their outputs are what the children are rendered
         # from, so they cannot wait for step 7) and render the children.
         plan = await provision_and_render(context, valid, body)
@@ -302,15 +303,14 @@ def validate(inputs: Inputs) -> Valid | Problem:
 
 async def release_removed_resources(
     context: Context, inputs: Inputs, environment: Environment
-) -> dict[str, Any]:
+) -> None:
     """Let go of the resources the Workload no longer asks for, saying so in the log and
-    an Event each. Returns the Workload as it is now."""
+    an Event each."""
     for line in await release_removed(context, inputs.body, environment):
         log.info("Workload %s: %s", inputs.key, line)
         await post_event(
             context.events, inputs.body, Reason.RESOURCE_RELEASED, line, now=inputs.stamp
         )
-    return inputs.body
 
 
 async def hold_finalizer(context: Context, body: dict[str, Any], wanted: bool) -> dict[str, Any]:
