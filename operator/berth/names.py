@@ -55,10 +55,10 @@ DEFINED_BY_ANNOTATION: Final = "berth.dev/defined-by"
 # (provision.sharing: a user with another fingerprint gets SharedResourceConflict).
 DEFINITION_ANNOTATION: Final = "berth.dev/definition"
 
-# -- labels of the sharding Leases (handlers.sharding) ---------------------------------------
+# -- labels of the sharding Leases (coordination.sharding) -----------------------------------
 
 # On every Lease of sharded replicas, value "shard" or "member": the replicas list their
-# Leases by it (handlers.sharding).
+# Leases by it (coordination.sharding).
 SHARD_LEASE_LABEL: Final = "berth.dev/shard-lease"
 # On a shard's Lease, value the shard's number.
 SHARD_LABEL: Final = "berth.dev/shard"

@@ -256,10 +256,9 @@ async def until(check: Any) -> None:
 
 async def test_a_standby_counts_nothing_and_the_active_replica_counts_its_workloads() -> None:
     """Summed over the replicas, each Workload and each waiting key counts once."""
-    from berth.handlers.config import OperatorConfig
-    from berth.handlers.runtime import Runtime, workload_key
+    from berth.handlers.keys import WorkloadKey
     from tests.fakeapi import FakeApi
-    from tests.unit.test_runtime import peering
+    from tests.unit.test_runtime import peering, runtime
 
     api = FakeApi()
     ready = workload_dict("ready")
@@ -269,10 +268,9 @@ async def test_a_standby_counts_nothing_and_the_active_replica_counts_its_worklo
     api.add(peering({"other": 10}))
     for standalone in (False, True):
         # Peered, a live peer outranks it: a standby for this test's length.
-        config = OperatorConfig(workers=1, standalone=standalone, identity="me", priority=5)
-        rt = Runtime(config=config, client=api)
+        rt = runtime(api, workers=1, standalone=standalone, identity="me", priority=5)
         await api.fill(rt.cache)
-        rt.queue.add(workload_key((NAMESPACE, "waiting")))
+        rt.queue.add(WorkloadKey(NAMESPACE, "waiting"))
         metrics.WORKLOADS.labels("false").set(-1)  # not this loop's figure
         rt.start()
         try:
