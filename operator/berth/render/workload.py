@@ -77,8 +77,8 @@ class RenderedWorkload:
     """The external URL of the Workload's route resource, if it has one."""
 
 
-def _metadata(name: str, namespace: str, workload_name: str) -> dict[str, Any]:
-    return {"name": name, "namespace": namespace, "labels": workload_labels(workload_name)}
+def _metadata(name: str, namespace: str, workload: Workload) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": workload_labels(workload)}
 
 
 def _sorted_ports(workload: Workload) -> list[tuple[str, ServicePort]]:
@@ -281,7 +281,7 @@ def render_workload(
         configmap: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": _metadata(files_configmap_name(name), namespace, name),
+            "metadata": _metadata(files_configmap_name(name), namespace, workload),
         }
         if files.data:
             configmap["data"] = files.data
@@ -308,7 +308,7 @@ def render_workload(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": _metadata(name, namespace, name),
+            "metadata": _metadata(name, namespace, workload),
             "spec": {
                 "replicas": replicas,
                 "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
@@ -316,7 +316,7 @@ def render_workload(
                 "selector": {"matchLabels": selector_labels(name)},
                 "template": {
                     "metadata": {
-                        "labels": workload_labels(name),
+                        "labels": workload_labels(workload),
                         "annotations": dict(sorted(pod_annotations.items())),
                     },
                     "spec": pod_spec,
@@ -333,7 +333,7 @@ def render_workload(
             {
                 "apiVersion": "v1",
                 "kind": "Service",
-                "metadata": _metadata(service_name, namespace, name),
+                "metadata": _metadata(service_name, namespace, workload),
                 "spec": {
                     "type": "ClusterIP",
                     "selector": selector_labels(name),
