@@ -108,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
 
-    from berth.handlers import watch  # noqa: F401  (registers the handlers)
+    from berth.handlers import backstage, watch  # noqa: F401  (registers the handlers)
     from berth.kube import credentials
 
     config = config_from(args)
