@@ -13,6 +13,7 @@ entities it has when a read fails, and asks again at its next refresh.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from typing import Any
@@ -28,16 +29,25 @@ CATALOG_PATH = "/backstage/catalog-info.yaml"
 _MEMO_KEY = web.AppKey("memo", object)
 
 
-def catalog_answer(runtime: Runtime | None, if_none_match: str | None) -> web.Response:
-    """The response to one read of the catalog, from what the runtime knows now."""
+def _catalog_text(environments: list[dict[str, Any]], workloads: list[dict[str, Any]]) -> str:
+    return catalog_yaml(catalog_entities(environments, workloads))
+
+
+async def catalog_answer(runtime: Runtime | None, if_none_match: str | None) -> web.Response:
+    """The response to one read of the catalog, from what the runtime knows now.
+
+    The objects are taken from the cache on the event loop; the entities are made in a
+    thread (a third of a second for 5,000 Workloads), so the reconcilers and the watches
+    go on meanwhile. Those objects are never changed in place: a watch event replaces
+    them."""
     if runtime is None or not runtime.cache.attached:
         return _unavailable("the operator is still reading the cluster")
     if not runtime.active.is_set():
         return _unavailable("this replica is a standby; its watches are paused")
     cache = runtime.cache
-    environments = [cache.environment(name) for name in cache.environment_names()]
-    workloads = [cache.workload(key) for key in cache.workload_keys()]
-    text = catalog_yaml(catalog_entities(filter(None, environments), filter(None, workloads)))
+    environments = [e for e in map(cache.environment, cache.environment_names()) if e]
+    workloads = [w for w in map(cache.workload, cache.workload_keys()) if w]
+    text = await asyncio.to_thread(_catalog_text, environments, workloads)
     etag = '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
     if if_none_match == etag:
         return web.Response(status=304, headers={"ETag": etag})
@@ -56,7 +66,7 @@ def _unavailable(why: str) -> web.Response:
 
 async def _get_catalog(request: web.Request) -> web.Response:
     runtime = getattr(request.app[_MEMO_KEY], "runtime", None)
-    return catalog_answer(runtime, request.headers.get("If-None-Match"))
+    return await catalog_answer(runtime, request.headers.get("If-None-Match"))
 
 
 def catalog_app(memo: Any) -> web.Application:
