@@ -76,8 +76,12 @@ fmt: venv ## Format and autofix the code.
 	@$(VENV)/bin/ruff format operator tests hack
 	@$(VENV)/bin/ruff check --fix operator tests hack
 
+.PHONY: backstage
+backstage: ## Install the Backstage backend the portal's e2e test runs (npm; cached outside the checkout, not needed by `make dev`).
+	@hack/backstage.sh >/dev/null
+
 .PHONY: test
-test: venv tools test-tools ## Run every test: unit, then integration and e2e against a real control plane.
+test: venv tools test-tools backstage ## Run every test: unit, then integration and e2e against a real control plane.
 	@$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
