@@ -234,10 +234,10 @@ async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs
         runtime.enqueue(workload_key((namespace, name)))
     for other in resources.sharers(runtime.cache, body):
         runtime.enqueue(workload_key(other))
-    # Its Environment counts it: looked at within a few seconds, once for many events
-    # (counting is a walk over all Workloads).
+    # Its Environment counts it: looked at as soon as its counts may be written again,
+    # once for many events (counting is a walk over all Workloads).
     for env in environment.environments_of_workload(runtime.cache, body):
-        runtime.queue.add_after(environment_key(env), environment.COUNTS_EVERY_SECONDS)
+        runtime.queue.add_after(environment_key(env), environment.counts_due_in(runtime, env))
 
 
 @kopf.on.event(GROUP, VERSION, "environments")
