@@ -36,6 +36,8 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS_THROTTLED = 10
 MAX_ATTEMPTS_SERVER_ERROR = 5
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Asks the API server for an object's metadata alone (as `kubectl get -o name` does).
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 class ApiError(Exception):
@@ -243,6 +245,7 @@ class KubeClient:
         body: Any = None,
         content_type: str = "application/json",
         kind: str = "",
+        accept: str | None = None,
     ) -> Any:
         """Send one request, retrying throttling and transient server errors.
 
@@ -252,7 +255,9 @@ class KubeClient:
         attempt = 0
         relogged = False
         data = None if body is None else encode_body(body)
-        headers = {"Content-Type": content_type} if data is not None else None
+        headers = {"Content-Type": content_type} if data is not None else {}
+        if accept is not None:
+            headers["Accept"] = accept
         writes = method in WRITE_VERBS and not (params or {}).get("dryRun")
         while True:
             attempt += 1
@@ -268,7 +273,7 @@ class KubeClient:
                 if self._session is None:
                     self._session = self._new_session()
                 async with self._session.request(
-                    method, path.lstrip("/"), params=params, data=data, headers=headers
+                    method, path.lstrip("/"), params=params, data=data, headers=headers or None
                 ) as response:
                     text = await response.text()
                     status = response.status
@@ -365,6 +370,18 @@ class KubeClient:
         path = await self.path_for(api_version, kind, namespace, name)
         try:
             result: dict[str, Any] = await self.request("GET", path)
+        except NotFound:
+            return None
+        return result
+
+    async def get_metadata(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        """The object's metadata only (a PartialObjectMetadata), or None when it does not
+        exist: what is in a Secret never leaves the API server."""
+        path = await self.path_for(api_version, kind, namespace, name)
+        try:
+            result: dict[str, Any] = await self.request("GET", path, accept=METADATA_ONLY)
         except NotFound:
             return None
         return result
