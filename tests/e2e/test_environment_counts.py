@@ -72,13 +72,13 @@ def sample(berth: Berth, namespace: str, environment: str) -> Sample:
 def follow(berth: Berth, namespace: str, environment: str, n: int, timeout: float) -> list[Sample]:
     """Sample until the Environment has counted ``n`` Ready Workloads; every sample."""
     samples: list[Sample] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def counted() -> bool:
         samples.append(sample(berth, namespace, environment))
-        if samples[-1].counted_ready == n and samples[-1].counted == n:
-            return samples
-        time.sleep(0.2)
-    raise AssertionError(f"the Environment never counted {n} Ready Workloads: {samples[-1]}")
+        return samples[-1].counted_ready == n and samples[-1].counted == n
+
+    wait_for(counted, timeout, f"the Environment to count {n} Ready Workloads", interval=0.2)
+    return samples
 
 
 def check_never_above_the_truth(samples: list[Sample]) -> None:
