@@ -280,6 +280,19 @@ def test_a_claim_crossplane_cannot_compose_comes_before_its_resource() -> None:
     assert (secret.health.state, secret.health.reason) == (State.PROGRESSING, "NotFound")
 
 
+def test_a_claim_without_conditions_yet_is_on_its_way() -> None:
+    snap = snapshot()
+    snap.objects[CLAIM_KEY] = {**claim(), "status": {}}
+    snap.objects[SECRET_KEY] = None
+    node = trace_of(snap).root.children[1].children[1]
+    assert (node.kind, node.health.state, node.health.reason) == (
+        "PostgreSQLInstance",
+        State.PROGRESSING,
+        "NoReadyCondition",
+    )
+    assert node.children[0].health.state == State.PROGRESSING  # its Secret: not yet
+
+
 def test_a_ready_claim_without_its_secret_points_at_the_secret() -> None:
     snap = snapshot()
     snap.objects[SECRET_KEY] = None

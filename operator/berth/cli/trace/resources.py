@@ -40,6 +40,8 @@ def _provisioner(snap: Snapshot, entry: Mapping[str, Any], environment: str | No
 def _claim(snap: Snapshot, ref: Ref, resource: Health) -> Node:
     body = snap.objects.get(ref)
     node = object_node(ref, body, missing(resource.state == State.READY, "the resource names it"))
+    if isinstance(body, Mapping):
+        node.health = state.claim(body)
     secret = connection_secret(ref, body)
     if secret is None:
         return node

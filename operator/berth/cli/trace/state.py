@@ -160,6 +160,13 @@ def _one_line(status: Mapping[str, Any]) -> str:
     return " ".join(str(status.get("message") or "").split())
 
 
+def claim(obj: Mapping[str, Any]) -> Health:
+    """A resource's claim: by its Synced and Ready conditions; none yet is on its way."""
+    if (obj.get("metadata") or {}).get("deletionTimestamp"):
+        return Health(State.PROGRESSING, "Terminating", "being deleted")
+    return _claim_like(obj)
+
+
 def _claim_like(obj: Mapping[str, Any]) -> Health:
     """A Crossplane claim, or any object with kstatus-style Ready/Synced conditions."""
     synced = condition(obj, "Synced")
