@@ -21,7 +21,8 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 .PHONY: venv
-venv: $(VENV)/.installed ## Create the virtualenv with Berth and its dev dependencies.
+venv: $(VENV)/.installed ## Create the virtualenv with Berth and its dev dependencies (and the kubectl plugin kubectl-berth in .bin/).
+	@mkdir -p $(BIN) && ln -sfn $(abspath $(VENV))/bin/kubectl-berth $(BIN)/kubectl-berth
 
 .PHONY: tools
 tools: ## Build the control plane tools (kube-*, etcd, kwok, helm) into the cache and link them into .bin/.
