@@ -383,49 +383,15 @@ class FakeApi(KubeClient):
 
     # -- the cache the watches would fill --------------------------------------------------------
 
-    async def indices(self) -> dict[str, dict[Any, list[Any]]]:
-        """What kopf's indices (``berth.handlers.watch``) would hold for what is stored."""
-        from berth.handlers import cache as cache_module
-        from berth.handlers import watch
-
-        sources: dict[str, tuple[str, str]] = {
-            cache_module.WORKLOADS_INDEX: ("berth.dev/v1alpha1", "Workload"),
-            cache_module.ENVIRONMENTS_INDEX: ("berth.dev/v1alpha1", "Environment"),
-            cache_module.CLUSTER_PROVISIONERS_INDEX: ("berth.dev/v1alpha1", "ClusterProvisioner"),
-            "berth_deployments": ("apps/v1", "Deployment"),
-            "berth_services": ("v1", "Service"),
-            "berth_configmaps": ("v1", "ConfigMap"),
-            cache_module.PODS_INDEX: ("v1", "Pod"),
-        }
-        result: dict[str, dict[Any, list[Any]]] = {}
-        for index, (api_version, kind) in sources.items():
-            handler = getattr(watch, index)
-            found: dict[Any, list[Any]] = {}
-            for key, obj in sorted(self.objects.items()):
-                if key[:2] != (api_version, kind):
-                    continue
-                meta = obj["metadata"]
-                labels = meta.get("labels") or {}
-                # The watches of children and Pods filter on managed-by server-side.
-                if kind in ("Deployment", "Service", "ConfigMap", "Pod") and (
-                    labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE
-                ):
-                    continue
-                entry = await handler(
-                    namespace=meta.get("namespace"),
-                    name=meta["name"],
-                    labels=labels,
-                    body=_copy(obj),
-                )
-                for k, v in entry.items():
-                    found.setdefault(k, []).append(v)
-            result[index] = found
-        return result
+    def stores(self) -> dict[str, Any]:
+        """What the informers (``berth.handlers.watch.WATCHED``) would keep of what is
+        stored: one ``berth.kube.informer.Store`` per watched kind."""
+        return stores_holding(*(obj for _, obj in sorted(self.objects.items())))
 
     async def fill(self, cache: Any) -> Any:
-        """Give ``cache`` (a ``berth.handlers.cache.Cache``) the indices of what is stored
-        now, as the watches would once caught up; returns it."""
-        cache.indices.update(await self.indices())
+        """Give ``cache`` (a ``berth.handlers.cache.Cache``) the stores of what is stored
+        now, as the informers would once caught up; returns it."""
+        cache.attach(self.stores())
         return cache
 
     # -- the transport ------------------------------------------------------------------------
@@ -1008,6 +974,29 @@ class _Session:
 
 
 # -- helpers: copies, field sets, patches -----------------------------------------------------
+
+
+def stores_holding(*objects: Mapping[str, Any], keep: bool = True) -> dict[str, Any]:
+    """The informers' stores (``berth.handlers.watch.WATCHED``), holding ``objects`` as
+    an informer would keep them (``keep``), or whole; the children and Pods only with
+    our managed-by label, which their watches select by."""
+    from berth.handlers.watch import WATCHED
+    from berth.kube.informer import Store, object_key
+
+    result: dict[str, Any] = {}
+    for watched in WATCHED:
+        store = Store(index_of=watched.index)
+        for obj in objects:
+            if (obj["apiVersion"], obj["kind"]) != (watched.api_version, watched.kind):
+                continue
+            labels = obj["metadata"].get("labels") or {}
+            if watched.selector and labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
+                continue
+            kept = watched.keep(_copy(obj)) if keep else _copy(obj)
+            store.put("informer", object_key(obj), kept)
+        result[watched.name] = store
+    return result
+
 
 _OWNED_META = ("labels", "annotations", "ownerReferences", "finalizers")
 

@@ -75,6 +75,12 @@ SHARD_LEASE_LABEL: Final = "berth.dev/shard-lease"
 SHARD_LABEL: Final = "berth.dev/shard"
 # On a replica's member Lease, value its --shards: replicas that disagree hold nothing.
 SHARD_COUNT_LABEL: Final = "berth.dev/shards"
+# On everything Berth renders for a Workload (the Pod template too) and on the namespace
+# of an Environment, value the namespace's bucket (render.labels.shard_bucket, 0-63): a
+# function of the namespace alone, so it never changes. With --shards, the Workloads get
+# it too (the shard's owner adds it), and each replica lists and watches only the buckets
+# of the shards it holds (handlers.informers).
+SHARD_BUCKET_LABEL: Final = "berth.dev/shard-bucket"
 
 # -- names others define, which Berth writes or reads ----------------------------------------
 

@@ -136,6 +136,9 @@ class Reason(StrEnum):
     # Something unforeseen failed: retried with backoff.
     RECONCILE_ERROR = "ReconcileError"
     # -- the rollout (render.rollout) --
+    # Nothing reported yet: the status a new Workload has from its CRD's default until
+    # Berth writes one (api.workload.INITIAL_STATUS).
+    NOT_REPORTED = "NotReportedYet"
     # The Deployment does not exist yet.
     DEPLOYMENT_MISSING = "DeploymentMissing"
     # The Deployment controller has not looked at the new generation yet.

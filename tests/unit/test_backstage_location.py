@@ -16,10 +16,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from berth.handlers import watch
 from berth.handlers.backstage import CATALOG_PATH, catalog_app
-from berth.handlers.cache import ENVIRONMENTS_INDEX, WORKLOADS_INDEX
 from berth.handlers.config import OperatorConfig
 from berth.handlers.runtime import Runtime
-from tests.unit.builders import NAMESPACE, environment_dict, workload_dict
+from tests.fakeapi import stores_holding
+from tests.unit.builders import environment_dict, workload_dict
 
 
 def runtime(*, standby: bool = False) -> Runtime:
@@ -31,13 +31,8 @@ def runtime(*, standby: bool = False) -> Runtime:
 
 
 def fill(target: Runtime, *workloads: dict[str, Any]) -> None:
-    """The cache as kopf's indices hold it: key -> the objects under that key."""
-    target.cache.attach(
-        {
-            ENVIRONMENTS_INDEX: {"team-a-dev": [environment_dict()]},
-            WORKLOADS_INDEX: {(NAMESPACE, w["metadata"]["name"]): [w] for w in workloads},
-        }
-    )
+    """The cache as the informers fill it."""
+    target.cache.attach(stores_holding(environment_dict(), *workloads, keep=False))
 
 
 def reconciled(name: str) -> dict[str, Any]:

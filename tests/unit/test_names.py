@@ -48,6 +48,7 @@ WIRE = {
     "SHARD_LEASE_LABEL": "berth.dev/shard-lease",
     "SHARD_LABEL": "berth.dev/shard",
     "SHARD_COUNT_LABEL": "berth.dev/shards",
+    "SHARD_BUCKET_LABEL": "berth.dev/shard-bucket",
 }
 
 

@@ -191,3 +191,40 @@ async def test_backoff_is_per_key(queue: WorkQueue[str]) -> None:
     queue.add("a")
     assert await queue.get() == "a"
     assert queue.done("a", failed=True) == 2.0
+
+
+async def test_urgent_keys_are_handed_out_first(queue: WorkQueue[str]) -> None:
+    queue.add("status-1")
+    queue.add("status-2")
+    queue.add("edit", urgent=True)
+    assert [await queue.get() for _ in range(3)] == ["edit", "status-1", "status-2"]
+
+
+async def test_a_waiting_key_made_urgent_moves_ahead_once(queue: WorkQueue[str]) -> None:
+    queue.add("a")
+    queue.add("b")
+    queue.add("b", urgent=True)
+    queue.add("b", urgent=True)
+    queue.add("a")  # not urgent: stays where it is
+    assert len(queue) == 2
+    assert [await queue.get() for _ in range(2)] == ["b", "a"]
+    assert await nothing_ready(queue)  # b's old place in the other lane is not handed out
+
+
+async def test_an_urgent_add_while_active_comes_back_urgent(queue: WorkQueue[str]) -> None:
+    queue.add("a")
+    assert await queue.get() == "a"
+    queue.add("a", urgent=True)
+    queue.add("a")
+    queue.add("other")
+    queue.done("a")
+    assert await queue.get() == "a"  # ahead of "other"
+
+
+async def test_rate_limited_adds_back_off_per_key(queue: WorkQueue[str]) -> None:
+    assert [queue.add_rate_limited("a") for _ in range(4)] == [0.5, 1.0, 2.0, 4.0]
+    assert queue.add_rate_limited("b") == 0.5  # per key
+    queue.add("a")
+    assert await queue.get() == "a"
+    queue.done("a")  # a success forgets its failures
+    assert queue.add_rate_limited("a") == 0.5

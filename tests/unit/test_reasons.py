@@ -73,6 +73,7 @@ WIRE = {
     "CHILD_CONFLICT": "ChildConflict",
     "RECONCILE_ERROR": "ReconcileError",
     "DEPLOYMENT_MISSING": "DeploymentMissing",
+    "NOT_REPORTED": "NotReportedYet",
     "ROLLOUT_PENDING": "RolloutPending",
     "ROLLING_OUT": "RollingOut",
     "REPLICAS_UNAVAILABLE": "ReplicasUnavailable",

@@ -9,6 +9,7 @@ import datetime
 
 import pytest
 
+from berth.api.workload import INITIAL_STATUS
 from berth.clock import SystemClock, parse_time, rfc3339
 from berth.handlers import workload as workload_handler
 from berth.handlers.common import deletion_policy, post_event, write_status_and_events
@@ -131,12 +132,15 @@ def test_an_environment_whose_policy_cannot_be_read_keeps_everything() -> None:
     assert deletion_policy(environment_dict(deletionPolicy="Delete")) == "Delete"
 
 
-def test_just_created_needs_a_creation_time_and_no_status() -> None:
+def test_just_created_needs_a_creation_time_and_no_reported_status() -> None:
     now = parse_time("2026-01-01T12:00:00Z")
     assert not workload_handler.just_created({"metadata": {}}, now)
     young = {"metadata": {"creationTimestamp": "2026-01-01T11:59:59Z"}}
     assert workload_handler.just_created(young, now)
-    assert not workload_handler.just_created({**young, "status": {"x": 1}}, now)
+    # The CRD's default status is no report: still just created.
+    assert workload_handler.just_created({**young, "status": INITIAL_STATUS}, now)
+    reported = {**young, "status": {"observedGeneration": 1}}
+    assert not workload_handler.just_created(reported, now)
 
 
 async def test_a_resource_served_from_an_existing_secret_has_no_claim() -> None:

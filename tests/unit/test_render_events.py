@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from berth.api.workload import INITIAL_STATUS
 from berth.problems import Problem
 from berth.render.events import transitions
 from berth.render.status import Observed, workload_status
@@ -47,9 +48,21 @@ def test_becoming_ready_posts_a_normal_event() -> None:
     assert not events[0].warning
 
 
-def test_ready_from_nothing_posts_an_event() -> None:
+def test_a_first_report_of_ready_posts_no_event() -> None:
+    # Nothing reported before (no status, or the CRD's default): the status says it all.
     ready = status_of(Observed(generation=1, environment="e", deployment=deployment()), None, T0)
-    assert [e.reason for e in transitions(None, ready)] == ["Ready"]
+    assert transitions(None, ready) == []
+    assert transitions(INITIAL_STATUS, ready) == []
+
+
+def test_ready_after_a_reported_rollout_posts_an_event() -> None:
+    rolling = status_of(
+        Observed(generation=1, environment="e", deployment=deployment(ready=0, available=0)),
+        None,
+        T0,
+    )
+    ready = status_of(Observed(generation=1, environment="e", deployment=deployment()), rolling, T1)
+    assert [e.reason for e in transitions(rolling, ready)] == ["Ready"]
 
 
 def test_losing_ready_posts_a_warning() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from berth.api.workload import INITIAL_STATUS
 from berth.problems import Problem
 from berth.render.events import transitions
 from berth.render.folding import (
     FIRST_STATUS_WAIT_SECONDS,
     first_status_wait,
+    only_record_changed,
     only_rollout_progress,
     only_workload_counts,
 )
@@ -229,8 +231,12 @@ def test_a_new_workloads_first_status_waits_briefly_for_a_quick_rollout() -> Non
     assert first_status_wait(None, rolling, created, one_second_later) == (
         FIRST_STATUS_WAIT_SECONDS - 1
     )
+    # The CRD's default status is no report: it waits all the same.
+    assert first_status_wait(INITIAL_STATUS, rolling, created, one_second_later) == (
+        FIRST_STATUS_WAIT_SECONDS - 1
+    )
     # Written once the wait is over: a slow rollout still says it is on its way.
-    assert first_status_wait(None, rolling, created, "2024-05-01T10:00:05Z") is None
+    assert first_status_wait(None, rolling, created, "2024-05-01T10:00:30Z") is None
     assert first_status_wait(None, rolling, "", one_second_later) is None  # no stamp: now
 
 
@@ -244,3 +250,11 @@ def test_only_a_first_status_that_says_rolling_out_waits() -> None:
     rolling = status(now=now)
     assert first_status_wait(None, rolling, created, now) == FIRST_STATUS_WAIT_SECONDS
     assert first_status_wait(ready, rolling, created, now) is None
+
+
+def test_a_new_record_of_what_was_rendered_alone_is_not_worth_a_write() -> None:
+    before = {"observedGeneration": 1, "renderedFrom": {"generation": 1}}
+    assert only_record_changed(before, {**before, "renderedFrom": {"generation": 2}})
+    assert only_record_changed({**before, "kopf": {}}, {"observedGeneration": 1})
+    assert not only_record_changed(before, {**before, "observedGeneration": 2})
+    assert not only_record_changed(None, before)

@@ -25,6 +25,8 @@ LABELS = {
     "app.kubernetes.io/managed-by": "berth",
     "berth.dev/workload": "checkout",
     "backstage.io/kubernetes-id": "checkout",
+    # the namespace's bucket (render.labels.shard_bucket): what sharded watches select by
+    "berth.dev/shard-bucket": "51",
 }
 OUTPUTS: Outputs = {
     "db": {"host": "db.internal", "password": SecretRef("db-conn", "password")},

@@ -81,6 +81,8 @@ class Cluster:
     def hold(self, *shards: int) -> None:
         for shard in shards:
             self.sharder.held[shard] = _Held(valid_until=self.clock.monotonic() + 4)
+            # as if the shard's informers had listed it (the fake's stores hold it all)
+            self.runtime.watches._synced_shards.add(shard)
 
     def queued(self) -> set[Key]:
         return set(self.runtime.queue._pending)

@@ -5,6 +5,7 @@ tests/e2e/test_sharding.py."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections import Counter
 from typing import Any
 
@@ -14,20 +15,39 @@ from berth.coordination.sharding import Sharder, ShardLost, _Held
 from berth.coordination.shards import (
     Observer,
     Timing,
+    buckets_of,
     fair_shares,
     member_lease_name,
     preference,
+    shard_count_label,
     shard_of,
 )
+from berth.render.labels import shard_bucket
 
 
 def test_a_namespace_has_one_shard_whatever_the_process() -> None:
     # Fixed values: the hash must not depend on PYTHONHASHSEED, the machine or the
     # version, or two replicas (or an upgrade) would disagree on who owns a namespace.
     names = ("team-a", "team-b", "default", "")
+    assert [shard_bucket(ns) for ns in names] == [52, 42, 61, 20]
     assert [shard_of(ns, 4) for ns in names] == [0, 2, 1, 0]
-    assert [shard_of(ns, 7) for ns in names] == [3, 1, 4, 1]
+    assert [shard_of(ns, 7) for ns in names] == [3, 0, 5, 6]
     assert all(0 <= shard_of(f"ns-{i}", 7) < 7 for i in range(100))
+
+
+def test_shards_are_made_of_buckets_and_map_as_before_where_the_count_divides_them() -> None:
+    # A shard is a set of namespace buckets, so the label on objects never changes with
+    # the shard count. Where the count divides the 64 buckets, a namespace's shard is
+    # what it was before buckets (sha256 mod the count), so replicas of both versions
+    # agree; elsewhere the member Leases say so, and neither holds anything.
+    for ns in (f"ns-{i}" for i in range(200)):
+        old = int.from_bytes(hashlib.sha256(ns.encode()).digest()[:8], "big")
+        for shards in (2, 4, 8, 16, 32, 64):
+            assert shard_of(ns, shards) == old % shards
+        for shards in (3, 5, 7):
+            assert shard_bucket(ns) in buckets_of(shard_of(ns, shards), shards)
+    assert [shard_count_label(n) for n in (2, 4, 3, 64)] == ["2", "4", "3.64", "64"]
+    assert sorted(b for s in range(3) for b in buckets_of(s, 3)) == list(range(64))
 
 
 def test_namespaces_spread_over_the_shards() -> None:

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from berth.handlers.cache import (
-    CLUSTER_PROVISIONERS_INDEX,
-    ENVIRONMENTS_INDEX,
-    WORKLOADS_INDEX,
-    Cache,
-)
+from berth.handlers.cache import Cache
 from berth.handlers.catalogue import Catalogue
 from berth.handlers.wakeups import (
     environments_of_workload,
@@ -19,6 +14,7 @@ from berth.handlers.wakeups import (
     users_of_cluster_provisioner,
     workloads_of_environment,
 )
+from tests.fakeapi import stores_holding
 from tests.unit.builders import NAMESPACE
 from tests.unit.world import World
 
@@ -64,18 +60,17 @@ def cache(*definitions: dict[str, Any]) -> Cache:
         workload("prod", "uses-pg", ["postgres"]),
         workload("prod", "served-by-it", ["redis"], served_by="ClusterProvisioner/pg"),
     ]
-    return Cache(
-        indices={
-            WORKLOADS_INDEX: {
-                (w["metadata"]["namespace"], w["metadata"]["name"]): [w] for w in workloads
-            },
-            ENVIRONMENTS_INDEX: {
-                "dev": [environment("dev", "development")],
-                "prod": [environment("prod", "production")],
-            },
-            CLUSTER_PROVISIONERS_INDEX: {d["metadata"]["name"]: [d] for d in definitions},
-        }
+    result = Cache()
+    result.attach(
+        stores_holding(
+            *workloads,
+            environment("dev", "development"),
+            environment("prod", "production"),
+            *definitions,
+            keep=False,
+        )
     )
+    return result
 
 
 def test_users_are_those_it_serves_and_those_it_could_serve() -> None:

@@ -4,6 +4,7 @@ indices, and which keys each watch event wakes — nothing else."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from berth.handlers.config import OperatorConfig
 from berth.handlers.keys import EnvironmentKey, WorkloadKey
 from berth.handlers.queue import WorkQueue
 from berth.handlers.runtime import Runtime
+from berth.kube.informer import Informer, Source
 from tests.fakeapi import FakeApi
 from tests.unit.builders import NAMESPACE, environment_dict, workload_dict
 
@@ -55,13 +57,12 @@ async def test_startup_settings_and_runtime(
     try:
         await watch.configure(settings=settings, memo=memo)
         assert settings.posting.enabled is False
-        assert settings.queueing.worker_limit is None
         assert settings.peering.lifetime == 17
         assert settings.persistence.finalizer == "berth.dev/kopf"
-        selector = "app.kubernetes.io/managed-by=berth,berth.dev/workload"
-        assert settings.watching.label_selectors[("apps", "v1", "deployments")] == selector
-        assert settings.watching.label_selectors[("v1", "pods")] == selector
+        # kopf watches nothing of ours: Berth's informers do, one line per kind.
+        assert not settings.watching.label_selectors
         runtime = memo.runtime
+        assert runtime.watched == watch.WATCHED
         assert set(runtime.reconcilers) == {"workload", "environment"}
         assert runtime.client.credentials.server == "https://127.0.0.1:6443"
 
@@ -117,10 +118,10 @@ def test_login_reads_the_same_credentials(tmp_path: Path) -> None:
     assert info.insecure is True
 
 
-# -- indices -----------------------------------------------------------------------------
+# -- what is kept and indexed -------------------------------------------------------------
 
 
-def pod(labels: dict[str, str], owner: str | None) -> dict[str, Any]:
+def pod(labels: dict[str, str], owner: str | None, **status: Any) -> dict[str, Any]:
     refs = [{"kind": "ReplicaSet", "name": owner}] if owner else []
     return {
         "apiVersion": "v1",
@@ -131,7 +132,7 @@ def pod(labels: dict[str, str], owner: str | None) -> dict[str, Any]:
             "labels": labels,
             "ownerReferences": refs,
         },
-        "status": {"phase": "Running"},
+        "status": {"phase": "Running", **status},
     }
 
 
@@ -145,13 +146,14 @@ def pod(labels: dict[str, str], owner: str | None) -> dict[str, Any]:
         (OURS, None, None),  # no ReplicaSet
     ],
 )
-async def test_the_pods_index_knows_our_deployments_pods(
+def test_the_pods_store_knows_our_deployments_pods(
     labels: dict[str, str], replicaset: str | None, owner: str | None
 ) -> None:
     body = pod(labels, replicaset)
-    assert watch.pod_owner(labels, body) == owner
-    entry = await watch.berth_pods(namespace=NAMESPACE, labels=labels, body=body)
-    assert list(entry) == ([(NAMESPACE, owner)] if owner else [])
+    expected = WorkloadKey(NAMESPACE, owner) if owner else None
+    assert watch.pod_owner(labels, body) == expected
+    kept = watch.keep_pod(body)
+    assert (kept.owner, kept.summary.name, kept.summary.phase) == (expected, "p", "Running")
 
 
 @pytest.mark.parametrize(
@@ -163,69 +165,116 @@ async def test_the_pods_index_knows_our_deployments_pods(
         ({"app.kubernetes.io/managed-by": "berth"}, False),
     ],
 )
-async def test_the_children_indices(labels: dict[str, str], indexed: bool) -> None:
-    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "labels": labels}}
-    for index in (watch.berth_deployments, watch.berth_services, watch.berth_configmaps):
-        entry = await index(namespace=NAMESPACE, labels=labels, body=body)
-        assert bool(entry) == indexed
+def test_the_children_are_indexed_by_owner(labels: dict[str, str], indexed: bool) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s", "namespace": NAMESPACE, "labels": labels},
+    }
+    for name in ("deployments", "services", "configmaps"):
+        watched = next(w for w in watch.WATCHED if w.name == name)
+        assert watched.index is not None
+        owner = watched.index(watched.keep(body))
+        assert owner == (WorkloadKey(NAMESPACE, "checkout") if indexed else None)
+
+
+def test_every_watched_kind_has_a_store_a_rule_and_the_right_scope() -> None:
+    by_name = {w.name: w for w in watch.WATCHED}
+    assert set(by_name) == {
+        "workloads",
+        "environments",
+        "clusterprovisioners",
+        "deployments",
+        "services",
+        "configmaps",
+        "pods",
+    }
+    assert all(w.wake is not None for w in watch.WATCHED)
+    # The few cluster-wide kinds every replica needs; the rest per shard.
+    assert {n for n, w in by_name.items() if not w.sharded} == {
+        "environments",
+        "clusterprovisioners",
+    }
+    assert {n for n, w in by_name.items() if w.orphans} == {"workloads"}
+    selector = "app.kubernetes.io/managed-by=berth,berth.dev/workload"
+    assert {w.selector for w in watch.WATCHED if w.sharded and w.name != "workloads"} == {selector}
 
 
 # -- events wake keys --------------------------------------------------------------------
 
 
-async def woken_world() -> tuple[FakeApi, kopf.Memo, dict[str, Any]]:
-    """A Runtime with no workers (what is enqueued stays visible) and the indices kopf
-    would hand over."""
+async def woken_world() -> tuple[FakeApi, Runtime]:
+    """A Runtime with no workers (what is enqueued stays visible) and the stores its
+    informers would have filled."""
     api = FakeApi()
     api.add(environment_dict())
     api.add(workload_dict("checkout", resources={"db": {"type": "postgres", "id": "main"}}))
     api.add(workload_dict("orders", resources={"db": {"type": "postgres", "id": "main"}}))
     api.add(workload_dict("lone"))
-    memo = kopf.Memo()
-    memo.runtime = Runtime(
-        config=OperatorConfig(workers=0, resync_seconds=3600), client=api, queue=WorkQueue()
+    runtime = Runtime(
+        config=OperatorConfig(workers=0, resync_seconds=3600),
+        client=api,
+        queue=WorkQueue(),
+        watched=watch.WATCHED,
     )
-    return api, memo, await api.indices()
+    await api.fill(runtime.cache)
+    _INFORMERS.clear()
+    return api, runtime
 
 
-def queued(memo: kopf.Memo) -> set[Any]:
-    return set(memo.runtime.queue._pending)
+# One informer per (runtime, store), as a replica has: a store forgets an object only
+# when the informer that put it there says it went.
+_INFORMERS: dict[tuple[int, str], Informer] = {}
 
 
-async def test_the_first_event_hands_the_indices_over_and_queues_everything() -> None:
-    api, memo, indices = await woken_world()
-    body = api.stored("berth.dev/v1alpha1", "Workload", "lone", NAMESPACE)
-    try:
-        await watch.on_workload(event={"type": "ADDED"}, body=body, memo=memo, **indices)
-        assert memo.runtime.cache.attached
-        assert queued(memo) == {
-            EnvironmentKey("team-a-dev"),
-            WorkloadKey(NAMESPACE, "checkout"),
-            WorkloadKey(NAMESPACE, "orders"),
-            WorkloadKey(NAMESPACE, "lone"),
-        }
-        # Its Environment's counts are looked at a little later.
-        assert EnvironmentKey("team-a-dev") in memo.runtime.queue._timers
-    finally:
-        await memo.runtime.stop()
+def told(runtime: Runtime, name: str, kind: str, body: dict[str, Any]) -> None:
+    """What the informer of store ``name`` does with one watch event."""
+    watched = next(w for w in watch.WATCHED if w.name == name)
+    informer = _INFORMERS.get((id(runtime), name))
+    if informer is None:
+        informer = _INFORMERS[id(runtime), name] = Informer(
+            runtime.client,
+            Source(watched.api_version, watched.kind),
+            runtime.cache.stores[name],
+            keep=watched.keep,
+            on_event=lambda event: runtime.on_event(watched, event),
+        )
+    informer.handle({"type": kind, "object": copy.deepcopy(body)})
+
+
+def queued(runtime: Runtime) -> set[Any]:
+    return set(runtime.queue._pending)
+
+
+def urgent(runtime: Runtime) -> set[Any]:
+    return set(runtime.queue._urgent)
 
 
 async def test_a_workload_event_wakes_it_and_those_sharing_its_resources() -> None:
-    api, memo, indices = await woken_world()
-    memo.runtime.cache.attach(indices)
+    api, runtime = await woken_world()
     body = api.stored("berth.dev/v1alpha1", "Workload", "checkout", NAMESPACE)
-    await watch.on_workload(event={"type": "MODIFIED"}, body=body, memo=memo)
-    assert queued(memo) == {
+    assert body is not None
+    told(runtime, "workloads", "MODIFIED", body)
+    assert queued(runtime) == {
         WorkloadKey(NAMESPACE, "checkout"),
         WorkloadKey(NAMESPACE, "orders"),
     }
-    memo.runtime.queue.shutdown()
+    assert urgent(runtime) == set()  # the same generation: no hurry
+    edited = api.edit("berth.dev/v1alpha1", "Workload", "lone", NAMESPACE, {"spec": {"x": 1}})
+    told(runtime, "workloads", "MODIFIED", edited)
+    assert urgent(runtime) == {WorkloadKey(NAMESPACE, "lone")}  # a new generation goes first
+    # Whether it is Ready changed: its Environment's counts are looked at a little later.
+    assert EnvironmentKey("team-a-dev") not in runtime.queue._timers
+    ready = copy.deepcopy(edited)
+    ready["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    told(runtime, "workloads", "MODIFIED", ready)
+    assert EnvironmentKey("team-a-dev") in runtime.queue._timers
+    runtime.queue.shutdown()
 
 
 async def test_our_own_status_write_coming_back_wakes_nobody_but_sharers() -> None:
-    api, memo, indices = await woken_world()
-    cache = memo.runtime.cache
-    cache.attach(indices)
+    api, runtime = await woken_world()
+    cache = runtime.cache
     before = api.stored("berth.dev/v1alpha1", "Workload", "lone", NAMESPACE)
     assert before is not None
     after = api.edit(
@@ -238,21 +287,24 @@ async def test_our_own_status_write_coming_back_wakes_nobody_but_sharers() -> No
         subresource="status",
     )
     cache.remember_write(before, after)
-    await watch.on_workload(event={"type": "MODIFIED"}, body=after, memo=memo)
-    assert queued(memo) == set()
+    told(runtime, "workloads", "MODIFIED", after)
+    assert queued(runtime) == set()
     # A deletion is always news, and the memory of the write goes.
-    await watch.on_workload(event={"type": "DELETED"}, body=after, memo=memo)
-    assert queued(memo) == {WorkloadKey(NAMESPACE, "lone")}
-    memo.runtime.queue.shutdown()
+    told(runtime, "workloads", "DELETED", after)
+    assert queued(runtime) == urgent(runtime) == {WorkloadKey(NAMESPACE, "lone")}
+    runtime.queue.shutdown()
 
 
 @pytest.mark.parametrize("event", ["MODIFIED", "DELETED"])
-async def test_an_environment_event_wakes_it_and_its_workloads(event: str) -> None:
-    api, memo, indices = await woken_world()
-    memo.runtime.cache.attach(indices)
+async def test_an_environment_event_wakes_it_and_on_a_new_spec_its_workloads(event: str) -> None:
+    api, runtime = await woken_world()
     body = api.stored("berth.dev/v1alpha1", "Environment", "team-a-dev")
-    await watch.on_environment(event={"type": event}, body=body, memo=memo)
-    assert queued(memo) == {
+    assert body is not None
+    told(runtime, "environments", "MODIFIED", body)  # its status, say: itself only
+    assert queued(runtime) == {EnvironmentKey("team-a-dev")}
+    edited = api.edit("berth.dev/v1alpha1", "Environment", "team-a-dev", None, {"spec": {"x": 1}})
+    told(runtime, "environments", event, edited)
+    assert queued(runtime) == {
         EnvironmentKey("team-a-dev"),
         WorkloadKey(NAMESPACE, "checkout"),
         WorkloadKey(NAMESPACE, "orders"),
@@ -261,26 +313,24 @@ async def test_an_environment_event_wakes_it_and_its_workloads(event: str) -> No
 
 
 async def test_a_cluster_provisioner_event_wakes_the_workloads_of_its_type() -> None:
-    _, memo, indices = await woken_world()
-    memo.runtime.cache.attach(indices)
+    _, runtime = await woken_world()
     body = {
         "apiVersion": "berth.dev/v1alpha1",
         "kind": "ClusterProvisioner",
-        "metadata": {"name": "pg", "resourceVersion": "1"},
+        "metadata": {"name": "pg", "resourceVersion": "1", "generation": 1},
         "spec": {"type": "postgres", "secret": {"name": "s"}, "outputs": ["url"]},
     }
-    await watch.on_cluster_provisioner(event={"type": "ADDED"}, body=body, memo=memo)
-    assert queued(memo) == {
+    told(runtime, "clusterprovisioners", "ADDED", body)
+    assert queued(runtime) == {
         WorkloadKey(NAMESPACE, "checkout"),
         WorkloadKey(NAMESPACE, "orders"),
     }
 
 
-@pytest.mark.parametrize("handler", [watch.on_deployment, watch.on_service, watch.on_configmap])
-async def test_a_child_event_wakes_its_owner_unless_it_is_our_echo(handler: Any) -> None:
-    api, memo, indices = await woken_world()
-    cache = memo.runtime.cache
-    cache.attach(indices)
+@pytest.mark.parametrize("name", ["deployments", "services", "configmaps"])
+async def test_a_child_event_wakes_its_owner_unless_it_is_our_echo(name: str) -> None:
+    api, runtime = await woken_world()
+    cache = runtime.cache
     child = api.add(
         {
             "apiVersion": "v1",
@@ -289,25 +339,71 @@ async def test_a_child_event_wakes_its_owner_unless_it_is_our_echo(handler: Any)
         }
     )
     cache.remember_write(None, child)
-    await handler(event={"type": "MODIFIED"}, body=child, memo=memo)
-    assert queued(memo) == set()  # our own write coming back
-    await handler(event={"type": "MODIFIED"}, body=child, memo=memo)
-    assert queued(memo) == {WorkloadKey(NAMESPACE, "checkout")}
-    await handler(event={"type": "DELETED"}, body=child, memo=memo)
+    told(runtime, name, "ADDED", child)
+    assert queued(runtime) == set()  # our own write coming back
+    changed = api.edit("v1", "ConfigMap", "checkout", NAMESPACE, {"data": {"a": "b"}})
+    told(runtime, name, "MODIFIED", changed)
+    assert queued(runtime) == {WorkloadKey(NAMESPACE, "checkout")}
+    told(runtime, name, "DELETED", changed)
     unowned = {**child, "metadata": {**child["metadata"], "labels": {}}}
-    await handler(event={"type": "MODIFIED"}, body=unowned, memo=memo)
-    assert queued(memo) == {WorkloadKey(NAMESPACE, "checkout")}
+    told(runtime, name, "MODIFIED", unowned)
+    assert queued(runtime) == {WorkloadKey(NAMESPACE, "checkout")}
 
 
-async def test_a_pod_event_wakes_the_workload_whose_deployment_made_it() -> None:
-    _, memo, indices = await woken_world()
-    memo.runtime.cache.attach(indices)
+def deployment(ready: int, *, rv: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "checkout",
+            "namespace": NAMESPACE,
+            "labels": OURS,
+            "generation": 1,
+            "resourceVersion": rv,
+            "managedFields": [
+                {"manager": "kube-controller-manager", "operation": "Update",
+                 "subresource": "status", "time": f"2026-01-01T00:00:0{rv}Z"},
+            ],
+        },
+        "spec": {"replicas": 2},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": 2,
+            "updatedReplicas": 2,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "conditions": [{"type": "Progressing", "status": "True"}],
+            "unavailableReplicas": 2 - ready,
+        },
+    }  # fmt: skip
+
+
+async def test_a_deployments_status_wakes_its_owner_only_at_a_step_of_its_rollout() -> None:
+    _, runtime = await woken_world()
+    told(runtime, "deployments", "ADDED", deployment(0, rv="1"))
+    runtime.queue._pending.clear()
+    # Only a field the rollout is not read from changed (a count, a timestamp): no step.
+    quiet = deployment(0, rv="2")
+    quiet["status"]["conditions"][0]["lastUpdateTime"] = "later"
+    told(runtime, "deployments", "MODIFIED", quiet)
+    assert queued(runtime) == set()
+    told(runtime, "deployments", "MODIFIED", deployment(1, rv="3"))  # one more available
+    assert queued(runtime) == {WorkloadKey(NAMESPACE, "checkout")}
+
+
+async def test_a_pod_event_wakes_its_workload_when_what_its_pods_say_changed() -> None:
+    _, runtime = await woken_world()
     labels = {**OURS, "pod-template-hash": "abc"}
-    await watch.on_pod(
-        event={"type": "MODIFIED"}, labels=labels, body=pod(labels, "other-abc"), memo=memo
+    told(runtime, "pods", "ADDED", pod(labels, "other-abc"))
+    assert queued(runtime) == set()  # not our Deployment's
+    told(runtime, "pods", "MODIFIED", pod(labels, "checkout-abc"))
+    assert queued(runtime) == set()  # running, nothing to say: no finding before or after
+    failing = pod(
+        labels,
+        "checkout-abc",
+        containerStatuses=[
+            {"name": "main", "ready": False, "state": {"waiting": {"reason": "ImagePullBackOff"}}}
+        ],
     )
-    assert queued(memo) == set()
-    await watch.on_pod(
-        event={"type": "MODIFIED"}, labels=labels, body=pod(labels, "checkout-abc"), memo=memo
-    )
-    assert queued(memo) == {WorkloadKey(NAMESPACE, "checkout")}
+    told(runtime, "pods", "MODIFIED", failing)
+    assert queued(runtime) == {WorkloadKey(NAMESPACE, "checkout")}

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import kopf
-
+from berth.handlers.keys import WorkloadKey
 from berth.handlers.watch import pod_owner
 
 OURS = {
@@ -21,12 +20,12 @@ def pod(labels: dict[str, str], replicaset: str | None = "web-5d4f8b9c7") -> tup
         metadata["ownerReferences"] = [
             {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replicaset}
         ]
-    body = kopf.Body({"metadata": metadata})
-    return body.metadata.labels, body
+    body = {"metadata": metadata}
+    return labels, body
 
 
 def test_a_pod_of_the_workloads_replicaset_is_its() -> None:
-    assert pod_owner(*pod(OURS)) == "web"
+    assert pod_owner(*pod(OURS)) == WorkloadKey("ns", "web")
 
 
 def test_a_pod_of_another_deployment_with_the_same_labels_is_not() -> None:

@@ -39,6 +39,7 @@ from berth.names import (
     SCORE_KIND_ANNOTATION,
     SCORE_SERVICE_NAME_ANNOTATION,
 )
+from berth.reasons import Reason
 
 # Score's resource type and class: letters, digits and '-', at most 63 characters.
 _TYPE_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
@@ -301,6 +302,19 @@ class ObjectReference(StatusModel):
     namespace: str | None = Field(None, description="Namespace of the object.")
 
 
+class RenderedFrom(StatusModel):
+    """What the Workload's children were last rendered from, when that reconcile ended
+    well: a reconcile (after a restart, say) that finds the same inputs, and the
+    children untouched since, need not render them again."""
+
+    generation: int = Field(ge=0, description="The Workload's metadata.generation.")
+    environment_uid: str = Field(description="The uid of its Environment.")
+    environment_generation: int = Field(ge=0, description="Its Environment's metadata.generation.")
+    operator_version: str = Field(
+        description="The version of Berth that rendered them (and of its rendering code)."
+    )
+
+
 class WorkloadStatus(StatusModel):
     """Observed state of a Workload."""
 
@@ -326,9 +340,34 @@ class WorkloadStatus(StatusModel):
     managed_objects: list[ObjectReference] | None = Field(
         None, description="The Kubernetes objects Berth manages for the workload."
     )
+    rendered_from: RenderedFrom | None = Field(
+        None, description="What the managed objects were last rendered from."
+    )
     kopf: dict[str, Any] | None = Field(
         None, description="Bookkeeping of the operator framework; not for users."
     )
+
+
+# A new Workload's status until Berth writes one: the CRD's default, so that it says
+# Ready=False and Reconciling=True from its creation on — what kstatus, `kubectl wait` and
+# Argo CD need to know it is not done — at no write. Without observedGeneration: nobody
+# has observed it.
+INITIAL_STATUS: dict[str, Any] = {
+    "conditions": [
+        {
+            "type": "Ready",
+            "status": "False",
+            "reason": str(Reason.NOT_REPORTED),
+            "message": "Berth has not reported on this Workload yet",
+        },
+        {
+            "type": "Reconciling",
+            "status": "True",
+            "reason": str(Reason.NOT_REPORTED),
+            "message": "Berth has not reported on this Workload yet",
+        },
+    ]
+}
 
 
 class Workload(BerthModel):

@@ -162,7 +162,11 @@ def escape(text: str) -> str:
 
 def code(value: Any) -> str:
     """A value as inline code, with a span long enough for any backticks it holds."""
-    text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True)
+    text = (
+        value
+        if isinstance(value, str)
+        else yaml.safe_dump(value, default_flow_style=True, width=2**31)  # one line
+    )
     text = text.strip().removesuffix("...").strip() if not isinstance(value, str) else text
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or fence != "`" else ""

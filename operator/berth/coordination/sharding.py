@@ -51,6 +51,7 @@ from berth.coordination.shards import (
     holder_of,
     member_lease_name,
     preference,
+    shard_count_label,
     shard_lease_name,
 )
 from berth.kube import leases
@@ -115,6 +116,8 @@ class Sharder:
         self._stopping = False
         self._idle = asyncio.Event()  # set while no reconcile runs
         self._idle.set()
+        # Told of each shard this replica stops holding (its watches can go).
+        self._on_lost: Callable[[int], None] = lambda shard: None
 
     # -- what the workers and the client ask --------------------------------------------
 
@@ -170,7 +173,14 @@ class Sharder:
 
     # -- the loop -----------------------------------------------------------------------
 
-    async def run(self, client: KubeClient, on_gained: Callable[[int], None]) -> None:
+    async def run(
+        self,
+        client: KubeClient,
+        on_gained: Callable[[int], None],
+        on_lost: Callable[[int], None] | None = None,
+    ) -> None:
+        if on_lost is not None:
+            self._on_lost = on_lost
         log.info(
             "sharding: %d shards, Leases in namespace %s, lease duration %.0fs (%s)",
             self.shards,
@@ -218,8 +228,9 @@ class Sharder:
             if not holder or self.observer.expired(lease["metadata"]["name"], now):
                 continue
             members.add(holder)
-            if labels.get(SHARDS_LABEL) != str(self.shards):
-                others.add(f"{holder} ({labels.get(SHARDS_LABEL)} shards)")
+            if labels.get(SHARDS_LABEL) != shard_count_label(self.shards):
+                count = str(labels.get(SHARDS_LABEL)).split(".", 1)[0]
+                others.add(f"{holder} ({count} shards)")
         halted = bool(others)
         if halted and not self._halted:
             log.error(
@@ -243,7 +254,7 @@ class Sharder:
             "leaseDurationSeconds": round(self.timing.lease_seconds),
             "renewTime": leases.micro_time(now),
         }
-        labels = {LEASE_LABEL: "member", SHARDS_LABEL: str(self.shards)}
+        labels = {LEASE_LABEL: "member", SHARDS_LABEL: shard_count_label(self.shards)}
         name = member_lease_name(self.identity)
         written = None
         if self._member_rv is not None:
@@ -330,6 +341,7 @@ class Sharder:
                 why,
             )
             metrics.SHARD_TRANSITIONS.labels("lost").inc()
+            self._on_lost(shard)
 
     async def _release_surplus(self, client: KubeClient, share: int) -> None:
         surplus = len(self.held) - share
@@ -349,6 +361,7 @@ class Sharder:
             written, _ = await self._write_shard_lease(client, shard, "", transition=True)
             if written is not None:
                 del self.held[shard]
+                self._on_lost(shard)
                 metrics.SHARD_TRANSITIONS.labels("released").inc()
                 log.info(
                     "sharding: released shard %d (lease rv %s)",
@@ -435,6 +448,8 @@ class Sharder:
                     shard,
                     written["metadata"]["resourceVersion"],
                 )
+        for shard in sorted(self.held):
+            self._on_lost(shard)
         self.held.clear()
         if self._member_rv is not None:
             with contextlib.suppress(ApiError):

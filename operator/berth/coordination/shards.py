@@ -11,11 +11,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.render.labels import SHARD_BUCKETS, shard_bucket
+
+MAX_SHARDS = SHARD_BUCKETS
+
 
 def shard_of(namespace: str, shards: int) -> int:
-    """The shard of a namespace: stable across processes, machines and versions."""
-    digest = hashlib.sha256(namespace.encode()).digest()
-    return int.from_bytes(digest[:8], "big") % shards
+    """The shard of a namespace: the shard its bucket is in (``shard_bucket``), stable
+    across processes, machines and versions."""
+    return shard_bucket(namespace) % shards
+
+
+def buckets_of(shard: int, shards: int) -> list[int]:
+    """The namespace buckets that make up one shard: what its watches select."""
+    return [b for b in range(SHARD_BUCKETS) if b % shards == shard]
+
+
+def shard_count_label(shards: int) -> str:
+    """The value of a member Lease's shard-count label. Where the shards are made of
+    buckets exactly as they were made of the namespaces' hashes before buckets (the
+    count divides the buckets' number), the plain count, so that replicas of both kinds
+    agree; otherwise the count and the buckets' number, so that a replica of a version
+    that mapped namespaces otherwise sees a different value and holds no shard."""
+    return str(shards) if SHARD_BUCKETS % shards == 0 else f"{shards}.{SHARD_BUCKETS}"
 
 
 def fair_shares(members: Sequence[str], shards: int) -> dict[str, int]:

@@ -6,9 +6,10 @@ documents; Backstage reads it as a ``url`` location and, at each refresh, sees w
 now. Nothing is written and nothing is read from the API server: a refresh costs one
 pass over the cache, and an unchanged catalog a 304 (``ETag``/``If-None-Match``).
 
-503 while the answer would be wrong: before the watches have filled the cache, and on a
-peered standby (kopf pauses its watches, so its cache is stale). Backstage keeps the
-entities it has when a read fails, and asks again at its next refresh.
+503 while the answer would be wrong or another replica's to give: before the watches
+have filled the cache, on a peered standby (the working replica answers), and with
+--shards (each replica holds only its shards' Workloads). Backstage keeps the entities
+it has when a read fails, and asks again at its next refresh.
 """
 
 from __future__ import annotations
@@ -43,7 +44,12 @@ async def catalog_answer(runtime: Runtime | None, if_none_match: str | None) -> 
     if runtime is None or not runtime.cache.attached:
         return _unavailable("the operator is still reading the cluster")
     if not runtime.active:
-        return _unavailable("this replica is a standby; its watches are paused")
+        return _unavailable("this replica is a standby; the working replica answers")
+    if runtime.sharder is not None:
+        return _unavailable(
+            "with --shards each replica holds only its own shards' Workloads; serve the "
+            "catalog from an unsharded operator"
+        )
     cache = runtime.cache
     environments = [e for e in map(cache.environment, cache.environment_names()) if e]
     workloads = [w for w in map(cache.workload, cache.workload_keys()) if w]

@@ -1,4 +1,4 @@
-"""What the operator knows of the cluster, fed by kopf's watches (informer-like).
+"""What the operator knows of the cluster, fed by the informers (berth.kube.informer).
 
 The caches hold the Workloads, the Environments and the children carrying the
 inventory label. They can lag behind our own writes by a watch round-trip; the
@@ -12,11 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from berth.handlers.keys import WorkloadKey
 from berth.kube.children import ObjectKey
-from berth.names import LAST_APPLIED_ANNOTATION, WORKLOAD_LABEL
+from berth.kube.informer import Store
+from berth.names import (
+    LAST_APPLIED_ANNOTATION,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    RESOURCE_LABEL,
+    WORKLOAD_LABEL,
+)
 from berth.render.pods import PodSummary
 
 
@@ -57,51 +64,65 @@ class _Written:
     fresh: dict[str, Any]  # what the server returned
 
 
-# Names of the kopf indices that hold the cluster's state (see watch.py).
-WORKLOADS_INDEX = "berth_workloads"
-ENVIRONMENTS_INDEX = "berth_environments"
-CLUSTER_PROVISIONERS_INDEX = "berth_clusterprovisioners"
-CHILD_INDICES = ("berth_deployments", "berth_services", "berth_configmaps")
-# The Pods of Workloads' Deployments, each as a small PodSummary (never the body).
-PODS_INDEX = "berth_pods"
+# The stores the informers fill (berth.handlers.watch.WATCHED names them).
+WORKLOADS = "workloads"
+ENVIRONMENTS = "environments"
+CLUSTER_PROVISIONERS = "clusterprovisioners"
+CHILDREN = ("deployments", "services", "configmaps")
+# The Pods of Workloads' Deployments, each as an OwnedPod (never the body).
+PODS = "pods"
 
 
-def _values(index: Mapping[Any, Any] | None, key: Any) -> list[dict[str, Any]]:
-    if index is None or key not in index:
-        return []
-    return [dict(v) for v in index[key]]
+class OwnedPod(NamedTuple):
+    """What the cache keeps of a Pod: the Workload it is of (None: no Workload's), and
+    a summary (a Pod's body is kilobytes, and there can be tens of thousands)."""
+
+    owner: WorkloadKey | None
+    summary: PodSummary
+
+
+def child_owner(obj: Mapping[str, Any]) -> WorkloadKey | None:
+    """The Workload a child belongs to, by its inventory label: the children's index."""
+    return _owner_of(ObjectKey.of(obj), obj) if not _provisioned(obj) else None
+
+
+def _provisioned(obj: Mapping[str, Any]) -> bool:
+    # Objects provisioned for a resource are not the Workload's children: their fate is
+    # the deletion policy's, not the prune's.
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or RESOURCE_LABEL in labels
+
+
+def pod_owner_of(entry: OwnedPod) -> WorkloadKey | None:
+    return entry.owner
+
+
+def _store(stores: Mapping[str, Store], name: str) -> Store:
+    found = stores.get(name)
+    return found if found is not None else Store()
 
 
 @dataclass
 class Cache:
-    """A view over kopf's indices plus the memory of our own recent writes.
+    """A view over the informers' stores plus the memory of our own recent writes.
 
-    kopf fills its indices from the watch streams before it calls any handler, so
-    once a handler has handed them over (``attach``), the first reconcile already sees
-    every Workload, Environment and child that exists.
+    The informers list everything before the operator starts its workers (``attached``
+    is set then), so the first reconcile already sees every Workload, Environment and
+    child that exists.
     """
 
-    indices: dict[str, Mapping[Any, Any]] = field(default_factory=dict)
+    stores: dict[str, Store] = field(default_factory=dict)
+    attached: bool = False
     _recent: dict[ObjectKey, _Written] = field(default_factory=dict)
     # The version each of our writes made, until its watch event comes back (an echo).
     _echoes: dict[ObjectKey, str] = field(default_factory=dict)
     # The keys in _recent of each Workload's children: a reconcile looks at its own only.
     _recent_children: dict[WorkloadKey, set[ObjectKey]] = field(default_factory=dict)
 
-    def attach(self, kwargs: Mapping[str, Any]) -> None:
-        for name in (
-            WORKLOADS_INDEX,
-            ENVIRONMENTS_INDEX,
-            CLUSTER_PROVISIONERS_INDEX,
-            *CHILD_INDICES,
-            PODS_INDEX,
-        ):
-            if name in kwargs:
-                self.indices[name] = kwargs[name]
-
-    @property
-    def attached(self) -> bool:
-        return WORKLOADS_INDEX in self.indices
+    def attach(self, stores: Mapping[str, Store]) -> None:
+        """Read from these stores (the informers have listed them)."""
+        self.stores.update(stores)
+        self.attached = True
 
     # -- our own writes ---------------------------------------------------------------
 
@@ -165,32 +186,27 @@ class Cache:
     # -- reading ----------------------------------------------------------------------
 
     def workload(self, key: WorkloadKey) -> dict[str, Any] | None:
-        found = _values(self.indices.get(WORKLOADS_INDEX), key)
-        if not found:
+        found = _store(self.stores, WORKLOADS).get((key[0], key[1]))
+        if found is None:
             return None
-        return self._fresh(found[0], ObjectKey.of(found[0]))
+        return self._fresh(found, ObjectKey.of(found))
 
     def workload_keys(self) -> list[WorkloadKey]:
-        index = self.indices.get(WORKLOADS_INDEX) or {}
-        return [WorkloadKey(namespace, name) for namespace, name in sorted(index.keys())]
+        return [WorkloadKey(ns, name) for ns, name in sorted(_store(self.stores, WORKLOADS))]
 
     def environment(self, name: str) -> dict[str, Any] | None:
-        found = _values(self.indices.get(ENVIRONMENTS_INDEX), name)
-        if not found:
+        found = _store(self.stores, ENVIRONMENTS).get(("", name))
+        if found is None:
             return None
-        return self._fresh(found[0], ObjectKey.of(found[0]))
+        return self._fresh(found, ObjectKey.of(found))
 
     def environment_names(self) -> list[str]:
-        index = self.indices.get(ENVIRONMENTS_INDEX) or {}
-        return sorted(index.keys())
+        return sorted(name for _, name in _store(self.stores, ENVIRONMENTS))
 
     def cluster_provisioners(self) -> list[dict[str, Any]]:
         """Every ClusterProvisioner, by name."""
-        index = self.indices.get(CLUSTER_PROVISIONERS_INDEX) or {}
-        result = []
-        for name in sorted(index.keys()):
-            result.extend(_values(index, name))
-        return result
+        store = _store(self.stores, CLUSTER_PROVISIONERS)
+        return [dict(store.get(key)) for key in sorted(store)]
 
     def environments_for_namespace(self, namespace: str) -> list[dict[str, Any]]:
         """Environments claiming a namespace, oldest first (the oldest one owns it)."""
@@ -204,18 +220,18 @@ class Cache:
         )
 
     def workloads_in(self, namespace: str) -> list[dict[str, Any]]:
-        index = self.indices.get(WORKLOADS_INDEX) or {}
+        store = _store(self.stores, WORKLOADS)
         result = []
-        for key in sorted(k for k in index if k[0] == namespace):
-            wl = self.workload(key)
+        for key in sorted(k for k in store if k[0] == namespace):
+            wl = self.workload(WorkloadKey(*key))
             if wl is not None:
                 result.append(wl)
         return result
 
     def children_of(self, owner: WorkloadKey) -> list[dict[str, Any]]:
         cached: dict[ObjectKey, dict[str, Any]] = {}
-        for name in CHILD_INDICES:
-            for obj in _values(self.indices.get(name), owner):
+        for name in CHILDREN:
+            for obj in _store(self.stores, name).indexed(owner):
                 cached[ObjectKey.of(obj)] = obj
         keys = set(cached) | self._recent_children.get(owner, set())
         result = []
@@ -227,7 +243,5 @@ class Cache:
 
     def pods_of(self, owner: WorkloadKey) -> list[PodSummary]:
         """The summaries of a Workload's Pods, by name (what the watch last said)."""
-        index = self.indices.get(PODS_INDEX)
-        if index is None or owner not in index:
-            return []
-        return sorted(index[owner], key=lambda p: p.name)
+        entries: list[OwnedPod] = _store(self.stores, PODS).indexed(owner)
+        return sorted((e.summary for e in entries), key=lambda p: p.name)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from berth.clock import Clock
 from berth.handlers.cache import Cache
 from berth.handlers.catalogue import Catalogue
+from berth.handlers.keys import WorkloadKey
+from berth.handlers.rendered import Rendered
 from berth.kube.client import KubeClient
 from berth.kube.events import EventRecorder
 from berth.provision import ClaimRef
@@ -89,3 +91,8 @@ class Context:
     namespaces: tuple[str, ...] = ()
     # Environment name -> when (clock.monotonic) its status was last written.
     environment_status_written: dict[str, float] = field(default_factory=dict)
+    # With --shards: each replica watches only Workloads labelled with its shards'
+    # buckets, so a Workload without the label gets it from its shard's holder.
+    sharded: bool = False
+    # What each Workload's children were last rendered from (berth.handlers.rendered).
+    rendered: dict[WorkloadKey, Rendered] = field(default_factory=dict)

@@ -11,9 +11,11 @@ Runtime.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +27,13 @@ from berth.coordination.shards import shard_of
 from berth.handlers.cache import Cache
 from berth.handlers.config import OperatorConfig
 from berth.handlers.context import AfterClaimCreated, Context, ProvisioningState
+from berth.handlers.environment import counts_due_in
+from berth.handlers.informers import Watched, Watches
 from berth.handlers.keys import EnvironmentKey, Key, WorkloadKey
 from berth.handlers.queue import WorkQueue
 from berth.kube.client import ApiError, KubeClient
 from berth.kube.events import EventRecorder
+from berth.kube.informer import Event
 
 log = logging.getLogger("berth")
 GAUGE_SECONDS = 5.0
@@ -55,11 +60,17 @@ class Runtime:
     peering: Peering | None = None
     # A test's hook (tests/statuscheck.py); None in production.
     after_claim_created: AfterClaimCreated | None = None
+    # The kinds it watches (berth.handlers.watch.WATCHED), and their informers.
+    watched: Sequence[Watched] = ()
+    watches: Watches = field(init=False)
     context: Context = field(init=False)
     # Times each Workload's new generation to observed and to Ready (berth.metrics).
     generations: metrics.GenerationClock = field(default_factory=metrics.GenerationClock)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _sharding: asyncio.Task[None] | None = None
+    _watching: asyncio.Task[None] | None = None
+    # Shards gained or lost whose watches are being started or stopped.
+    _shard_tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.context = Context(
@@ -69,15 +80,73 @@ class Runtime:
             events=EventRecorder(self.client),
             provisioning=ProvisioningState(after_claim_created=self.after_claim_created),
             namespaces=self.config.namespaces,
+            sharded=self.sharder is not None,
+        )
+        self.watches = Watches(
+            self.client,
+            self.watched,
+            self.on_event,
+            namespaces=self.config.namespaces,
+            shards=self.sharder.shards if self.sharder is not None else 0,
         )
 
+    def launch(self) -> None:
+        """Start it all: the shards' Leases at once (so that an idle replica takes its
+        share too), and the watches, then, once they have listed, the workers."""
+        self.start_sharding()
+        if self._watching is None:
+            self._watching = asyncio.create_task(self._begin(), name="berth-watches")
+
+    async def _begin(self) -> None:
+        started = time.monotonic()
+        await self.watches.start()
+        self.cache.attach(self.watches.stores)
+        log.info(
+            "listed %s in %.1fs",
+            ", ".join(f"{len(s)} {n}" for n, s in self.watches.stores.items()),
+            time.monotonic() - started,
+        )
+        release_memory()
+        self.enqueue_all()
+        self.start()
+
+    def on_event(self, watched: Watched, event: Event) -> None:
+        """One change to a store: its kind's rule says whom it wakes."""
+        if watched.wake is not None:
+            watched.wake(self, event)
+
+    def count_later(self, environment: str) -> None:
+        """Look at an Environment's Workload counts as soon as they may be written."""
+        self.queue.add_after(EnvironmentKey(environment), counts_due_in(self.context, environment))
+
     def start_sharding(self) -> None:
-        """Start keeping the shards' Leases (with --shards), at once: not only when the
-        first event arrives, so that an idle replica takes its share too."""
+        """Start keeping the shards' Leases (with --shards)."""
         if self.sharder is not None and self._sharding is None:
             self._sharding = asyncio.create_task(
-                self.sharder.run(self.client, self.enqueue_shard), name="berth-sharding"
+                self.sharder.run(self.client, self._shard_gained, self._shard_lost),
+                name="berth-sharding",
             )
+
+    def _shard_gained(self, shard: int) -> None:
+        self._in_background(self._watch_shard(shard), f"berth-shard-{shard}-gained")
+
+    def _shard_lost(self, shard: int) -> None:
+        # What this replica remembers of the shard's renders goes with it: the next
+        # holder may render them anew, and we may get the shard back later.
+        for key in [k for k in self.context.rendered if self.shard_of_key(k) == shard]:
+            del self.context.rendered[key]
+        self._in_background(self.watches.stop_shard(shard), f"berth-shard-{shard}-lost")
+
+    def _in_background(self, work: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(work)
+        task.set_name(name)
+        self._shard_tasks.add(task)
+        task.add_done_callback(self._shard_tasks.discard)
+
+    async def _watch_shard(self, shard: int) -> None:
+        """A shard just gained: list its objects, then queue every one of them."""
+        if await self.watches.start_shard(shard):
+            self.enqueue_shard(shard)
 
     def start(self) -> None:
         """Start the workers and the periodic resync; idempotent."""
@@ -94,6 +163,10 @@ class Runtime:
         log.info("started %d reconcile workers", self.config.workers)
 
     async def stop(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+            await asyncio.gather(self._watching, return_exceptions=True)
+            self._watching = None
         if self.sharder is not None:
             # Let the reconciles under way end (their next write is refused) rather than
             # cancel them mid-request: a request cancelled here could still land on the
@@ -108,9 +181,12 @@ class Runtime:
         self.queue.shutdown()
         if self.sharder is not None:  # no reconcile runs any more: hand the shards over
             await self.sharder.release_all(self.client)
+        await asyncio.gather(*self._shard_tasks, return_exceptions=True)
+        await self.watches.stop()
 
-    def enqueue(self, key: Key) -> None:
-        self.queue.add(key)
+    def enqueue(self, key: Key, *, urgent: bool = False) -> None:
+        """Look at ``key`` again; ``urgent`` (a new generation) ahead of the rest."""
+        self.queue.add(key, urgent=urgent)
 
     def enqueue_all(self) -> None:
         for key in self._keys():
@@ -118,9 +194,19 @@ class Runtime:
                 self.queue.add(key)
 
     def in_our_shards(self, key: Key) -> bool:
-        """The key is this replica's to reconcile, as far as sharding goes."""
+        """The key is this replica's to reconcile, as far as sharding goes: in a shard it
+        holds, whose objects it has listed."""
+        if self.sharder is None:
+            return True
         shard = self.shard_of_key(key)
-        return self.sharder is None or (shard is not None and self.sharder.owns(shard))
+        return shard is not None and self._shard_ready(shard)
+
+    def _shard_ready(self, shard: int) -> bool:
+        return (
+            self.sharder is not None
+            and self.sharder.owns(shard)
+            and self.watches.shard_synced(shard)
+        )
 
     @property
     def active(self) -> bool:
@@ -187,7 +273,7 @@ class Runtime:
             shard: int | None = None
             if self.sharder is not None:
                 shard = self.shard_of_key(key)
-                if shard is None or not self.sharder.owns(shard):
+                if shard is None or not self._shard_ready(shard):
                     # Another replica's (or gone): its holder reconciles it; should the
                     # shard come here, enqueue_shard brings the key back.
                     self.queue.done(key)
@@ -233,3 +319,18 @@ class Runtime:
         self.queue.done(key, failed=failed)
         if requeue is not None and not failed:
             self.queue.add_after(key, requeue)
+
+
+def release_memory() -> None:
+    """Give back to the system what the listings took and no longer need: the garbage
+    collected, then glibc's free heap pages returned (``malloc_trim``; elsewhere a
+    no-op). A listing's pages are decoded, slimmed and dropped one by one, but the
+    allocator keeps the peak's memory unless asked."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)

@@ -8,16 +8,23 @@ errs on the side of waking too many: a reconcile that finds nothing to do writes
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from berth.api import Environment
 from berth.handlers.cache import Cache
 from berth.handlers.catalogue import Catalogue
-from berth.handlers.keys import WorkloadKey
+from berth.handlers.keys import EnvironmentKey, WorkloadKey
+from berth.kube.informer import DELETED, Event
+from berth.names import WORKLOAD_LABEL
 from berth.provision import cluster_provisioner_name, serves_environment
 from berth.provision.identity import identities_of_spec, identity_of_entry
+from berth.render.pods import pod_finding
+from berth.render.rollout import rollout
+
+if TYPE_CHECKING:
+    from berth.handlers.runtime import Runtime
 
 
 def users_of_cluster_provisioner(
@@ -101,3 +108,122 @@ def workloads_of_environment(cache: Cache, body: Mapping[str, Any]) -> list[Work
         WorkloadKey(wl["metadata"]["namespace"], wl["metadata"]["name"])
         for wl in cache.workloads_in(namespace)
     ]
+
+
+# -- the wake-up rules of the watched kinds (berth.handlers.watch.WATCHED) -----------------
+#
+# Each takes the Runtime and one change to a store, and queues the keys it concerns:
+# urgent ones (a new generation, a new or deleted object) ahead of the rest (a child's
+# status). A change that cannot change what a reconcile would do or write wakes no one:
+# our own write coming back, a Deployment's status between two steps of its rollout, a
+# Pod whose change leaves the Workload's Pod finding as it was.
+
+
+def _generation(obj: Mapping[str, Any] | None) -> tuple[Any, Any]:
+    meta = (obj or {}).get("metadata") or {}
+    return meta.get("generation"), meta.get("deletionTimestamp")
+
+
+def new_generation(event: Event) -> bool:
+    """Added, deleted, or its spec (generation) or deletion changed: worth going first."""
+    return (
+        event.old is None
+        or event.type == DELETED
+        or (_generation(event.old) != _generation(event.new))
+    )
+
+
+def workload_changed(runtime: Runtime, event: Event) -> None:
+    body = event.new
+    key = WorkloadKey(*event.key)
+    urgent = new_generation(event) and not event.listed
+    if event.type == DELETED:
+        runtime.cache.forget(body)
+        runtime.generations.forget(key)
+        runtime.context.rendered.pop(key, None)
+        runtime.enqueue(key, urgent=urgent)
+    else:  # times a new generation until observed and Ready (berth.metrics)
+        runtime.generations.saw(key, body, record=runtime.reconciles(key))
+        if not runtime.cache.own_echo(body):
+            # (our own status write coming back tells its reconcile nothing new)
+            runtime.enqueue(key, urgent=urgent)
+    for other in sharers(runtime.cache, body):
+        runtime.enqueue(other)
+    # Its Environment counts it: looked at as soon as its counts may be written again,
+    # once for many events (counting is a walk over all Workloads).
+    if event.old is None or event.type == DELETED or _ready(event.old) != _ready(body):
+        for env in environments_of_workload(runtime.cache, body):
+            runtime.count_later(env)
+
+
+def _ready(body: Mapping[str, Any] | None) -> Any:
+    for c in ((body or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return c.get("status")
+    return None
+
+
+def environment_changed(runtime: Runtime, event: Event) -> None:
+    body = event.new
+    if event.type == DELETED:
+        runtime.cache.forget(body)
+    if not (event.type != DELETED and runtime.cache.own_echo(body)):
+        runtime.enqueue(EnvironmentKey(event.key[1]), urgent=not event.listed)
+    # Its Workloads are rendered from its spec: a new one (or its counts, its status)
+    # changes nothing of theirs.
+    if new_generation(event) and not event.listed:
+        for key in workloads_of_environment(runtime.cache, body):
+            runtime.enqueue(key, urgent=True)
+
+
+def cluster_provisioner_changed(runtime: Runtime, event: Event) -> None:
+    if event.listed or not new_generation(event):
+        return
+    # Whose choice of provisioner may change: the Workloads it serves now, and those
+    # with a resource of its type in an Environment its criteria match.
+    catalogue = runtime.context.provisioning.catalogue
+    for key in users_of_cluster_provisioner(runtime.cache, catalogue, event.new):
+        runtime.enqueue(key, urgent=True)
+
+
+def _beyond_status(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A slim child without what only its status writes change."""
+    meta = dict(obj.get("metadata") or {})
+    meta.pop("resourceVersion", None)
+    meta["managedFields"] = [
+        e for e in meta.get("managedFields") or [] if e.get("subresource") != "status"
+    ]
+    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
+
+
+def child_changed(runtime: Runtime, event: Event) -> None:
+    """A Deployment, Service or ConfigMap of a Workload: its owner looks again when it
+    went, when someone else changed it, or when its rollout took a step."""
+    body, old = event.new, event.old
+    if event.type == DELETED:
+        runtime.cache.forget(body)
+    elif runtime.cache.own_echo(body):
+        return  # our own apply coming back: nothing new for the owner
+    elif (
+        old is not None
+        and _beyond_status(old) == _beyond_status(body)
+        and (body.get("kind") != "Deployment" or rollout(old, 0) == rollout(body, 0))
+    ):
+        return  # a status write between two steps of the rollout
+    owner = (body.get("metadata", {}).get("labels") or {}).get(WORKLOAD_LABEL)
+    if owner and not event.listed:
+        runtime.enqueue(WorkloadKey(body["metadata"]["namespace"], owner))
+
+
+def pod_changed(runtime: Runtime, event: Event) -> None:
+    """A Pod of a Workload: its owner looks again when what its Pods say of it changed
+    (``pod_finding``: a container that cannot start, a Pod nobody can schedule)."""
+    new, old = event.new, event.old
+    owner = new.owner or (old.owner if old is not None else None)
+    if owner is None or event.listed:
+        return
+    now = runtime.cache.pods_of(owner)
+    others = [p for p in now if p.name != new.summary.name]
+    before = others + ([old.summary] if old is not None else [])
+    if pod_finding(before) != pod_finding(now):
+        runtime.enqueue(owner)

@@ -1,12 +1,22 @@
-"""kopf's side: the watches that feed the cache and wake the reconcilers.
+"""What the operator watches (``WATCHED``, one line per kind), and kopf's part: the
+operator's life (start, login, stop) and, with --peering, the peering keep-alive.
 
-Nothing here decides anything. Every event only says "look at this key again"; the
-reconcilers read the whole state from the cache, so ten events make one reconcile.
+kopf no longer watches anything of ours: Berth's own informers (``berth.kube.informer``,
+started by ``berth.handlers.informers``) list and watch every kind below, per shard
+where it is sharded, and each change goes through its kind's wake-up rule
+(``berth.handlers.wakeups``) to the work queue. Nothing here decides anything: every
+change only says "look at this key again"; the reconcilers read the whole state from
+the cache, so ten events make one reconcile.
+
+A controller of a new kind registers here with one line in ``WATCHED`` (its kind,
+selector, what is kept, its index and its wake-up rule) and a reconciler in
+``configure`` (``runtime.reconcilers[kind]``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -16,9 +26,19 @@ from berth.api import GROUP, VERSION
 from berth.coordination.peering import Peering
 from berth.coordination.sharding import Sharder
 from berth.handlers import environment, kopfpatch, wakeups, workload
-from berth.handlers.cache import slim_owner
+from berth.handlers.cache import (
+    CLUSTER_PROVISIONERS,
+    ENVIRONMENTS,
+    PODS,
+    WORKLOADS,
+    OwnedPod,
+    child_owner,
+    pod_owner_of,
+    slim_owner,
+)
 from berth.handlers.config import OperatorConfig
-from berth.handlers.keys import EnvironmentKey, WorkloadKey
+from berth.handlers.informers import Watched
+from berth.handlers.keys import WorkloadKey
 from berth.handlers.runtime import Runtime
 from berth.kube import credentials
 from berth.kube.children import slim_child
@@ -34,7 +54,7 @@ from berth.names import (
 from berth.render.pods import summarise_pod
 
 log = logging.getLogger("berth")
-CHILD_RESOURCES = (("apps", "v1", "deployments"), ("", "v1", "services"), ("", "v1", "configmaps"))
+API_VERSION = f"{GROUP}/{VERSION}"
 
 
 def _runtime(memo: Any) -> Runtime:
@@ -47,27 +67,15 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     config: OperatorConfig = memo.config
     # We post our own Events, only on real transitions; kopf's would mirror every log line.
     settings.posting.enabled = False
-    # kopf's per-object workers only feed our queue; the real work is bounded by our
-    # own reconcile workers (--workers). kopf's limit must stay unbounded: while it
-    # fills its indices at startup, every object's worker holds a slot until all
-    # objects are indexed, so any limit below the number of objects deadlocks.
-    settings.queueing.worker_limit = None
-    # kopf's own bookkeeping must never land in an object's metadata: Argo CD would
-    # see a diff. We register no change-detecting handlers, and if kopf ever needs
-    # storage it goes to status.
+    # kopf watches none of our kinds; should it ever process an object, its bookkeeping
+    # must never land in the object's metadata (Argo CD would see a diff): status only,
+    # and no essence to diff (kopfpatch.NoEssence).
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf")
-    # No on.create/on.update handlers: kopf needs no essence to diff (kopfpatch.NoEssence).
     settings.persistence.diffbase_storage = kopfpatch.NoEssence()
     settings.persistence.finalizer = KOPF_FINALIZER
     settings.networking.request_timeout = 60
     # A dead replica's keep-alive expires after this: the standby's takeover time.
     settings.peering.lifetime = config.peering_lifetime
-    # Server-side filtering: only the children we manage come down the wire.
-    for group, version, plural in CHILD_RESOURCES:
-        key = (group, version, plural) if group else (version, plural)
-        settings.watching.label_selectors[key] = f"{MANAGED_SELECTOR},{WORKLOAD_LABEL}"
-    # The Pods of our Deployments carry the same labels (the Pod template's).
-    settings.watching.label_selectors["v1", "pods"] = f"{MANAGED_SELECTOR},{WORKLOAD_LABEL}"
 
     sharder, peering = gates(config)
     client = KubeClient(
@@ -88,13 +96,14 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
         client=client,
         sharder=sharder,
         peering=peering,
+        watched=WATCHED,
         # A test's hook (tests/statuscheck.py); production passes none.
         after_claim_created=memo.get("after_claim_created"),
     )
     runtime.reconcilers["workload"] = workload.reconcile
     runtime.reconcilers["environment"] = environment.reconcile
     memo.runtime = runtime
-    runtime.start_sharding()
+    runtime.launch()
 
 
 def gates(config: OperatorConfig) -> tuple[Sharder | None, Peering | None]:
@@ -161,57 +170,14 @@ def login(memo: Any, **_: Any) -> kopf.ConnectionInfo:
     )
 
 
-# -- indices: kopf lists and watches these before it calls any handler ------------------
+# -- what the operator watches: one line per kind ---------------------------------------
+
+# Only the children we manage come down the wire (server-side filtering); the Pods of our
+# Deployments carry the same labels (the Pod template's).
+CHILD_SELECTOR = f"{MANAGED_SELECTOR},{WORKLOAD_LABEL}"
 
 
-@kopf.index(GROUP, VERSION, "workloads")
-async def berth_workloads(
-    namespace: str | None, name: str, body: kopf.Body, **_: Any
-) -> dict[Any, Any]:
-    return {(namespace, name): slim_owner(body)}
-
-
-@kopf.index(GROUP, VERSION, "environments")
-async def berth_environments(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {name: slim_owner(body)}
-
-
-@kopf.index(GROUP, VERSION, "clusterprovisioners")
-async def berth_clusterprovisioners(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {name: dict(body)}
-
-
-def _child_entry(namespace: str | None, labels: kopf.Labels, body: kopf.Body) -> dict[Any, Any]:
-    owner = labels.get(WORKLOAD_LABEL)
-    # Objects provisioned for a resource are not the Workload's children: their fate is
-    # the deletion policy's, not the prune's.
-    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or not owner or RESOURCE_LABEL in labels:
-        return {}
-    return {(namespace, owner): slim_child(body)}
-
-
-@kopf.index("apps", "v1", "deployments", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
-async def berth_deployments(
-    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
-) -> dict[Any, Any]:
-    return _child_entry(namespace, labels, body)
-
-
-@kopf.index("v1", "services", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
-async def berth_services(
-    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
-) -> dict[Any, Any]:
-    return _child_entry(namespace, labels, body)
-
-
-@kopf.index("v1", "configmaps", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
-async def berth_configmaps(
-    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
-) -> dict[Any, Any]:
-    return _child_entry(namespace, labels, body)
-
-
-def pod_owner(labels: kopf.Labels, body: kopf.Body) -> str | None:
+def pod_owner(labels: Mapping[str, Any], body: Mapping[str, Any]) -> WorkloadKey | None:
     """The Workload whose Deployment made this Pod, or None.
 
     The labels come from our Pod template; a Pod some template provisioner's Deployment
@@ -224,107 +190,30 @@ def pod_owner(labels: kopf.Labels, body: kopf.Body) -> str | None:
     replicaset = f"{owner}-{labels.get('pod-template-hash', '')}"
     for ref in body.get("metadata", {}).get("ownerReferences") or []:
         if ref.get("kind") == "ReplicaSet" and ref.get("name") == replicaset:
-            return str(owner)
+            return WorkloadKey(body["metadata"]["namespace"], str(owner))
     return None
 
 
-@kopf.index("v1", "pods", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
-async def berth_pods(
-    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
-) -> dict[Any, Any]:
-    # Only a summary: a Pod's body is kilobytes, and there can be tens of thousands.
-    owner = pod_owner(labels, body)
-    return {(namespace, owner): summarise_pod(body)} if owner else {}
+def keep_pod(body: dict[str, Any]) -> OwnedPod:
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    return OwnedPod(pod_owner(labels, body), summarise_pod(body))
 
 
-# -- events: wake the owners --------------------------------------------------------------
-
-
-def _woken(memo: Any, kwargs: dict[str, Any]) -> Runtime:
-    runtime = _runtime(memo)
-    if not runtime.cache.attached:
-        runtime.cache.attach(kwargs)
-        runtime.enqueue_all()
-        runtime.start()
-    return runtime
-
-
-@kopf.on.event(GROUP, VERSION, "workloads")
-async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    runtime = _woken(memo, kwargs)
-    echo = event["type"] != "DELETED" and runtime.cache.own_echo(body)
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    if event["type"] == "DELETED":
-        runtime.cache.forget(body)
-        runtime.generations.forget(WorkloadKey(namespace, name))
-    else:  # times a new generation until observed and Ready (berth.metrics)
-        ours = runtime.reconciles(WorkloadKey(namespace, name))
-        runtime.generations.saw(WorkloadKey(namespace, name), body, record=ours)
-    if not echo:  # our own status write coming back tells its reconcile nothing new
-        runtime.enqueue(WorkloadKey(namespace, name))
-    for other in wakeups.sharers(runtime.cache, body):
-        runtime.enqueue(other)
-    # Its Environment counts it: looked at as soon as its counts may be written again,
-    # once for many events (counting is a walk over all Workloads).
-    for env in wakeups.environments_of_workload(runtime.cache, body):
-        runtime.queue.add_after(
-            EnvironmentKey(env), environment.counts_due_in(runtime.context, env)
-        )
-
-
-@kopf.on.event(GROUP, VERSION, "environments")
-async def on_environment(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    runtime = _woken(memo, kwargs)
-    if event["type"] == "DELETED":
-        runtime.cache.forget(body)
-    runtime.enqueue(EnvironmentKey(body["metadata"]["name"]))
-    for key in wakeups.workloads_of_environment(runtime.cache, body):
-        runtime.enqueue(key)
-
-
-@kopf.on.event(GROUP, VERSION, "clusterprovisioners")
-async def on_cluster_provisioner(
-    event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any
-) -> None:
-    runtime = _woken(memo, kwargs)
-    # Whose choice of provisioner may change: the Workloads it serves now, and those
-    # with a resource of its type in an Environment its criteria match.
-    catalogue = runtime.context.provisioning.catalogue
-    for key in wakeups.users_of_cluster_provisioner(runtime.cache, catalogue, body):
-        runtime.enqueue(key)
-
-
-def _on_child(event: kopf.RawEvent, body: kopf.Body, memo: Any, kwargs: dict[str, Any]) -> None:
-    runtime = _woken(memo, kwargs)
-    if event["type"] == "DELETED":
-        runtime.cache.forget(body)
-    elif runtime.cache.own_echo(body):
-        return  # our own apply coming back: nothing new for the owner
-    owner = (body.get("metadata", {}).get("labels") or {}).get(WORKLOAD_LABEL)
-    if owner:
-        runtime.enqueue(WorkloadKey(body["metadata"]["namespace"], owner))
-
-
-@kopf.on.event("apps", "v1", "deployments", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
-async def on_deployment(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    _on_child(event, body, memo, kwargs)
-
-
-@kopf.on.event("v1", "services", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
-async def on_service(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    _on_child(event, body, memo, kwargs)
-
-
-@kopf.on.event("v1", "configmaps", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
-async def on_configmap(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    _on_child(event, body, memo, kwargs)
-
-
-@kopf.on.event("v1", "pods", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
-async def on_pod(
-    event: kopf.RawEvent, labels: kopf.Labels, body: kopf.Body, memo: Any, **kwargs: Any
-) -> None:
-    runtime = _woken(memo, kwargs)
-    owner = pod_owner(labels, body)
-    if owner:
-        runtime.enqueue(WorkloadKey(body["metadata"]["namespace"], owner))
+# Each line: the store it fills, the kind, the label selector, whether it is watched per
+# shard, what is kept of an object, the key it is found by, and whom a change wakes.
+WATCHED: tuple[Watched, ...] = (
+    Watched(WORKLOADS, API_VERSION, "Workload", sharded=True, orphans=True,
+            keep=slim_owner, wake=wakeups.workload_changed),
+    Watched(ENVIRONMENTS, API_VERSION, "Environment",
+            keep=slim_owner, wake=wakeups.environment_changed),
+    Watched(CLUSTER_PROVISIONERS, API_VERSION, "ClusterProvisioner",
+            wake=wakeups.cluster_provisioner_changed),
+    Watched("deployments", "apps/v1", "Deployment", CHILD_SELECTOR, sharded=True,
+            keep=slim_child, index=child_owner, wake=wakeups.child_changed),
+    Watched("services", "v1", "Service", CHILD_SELECTOR, sharded=True,
+            keep=slim_child, index=child_owner, wake=wakeups.child_changed),
+    Watched("configmaps", "v1", "ConfigMap", CHILD_SELECTOR, sharded=True,
+            keep=slim_child, index=child_owner, wake=wakeups.child_changed),
+    Watched(PODS, "v1", "Pod", CHILD_SELECTOR, sharded=True,
+            keep=keep_pod, index=pod_owner_of, wake=wakeups.pod_changed),
+)  # fmt: skip

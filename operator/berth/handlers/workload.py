@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +13,8 @@ from pydantic import ValidationError
 
 from berth import metrics
 from berth.api import Environment, Workload
-from berth.clock import parse_time, rfc3339
-from berth.handlers.cache import Cache
+from berth.clock import rfc3339
+from berth.handlers.cache import slim_owner
 from berth.handlers.common import (
     deletion_policy,
     invalid_spec,
@@ -26,13 +25,29 @@ from berth.handlers.context import Context
 from berth.handlers.keys import WorkloadKey
 from berth.handlers.provisioning import Provisioned, provision
 from berth.handlers.release import release_deleted, release_removed
-from berth.kube.children import NameConflict, ObjectKey, Refusal, sync_children
+from berth.handlers.rendered import Rendered, source_of, unchanged
+from berth.handlers.workload_facts import (
+    ENVIRONMENT_GRACE_SECONDS,
+    just_created,
+    managed_objects,
+    name_taken,
+    refused_problem,
+    resolve_environment,
+)
+from berth.kube.children import ObjectKey, sync_children
 from berth.kube.finalizers import has_finalizer, set_finalizer
+from berth.kube.labels import set_label
+from berth.names import SHARD_BUCKET_LABEL
 from berth.problems import Problem
 from berth.reasons import Reason
 from berth.render import RenderedWorkload, RenderError, render_workload
 from berth.render.conditions import condition
-from berth.render.folding import first_status_wait, only_rollout_progress
+from berth.render.folding import (
+    first_status_wait,
+    only_record_changed,
+    only_rollout_progress,
+)
+from berth.render.labels import shard_bucket
 from berth.render.status import Observed, workload_status
 
 log = logging.getLogger("berth")
@@ -42,60 +57,6 @@ RESOURCE_POLL_SECONDS = 2.0
 FAILED_RESOURCE_POLL_SECONDS = 30.0
 # A child refused with 403 or 409 may be let through later (RBAC granted, a race over).
 REFUSED_RETRY_SECONDS = 15.0
-ENVIRONMENT_GRACE_SECONDS = 4.0
-
-
-def resolve_environment(
-    cache: Cache, workload: Mapping[str, Any]
-) -> tuple[str | None, dict[str, Any] | None, Problem | None]:
-    """The Environment a Workload runs in: the one it names, or its namespace's."""
-    namespace = workload["metadata"]["namespace"]
-    named = (workload.get("spec") or {}).get("environment")
-    if named:
-        env = cache.environment(named)
-        if env is None:
-            return (
-                named,
-                None,
-                Problem(
-                    Reason.ENVIRONMENT_NOT_FOUND,
-                    f"Environment {named!r} (spec.environment) does not exist; create it, "
-                    "or remove spec.environment to use the Environment that serves "
-                    f"namespace {namespace!r}",
-                ),
-            )
-        served = (env.get("spec") or {}).get("namespace")
-        if served != namespace:
-            return (
-                named,
-                None,
-                Problem(
-                    Reason.ENVIRONMENT_MISMATCH,
-                    f"Environment {named!r} serves namespace {served!r}, not {namespace!r}; "
-                    "move the Workload there or name the Environment of this namespace",
-                ),
-            )
-        return named, env, None
-    candidates = cache.environments_for_namespace(namespace)
-    if not candidates:
-        return (
-            None,
-            None,
-            Problem(
-                Reason.ENVIRONMENT_NOT_FOUND,
-                f"no Environment serves namespace {namespace!r}; ask the platform team for one "
-                f"with spec.namespace: {namespace}, or name one in spec.environment",
-            ),
-        )
-    env = candidates[0]
-    return env["metadata"]["name"], env, None
-
-
-def managed_objects(children: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    return [
-        {"apiVersion": c["apiVersion"], "kind": c["kind"], "name": c["metadata"]["name"]}
-        for c in sorted(children, key=lambda c: (c["kind"], c["metadata"]["name"]))
-    ]
 
 
 async def reconcile(context: Context, key: WorkloadKey) -> float | None:
@@ -185,19 +146,22 @@ async def reconcile_once(context: Context, key: WorkloadKey) -> float | None:
     1. gather the inputs from the cache: the Workload, its Environment, its children;
     2. an Environment not found moments after the Workload was created: look again soon;
     3. a Workload being deleted: let go of its resources as the policy says, then of it;
-    4. validate the Workload and its Environment;
-    5. let go of the resources it no longer asks for, and hold our finalizer while it
-       has any;
+    4. nothing changed since its children were last rendered (berth.handlers.rendered):
+       only its status is computed, from the Deployment and the Pods;
+    5. validate the Workload and its Environment; let go of the resources it no longer
+       asks for, and hold our finalizer while it has any;
     6. provision its resources and render its children;
     7. apply the children (server-side apply, prune), saying when we corrected drift;
     8. write the status (and the Events of its transitions), or hold a new Workload's
        first one back a moment while its first rollout is on its way;
     9. say when to look again.
     """
-    # 1. Gather the inputs.
+    # 1. Gather the inputs (with --shards, labelling a Workload that is new to it).
     inputs = gather(context, key)
     if inputs is None:
         return None  # gone: nothing to do, its children go with it
+    if context.sharded:
+        await label_with_bucket(context, inputs)
 
     # 2. Applied together with its Environment, the Workload's watch event can come
     # first: look again shortly rather than report a problem that is not one.
@@ -210,12 +174,18 @@ async def reconcile_once(context: Context, key: WorkloadKey) -> float | None:
         await finalize(context, inputs)
         return None
 
-    # 4. Validate: with inputs that cannot be used, nothing is written but the status.
+    # 4. Unchanged since its children were last rendered: only the status may change.
+    remembered = context.rendered.get(key) or Rendered.from_status(inputs.body.get("status"))
+    if unchanged(remembered, inputs.body, inputs.env_body, inputs.children):
+        assert remembered is not None
+        return await report_unchanged(context, inputs, remembered)
+
+    # 5. Validate: with inputs that cannot be used, nothing is written but the status.
     valid = validate(inputs)
     if isinstance(valid, Problem):
         plan = Plan(body=inputs.body, problem=valid)
     else:
-        # 5. Let go of what it no longer asks for; hold our finalizer while it has
+        # Let go of what it no longer asks for; hold our finalizer while it has
         # resources (their fate at its deletion is the policy's, decided in step 3).
         await release_removed_resources(context, inputs, valid.environment)
         body = await hold_finalizer(context, inputs.body, bool(valid.workload.spec.resources))
@@ -252,6 +222,18 @@ def gather(context: Context, key: WorkloadKey) -> Inputs | None:
         env_problem=problem,
         children=context.cache.children_of(key),
     )
+
+
+async def label_with_bucket(context: Context, inputs: Inputs) -> None:
+    """With --shards, a replica lists and watches only the Workloads labelled with its
+    shards' buckets; one without the label (new, or from before sharding) is seen by
+    every replica's watch of unlabelled ones, and labelled by its shard's holder. One
+    write in a Workload's life: the bucket is its namespace's, whatever the shards."""
+    bucket = str(shard_bucket(inputs.key.namespace))
+    written = await set_label(context.client, inputs.body, SHARD_BUCKET_LABEL, bucket)
+    if written is not None:
+        context.cache.remember_write(inputs.body, written)
+        inputs.body = slim_owner(written)
 
 
 def awaits_environment(inputs: Inputs) -> bool:
@@ -379,9 +361,24 @@ async def apply_children(context: Context, inputs: Inputs, plan: Plan) -> Applie
 async def update_status(
     context: Context, inputs: Inputs, plan: Plan, applied: Applied
 ) -> float | None:
-    """Write the status the inputs and the outcome call for, when it changed. Returns
-    how long to hold back a new Workload's first status instead (None: not held)."""
+    """Write the status the inputs and the outcome call for, when it changed, and
+    remember what a good render was made from. Returns how long to hold back a new
+    Workload's first status instead (None: not held)."""
     body, rendered = plan.body, plan.rendered
+    record = None
+    clean = (applied.problem or plan.problem or plan.waiting or applied.retrying) is None
+    source = source_of(body, inputs.env_body)
+    if rendered is not None and clean and source is not None:
+        record = Rendered(
+            source=source,
+            desired_replicas=rendered.replicas,
+            endpoint=rendered.endpoint,
+            url=rendered.url,
+            children=frozenset((c["kind"], c["metadata"]["name"]) for c in applied.managed),
+        )
+        context.rendered[inputs.key] = record
+    else:
+        context.rendered.pop(inputs.key, None)
     observed = Observed(
         generation=int(body["metadata"].get("generation") or 0),
         environment=inputs.env_name,
@@ -395,16 +392,44 @@ async def update_status(
         resources_problem=plan.waiting,
         retrying=applied.retrying,
         pods=context.cache.pods_of(inputs.key),
+        rendered_from=record.source if record is not None else None,
     )
-    status = workload_status(observed, body.get("status"), inputs.stamp)
+    return await report(context, inputs, body, observed)
+
+
+async def report_unchanged(context: Context, inputs: Inputs, record: Rendered) -> float | None:
+    """The status of a Workload whose children stand as its last good render left them:
+    the same as ``update_status`` would write, from the record instead of a render."""
+    observed = Observed(
+        generation=int(inputs.body["metadata"].get("generation") or 0),
+        environment=inputs.env_name,
+        deployment=next((c for c in inputs.children if c["kind"] == "Deployment"), None),
+        desired_replicas=record.desired_replicas,
+        endpoint=record.endpoint,
+        url=record.url,
+        managed_objects=managed_objects(inputs.children),
+        pods=context.cache.pods_of(inputs.key),
+        rendered_from=record.source,
+    )
+    return await report(context, inputs, inputs.body, observed)
+
+
+async def report(
+    context: Context, inputs: Inputs, body: dict[str, Any], observed: Observed
+) -> float | None:
+    previous = body.get("status")
+    status = workload_status(observed, previous, inputs.stamp)
     # A new Workload's quick first rollout is said once: Ready (the Deployment's progress
     # wakes us; the requeue writes "rolling out" if it is not quick).
     created = str(body["metadata"].get("creationTimestamp") or "")
-    hold_back = first_status_wait(body.get("status"), status, created, inputs.stamp)
+    hold_back = first_status_wait(previous, status, created, inputs.stamp)
     if hold_back is not None:
         return hold_back
-    # The steps of a rollout are said once (Ready=False early), then where it ended.
-    if only_rollout_progress(body.get("status"), status, inputs.stamp):
+    # The steps of a rollout are said once (Ready=False early), then where it ended; the
+    # record of what was rendered rides along with a write that says something.
+    if only_rollout_progress(previous, status, inputs.stamp) or only_record_changed(
+        previous, status
+    ):
         return None
     written = await write_status_and_events(
         context.client, context.events, body, status, inputs.stamp
@@ -428,37 +453,3 @@ def requeue_after(plan: Plan, applied: Applied) -> float | None:
     if provisioned.observed_failure:
         return FAILED_RESOURCE_POLL_SECONDS
     return None if provisioned.all_ready else RESOURCE_POLL_SECONDS
-
-
-def name_taken(conflict: NameConflict, namespace: str) -> Problem:
-    key = conflict.key
-    return Problem(
-        Reason.NAME_TAKEN,
-        f"{key.kind} {key.name} already exists in namespace {namespace} and belongs to "
-        f"{conflict.owner}; Berth never writes over an object it did not make for this "
-        f"Workload: rename the Workload, or remove that {key.kind}",
-    )
-
-
-def refused_problem(refusal: Refusal) -> Problem:
-    """The API server's answer, word for word, with the child it was about."""
-    key = refusal.key
-    reason = {403: Reason.CHILD_FORBIDDEN, 409: Reason.CHILD_CONFLICT}.get(
-        refusal.status, Reason.CHILD_REJECTED
-    )
-    what = "refused" if refusal.permanent else "refused (retrying)"
-    return Problem(
-        reason, f"the API server {what} {key.kind} {key.name} ({refusal.status}): {refusal.message}"
-    )
-
-
-def just_created(body: Mapping[str, Any], now: datetime.datetime) -> bool:
-    """Never reconciled yet, and created moments ago."""
-    if body.get("status"):
-        return False
-    stamp = body["metadata"].get("creationTimestamp")
-    if not stamp:
-        return False
-    created = parse_time(stamp)
-    age = (now - created).total_seconds()
-    return age < ENVIRONMENT_GRACE_SECONDS

@@ -16,7 +16,7 @@ import re
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -250,6 +250,34 @@ class KubeClient:
                     continue
             raise _api_error(status, text, f"{method} {path}")
 
+    async def watch_stream(
+        self, path: str, params: Mapping[str, str], *, idle_seconds: float
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A watch: the server's events one by one as they come (a JSON document a line).
+
+        Not held by the limiter: a watch lasts minutes, and its slot would be taken
+        from the reconciles for all that time (client-go does not count them either).
+        ``idle_seconds``: a stream silent that long is taken for dead."""
+        if self._session is None:
+            self._session = self._new_session()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=idle_seconds)
+        async with self._session.get(path.lstrip("/"), params=params, timeout=timeout) as response:
+            if response.status >= 400:
+                text = await response.text()
+                if response.status == 401:  # a rotated token: the next attempt reads it again
+                    self._credentials = self._load_credentials()
+                    await self.close()
+                raise _api_error(response.status, text, f"WATCH {path}")
+            pending = bytearray()
+            async for chunk in response.content.iter_any():
+                pending += chunk
+                start = 0
+                while (end := pending.find(b"\n", start)) >= 0:
+                    if end > start:
+                        yield json.loads(pending[start:end])
+                    start = end + 1
+                del pending[:start]
+
     # -- discovery ----------------------------------------------------------------
 
     async def resource_info(self, api_version: str, kind: str) -> ResourceInfo:
@@ -287,9 +315,10 @@ class KubeClient:
         base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
         parts = [base]
         if info.namespaced:
-            if not namespace:
+            if namespace:
+                parts.append(f"namespaces/{quote(namespace, safe='')}")
+            elif name:  # without a name: every namespace's (a list, a watch)
                 raise ValueError(f"{kind} is namespaced: a namespace is required")
-            parts.append(f"namespaces/{quote(namespace, safe='')}")
         parts.append(info.plural)
         if name:
             parts.append(quote(name, safe=""))

@@ -13,6 +13,7 @@ from typing import Any
 
 from berth.reasons import Reason
 from berth.render.conditions import ready_condition
+from berth.render.folding import reported
 from berth.render.pods import POD_FAILURE_REASONS
 from berth.render.rollout import PROGRESS_REASONS
 
@@ -34,8 +35,9 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
     """Events for real transitions only: Ready flipping, Stalled turning True, a Pod
     failure (ImagePullBackOff, CrashLoopBackOff...) appearing.
 
-    The first steps of a new Workload (not ready yet, then rolling out) are not news;
-    becoming Ready is, and so is losing Ready, getting stuck, or Pods that fail.
+    The first steps of a new Workload (not ready yet, then rolling out) are not news,
+    and neither is its first report being Ready; becoming Ready again (after a rollout,
+    a failure, a loss) is, and so is losing Ready, getting stuck, or Pods that fail.
     """
     before = {c["type"]: c for c in (old or {}).get("conditions") or []}
     after = {c["type"]: c for c in new.get("conditions") or []}
@@ -56,7 +58,9 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
         )
     ready, was_ready = after.get("Ready"), before.get("Ready")
     if ready and ready["status"] == "True":
-        if not was_ready or was_ready.get("status") != "True":
+        # A Workload's first report is no change of a reported state: its status says it
+        # (Ready, since when). A quick first rollout thus costs no Event.
+        if reported(old) and (not was_ready or was_ready.get("status") != "True"):
             events.append(Transition(reason=Reason.READY, message=ready["message"], warning=False))
     elif (
         ready

@@ -22,9 +22,17 @@ _ROLLOUT_CONDITIONS = frozenset({"Ready", "Reconciling", "Stalled", "Available"}
 # slow rollout shows how far it got.
 COUNTS_FOLDED_SECONDS = 10.0
 
-# A new Workload's first status waits this long for its rollout to end, so that a quick
-# rollout costs one status write (Ready), not two (rolling out, then Ready).
-FIRST_STATUS_WAIT_SECONDS = 5.0
+# A new Workload's first status waits this long for its rollout to end, so that a
+# rollout of less than that costs one status write (Ready), not two (rolling out, then
+# Ready). Meanwhile its status is the CRD's default (api.workload.INITIAL_STATUS), which
+# already says Ready=False and Reconciling=True.
+FIRST_STATUS_WAIT_SECONDS = 30.0
+
+
+def reported(status: Mapping[str, Any] | None) -> bool:
+    """Berth has written this status: it says which generation it observed (the CRD's
+    default, what a new Workload has until then, does not)."""
+    return bool(status) and (status or {}).get("observedGeneration") is not None
 
 
 def _on_its_way(status: Mapping[str, Any]) -> bool:
@@ -84,14 +92,15 @@ def first_status_wait(
 ) -> float | None:
     """Seconds to hold back a new Workload's very first status, or None to write it now.
 
-    Nothing has been written for a Workload that was just created: kstatus, ``kubectl
-    wait`` and Argo CD already read "no status yet" as in progress, and there is no old
-    ``Ready=True`` to mislead them. So while its first rollout is merely on its way, and
-    for at most FIRST_STATUS_WAIT_SECONDS after its creation, the write waits for the
-    rollout's end. Any other status (a problem, a resource waiting, Ready) is written at
-    once, and so is every status of a Workload that has one already. Pure.
+    Nothing has been written for a Workload that was just created: its status is the
+    CRD's default, Ready=False and Reconciling=True, which kstatus, ``kubectl wait`` and
+    Argo CD read as in progress, and there is no old ``Ready=True`` to mislead them. So
+    while its first rollout is merely on its way, and for at most
+    FIRST_STATUS_WAIT_SECONDS after its creation, the write waits for the rollout's end.
+    Any other status (a problem, a resource waiting, Ready) is written at once, and so
+    is every status of a Workload that Berth has reported on already. Pure.
     """
-    if previous or not _on_its_way(new):
+    if reported(previous) or not _on_its_way(new):
         return None
     left = FIRST_STATUS_WAIT_SECONDS - seconds_between(created, now)
     return left if left > 0 else None
@@ -117,3 +126,16 @@ def only_workload_counts(previous: Mapping[str, Any] | None, new: Mapping[str, A
         return rest
 
     return without_counts(previous) == without_counts(new)
+
+
+def only_record_changed(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """True when ``new`` differs from ``previous`` in what its children were rendered
+    from (``renderedFrom``) alone: not worth a write of its own — the record rides along
+    with the next write that says something (until then, a restart renders once more)."""
+    if not previous:
+        return False
+
+    def without_record(status: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in status.items() if k not in ("renderedFrom", "kopf")}
+
+    return without_record(previous) == without_record(new)

@@ -9,6 +9,7 @@ immutable, and the component a Workload belongs to may change.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 from berth.api.workload import Workload, is_label_value
@@ -17,8 +18,21 @@ from berth.names import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     NAME_LABEL,
+    SHARD_BUCKET_LABEL,
     WORKLOAD_LABEL,
 )
+
+# How many buckets the namespaces fall into; a shard is a set of buckets, so this is the
+# most shards there can be (coordination.shards).
+SHARD_BUCKETS = 64
+
+
+def shard_bucket(namespace: str) -> int:
+    """The bucket of a namespace: stable across processes, machines and versions, and
+    independent of the number of shards (a shard is ``bucket % shards``), so that the
+    label carrying it never has to change."""
+    digest = hashlib.sha256(namespace.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % SHARD_BUCKETS
 
 
 def component_id(workload_name: str, score_annotations: object) -> str:
@@ -37,8 +51,9 @@ def component_id(workload_name: str, score_annotations: object) -> str:
     return workload_name
 
 
-def workload_labels(workload: Workload) -> dict[str, str]:
-    """The labels every child of a Workload carries (a fresh dict each call)."""
+def workload_labels(workload: Workload, namespace: str) -> dict[str, str]:
+    """The labels every child of a Workload in ``namespace`` carries (a fresh dict each
+    call)."""
     name = workload.metadata.name
     score = workload.spec.metadata
     return {
@@ -46,6 +61,7 @@ def workload_labels(workload: Workload) -> dict[str, str]:
         MANAGED_BY_LABEL: MANAGED_BY_VALUE,
         WORKLOAD_LABEL: name,
         BACKSTAGE_KUBERNETES_ID: component_id(name, score.annotations if score else None),
+        SHARD_BUCKET_LABEL: str(shard_bucket(namespace)),
     }
 
 

@@ -45,6 +45,9 @@ class Observed:
     retrying: Problem | None = None
     # What the Workload's Pods say (berth.render.pods): why they are not Ready.
     pods: Sequence[PodSummary] = ()
+    # What its children were rendered from (api.workload.RenderedFrom), when that
+    # reconcile ended well.
+    rendered_from: Mapping[str, Any] | None = None
 
 
 def workload_status(
@@ -161,6 +164,8 @@ def _workload_fields(
         status["resources"] = [dict(r) for r in observed.resources]
     if observed.managed_objects:
         status["managedObjects"] = [dict(o) for o in observed.managed_objects]
+    if observed.rendered_from is not None:
+        status["renderedFrom"] = dict(observed.rendered_from)
     return status
 
 

@@ -84,7 +84,7 @@ class RenderedWorkload:
 
 
 def _metadata(name: str, namespace: str, workload: Workload) -> dict[str, Any]:
-    return {"name": name, "namespace": namespace, "labels": workload_labels(workload)}
+    return {"name": name, "namespace": namespace, "labels": workload_labels(workload, namespace)}
 
 
 def _sorted_ports(workload: Workload) -> list[tuple[str, ServicePort]]:
@@ -376,7 +376,7 @@ def _deployment(
             "selector": {"matchLabels": selector_labels(name)},
             "template": {
                 "metadata": {
-                    "labels": workload_labels(workload),
+                    "labels": workload_labels(workload, environment.spec.namespace),
                     "annotations": dict(sorted(pod_annotations.items())),
                 },
                 "spec": pod_spec,
