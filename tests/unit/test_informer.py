@@ -12,7 +12,17 @@ from typing import Any
 import pytest
 
 from berth.kube.client import ApiError, Gone
-from berth.kube.informer import ADDED, DELETED, MODIFIED, Event, Informer, Source, Store
+from berth.kube.informer import (
+    ADDED,
+    DELETED,
+    MODIFIED,
+    Event,
+    Informer,
+    Informers,
+    Source,
+    Store,
+    WatchSpec,
+)
 
 
 def cm(name: str, rv: str, **data: str) -> dict[str, Any]:
@@ -193,3 +203,34 @@ async def test_informers_sharing_a_store_each_take_only_their_own() -> None:
     assert len(store) == 0
     assert store.indexed("x") == []
     assert second.settled.is_set()
+
+
+async def test_a_safety_listing_of_an_unchanged_world_tells_nothing() -> None:
+    client = Scripted([[cm("a", "1"), cm("b", "2")]], [])
+    inf, seen = informer(client)
+    await inf.relist()
+    seen.clear()
+    await inf.relist()
+    assert seen == []
+
+
+async def test_informers_follow_what_is_wanted_and_tell_whole_objects() -> None:
+    client = Scripted([[cm("a", "1")]], [])
+    told: list[tuple[str, str, str]] = []
+    errors: list[Source] = []
+    informers = Informers(
+        client,  # type: ignore[arg-type]
+        lambda source, kind, obj: told.append((source.kind, kind, obj["metadata"]["name"])),
+        on_error=lambda source, err: errors.append(source),
+    )
+    claims = WatchSpec("db.example/v1", "Claim", None, "a=b")
+    await informers.want([claims])
+    for _ in range(100):
+        if told:
+            break
+        await asyncio.sleep(0.01)
+    assert told == [("Claim", ADDED, "a")]
+    assert informers.running[claims].get("ns", "a")["metadata"]["name"] == "a"
+    await informers.want([])
+    assert informers.running == {}
+    await informers.stop()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,14 +169,23 @@ class Informer:
         *,
         keep: Callable[[dict[str, Any]], Any] = keep_whole,
         on_event: Callable[[Event], None] | None = None,
+        on_error: Callable[[Source, Exception], None] | None = None,
         page_size: int = PAGE_SIZE,
+        relist_seconds: float | None = None,
     ) -> None:
+        """``on_error`` is told the first failure of a run of them (a 403: the operator
+        may not list the kind; a 404: it is not served); ``relist_seconds`` lists again
+        that often even when the watch goes on (a safety net for a stream that stays
+        open but silent; off by default — a listing of thousands of objects is not)."""
         self.client = client
         self.source = source
         self.store = store
         self.keep = keep
         self.on_event = on_event
+        self.on_error = on_error
         self.page_size = page_size
+        self.relist_seconds = relist_seconds
+        self.failing = False  # the last listing or watch failed: the store may be behind
         self.resource_version: str | None = None
         self.synced = asyncio.Event()  # the first listing is in the store
         self.settled = asyncio.Event()  # synced, or stopped before it was
@@ -197,19 +206,29 @@ class Informer:
             self._task = None
         return [self.store.remove(self, key) for key in self.store.held_by(self)]
 
+    def get(self, namespace: str, name: str) -> Any:
+        return self.store.get((namespace, name))
+
     async def run(self) -> None:
         failures = 0
+        loop = asyncio.get_running_loop()
+        relist_at = float("inf")
         while True:
             try:
-                if self.resource_version is None:
+                if self.resource_version is None or loop.time() >= relist_at:
                     await self.relist()
+                    if self.relist_seconds is not None:
+                        relist_at = loop.time() + self.relist_seconds
                 await self.watch()
-                failures = 0
+                failures, self.failing = 0, False
             except Gone:
                 log.info("watch of %s: resourceVersion too old, listing again", self.source)
                 self.resource_version = None
             except (ApiError, TimeoutError, OSError, ValueError) as err:
                 # aiohttp's connection errors are OSErrors; a torn line is a ValueError.
+                if not self.failing and self.on_error is not None:
+                    self.on_error(self.source, err)
+                self.failing = True
                 failures += 1
                 delay = min(RETRY_SECONDS[0] * 2 ** (failures - 1), RETRY_SECONDS[1])
                 log.warning("watch of %s failed (%s); again in %.1fs", self.source, err, delay)
@@ -259,7 +278,8 @@ class Informer:
         gone = set(self.store.held_by(self)) - listed.keys()
         for key, kept in listed.items():
             old = self.store.put(self, key, kept)
-            self._emit(Event(MODIFIED if old is not None else ADDED, key, kept, old, first))
+            if first or old != kept:  # a listing of an unchanged world tells nothing
+                self._emit(Event(MODIFIED if old is not None else ADDED, key, kept, old, first))
         for key in gone:
             old = self.store.remove(self, key)
             if old is not None:
@@ -267,12 +287,15 @@ class Informer:
 
     async def watch(self) -> None:
         """Watch from the resourceVersion held until the server ends the watch."""
+        seconds = random.randint(*WATCH_SECONDS)
+        if self.relist_seconds is not None:
+            seconds = max(1, min(seconds, int(self.relist_seconds)))
         params = {
             **self._params(),
             "watch": "1",
             "allowWatchBookmarks": "true",
             "resourceVersion": self.resource_version or "",
-            "timeoutSeconds": str(random.randint(*WATCH_SECONDS)),
+            "timeoutSeconds": str(seconds),
         }
         path = await self._path()
         async for event in self.client.watch_stream(path, params, idle_seconds=IDLE_SECONDS):
@@ -309,3 +332,58 @@ class Informer:
             self.on_event(event)
         except Exception:  # one bad rule must not stop the watch of a whole kind
             log.exception("handling %s %s of %s failed", event.type, event.key, self.source)
+
+
+# What an informer watches, by the name the claim watches (handlers.dependents) use.
+WatchSpec = Source
+
+
+class Informers:
+    """A set of informers, one per ``Source``, started and stopped to match what is
+    wanted (``want``); each keeps its objects whole, in a store of its own, and tells
+    ``on_event(source, type, object)``. For kinds that come and go at run time (the
+    claim kinds in use); the operator's own kinds are ``berth.handlers.informers``'."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        on_event: Callable[[Source, str, dict[str, Any]], None],
+        *,
+        on_error: Callable[[Source, Exception], None] | None = None,
+        relist_seconds: float | None = None,
+    ) -> None:
+        self.client = client
+        self.on_event = on_event
+        self.on_error = on_error
+        self.relist_seconds = relist_seconds
+        self.running: dict[Source, Informer] = {}
+
+    async def want(self, sources: Iterable[Source]) -> None:
+        """Start an informer for each source not watched yet; stop those not wanted."""
+        wanted = set(sources)
+        for source in sorted(wanted - self.running.keys(), key=str):
+            informer = Informer(
+                self.client,
+                source,
+                Store(),
+                on_event=self._teller(source),
+                on_error=self.on_error,
+                relist_seconds=self.relist_seconds,
+            )
+            self.running[source] = informer
+            informer.start()
+            log.info("watching %s", source)
+        for source in sorted(self.running.keys() - wanted, key=str):
+            await self.running.pop(source).stop()
+            log.info("no longer watching %s", source)
+
+    def _teller(self, source: Source) -> Callable[[Event], None]:
+        def tell(event: Event) -> None:
+            self.on_event(source, event.type, event.new)
+
+        return tell
+
+    async def stop(self) -> None:
+        informers, self.running = list(self.running.values()), {}
+        for informer in informers:
+            await informer.stop()

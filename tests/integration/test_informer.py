@@ -1,0 +1,154 @@
+"""The informer (berth.kube.informer) against the real API server: a paged listing, the
+watch's events, an object that leaves the selector when a label changes, a watch that
+ends and resumes without a listing, and a resourceVersion too old to watch from (410),
+answered by a listing that tells what changed meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from berth.kube import credentials, informer
+from berth.kube.client import Gone, KubeClient
+from berth.kube.informer import ADDED, DELETED, MODIFIED, Event, Informer, Source, Store
+from tests.clusterharness import ClusterAccess
+
+SELECTOR = "berth-test/informer=yes"
+
+
+@pytest.fixture
+async def client(cluster: ClusterAccess) -> AsyncIterator[KubeClient]:
+    async with KubeClient(lambda: credentials.load(str(cluster.kubeconfig))) as kube:
+        yield kube
+
+
+def configmap(namespace: str, name: str, **data: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"berth-test/informer": "yes"},
+        },
+        "data": data,
+    }
+
+
+async def eventually(check: Callable[[], Any], what: str) -> Any:
+    """Wait (in the event loop, which the informer shares) until ``check()`` is truthy,
+    for at most 30 s."""
+    for _ in range(600):
+        if found := check():
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def watching(client: KubeClient, namespace: str) -> tuple[Informer, list[Event]]:
+    seen: list[Event] = []
+    made = Informer(
+        client,
+        Source("v1", "ConfigMap", namespace, SELECTOR),
+        Store(),
+        keep=lambda obj: {"rv": obj["metadata"]["resourceVersion"], **(obj.get("data") or {})},
+        on_event=seen.append,
+        page_size=2,
+    )
+    return made, seen
+
+
+async def test_a_paged_listing_then_the_watch(client: KubeClient, namespace: str) -> None:
+    for i in range(5):
+        await client.create(configmap(namespace, f"cm-{i}", n=str(i)))
+    unlabelled = configmap(namespace, "other")
+    del unlabelled["metadata"]["labels"]
+    await client.create(unlabelled)
+    pages: list[str] = []
+    request = client.request
+
+    async def counted(method: str, path: str, **kwargs: Any) -> Any:
+        if kwargs.get("params", {}).get("limit"):
+            pages.append(kwargs["params"].get("continue") or "")
+        return await request(method, path, **kwargs)
+
+    client.request = counted  # type: ignore[method-assign]
+    inf, seen = watching(client, namespace)
+    inf.start()
+    try:
+        await asyncio.wait_for(inf.synced.wait(), 30)
+        assert len(pages) == 3  # 5 objects, 2 a page: the server gave continue tokens
+        assert sorted(k[1] for k in inf.store) == [f"cm-{i}" for i in range(5)]  # not "other"
+        assert {e.listed for e in seen} == {True}
+        seen.clear()
+
+        await client.create(configmap(namespace, "cm-new", n="new"))
+        await client.merge_patch("v1", "ConfigMap", "cm-0", {"data": {"n": "changed"}}, namespace)
+        await client.delete("v1", "ConfigMap", "cm-1", namespace)
+        # A label changed: the object leaves the selector, and the watch says DELETED.
+        await client.merge_patch(
+            "v1", "ConfigMap", "cm-2", {"metadata": {"labels": {"berth-test/informer": "no"}}},
+            namespace,
+        )  # fmt: skip
+        await eventually(lambda: len(seen) >= 4, "four watch events")
+        assert [(e.type, e.key[1], e.listed) for e in seen] == [
+            (ADDED, "cm-new", False),
+            (MODIFIED, "cm-0", False),
+            (DELETED, "cm-1", False),
+            (DELETED, "cm-2", False),
+        ]
+        assert inf.store.get((namespace, "cm-0"))["n"] == "changed"
+        assert inf.listings == 1
+    finally:
+        await inf.stop()
+    assert len(inf.store) == 0
+
+
+async def test_a_watch_that_ends_resumes_without_a_listing(
+    client: KubeClient, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(informer, "WATCH_SECONDS", (1, 1))  # the server ends each after 1 s
+    inf, seen = watching(client, namespace)
+    inf.start()
+    try:
+        await asyncio.wait_for(inf.synced.wait(), 30)
+        for i in range(3):
+            await asyncio.sleep(1.5)  # across at least one end of a watch
+            await client.create(configmap(namespace, f"later-{i}"))
+        await eventually(lambda: len(inf.store) == 3, "the objects made across watches")
+        assert inf.listings == 1
+        assert [e.type for e in seen] == [ADDED] * 3
+    finally:
+        await inf.stop()
+
+
+async def test_too_old_a_version_lists_again_and_tells_the_difference(
+    client: KubeClient, namespace: str
+) -> None:
+    await client.create(configmap(namespace, "kept", n="1"))
+    await client.create(configmap(namespace, "goes"))
+    inf, seen = watching(client, namespace)
+    await inf.relist()
+    # Changes the informer does not watch...
+    await client.delete("v1", "ConfigMap", "goes", namespace)
+    await client.create(configmap(namespace, "comes"))
+    await client.merge_patch("v1", "ConfigMap", "kept", {"data": {"n": "2"}}, namespace)
+    # ...and a version the server no longer keeps (etcd compacted it long ago).
+    inf.resource_version = "1"
+    with pytest.raises(Gone):
+        await inf.watch()
+    seen.clear()
+    inf.start()  # run(): lists again, as it does after a 410
+    try:
+        await eventually(lambda: inf.listings == 2, "a second listing")
+        assert sorted((e.type, e.key[1]) for e in seen) == [
+            (ADDED, "comes"),
+            (DELETED, "goes"),
+            (MODIFIED, "kept"),
+        ]
+        assert inf.store.get((namespace, "kept"))["n"] == "2"
+    finally:
+        await inf.stop()
