@@ -114,9 +114,13 @@ run: venv ## Run the operator in the foreground against .cluster/kubeconfig.
 
 N ?= 100
 BENCH_ARGS ?=
+# The shard table's replica counts (empty: no shard table) and its own flags.
+SHARDS ?= 1,2,4
+SHARD_ARGS ?=
 .PHONY: bench
-bench: venv tools ## Benchmark N Workloads (N=100|1000|5000) beside the floor on a cluster of its own (a table and JSON; not a test).
-	@$(PYTHON) -m hack.bench.scale --workloads $(N) $(BENCH_ARGS)
+bench: venv tools ## Benchmark N Workloads (N=100..10000) beside the floor, then the shard table (SHARDS=1,2,4 replicas; SHARDS= skips it), on a cluster of its own (tables and JSON; not a test). BENCH_ARGS=--profile: under py-spy.
+	@$(PYTHON) -m hack.bench.scale --workloads $(N) $(BENCH_ARGS) $(if $(SHARDS),--keep-cluster)
+	@$(if $(SHARDS),$(PYTHON) -m hack.bench.shards --workloads $(N) --replicas $(SHARDS) $(SHARD_ARGS))
 
 .PHONY: chaos
 chaos: venv tools ## Chaos run on a cluster of its own: operator SIGKILLs, API server outage, checks (not in `make test`; CHAOS_ARGS=--help).

@@ -13,9 +13,9 @@
 #   BERTH_CLUSTER_DIR    state directory (default: <repo>/.cluster); the kubeconfig
 #                        is written to $BERTH_CLUSTER_DIR/kubeconfig
 #   BERTH_NODES          number of kwok nodes (default: 3; 6 in the bench profile)
-#   BERTH_PODS_PER_NODE  Pods each kwok node takes (default: kwok's 110; 1000 in the
+#   BERTH_PODS_PER_NODE  Pods each kwok node takes (default: kwok's 110; 2000 in the
 #                        bench profile, with a /21 Pod range per node to match)
-#   BERTH_PROFILE=bench  sized for `make bench`: 6,000 Pods (5,000 Workloads: the
+#   BERTH_PROFILE=bench  sized for `make bench`: 12,000 Pods (10,000 Workloads: the
 #                        floor's, then Berth's), beside the /16 Service range
 #   BERTH_USE_KIND=1     on a machine with Docker and kind, use a kind cluster instead
 set -euo pipefail
@@ -26,7 +26,7 @@ state_dir=${BERTH_CLUSTER_DIR:-$repo_root/.cluster}
 profile=${BERTH_PROFILE:-}
 case "$profile" in
   "") default_nodes=3 default_pods= ;;
-  bench) default_nodes=6 default_pods=1000 ;;
+  bench) default_nodes=6 default_pods=2000 ;;
   *) printf '[cluster] ERROR: unknown BERTH_PROFILE %s (known: bench)\n' "$profile" >&2; exit 2 ;;
 esac
 nodes=${BERTH_NODES:-$default_nodes}

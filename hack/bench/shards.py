@@ -5,8 +5,13 @@ operator, the default; R > 1: --shards R, so each replica holds one shard), and 
 Workloads spread evenly over the shards (--namespaces namespaces, chosen so that each
 shard gets as many), applied with one kubectl call, until every one is Ready at its
 generation. Per replica: CPU seconds and API writes (Lease renewals counted apart) from
-the apply to the last Ready, peak RSS, shards held. Then the Workloads are deleted (the
-replicas still running, for the finalizers) and the replicas stopped.
+the apply to the last Ready, peak RSS, shards held; beside one replica's: the most any
+replica needed of the CPU and memory one replica needs for the same Workloads. With
+more than one replica, a shard then moves: one replica is killed (SIGKILL), and the
+time until a survivor holds its shard, and until it has listed it and looked at each of
+its Workloads, is set beside the lease duration plus one listing of that shard (made
+here, with the shard's label selector). Then the Workloads are deleted (the replicas
+still running, for the finalizers) and the replicas stopped.
 
 Runs on the bench cluster of hack/bench/scale.py (`berth-bench`, started when not up,
 stopped at the end unless --keep-cluster). Times are wall-clock on this machine, which
@@ -38,6 +43,8 @@ from tests.clusterharness import (
 from tests.operatorharness import Metrics
 
 from berth.coordination.shards import shard_of
+from berth.handlers.informers import shard_selector
+from berth.handlers.watch import CHILD_SELECTOR
 from hack.bench.scale import (
     CLUSTER,
     KUBECTL_TIMEOUT,
@@ -55,6 +62,8 @@ from hack.bench.scale import (
 )
 
 SHARDED_LCM = 4  # namespaces are spread evenly over 4 shards, hence over 2 and 1 as well
+LEASE_SECONDS = 15.0  # berth run's default --shard-lease-duration
+RECONCILES = "berth_reconciles_total"
 
 
 def namespaces(count: int) -> list[str]:
@@ -124,6 +133,65 @@ def create_environments(cluster: ClusterAccess, names: list[str]) -> None:
         )
 
 
+def shard_listing_seconds(api: Api, shard: int, shards: int) -> float:
+    """What listing one shard's objects takes here: its Workloads, children and Pods by the
+    label selectors its holder's informers use (berth.handlers.informers)."""
+    start = time.monotonic()
+    for path, selector in (
+        ("/apis/berth.dev/v1alpha1/workloads", None),
+        ("/apis/apps/v1/deployments", CHILD_SELECTOR),
+        ("/api/v1/services", CHILD_SELECTOR),
+        ("/api/v1/configmaps", CHILD_SELECTOR),
+        ("/api/v1/pods", CHILD_SELECTOR),
+    ):
+        token = ""
+        while True:  # page by page, as the informers do
+            query = {"labelSelector": shard_selector(selector, shard, shards), "limit": "500"}
+            page = api.list(path, **query, **({"continue": token} if token else {}))
+            token = page["metadata"].get("continue") or ""
+            if not token:
+                break
+    return time.monotonic() - start
+
+
+def measure_move(api: Api, operators: list[Operator], names: list[str], n: int) -> dict[str, Any]:
+    """SIGKILL the last replica: when a survivor holds its shard again, and when it has
+    listed the shard and looked at each of its Workloads (its reconciles counted)."""
+    replicas = len(operators)
+    victim, survivors = operators[-1], operators[:-1]
+    shard = next(
+        s
+        for s in range(replicas)
+        if victim.metrics().total("berth_shard_writes_total", shard=str(s)) > 0
+    )
+    moved = sum(1 for i in range(n) if shard_of(names[i % len(names)], replicas) == shard)
+    listing = shard_listing_seconds(api, shard, replicas)
+    before = sum(op.metrics().total(RECONCILES, kind="workload") for op in survivors)
+    log(f"move: killing a replica; its shard {shard} has {moved} Workloads")
+    victim.process.kill()
+    killed = time.monotonic()
+    held = settled = None
+    deadline = killed + 600
+    while settled is None and time.monotonic() < deadline:
+        metrics = [op.metrics() for op in survivors]
+        now = time.monotonic() - killed
+        if held is None and sum(m.total("berth_shards_held") for m in metrics) == replicas:
+            held = now
+        done = sum(m.total(RECONCILES, kind="workload") for m in metrics) - before
+        if held is not None and done >= moved:
+            settled = now
+        time.sleep(0.2)
+    log(f"move: held again after {held} s, settled after {settled} s (listing {listing:.2f} s)")
+    return {
+        "shard": shard,
+        "workloads": moved,
+        "held_seconds": held,
+        "settled_seconds": settled,
+        "lease_seconds": LEASE_SECONDS,
+        "listing_seconds": listing,
+    }
+
+
 def one_run(
     args: argparse.Namespace,
     cluster: ClusterAccess,
@@ -171,6 +239,7 @@ def one_run(
                 }
             )
         log(f"{replicas} replica(s): all Ready in {seconds:.1f} s")
+        move = measure_move(api, operators, names, n) if replicas > 1 and args.move else None
         log(f"{replicas} replica(s): deleting the Workloads...")
         cluster.kubectl(
             "delete",
@@ -181,7 +250,13 @@ def one_run(
             "--timeout=600s",
             timeout=KUBECTL_TIMEOUT,
         )
-        return {"replicas": replicas, "seconds": seconds, "per_replica": per_replica}
+        return {
+            "replicas": replicas,
+            "seconds": seconds,
+            "per_replica": per_replica,
+            "move": move,
+            "load": os.getloadavg(),
+        }
     finally:
         for op in operators:
             op.stop()
@@ -189,24 +264,46 @@ def one_run(
 
 def table(runs: list[dict[str, Any]], n: int) -> str:
     base = runs[0]
+    base_cpu = max(p["cpu_seconds"] for p in base["per_replica"])
+    base_rss = max(p["peak_rss_mib"] for p in base["per_replica"])
     lines = [
         f"Sharding: {n} Workloads from nothing to Ready ({os.cpu_count()} CPUs, shared)",
         "",
-        "| replicas (= shards) | wall s | vs 1 | writes/replica (max) | CPU s/replica (max) "
-        "| CPU s total | peak RSS MiB/replica (max) | Lease writes/replica |",
-        "|---|---|---|---|---|---|---|---|",
+        "| replicas (= shards) | wall s | throughput vs 1 | CPU s/replica (max) | vs 1 "
+        "| CPU s total | peak RSS MiB/replica (max) | vs 1 | writes/replica | Lease writes/replica "
+        "| load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         per = run["per_replica"]
+        cpu = max(p["cpu_seconds"] for p in per)
+        rss = max(p["peak_rss_mib"] for p in per)
         lines.append(
-            f"| {run['replicas']} | {run['seconds']:.1f} | {run['seconds'] / base['seconds']:.2f} "
-            f"| {max(p['writes'] for p in per):.0f} "
-            f"({', '.join(format(p['writes'], '.0f') for p in per)}) "
-            f"| {max(p['cpu_seconds'] for p in per):.1f} "
+            f"| {run['replicas']} | {run['seconds']:.1f} | {base['seconds'] / run['seconds']:.2f} "
+            f"| {cpu:.1f} | {cpu / base_cpu:.0%} "
             f"| {sum(p['cpu_seconds'] for p in per):.1f} "
-            f"| {max(p['peak_rss_mib'] for p in per):.0f} "
-            f"| {max(p['lease_writes'] for p in per):.0f} |"
+            f"| {rss:.0f} | {rss / base_rss:.0%} "
+            f"| {', '.join(format(p['writes'], '.0f') for p in per)} "
+            f"| {max(p['lease_writes'] for p in per):.0f} "
+            f"| {run.get('load', [0])[0]:.1f} |"
         )
+    moves = [(run["replicas"], run["move"]) for run in runs if run.get("move")]
+    if moves:
+        lines += [
+            "",
+            "| replicas | a shard moves (SIGKILL): Workloads in it | held again after "
+            "| settled after | lease + one listing of the shard |",
+            "|---|---|---|---|---|",
+        ]
+        for replicas, move in moves:
+            held, settled = move["held_seconds"], move["settled_seconds"]
+            lines.append(
+                f"| {replicas} | {move['workloads']} "
+                f"| {'-' if held is None else format(held, '.1f')} s "
+                f"| {'-' if settled is None else format(settled, '.1f')} s "
+                f"| {move['lease_seconds'] + move['listing_seconds']:.1f} s "
+                f"({move['lease_seconds']:.0f} + {move['listing_seconds']:.1f}) |"
+            )
     return "\n".join(lines)
 
 
@@ -220,6 +317,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--namespaces", type=int, default=16, help="a multiple of 4")
     parser.add_argument("--replicas", default="1,2,4", help="comma-separated replica counts")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / ".cluster" / "bench-results")
+    parser.add_argument(
+        "--no-move", dest="move", action="store_false", help="skip killing a replica"
+    )
     parser.add_argument("--keep-cluster", action="store_true", help="leave the bench cluster up")
     parser.add_argument(
         "--profile",

@@ -38,27 +38,42 @@ def configmap(namespace: str, name: str, **data: str) -> dict[str, Any]:
     }
 
 
-async def eventually(check: Callable[[], Any], what: str) -> Any:
-    """Wait (in the event loop, which the informer shares) until ``check()`` is truthy,
-    for at most 30 s."""
-    for _ in range(600):
-        if found := check():
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+class Watched:
+    """An informer on the test's namespace, and what it told: each event (and each new
+    watch request) wakes whoever waits in ``until``."""
 
+    def __init__(self, client: KubeClient, namespace: str) -> None:
+        self.seen: list[Event] = []
+        self.watches = 0
+        self.changed = asyncio.Event()
+        self.informer = Informer(
+            client,
+            Source("v1", "ConfigMap", namespace, SELECTOR),
+            Store(),
+            keep=lambda obj: {"rv": obj["metadata"]["resourceVersion"], **(obj.get("data") or {})},
+            on_event=self._told,
+            page_size=2,
+        )
+        stream = client.watch_stream
 
-def watching(client: KubeClient, namespace: str) -> tuple[Informer, list[Event]]:
-    seen: list[Event] = []
-    made = Informer(
-        client,
-        Source("v1", "ConfigMap", namespace, SELECTOR),
-        Store(),
-        keep=lambda obj: {"rv": obj["metadata"]["resourceVersion"], **(obj.get("data") or {})},
-        on_event=seen.append,
-        page_size=2,
-    )
-    return made, seen
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.watches += 1
+            self.changed.set()
+            return stream(*args, **kwargs)
+
+        client.watch_stream = counted  # type: ignore[method-assign]
+
+    def _told(self, event: Event) -> None:
+        self.seen.append(event)
+        self.changed.set()
+
+    async def until(self, check: Callable[[], Any], what: str) -> Any:
+        """Until ``check()`` is truthy (looked at after each event), for at most 30 s."""
+        async with asyncio.timeout(30):
+            while not (found := check()):
+                self.changed.clear()
+                await self.changed.wait()
+        return found
 
 
 async def test_a_paged_listing_then_the_watch(client: KubeClient, namespace: str) -> None:
@@ -76,7 +91,8 @@ async def test_a_paged_listing_then_the_watch(client: KubeClient, namespace: str
         return await request(method, path, **kwargs)
 
     client.request = counted  # type: ignore[method-assign]
-    inf, seen = watching(client, namespace)
+    watched = Watched(client, namespace)
+    inf, seen = watched.informer, watched.seen
     inf.start()
     try:
         await asyncio.wait_for(inf.synced.wait(), 30)
@@ -93,7 +109,7 @@ async def test_a_paged_listing_then_the_watch(client: KubeClient, namespace: str
             "v1", "ConfigMap", "cm-2", {"metadata": {"labels": {"berth-test/informer": "no"}}},
             namespace,
         )  # fmt: skip
-        await eventually(lambda: len(seen) >= 4, "four watch events")
+        await watched.until(lambda: len(seen) >= 4, "four watch events")
         assert [(e.type, e.key[1], e.listed) for e in seen] == [
             (ADDED, "cm-new", False),
             (MODIFIED, "cm-0", False),
@@ -111,14 +127,17 @@ async def test_a_watch_that_ends_resumes_without_a_listing(
     client: KubeClient, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(informer, "WATCH_SECONDS", (1, 1))  # the server ends each after 1 s
-    inf, seen = watching(client, namespace)
+    watched = Watched(client, namespace)
+    inf, seen = watched.informer, watched.seen
     inf.start()
     try:
         await asyncio.wait_for(inf.synced.wait(), 30)
         for i in range(3):
-            await asyncio.sleep(1.5)  # across at least one end of a watch
+            # Each in a watch of its own: after the server ended the one before.
+            started = watched.watches
+            await watched.until(lambda n=started: watched.watches > n, "the next watch")
             await client.create(configmap(namespace, f"later-{i}"))
-        await eventually(lambda: len(inf.store) == 3, "the objects made across watches")
+        await watched.until(lambda: len(inf.store) == 3, "the objects made across watches")
         assert inf.listings == 1
         assert [e.type for e in seen] == [ADDED] * 3
     finally:
@@ -130,7 +149,8 @@ async def test_too_old_a_version_lists_again_and_tells_the_difference(
 ) -> None:
     await client.create(configmap(namespace, "kept", n="1"))
     await client.create(configmap(namespace, "goes"))
-    inf, seen = watching(client, namespace)
+    watched = Watched(client, namespace)
+    inf, seen = watched.informer, watched.seen
     await inf.relist()
     # Changes the informer does not watch...
     await client.delete("v1", "ConfigMap", "goes", namespace)
@@ -143,7 +163,7 @@ async def test_too_old_a_version_lists_again_and_tells_the_difference(
     seen.clear()
     inf.start()  # run(): lists again, as it does after a 410
     try:
-        await eventually(lambda: inf.listings == 2, "a second listing")
+        await watched.until(lambda: inf.listings == 2, "a second listing")
         assert sorted((e.type, e.key[1]) for e in seen) == [
             (ADDED, "comes"),
             (DELETED, "goes"),

@@ -11,13 +11,16 @@ from berth.names import (
     POD_SECURITY_ENFORCE_LABEL,
     POD_SECURITY_ENFORCE_VERSION_LABEL,
     POD_SECURITY_WARN_LABEL,
+    SHARD_BUCKET_LABEL,
 )
+from berth.render.labels import shard_bucket
 
 
 def namespace_manifest(
     environment: str, namespace: str, pod_security: str = "restricted"
 ) -> dict[str, Any]:
-    """Labelled as the Environment's, enforcing its Pod Security level.
+    """Labelled as the Environment's, enforcing its Pod Security level, with its shard
+    bucket (what shard its Workloads are in, for whoever lists namespaces by it).
 
     ``warn`` stays at ``restricted``: under ``baseline``, kubectl users still hear what
     would not pass the stricter profile."""
@@ -32,6 +35,7 @@ def namespace_manifest(
                 POD_SECURITY_ENFORCE_LABEL: pod_security,
                 POD_SECURITY_ENFORCE_VERSION_LABEL: "latest",
                 POD_SECURITY_WARN_LABEL: "restricted",
+                SHARD_BUCKET_LABEL: str(shard_bucket(namespace)),
             },
         },
     }
