@@ -9,9 +9,13 @@ from typing import Any
 import pytest
 
 from berth.handlers import workload as workload_handler
+from berth.handlers.informers import orphan_stub
+from berth.handlers.keys import WorkloadKey
 from berth.handlers.rendered import operator_version
 from berth.handlers.runtime import Runtime
+from berth.names import SHARD_BUCKET_LABEL
 from berth.render import render_workload
+from berth.render.labels import shard_bucket
 from tests.unit.builders import NAMESPACE
 from tests.unit.world import WEB_SERVICE, World
 
@@ -144,3 +148,46 @@ async def test_a_workload_with_resources_is_always_rendered(
     renders = Renders(monkeypatch)
     await world.reconcile()
     assert renders.count == 1  # its outputs come from a Secret nobody watches
+
+
+async def test_with_shards_an_unlabelled_workload_is_labelled_once_and_reconciled() -> None:
+    world = World()
+    world.context.sharded = True
+    world.add_environment()
+    world.add_workload()
+    await world.reconcile()
+    body = world.workload_body()
+    assert body["metadata"]["labels"][SHARD_BUCKET_LABEL] == str(shard_bucket(NAMESPACE))
+    assert world.written()[:2] == [
+        ("patch", "Workload", "checkout"),
+        ("apply", "Deployment", "checkout"),
+    ]
+    await world.reconcile()
+    assert ("patch", "Workload", "checkout") not in world.written()  # once in its life
+
+
+async def test_the_stub_of_an_unlabelled_workload_is_labelled_then_reconciled_whole() -> None:
+    world = World()
+    world.context.sharded = True
+    world.add_environment()
+    world.add_workload()
+    await world.sync()
+    stores = world.runtime.cache.stores
+    key = (NAMESPACE, "checkout")
+    stub = orphan_stub(world.workload_body())
+    stores["workloads"].put("orphans", key, stub)  # what the unlabelled watch keeps
+    world.api.forget_history()
+    await workload_handler.reconcile(world.context, WorkloadKey(*key))
+    assert world.written()[:2] == [
+        ("patch", "Workload", "checkout"),
+        ("apply", "Deployment", "checkout"),
+    ]
+    # A stub of one labelled meanwhile (its watch event is late): nothing but waiting.
+    world.api.forget_history()
+    labelled = {
+        **stub,
+        "metadata": {**stub["metadata"], "labels": world.workload_body()["metadata"]["labels"]},
+    }
+    stores["workloads"].put("orphans", key, labelled)
+    assert await workload_handler.reconcile(world.context, WorkloadKey(*key)) is None
+    assert world.written() == []

@@ -16,9 +16,11 @@ from berth.coordination.sharding import Sharder, ShardLost, _Held
 from berth.coordination.shards import shard_lease_name, shard_of
 from berth.handlers.config import OperatorConfig
 from berth.handlers.context import Context
+from berth.handlers.informers import ORPHAN, Watches, orphan_selector, shard_selector
 from berth.handlers.keys import EnvironmentKey, Key, WorkloadKey
 from berth.handlers.queue import WorkQueue
 from berth.handlers.runtime import Runtime
+from berth.handlers.watch import WATCHED
 from tests.fakeapi import FakeApi, FakeClock
 from tests.unit.builders import NAMESPACE, environment_dict, workload_dict
 from tests.unit.world import World
@@ -223,3 +225,26 @@ async def test_a_replica_takes_its_shards_reconciles_them_and_hands_them_over_on
         lease = c.api.stored("coordination.k8s.io/v1", "Lease", shard_lease_name(shard), NS)
         assert lease is not None
         assert lease["spec"]["holderIdentity"] is None  # free for the next replica
+
+
+async def test_unlabelled_workloads_are_watched_as_stubs_and_their_leaving_is_no_deletion() -> None:
+    told: list[tuple[str, dict[str, Any]]] = []
+    watched = next(w for w in WATCHED if w.name == "workloads")
+    watches = Watches(
+        FakeApi(), WATCHED, lambda w, event: told.append((event.type, event.new)), shards=4
+    )
+    (informer,) = await watches._informers(watched, orphan_selector(None), orphans=True)
+    assert informer.source.label_selector == "!berth.dev/shard-bucket"
+    informer.handle({"type": "ADDED", "object": workload_dict("a")})
+    assert [kind for kind, _ in told] == ["ADDED"]
+    assert told[0][1][ORPHAN] is True
+    assert "spec" not in told[0][1]  # a stub: enough to label it
+    informer.handle({"type": "DELETED", "object": workload_dict("a")})
+    assert [kind for kind, _ in told] == ["ADDED"]  # labelled, not gone: nobody told
+    assert len(watches.stores["workloads"]) == 0
+
+
+def test_a_shards_watches_select_its_buckets() -> None:
+    selector = shard_selector("a=b", 1, 4)
+    assert selector.startswith("a=b,berth.dev/shard-bucket in (1,5,9,")
+    assert selector.endswith(",61)")

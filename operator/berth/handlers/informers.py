@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from berth.coordination.shards import buckets_of
 from berth.kube.client import KubeClient
-from berth.kube.informer import Event, Informer, Source, Store, keep_whole
+from berth.kube.informer import DELETED, Event, Informer, Source, Store, keep_whole
 from berth.names import SHARD_BUCKET_LABEL
 
 if TYPE_CHECKING:
@@ -69,6 +69,25 @@ def orphan_selector(selector: str | None) -> str:
     return ",".join(filter(None, [selector, f"!{SHARD_BUCKET_LABEL}"]))
 
 
+# Marks what the store keeps of an object without the shard-bucket label (a stub).
+ORPHAN = "_orphan"
+
+
+def orphan_stub(obj: dict[str, Any]) -> dict[str, Any]:
+    """Of an unlabelled object, what labelling it takes: its identity and labels."""
+    meta = obj.get("metadata") or {}
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {
+            k: meta[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "generation", "labels")
+            if k in meta
+        },
+        ORPHAN: True,
+    }
+
+
 @dataclass
 class Watches:
     """The informers of one replica: the cluster-wide ones, and those of each shard."""
@@ -91,7 +110,9 @@ class Watches:
     def sharded(self) -> bool:
         return self.shards > 1
 
-    async def _informers(self, watched: Watched, selector: str | None) -> list[Informer]:
+    async def _informers(
+        self, watched: Watched, selector: str | None, *, orphans: bool = False
+    ) -> list[Informer]:
         # One per namespace watched (--namespace), or one for the whole cluster.
         namespaces: list[str | None] = [None]
         if self.namespaces:
@@ -100,14 +121,20 @@ class Watches:
                 namespaces = list(self.namespaces)
 
         def on_event(event: Event) -> None:
-            self.on_event(watched, event)
+            # An object leaves the watch of unlabelled ones when its shard's holder labels
+            # it: a DELETED there is no deletion (a real one leaves nothing to do either:
+            # one with our finalizer was told of its deletionTimestamp before).
+            if not (orphans and event.type == DELETED):
+                self.on_event(watched, event)
 
         return [
             Informer(
                 self.client,
                 Source(watched.api_version, watched.kind, namespace, selector),
                 self.stores[watched.name],
-                keep=watched.keep,
+                # Every replica sees every unlabelled object: of those, a stub (enough to
+                # label it), not the whole of thousands of them at once.
+                keep=orphan_stub if orphans else watched.keep,
                 on_event=on_event,
             )
             for namespace in namespaces
@@ -120,7 +147,9 @@ class Watches:
             if not watched.sharded or not self.sharded:
                 self._cluster += await self._informers(watched, watched.selector)
             elif watched.orphans:
-                self._cluster += await self._informers(watched, orphan_selector(watched.selector))
+                self._cluster += await self._informers(
+                    watched, orphan_selector(watched.selector), orphans=True
+                )
         await _started(self._cluster)
 
     async def start_shard(self, shard: int) -> bool:

@@ -146,6 +146,7 @@ class Runtime:
     async def _watch_shard(self, shard: int) -> None:
         """A shard just gained: list its objects, then queue every one of them."""
         if await self.watches.start_shard(shard):
+            release_memory()
             self.enqueue_shard(shard)
 
     def start(self) -> None:

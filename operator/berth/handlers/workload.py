@@ -22,6 +22,7 @@ from berth.handlers.common import (
     write_status_and_events,
 )
 from berth.handlers.context import Context
+from berth.handlers.informers import ORPHAN
 from berth.handlers.keys import WorkloadKey
 from berth.handlers.provisioning import Provisioned, provision
 from berth.handlers.release import release_deleted, release_removed
@@ -160,8 +161,8 @@ async def reconcile_once(context: Context, key: WorkloadKey) -> float | None:
     inputs = gather(context, key)
     if inputs is None:
         return None  # gone: nothing to do, its children go with it
-    if context.sharded:
-        await label_with_bucket(context, inputs)
+    if context.sharded and not await label_with_bucket(context, inputs):
+        return None  # labelled already: it comes from its shard's watch whole
 
     # 2. Applied together with its Environment, the Workload's watch event can come
     # first: look again shortly rather than report a problem that is not one.
@@ -224,16 +225,20 @@ def gather(context: Context, key: WorkloadKey) -> Inputs | None:
     )
 
 
-async def label_with_bucket(context: Context, inputs: Inputs) -> None:
+async def label_with_bucket(context: Context, inputs: Inputs) -> bool:
     """With --shards, a replica lists and watches only the Workloads labelled with its
     shards' buckets; one without the label (new, or from before sharding) is seen by
     every replica's watch of unlabelled ones, and labelled by its shard's holder. One
-    write in a Workload's life: the bucket is its namespace's, whatever the shards."""
+    write in a Workload's life: the bucket is its namespace's, whatever the shards.
+    False when what the cache holds is only the stub of an unlabelled Workload that
+    needs no label (any more): the reconcile waits for the whole of it."""
     bucket = str(shard_bucket(inputs.key.namespace))
     written = await set_label(context.client, inputs.body, SHARD_BUCKET_LABEL, bucket)
     if written is not None:
         context.cache.remember_write(inputs.body, written)
-        inputs.body = slim_owner(written)
+        inputs.body = slim_owner(written)  # the whole Workload, as the server answered
+        return True
+    return not inputs.body.get(ORPHAN)
 
 
 def awaits_environment(inputs: Inputs) -> bool:
