@@ -14,7 +14,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-IDLE_MARKERS = ("select (selectors.py", "_run_once (asyncio/base_events.py", "wait (threading.py")
+IDLE_MARKERS = (
+    "select (selectors.py",
+    "_run_once (asyncio/base_events.py",
+    "wait (threading.py",
+    # An executor's thread waiting for work (its queue's get, line 81): blocked, not working.
+    "_worker (concurrent/futures/thread.py:81)",
+)
 
 
 def main() -> int:

@@ -6,6 +6,7 @@ real API server."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from berth.kube.informer import (
     Source,
     Store,
     WatchSpec,
+    compact,
 )
 
 
@@ -234,3 +236,16 @@ async def test_informers_follow_what_is_wanted_and_tell_whole_objects() -> None:
     await informers.want([])
     assert informers.running == {}
     await informers.stop()
+
+
+def test_what_is_kept_shares_its_keys_and_short_strings() -> None:
+    def decoded() -> dict[str, Any]:  # each decode makes strings of its own
+        text = '{"metadata": {"labels": {"app.kubernetes.io/managed-by": "berth"}}, "x": ["%s"]}'
+        return json.loads(text % ("y" * 100))
+
+    a, b = compact(decoded()), compact(decoded())
+    assert a == decoded()
+    (key_a,), (key_b,) = a["metadata"]["labels"], b["metadata"]["labels"]
+    assert key_a is key_b
+    assert a["metadata"]["labels"][key_a] is b["metadata"]["labels"][key_b]
+    assert a["x"][0] is not b["x"][0]  # a long string stays the object's own
