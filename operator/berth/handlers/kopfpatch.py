@@ -1,5 +1,9 @@
 """Two adjustments to kopf for thousands of objects: a linear startup, and no essence.
 
+Berth's own kinds are watched by its own informers (``berth.kube.informer``), not by
+kopf; these adjustments stay for what kopf still watches — a controller registered with
+kopf's indices and event handlers, until it moves to a line of ``handlers/watch.WATCHED``.
+
 **Startup.**
 At startup kopf holds every object's processing until all index handlers have run,
 through one set of toggles: each object adds an "off" toggle as it is first seen, drops

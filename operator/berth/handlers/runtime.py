@@ -1,8 +1,9 @@
-"""The running operator: its work queue, its reconcile workers and their gates.
+"""The running operator: its watches, its work queue, its reconcile workers and their gates.
 
-The Runtime owns everything that lives as long as the process — the cache, the queue,
-the reconcilers' ``Context`` (client, clock, Event recorder, provisioning state) — and
-is given the gates that say when a replica may work: a ``Sharder`` (``--shards``: only
+The Runtime owns everything that lives as long as the process — the informers of the
+watched kinds (``Watches``, per shard where sharded), the cache over their stores, the
+queue, the reconcilers' ``Context`` (client, clock, Event recorder, provisioning state) —
+and is given the gates that say when a replica may work: a ``Sharder`` (``--shards``: only
 the keys of shards it holds) and a ``Peering`` (``--peering``: only while no live peer
 outranks it), both from ``berth.coordination``. A reconciler sees the Context, never the
 Runtime.
