@@ -291,3 +291,12 @@ def test_a_variable_set_wrong_is_named_not_a_traceback(
     err = capsys.readouterr().err
     assert f"{env}={text!r} is not a valid" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("shards", ["-1", "65"])
+def test_a_shard_count_beyond_the_buckets_is_refused(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], shards: str
+) -> None:
+    # A shard is a set of the namespaces' 64 buckets: there cannot be more.
+    assert main(["run", "--shards", shards]) == 2
+    assert "--shards must be 0 to 64" in capsys.readouterr().err

@@ -14,6 +14,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from berth.coordination.shards import MAX_SHARDS
 from berth.handlers.config import Flag, OperatorConfig, flags
 
 if TYPE_CHECKING:
@@ -117,9 +118,11 @@ def main(args: argparse.Namespace, *, after_claim_created: AfterClaimCreated | N
     from berth.kube import credentials
 
     config = config_from(args)
-    if config.shards < 0 or config.shard_lease_seconds < 3:
+    if not 0 <= config.shards <= MAX_SHARDS or config.shard_lease_seconds < 3:
         print(
-            "berth: --shards must be 0 or more, --shard-lease-duration 3 s or more", file=sys.stderr
+            f"berth: --shards must be 0 to {MAX_SHARDS} (a shard is a set of the namespaces' "
+            f"{MAX_SHARDS} buckets), --shard-lease-duration 3 s or more",
+            file=sys.stderr,
         )
         return 2
     if config.sharded and not config.standalone:
