@@ -414,7 +414,8 @@ async def test_a_crash_left_claim_is_swept_once_per_namespace() -> None:
                 },
             },
             "spec": {},
-        }
+        },
+        by_berth=True,
     )
     world.add_workload()
     await world.reconcile()

@@ -23,7 +23,13 @@ from berth.clock import parse_time
 from berth.handlers.context import Context
 from berth.handlers.shared import Live, apply_shared
 from berth.kube.client import BadRequest, Forbidden, Invalid
-from berth.kube.resources import apply_resource_objects, get_object, read_objects, secret_keys
+from berth.kube.resources import (
+    NotOurs,
+    apply_resource_objects,
+    get_object,
+    read_objects,
+    secret_keys,
+)
 from berth.problems import Problem
 from berth.provision import ResourcePlan, outputs_from, plan_resource, workload_services
 from berth.provision.sharing import SharedDecision
@@ -124,6 +130,14 @@ async def provision_one(
         return failure(
             workload, name, problem, provisioner=plan.provisioner, observed_failure=observed
         )
+    except NotOurs as err:
+        return failure(
+            workload,
+            name,
+            name_taken(plan, err),
+            provisioner=plan.provisioner,
+            claim=_claim_ref(plan),
+        )
     if decision.conflict is not None:
         return failure(
             workload,
@@ -203,6 +217,18 @@ def refusal(plan: ResourcePlan, err: BadRequest | Forbidden | Invalid) -> tuple[
         f"{plan.provisioner}; {err.status}): {err.message}"
     )
     return Problem(Reason.RESOURCE_REJECTED, message), False
+
+
+def name_taken(plan: ResourcePlan, err: NotOurs) -> Problem:
+    """An object of the resource's name is not Berth's to write (berth.kube.ownership)."""
+    key = err.key
+    where = f" in namespace {key.namespace}" if key.namespace else ""
+    return Problem(
+        Reason.NAME_TAKEN,
+        f"{key.kind} {key.name}{where} (resource {plan.resource!r}) already exists and "
+        f"belongs to {err.owner}; Berth never writes over an object it did not make for this "
+        f"resource: remove that {key.kind}, or give the resource another name or id",
+    )
 
 
 async def apply_plan(

@@ -257,6 +257,7 @@ async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs
     if event["type"] == "DELETED":
         runtime.cache.forget(body)
         runtime.generations.forget(WorkloadKey(namespace, name))
+        runtime.context.refusals.forget(WorkloadKey(namespace, name))
     else:  # times a new generation until observed and Ready (berth.metrics)
         ours = runtime.reconciles(WorkloadKey(namespace, name))
         runtime.generations.saw(WorkloadKey(namespace, name), body, record=ours)
