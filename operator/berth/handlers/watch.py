@@ -76,6 +76,8 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
         qps=config.qps,
         burst=config.burst,
         on_write=metrics.record_write,
+        on_write_failure=metrics.record_write_failure,
+        on_forbidden=forbidden,
         on_throttle=metrics.record_throttle,
         on_limit=metrics.record_limit,
         # With shards, every write of a reconcile is checked against the shard's Lease.
@@ -95,6 +97,13 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     runtime.reconcilers["environment"] = environment.reconcile
     memo.runtime = runtime
     runtime.start_sharding()
+
+
+def forbidden(verb: str, resource: str, message: str) -> None:
+    """A 403: never silent, whoever asked (an Event's patch as much as a child's apply).
+    The reconcile that made the request reports it too where it concerns a Workload."""
+    log.warning("the API server forbids the operator to %s %s: %s", verb, resource, message)
+    metrics.record_forbidden(verb, resource.split(" ", 1)[0])
 
 
 def gates(config: OperatorConfig) -> tuple[Sharder | None, Peering | None]:
