@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from berth.handlers.workload import FAILED_RESOURCE_POLL_SECONDS, RESOURCE_POLL_SECONDS
+from berth.handlers.provisioning import FAILED_RESOURCE_POLL_SECONDS, RESOURCE_POLL_SECONDS
 from berth.kube.finalizers import FINALIZER
 from berth.provision.sharing import DEFINED_BY_ANNOTATION
 from tests.unit.builders import NAMESPACE

@@ -37,10 +37,6 @@ from berth.render.folding import first_status_wait, only_rollout_progress
 from berth.render.status import Observed, workload_status
 
 log = logging.getLogger("berth")
-RESOURCE_POLL_SECONDS = 2.0
-# A claim that reports a failure may recover by itself (Crossplane retries): look now and
-# then, not every two seconds.
-FAILED_RESOURCE_POLL_SECONDS = 30.0
 # A child refused with 403 or 409 may be let through later (RBAC granted, a race over).
 REFUSED_RETRY_SECONDS = 15.0
 ENVIRONMENT_GRACE_SECONDS = 4.0
@@ -427,19 +423,16 @@ async def update_status(
 
 
 def requeue_after(plan: Plan, applied: Applied) -> float | None:
-    """When to look again without an event saying so (None: only when one does)."""
+    """When to look again without an event saying so (None: only when one does).
+
+    Stalled on the inputs, nothing changes until the Workload, its Environment or their
+    provisioners do, and each of those wakes us; a resource that waits for another
+    Workload is woken by it, one that waits for a claim by the claim's watch. Only what
+    no watch tells of is looked at again on a timer (see ``berth.handlers.provisioning``).
+    """
     if applied.retrying is not None:
         return REFUSED_RETRY_SECONDS
-    provisioned = plan.provisioned
-    if (applied.problem or plan.problem) is not None and not provisioned.observed_failure:
-        # Stalled on the inputs: nothing changes until the Workload, its Environment or
-        # their provisioners do, and each of those wakes us. No polling.
-        return None
-    # Claims are not watched (their kinds are the Environment's to choose): while a
-    # resource is on its way, or its claim reports a failure, look again.
-    if provisioned.observed_failure:
-        return FAILED_RESOURCE_POLL_SECONDS
-    return None if provisioned.all_ready else RESOURCE_POLL_SECONDS
+    return plan.provisioned.look_again
 
 
 def just_created(body: Mapping[str, Any], now: datetime.datetime) -> bool:

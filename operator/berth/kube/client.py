@@ -167,6 +167,14 @@ class KubeClient:
             timeout=self._timeout,
         )
 
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session, opened on first use. Streams (``berth.kube.informer``'s
+        watches) use it directly: a watch lasts minutes, and the limiter is for requests
+        that end."""
+        if self._session is None:
+            self._session = self._new_session()
+        return self._session
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -214,9 +222,7 @@ class KubeClient:
                     raise
             started = time.monotonic()
             try:
-                if self._session is None:
-                    self._session = self._new_session()
-                async with self._session.request(
+                async with self.session().request(
                     method, path.lstrip("/"), params=params, data=data, headers=headers or None
                 ) as response:
                     text = await response.text()
