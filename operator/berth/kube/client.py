@@ -315,13 +315,15 @@ class KubeClient:
         name: str | None = None,
         subresource: str | None = None,
     ) -> str:
+        """The path of an object, or of a collection: a namespaced kind's collection
+        without a namespace is that of every namespace (for lists and watches)."""
         info = await self.resource_info(api_version, kind)
         base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
         parts = [base]
-        if info.namespaced:
-            if not namespace:
-                raise ValueError(f"{kind} is namespaced: a namespace is required")
+        if info.namespaced and namespace:
             parts.append(f"namespaces/{quote(namespace, safe='')}")
+        elif info.namespaced and name:
+            raise ValueError(f"{kind} is namespaced: a namespace is required")
         parts.append(info.plural)
         if name:
             parts.append(quote(name, safe=""))
