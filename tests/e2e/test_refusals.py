@@ -176,9 +176,10 @@ def test_an_admission_policys_denial_is_reported_word_for_word(
     berth.wait_condition(namespace, "tiered", "Ready", "True", timeout=90)
 
 
-# The API server's own count of the PATCHes it refused as invalid (dry runs apart).
+# The API server's own count of the server-side applies (PATCH requests, which its
+# metrics call APPLY) of Deployments it refused as invalid, dry runs apart.
 REFUSED_DEPLOYMENT_PATCHES = {
-    "verb": "PATCH",
+    "verb": "APPLY",
     "resource": "deployments",
     "code": "422",
     "dry_run": "",
@@ -217,12 +218,20 @@ def test_a_refused_child_is_sent_once_until_its_inputs_change(
         berth.wait_condition(namespace, f"neighbour{i}", "Ready", "True", timeout=90)
     for i in range(3):
         berth.delete_workload(namespace, f"neighbour{i}")
+    sent: list[float] = []
+
+    def sent_once() -> bool:
+        sent.append(apiserver_count(cluster, **REFUSED_DEPLOYMENT_PATCHES) - server_before)
+        return sent[-1] == 1
+
     stays(
-        lambda: apiserver_count(cluster, **REFUSED_DEPLOYMENT_PATCHES) - server_before == 1,
+        sent_once,
         6 * RESYNC_SECONDS,
         "exactly one refused PATCH over six resyncs and the neighbours' churn",
     )
-    assert operator.metric("berth_api_write_failures_total", **failed) - ours_before == 1
+    assert sent[-1] == 1, sent
+    ours = operator.metric("berth_api_write_failures_total", **failed) - ours_before
+    assert ours == 1, ours
     assert berth.condition(namespace, "minus", "Stalled")["reason"] == "ChildRejected"  # type: ignore[index]
 
     # The Workload changes: sent again, taken, Ready.

@@ -69,8 +69,9 @@ class WatchSpec:
         return f"{self.kind} {self.api_version}{where}{selected}"
 
 
-class _Relist(Exception):
-    """The watch cannot go on from where it is (410 Gone): list again."""
+class ResourceExpired(Exception):
+    """The server no longer keeps the resourceVersion a watch asked for (410 Gone, as an
+    answer or an ERROR event): events were lost, list again. ``run`` does."""
 
 
 def _identity(obj: Mapping[str, Any]) -> ObjectId:
@@ -138,7 +139,7 @@ class Informer:
                 while loop.time() < relist_at:
                     await self.watch_once(min(self.watch_seconds, relist_at - loop.time()))
                     backoff = BACKOFF_FIRST
-            except _Relist:
+            except ResourceExpired:
                 continue
             except asyncio.CancelledError:
                 raise
@@ -226,7 +227,7 @@ class Informer:
         kind, obj = event.get("type"), dict(event.get("object") or {})
         if kind == "ERROR":
             if obj.get("code") == 410:
-                raise _Relist()
+                raise ResourceExpired()
             raise _error(int(obj.get("code") or 500), json.dumps(obj), "watch")
         version = _version(obj)
         if version:
@@ -247,7 +248,7 @@ class Informer:
 
 def _error(status: int, text: str, what: str) -> Exception:
     if status == 410:
-        return _Relist()
+        return ResourceExpired()
     try:
         doc = json.loads(text)
     except ValueError:
