@@ -164,3 +164,22 @@ def test_a_shared_claim_wakes_every_workload_that_asks_for_its_resource() -> Non
     }
     assert wakeups.users_of_claim(world.context.cache, claim) == [A, B]
     assert wakeups.users_of_claim(world.context.cache, {"metadata": {"labels": {}}}) == []
+
+
+async def test_a_claim_kind_is_watched_while_any_workload_uses_it() -> None:
+    wanted: list[set[WatchSpec]] = []
+
+    class Recording(Informers):
+        async def want(self, specs: Any) -> None:
+            wanted.append(set(specs))
+
+    watch = ClaimWatch(Recording(World().api, lambda spec, type_, obj: None), ("team-a",))
+    kind = (CLAIM_API, CLAIM_KIND)
+    await watch.use(A, [kind])
+    await watch.use(B, [kind])  # already watched: nothing started
+    await watch.use(A, [kind])  # the same again: nothing at all
+    await watch.forget(A)  # B still uses it
+    assert wanted == [{WatchSpec(CLAIM_API, CLAIM_KIND, "team-a", MANAGED_SELECTOR)}]
+    await watch.forget(B)
+    assert wanted[-1] == set()
+    assert watch.kinds() == set()

@@ -23,6 +23,7 @@ it is deleted.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -124,27 +125,38 @@ class ClaimWatch:
         # The namespaces watched (--namespace); empty: the whole cluster.
         self.namespaces = namespaces
         self._kinds: dict[WorkloadKey, frozenset[ClaimKind]] = {}
+        # How many Workloads use each kind: a reconcile's update is as cheap as its own
+        # kinds, however many Workloads there are.
+        self._users: Counter[ClaimKind] = Counter()
 
     def kinds(self) -> set[ClaimKind]:
-        return set().union(*self._kinds.values()) if self._kinds else set()
+        return set(self._users)
 
     def specs(self) -> set[WatchSpec]:
         where: Iterable[str | None] = self.namespaces or (None,)
         return {
             WatchSpec(api_version, kind, namespace, MANAGED_SELECTOR)
-            for api_version, kind in self.kinds()
+            for api_version, kind in self._users
             for namespace in where
         }
 
     async def use(self, key: WorkloadKey, kinds: Iterable[ClaimKind]) -> None:
         """Record the claim kinds ``key`` uses now; start or stop watches to match."""
-        before = self.kinds()
         used = frozenset(kinds)
+        before = self._kinds.get(key, frozenset())
+        if used == before:
+            return
         if used:
             self._kinds[key] = used
         else:
             self._kinds.pop(key, None)
-        if self.informers is not None and self.kinds() != before:
+        self._users.update(used - before)
+        self._users.subtract(before - used)
+        gone = [kind for kind in before - used if self._users[kind] <= 0]
+        for kind in gone:
+            del self._users[kind]
+        came = any(self._users[kind] == 1 for kind in used - before)
+        if self.informers is not None and (gone or came):
             await self.informers.want(self.specs())
 
     async def forget(self, key: WorkloadKey) -> None:

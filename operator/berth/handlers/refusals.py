@@ -45,6 +45,9 @@ class RefusalMemory:
     def __len__(self) -> int:
         return len(self._by_workload)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_workload
+
     def recall(self, key: WorkloadKey, fingerprint: str) -> Refusal | None:
         """The refusal remembered for these very inputs; None when there is none."""
         found = self._by_workload.get(key)

@@ -349,8 +349,12 @@ async def apply_children(context: Context, inputs: Inputs, plan: Plan) -> Applie
     body, children = plan.body, inputs.children
     before = {ObjectKey.of(c): c for c in children}
     # A child refused for good is not sent again while its inputs stay the same.
-    inputs_print = fingerprint(context.cache, body, inputs.env_body, plan.rendered.manifests)
-    known = context.refusals.recall(inputs.key, inputs_print)
+    # (The fingerprint is only worked out for a Workload that has a refusal to compare.)
+    manifests = plan.rendered.manifests
+    known = None
+    if inputs.key in context.refusals:
+        inputs_print = fingerprint(context.cache, body, inputs.env_body, manifests)
+        known = context.refusals.recall(inputs.key, inputs_print)
     result = await sync_children(
         context.client, body, plan.rendered.manifests, children, known_refusal=known
     )
@@ -360,6 +364,7 @@ async def apply_children(context: Context, inputs: Inputs, plan: Plan) -> Applie
     elif result.refused is not None:
         if result.refused.permanent:
             applied.problem = refused_problem(result.refused)
+            inputs_print = fingerprint(context.cache, body, inputs.env_body, manifests)
             context.refusals.remember(inputs.key, inputs_print, result.refused)
         else:
             applied.retrying = refused_problem(result.refused)
