@@ -18,12 +18,14 @@ from kubernetes.client import ApiClient
 
 from tests.chartrbac import DEFAULT_VALUES, EXAMPLE_CLAIMS
 from tests.clusterharness import ClusterAccess
+from tests.composer import TestOnlyComposer
 from tests.e2e.conftest import ChartRights, OperatorProcess, start_operator
 from tests.e2e.test_claims_reliability import paused
-from tests.e2e.test_provisioning import (  # noqa: F401  (fixture: claim_crds)
+from tests.e2e.test_provisioning import (  # noqa: F401  (fixtures: claim_crds, composer)
     CLAIMS,
     claim_crds,
     claims,
+    composer,
     db_workload,
     provisioner,
     resource_entry,
@@ -68,9 +70,12 @@ def test_waiting_costs_nothing_at_idle_and_is_woken_within_a_second(
     own_environment: str,
     operator: OperatorProcess,
     chart_rights: ChartRights,
+    composer: TestOnlyComposer,
 ) -> None:
     values = {**DEFAULT_VALUES, "operator": {"namespaces": [namespace]}}
-    with paused(operator):
+    # The test plays Crossplane itself: the composer (which other modules' tests may
+    # have started for the session) composes nothing meanwhile.
+    with paused(operator), composer.held():
         # An operator of this namespace alone, with a resync far beyond the test: any
         # reconcile here is one an event asked for.
         own = start_operator(
