@@ -88,6 +88,12 @@ class Tenure:
     replica: str
     start: float
     end: float = float("inf")
+    # How long after ``end`` a write sent before it may still be answered. A released
+    # shard: none (the Lease is cleared only once no reconcile of it runs). A dropped one
+    # (its Lease not renewed in time): the gate closed at ``end``, but another replica may
+    # take the shard only once the last renewal has aged a full lease duration, which is
+    # a third of it later; a write answered before then overlapped no other holder.
+    grace: float = 0.0
 
 
 @dataclass
@@ -135,6 +141,7 @@ def read_journal(replicas: list[Replica]) -> Journal:
                 tenure = open_tenures.pop(int(found.group(1)), None)
                 if tenure is not None:
                     tenure.end = stamp_time(found.group(2))
+                    tenure.grace = LEASE / 3
             elif found := WRITE.search(line):
                 obj = found.group(2).removesuffix("/status")
                 took = float(found.group(3))
@@ -179,7 +186,9 @@ def check_journal(journal: Journal) -> tuple[int, int]:
             f"{write.replica} wrote {write.obj} (namespace {home}) as shard {write.shard}"
         )
         assert any(
-            t.replica == write.replica and t.start <= write.sent and write.answered <= t.end
+            t.replica == write.replica
+            and t.start <= write.sent <= t.end
+            and write.answered <= t.end + t.grace
             for t in journal.tenures[write.shard]
         ), f"{write.replica} wrote {write.obj} for shard {write.shard} without holding it"
     by_object: dict[str, list[Write]] = defaultdict(list)
@@ -557,6 +566,15 @@ def test_the_journal_check_catches_two_writers() -> None:
         check_journal(journal(Write("a", shard, obj, 2.5, 2.6), tenures=[Tenure("a", 0.0, 2.0)]))
     with pytest.raises(AssertionError, match="as shard"):
         check_journal(journal(Write("a", (shard + 1) % SHARDS, obj, 1.0, 1.1), tenures=[]))
+    # Sent before a dropped tenure's gate closed: answered within the grace is fine, past
+    # it (another may hold the shard by then) is not; a released tenure has no grace.
+    in_flight = Write("a", shard, obj, 1.9, 2.0 + LEASE / 3 - 0.1)
+    assert check_journal(journal(in_flight, tenures=[Tenure("a", 0.0, 2.0, LEASE / 3)]))
+    late = Write("a", shard, obj, 1.9, 2.0 + LEASE / 3 + 0.1)
+    with pytest.raises(AssertionError, match="without holding it"):
+        check_journal(journal(late, tenures=[Tenure("a", 0.0, 2.0, LEASE / 3)]))
+    with pytest.raises(AssertionError, match="without holding it"):
+        check_journal(journal(in_flight, tenures=[Tenure("a", 0.0, 2.0)]))
     overlapping = journal(
         Write("a", shard, obj, 1.0, 4.5),
         Write("b", shard, obj, 4.2, 4.3),
