@@ -44,9 +44,11 @@ argocd-down: ## Stop the local Argo CD started by `make argocd`, leaving no proc
 	@hack/argocd.sh down
 
 .PHONY: crds
-crds: venv ## Generate crds/ from the pydantic models.
+crds: venv ## Generate crds/ from the pydantic models and admission/ from the policy rules (and the chart's copies).
 	@$(PYTHON) -m berth crds --out crds/
 	@cp crds/*.yaml charts/berth/crds/
+	@$(PYTHON) -m berth admission --out admission/
+	@mkdir -p charts/berth/admission && cp admission/*.yaml charts/berth/admission/
 
 .PHONY: lint
 lint: venv ## Run ruff, ruff format --check, strict mypy and the import contracts.
@@ -102,8 +104,9 @@ chaos: venv tools ## Chaos run on a cluster of its own: operator SIGKILLs, API s
 	@$(PYTHON) hack/chaos.py $(CHAOS_ARGS)
 
 .PHONY: chart-crds
-chart-crds: ## Copy crds/ into the Helm chart (charts/berth/crds).
+chart-crds: ## Copy crds/ and admission/ into the Helm chart (charts/berth/crds, charts/berth/admission).
 	@cp crds/*.yaml charts/berth/crds/
+	@mkdir -p charts/berth/admission && cp admission/*.yaml charts/berth/admission/
 
 .PHONY: chart-lint
 chart-lint: tools ## helm lint the chart.

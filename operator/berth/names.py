@@ -75,6 +75,14 @@ POD_SECURITY_WARN_LABEL: Final = "pod-security.kubernetes.io/warn"
 # and its Service's name (api.workload validates them; provision.services reads the name).
 SCORE_KIND_ANNOTATION: Final = "k8s.score.dev/kind"
 SCORE_SERVICE_NAME_ANNOTATION: Final = "k8s.score.dev/service-name"
+# The domain an image reference that names no registry is read with ("nginx:1.27" is
+# "<DEFAULT_IMAGE_DOMAIN>/library/nginx:1.27"): the container image reference grammar's
+# default, which container runtimes apply. Berth never contacts it; the Environment
+# policy's allowedRegistries compares images in this full form (render.images), so a
+# prefix list cannot be dodged by leaving the registry out.
+DEFAULT_IMAGE_DOMAIN: Final = "docker.io"
+# The path an image reference with neither registry nor namespace is read under.
+DEFAULT_IMAGE_NAMESPACE: Final = "library"
 # kubectl's copy of the last applied object: the watch cache drops it (handlers.cache).
 LAST_APPLIED_ANNOTATION: Final = "kubectl.kubernetes.io/last-applied-configuration"
 

@@ -19,7 +19,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from tests import statuscheck
-from tests.clusterharness import REPO_ROOT, ClusterAccess
+from tests.clusterharness import REPO_ROOT, ClusterAccess, install_admission_policies
 from tests.kubeutil import Berth, environment_body, poll_until
 
 # Short enough that a test can watch several full resyncs go by.
@@ -68,6 +68,8 @@ class OperatorProcess:
 
 @pytest.fixture(scope="session")
 def crds(cluster: ClusterAccess) -> None:
+    """Berth's CRDs, then its admission policies (admission/), as the chart installs them:
+    every e2e test runs with Workloads checked at admission."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
     cluster.kubectl(
         "wait",
@@ -76,6 +78,7 @@ def crds(cluster: ClusterAccess) -> None:
         "crd/environments.berth.dev",
         "crd/clusterprovisioners.berth.dev",
     )
+    install_admission_policies(cluster)
 
 
 def start_operator(

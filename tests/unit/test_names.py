@@ -35,6 +35,8 @@ WIRE = {
     "SCORE_KIND_ANNOTATION": "k8s.score.dev/kind",
     "SCORE_SERVICE_NAME_ANNOTATION": "k8s.score.dev/service-name",
     "LAST_APPLIED_ANNOTATION": "kubectl.kubernetes.io/last-applied-configuration",
+    "DEFAULT_IMAGE_DOMAIN": "docker.io",
+    "DEFAULT_IMAGE_NAMESPACE": "library",
     "FINALIZER": "berth.dev/cleanup",
     "KOPF_FINALIZER": "berth.dev/kopf",
     "FIELD_MANAGER": "berth",

@@ -8,7 +8,9 @@ files:
   ``berth.render.render_workload``) (``berth.cli.render``);
 - ``berth import score.yaml`` turns a Score file into a self-contained Workload
   (``berth.cli.score_import``);
-- ``berth crds`` prints (or writes) the CustomResourceDefinitions (``berth.cli.crds``).
+- ``berth crds`` prints (or writes) the CustomResourceDefinitions (``berth.cli.crds``);
+- ``berth admission`` prints (or writes) the admission policies that check Workloads
+  against their Environment's policy (``berth.cli.admission``).
 
 Bad input is reported as ``file:line: path.to.field: what is wrong`` on stderr, with exit
 code 1 (``berth.cli.loader`` reads YAML with line numbers, ``berth.cli.checks`` turns
@@ -22,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from berth import __version__
-from berth.cli import crds, render, run, score_import
+from berth.cli import admission, crds, render, run, score_import
 from berth.cli.loader import InputError
 
 Command = Callable[[argparse.Namespace], int]
@@ -35,6 +37,7 @@ COMMANDS: dict[
     "render": (render.add_parser, render.main),
     "import": (score_import.add_parser, score_import.main),
     "crds": (crds.add_parser, crds.main),
+    "admission": (admission.add_parser, admission.main),
 }
 
 

@@ -1,4 +1,5 @@
-"""Reconcile one Environment: its namespace, and a status that counts its Workloads."""
+"""Reconcile one Environment: its namespace, and a status that counts its Workloads (and
+those that break each rule of its policy)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.problems import Problem
 from berth.reasons import Reason
 from berth.render.namespace import namespace_manifest
+from berth.render.policy import policy_status
 from berth.render.status import environment_status, only_workload_counts, ready_condition
 
 FINALIZE_POLL_SECONDS = 1.0
@@ -59,8 +61,10 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
     problem: Problem | None = None
     namespace = (body.get("spec") or {}).get("namespace", "")
     pod_security = "restricted"
+    model: Environment | None = None
     try:
-        pod_security = Environment.model_validate(body).spec.pod_security_level()
+        model = Environment.model_validate(body)
+        pod_security = model.spec.pod_security_level()
     except ValidationError as err:
         problem = invalid_spec("Environment", err)
 
@@ -97,6 +101,7 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         ready_workloads=ready,
         previous=body.get("status"),
         now=now,
+        policy=policy_status(model, workloads) if model is not None else None,
     )
     if body.get("status") != status and only_workload_counts(body.get("status"), status):
         last = runtime.environment_status_written.get(name, float("-inf"))

@@ -28,6 +28,7 @@ from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.problems import Problem
 from berth.reasons import Reason
 from berth.render import RenderedWorkload, RenderError, render_workload
+from berth.render.policy import NO_ENVIRONMENT, Finding, policy_findings
 from berth.render.status import (
     Observed,
     condition,
@@ -35,6 +36,7 @@ from berth.render.status import (
     only_rollout_progress,
     workload_status,
 )
+from berth.render.wording import fill
 
 log = logging.getLogger("berth")
 RESOURCE_POLL_SECONDS = 2.0
@@ -87,8 +89,7 @@ def resolve_environment(
             None,
             Problem(
                 Reason.ENVIRONMENT_NOT_FOUND,
-                f"no Environment serves namespace {namespace!r}; ask the platform team for one "
-                f"with spec.namespace: {namespace}, or name one in spec.environment",
+                fill(NO_ENVIRONMENT, namespace=namespace),  # admission's words too
             ),
         )
     env = candidates[0]
@@ -171,6 +172,7 @@ class Plan:
     problem: Problem | None = None  # the user's or the platform's to fix: Stalled
     waiting: Problem | None = None  # resources not provisioned yet: not anyone's fault
     provisioned: Provisioned = field(default_factory=Provisioned)
+    policy: list[Finding] | None = None  # the policy's rules it breaks, at every level
 
 
 @dataclass
@@ -280,6 +282,7 @@ async def decide(runtime: Runtime, inputs: Inputs) -> Plan:
     except ValidationError as err:
         plan.problem = Problem(Reason.ENVIRONMENT_INVALID, invalid_spec("Environment", err).message)
         return plan
+    plan.policy = policy_findings(workload, environment)
     plan.body = await track_resources(runtime, inputs.body, workload, environment, inputs.stamp)
     plan.provisioned = await provision(
         runtime,
@@ -354,6 +357,7 @@ async def update_status(
         resources_problem=plan.waiting,
         retrying=applied.retrying,
         pods=runtime.cache.pods_of(inputs.key),
+        policy=plan.policy,
     )
     status = workload_status(observed, body.get("status"), inputs.stamp)
     # A new Workload's quick first rollout is said once: Ready (the Deployment's progress

@@ -17,8 +17,17 @@ from berth.clock import seconds_between
 from berth.problems import Problem
 from berth.reasons import PodReason, Reason
 from berth.render.pods import POD_FAILURE_REASONS, PodSummary, pod_finding
+from berth.render.policy import Finding, compliance
 
-CONDITION_ORDER = ("Ready", "Reconciling", "Stalled", "InputsValid", "ResourcesReady", "Available")
+CONDITION_ORDER = (
+    "Ready",
+    "Reconciling",
+    "Stalled",
+    "InputsValid",
+    "ResourcesReady",
+    "Available",
+    "PolicyCompliant",
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,9 @@ class Observed:
     retrying: Problem | None = None
     # What the Workload's Pods say (berth.render.pods): why they are not Ready.
     pods: Sequence[PodSummary] = ()
+    # The rules of its Environment's policy it breaks, at every level (berth.render.policy);
+    # None when they could not be checked (no Environment, a spec that does not parse).
+    policy: Sequence[Finding] | None = None
 
 
 def condition(
@@ -303,6 +315,10 @@ def workload_status(
             ]
     if observed.deployment is not None:
         conditions.append(cond("Available", roll.available, roll.reason, roll.message))
+    if observed.policy is not None:
+        conditions.append(
+            cond("PolicyCompliant", *compliance(observed.policy, observed.environment))
+        )
     conditions.sort(key=lambda c: CONDITION_ORDER.index(c["type"]))
 
     status: dict[str, Any] = {
@@ -346,7 +362,8 @@ class Transition:
 
 def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Transition]:
     """Events for real transitions only: Ready flipping, Stalled turning True, a Pod
-    failure (ImagePullBackOff, CrashLoopBackOff...) appearing.
+    failure (ImagePullBackOff, CrashLoopBackOff...) appearing, a rule of the policy at
+    Warn or Audit broken (or broken otherwise).
 
     The first steps of a new Workload (not ready yet, then rolling out) are not news;
     becoming Ready is, and so is losing Ready, getting stuck, or Pods that fail.
@@ -366,6 +383,15 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
         )
     ):
         events.append(Transition(stalled["reason"], stalled["message"], True))
+    compliant, was_compliant = after.get("PolicyCompliant"), before.get("PolicyCompliant")
+    if (
+        compliant
+        and compliant["status"] == "False"
+        and not stalled_now
+        and (not was_compliant or was_compliant.get("message") != compliant["message"])
+    ):
+        # Rules at Warn or Audit: the Workload runs, and this Event says what it breaks.
+        events.append(Transition(compliant["reason"], compliant["message"], True))
     ready, was_ready = after.get("Ready"), before.get("Ready")
     if ready and ready["status"] == "True":
         if not was_ready or was_ready.get("status") != "True":
@@ -417,8 +443,10 @@ def environment_status(
     ready_workloads: int,
     previous: Mapping[str, Any] | None,
     now: str,
+    policy: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The status of an Environment: is its namespace there, and how its Workloads fare."""
+    """The status of an Environment: is its namespace there, how its Workloads fare, and
+    (``policy``, from ``berth.render.policy.policy_status``) how many break each rule."""
     prev = list((previous or {}).get("conditions") or [])
 
     def cond(type_: str, status: bool, reason: str, message: str) -> dict[str, Any]:
@@ -452,6 +480,7 @@ def environment_status(
         "namespace": namespace,
         "workloads": workloads,
         "readyWorkloads": ready_workloads,
+        **({"policy": [dict(entry) for entry in policy]} if policy else {}),
     }
 
 
@@ -550,7 +579,8 @@ def first_status_wait(
 
 def only_workload_counts(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
     """True when an Environment's new status differs from the previous one only in how
-    many of its Workloads there are and are ready (and the Ready message that says so).
+    many of its Workloads there are, are ready and break each rule of the policy (and the
+    Ready message that says so).
 
     Those counts change with every Workload that comes or becomes Ready; written each
     time, they would cost a write per Workload event. The reconciler writes them at most
@@ -560,7 +590,8 @@ def only_workload_counts(previous: Mapping[str, Any] | None, new: Mapping[str, A
         return False
 
     def without_counts(status: Mapping[str, Any]) -> dict[str, Any]:
-        rest = {k: v for k, v in status.items() if k not in ("workloads", "readyWorkloads")}
+        counts = ("workloads", "readyWorkloads", "policy")
+        rest = {k: v for k, v in status.items() if k not in counts}
         rest["conditions"] = [
             {k: v for k, v in c.items() if not (c.get("type") == "Ready" and k == "message")}
             for c in status.get("conditions") or []
