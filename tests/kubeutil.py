@@ -10,6 +10,8 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from berth.names import ENVIRONMENT_LABEL
+
 GROUP, VERSION = "berth.dev", "v1alpha1"
 T = TypeVar("T")
 
@@ -85,6 +87,19 @@ class Berth:
         except ApiException as err:
             if err.status != 404:
                 raise
+
+    def wait_served(self, environment: str, namespace: str, timeout: float = 30) -> None:
+        """Until the operator has labelled ``namespace`` as ``environment``'s: from then on
+        admission checks the namespace's Workloads against that Environment's policy (and
+        before, refuses them: no Environment serves the namespace yet)."""
+
+        def labelled() -> bool:
+            labels = self.core.read_namespace(namespace).metadata.labels or {}
+            return labels.get(ENVIRONMENT_LABEL) == environment
+
+        wait_for(
+            labelled, timeout, f"namespace {namespace} labelled as Environment {environment}'s"
+        )
 
     # Workloads
     def create_workload(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:

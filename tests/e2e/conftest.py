@@ -149,7 +149,9 @@ def berth(api: ApiClient, crds: None) -> Berth:
 
 @pytest.fixture
 def environment(berth: Berth, namespace: str, operator: OperatorProcess) -> Iterator[str]:
-    """An Environment serving this test's namespace (named after it)."""
+    """An Environment serving this test's namespace (named after it), once the operator
+    has labelled the namespace as its (admission finds a Workload's Environment by it)."""
     berth.create_environment(environment_body(namespace, namespace))
+    berth.wait_served(namespace, namespace)
     yield namespace
     berth.delete_environment(namespace)

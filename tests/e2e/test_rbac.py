@@ -496,6 +496,16 @@ MAY_NOT = [
     ("patch", "deployments.apps/scale", "-n", "team-x"),
     ("list", f"postgresqlinstances.{CLAIM_GROUP}", "-n", "team-x"),
     ("watch", f"postgresqlinstances.{CLAIM_GROUP}", "-A"),
+    # admission (issue 18): the chart ships the ValidatingAdmissionPolicies and their
+    # bindings, which find a Workload's Environment by its namespace's label; the API
+    # server runs them. The operator has no rights on them at all.
+    ("get", "validatingadmissionpolicies.admissionregistration.k8s.io", "-A"),
+    ("create", "validatingadmissionpolicies.admissionregistration.k8s.io", "-A"),
+    ("patch", "validatingadmissionpolicies.admissionregistration.k8s.io", "-A"),
+    ("create", "validatingadmissionpolicybindings.admissionregistration.k8s.io", "-A"),
+    ("patch", "validatingadmissionpolicybindings.admissionregistration.k8s.io", "-A"),
+    ("delete", "validatingadmissionpolicybindings.admissionregistration.k8s.io", "-A"),
+    ("create", "validatingwebhookconfigurations.admissionregistration.k8s.io", "-A"),
     # nothing else
     ("get", "nodes", "-A"),
     ("create", "persistentvolumes", "-A"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from berth.names import DEFAULT_IMAGE_DOMAIN
 from berth.reasons import Reason
@@ -315,3 +316,33 @@ def test_the_environment_counts_who_breaks_each_rule() -> None:
     assert counted[0]["workloads"] == [f"w{i:02}" for i in range(10)]
     assert policy_status(environment(), bodies) is None
     assert policy_status(environment(policy={"podSecurity": "baseline"}), bodies) is None
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "registry.acme.dev/",
+        "registry.acme.dev/team-a/",
+        "registry.acme.dev:5000/a/b/",
+        "localhost/",
+        "localhost:5000/",
+        "registry:5000/",
+        "10.0.0.1:5000/",
+    ],
+)
+def test_registry_prefixes_that_are_accepted(prefix: str) -> None:
+    assert environment(policy={"allowedRegistries": [prefix]}).spec.policy is not None
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["registry.acme.dev", "team-a/", "registry.acme.dev/Team/", "registry.acme.dev//", "/", ""],
+)
+def test_registry_prefixes_that_are_refused(prefix: str) -> None:
+    with pytest.raises(ValidationError, match="ends with '/'"):
+        environment(policy={"allowedRegistries": [prefix]})
+
+
+def test_an_allowed_resource_type_is_listed_once() -> None:
+    with pytest.raises(ValidationError, match="listed more than once: postgres"):
+        environment(policy={"allowedResources": [{"type": "postgres"}, {"type": "postgres"}]})
