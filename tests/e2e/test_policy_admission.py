@@ -92,6 +92,8 @@ class RuleCase:
     setting: Any
     spec: dict[str, Any]
     fragment: str  # a piece of the message, written here, so the words are pinned too
+    # What else the Environment needs for an admitted Workload to run (a provisioner).
+    environment: dict[str, Any] | None = None
 
 
 def _container(**fields: Any) -> dict[str, Any]:
@@ -140,6 +142,8 @@ RULE_CASES = [
         [{"type": "route"}],
         {"resources": {"cache": {"type": "redis"}}},
         "resource 'cache' asks for type 'redis'",
+        # redis served by a template with a constant output: the Workload runs.
+        environment={"provisioners": [{"type": "redis", "template": {"outputs": "host: c"}}]},
     ),
 ]
 
@@ -215,6 +219,8 @@ def test_each_rule_at_each_level(
 ) -> None:
     namespace = environment
     denied_body = violating("denied", namespace, case)
+    if case.environment:
+        berth.patch_environment(environment, {"spec": case.environment})
 
     # Deny: refused, in the operator's words; nothing is created.
     set_rule(berth, environment, case, "Deny")
@@ -282,6 +288,7 @@ def test_each_rule_at_each_level(
     assert stalled["message"] == message + LEFT_AS_IT_WAS
     now = berth.apps.read_namespaced_deployment("warned", namespace)
     assert now.metadata.resource_version == deployment.metadata.resource_version
+    assert now.status.ready_replicas == deployment.status.ready_replicas
     wait_for(
         lambda: (policy_entry(berth, environment, case.rule) or {}).get("level") == "Deny",
         30,
@@ -367,7 +374,7 @@ def test_a_namespace_no_environment_serves_refuses_workloads_in_the_operators_wo
         ({"enforcement": {"maxReplicas": "Block"}}, 'Unsupported value: "Block"'),
         (
             {"allowedResources": [{"type": "postgres"}, {"type": "postgres"}]},
-            'Duplicate value: map[string]interface {}{"type":"postgres"}',
+            'allowedResources[1]: Duplicate value: {"type":"postgres"}',
         ),
     ],
     ids=["prefix-without-slash", "prefix-without-registry", "negative-max", "level", "twice"],

@@ -22,16 +22,16 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from kubernetes import client as k8s
 from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
 
 from berth.api import Environment, Workload
 from berth.names import DEFAULT_IMAGE_DOMAIN, ENVIRONMENT_LABEL
@@ -47,7 +47,7 @@ WARNED = (
     "Validation failed for ValidatingAdmissionPolicy 'berth-policy-warn' with binding "
     "'berth-policy-warn': "
 )
-LEVELS = ("Deny", "Warn", "Audit")
+LEVELS = ("Warn", "Audit", "Deny")
 RULES = (
     "allowedRegistries",
     "maxReplicas",
@@ -117,7 +117,13 @@ allowed_resources = st.lists(
     max_size=3,
 )
 policies = st.fixed_dictionaries(
-    {},
+    # Levels for a few rules in most examples: Warn and Audit come up as often as Deny.
+    {
+        "enforcement": st.dictionaries(st.sampled_from(RULES), st.sampled_from(LEVELS), min_size=2),
+        "requireLimits": st.booleans(),
+        "requireDigest": st.booleans(),
+        "disallowLatestTag": st.booleans(),
+    },
     optional={
         "allowedRegistries": st.lists(
             st.sampled_from(
@@ -134,18 +140,19 @@ policies = st.fixed_dictionaries(
             unique=True,
         ),
         "maxReplicas": st.integers(0, 4),
-        "requireLimits": st.booleans(),
-        "requireDigest": st.booleans(),
-        "disallowLatestTag": st.booleans(),
         "allowedResources": allowed_resources,
-        "enforcement": st.dictionaries(st.sampled_from(RULES), st.sampled_from(LEVELS)),
     },
 )
 defaults = st.fixed_dictionaries(
     {},
     optional={
         "replicas": st.integers(0, 4),
-        "containerResources": st.builds(lambda own: {"limits": own}, limits.filter(bool)),
+        "containerResources": st.builds(
+            lambda own: {"limits": own},
+            st.dictionaries(
+                st.sampled_from(["cpu", "memory"]), st.sampled_from(["1", "512Mi"]), min_size=1
+            ),
+        ),
     },
 )
 
@@ -163,24 +170,23 @@ class Arena:
     sync_environment: str
     made: list[str]
     flips: Iterator[int]
+    # How many examples got each verdict: refused, admitted with a warning, admitted.
+    verdicts: Counter[str] = field(default_factory=Counter)
 
     def admission(self, namespace: str, body: dict[str, Any]) -> tuple[int, str, list[str]]:
         """A server-side dry-run create: HTTP status, the refusal's message, warnings."""
-        try:
-            response = self.api.call_api(
-                f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/workloads",
-                "POST",
-                query_params=[("dryRun", "All")],
-                header_params={"Content-Type": "application/json", "Accept": "application/json"},
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-            )
-        except ApiException as err:
-            message = json.loads(err.body)["message"]
-            return err.status, message, warnings_of(err.headers)
-        return response.status, "", warnings_of(response.headers)
+        request = self.api.param_serialize(
+            "POST",
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/workloads",
+            query_params=[("dryRun", "All")],
+            header_params={"Content-Type": "application/json", "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*request)
+        data = json.loads(response.read() or b"{}")
+        message = data.get("message", "") if response.status >= 400 else ""
+        return response.status, message, warnings_of(response.headers)
 
     def sync(self) -> None:
         """Flip the sync Environment's maxReplicas and wait until admission answers by it:
@@ -243,13 +249,18 @@ def arena(api: ApiClient, crds: None) -> Iterator[Arena]:
     berth = Berth(api)
     berth.create_environment(environment(names["sync"], names["sync"], {}))
     made = [names["sync"]]
-    yield Arena(
+    arena = Arena(
         berth, api, names["examples"], names["sync"], names["sync"], made, itertools.count()
     )
+    yield arena
     for name in made:
         berth.delete_environment(name)
     for name in names.values():
         core.delete_namespace(name, propagation_policy="Background")
+    # The examples were worth comparing: each verdict came up, several times.
+    verdicts = ("refused", "admitted", "warned", "audited")
+    assert all(arena.verdicts[v] >= 3 for v in verdicts), arena.verdicts
+    print(f"\nverdicts of the examples: {dict(arena.verdicts)}")
 
 
 counter = itertools.count()
@@ -257,7 +268,7 @@ counter = itertools.count()
 
 @pytest.mark.timeout(900)
 @settings(
-    max_examples=30,
+    max_examples=60,
     derandomize=True,
     deadline=None,
     database=None,
@@ -265,6 +276,58 @@ counter = itertools.count()
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(policy=policies, env_defaults=defaults, spec=workload_specs)
+# The edges of the image grammar and of each rule, every run, before the generated ones.
+@example(
+    policy={"allowedRegistries": [f"{DEFAULT_IMAGE_DOMAIN}/"], "enforcement": {}},
+    env_defaults={},
+    spec={"containers": {"main": {"image": "Acme/app:1"}, "side": {"image": "acme/app:1"}}},
+)
+@example(
+    policy={"allowedRegistries": ["localhost/", "localhost:5000/"], "enforcement": {}},
+    env_defaults={},
+    spec={"containers": {"a": {"image": "localhost/app"}, "b": {"image": "localhost:5000"}}},
+)
+@example(
+    policy={
+        "requireDigest": True,
+        "disallowLatestTag": True,
+        "enforcement": {"requireDigest": "Warn", "disallowLatestTag": "Deny"},
+    },
+    env_defaults={},
+    spec={
+        "containers": {
+            "a": {"image": "r.dev/app@"},
+            "b": {"image": f"r.dev/app:latest@{DIGEST}"},
+            "c": {"image": "r.dev:5000/app"},
+            "d": {"image": "r.dev/app:latest@sha256:abc"},
+        }
+    },
+)
+@example(
+    policy={"allowedResources": [], "maxReplicas": 0, "enforcement": {"maxReplicas": "Warn"}},
+    env_defaults={"replicas": 3},
+    spec={"containers": {"main": {"image": "a:1"}}, "resources": {"db": {"type": "postgres"}}},
+)
+@example(
+    policy={
+        "allowedResources": [{"type": "postgres", "classes": ["small"]}, {"type": "route"}],
+        "requireLimits": True,
+        "enforcement": {"requireLimits": "Warn"},
+    },
+    env_defaults={"containerResources": {"limits": {"memory": "512Mi"}}},
+    spec={
+        "containers": {
+            "main": {"image": "a:1"},
+            "b": {"image": "a:1", "resources": {"limits": {"cpu": "1"}}},
+        },
+        "resources": {
+            "db": {"type": "postgres"},
+            "big": {"type": "postgres", "class": "large"},
+            "web": {"type": "route", "class": "huge"},
+            "q": {"type": "mysql", "class": "small"},
+        },
+    },
+)
 def test_admission_and_the_operator_give_one_answer_in_the_same_words(
     arena: Arena, policy: dict[str, Any], env_defaults: dict[str, Any], spec: dict[str, Any]
 ) -> None:
@@ -288,5 +351,8 @@ def test_admission_and_the_operator_give_one_answer_in_the_same_words(
     else:
         assert (status, message) == (201, ""), (status, message, findings)
     assert warnings == expected_warnings, (warnings, findings)
+    arena.verdicts["refused" if by_level["Deny"] else "admitted"] += 1
+    arena.verdicts["warned"] += bool(by_level["Warn"])
+    arena.verdicts["audited"] += bool(by_level["Audit"])
     arena.berth.delete_environment(name)
     arena.made.remove(name)

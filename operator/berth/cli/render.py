@@ -177,16 +177,15 @@ def main(args: argparse.Namespace) -> int:
         lambda: validate(Environment, environment_doc),
         lambda: load_outputs(args.outputs) if args.outputs else {},
     )
+    # Rules at Warn and Audit first, as kubectl shows warnings before a refusal.
+    findings = [f for f in policy_findings(workload, environment) if f.level != "Deny"]
+    for finding in findings:
+        line = f"{workload_doc.path}: {finding.level}: {finding.reason}: {finding.message}"
+        print(line, file=sys.stderr)
     try:
         rendered = render_workload(workload, environment, outputs)
     except RenderError as err:
         raise InputError(*_render_problems(workload_doc.path, err, bool(args.outputs))) from None
-    findings = [f for f in policy_findings(workload, environment) if f.level != "Deny"]
-    for finding in findings:
-        print(
-            f"{workload_doc.path}: {finding.level}: {finding.reason}: {finding.message}",
-            file=sys.stderr,
-        )
     if args.output == "json":
         listing = {"apiVersion": "v1", "kind": "List", "items": rendered.manifests}
         sys.stdout.write(json.dumps(listing, indent=2, ensure_ascii=False) + "\n")
