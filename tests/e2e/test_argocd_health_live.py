@@ -14,7 +14,9 @@ def test_health_of_live_workloads_and_environment(
     berth.wait_condition(namespace, "healthy", "Ready", "True")
     assert health_of(berth.workload(namespace, "healthy"))["status"] == "Healthy"
 
-    berth.create_workload(namespace, workload_body("broken", replicas=9))
+    # Stalled by a policy that tightened under it (a new one is refused at admission).
+    berth.create_workload(namespace, workload_body("broken", replicas=3))
+    berth.patch_environment(environment, {"spec": {"policy": {"maxReplicas": 2}}})
     stalled = berth.wait_condition(
         namespace, "broken", "Stalled", "True", reason="ReplicasAboveLimit"
     )
