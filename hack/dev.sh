@@ -84,7 +84,7 @@ up() {
   kubectl wait --for=condition=Established crd/workloads.berth.dev crd/environments.berth.dev \
     crd/clusterprovisioners.berth.dev >/dev/null
   log "installing the admission policies (admission/: a Workload is checked against its Environment's policy at kubectl apply, as the chart does)"
-  kubectl apply --server-side --force-conflicts -f admission/ >/dev/null
+  kubectl apply --server-side --force-conflicts -f admission/policies.yaml >/dev/null
   log "applying the default catalogue (charts/berth/catalogue: a ClusterProvisioner per resource type)"
   kubectl apply --server-side --force-conflicts -f charts/berth/catalogue/ >/dev/null
   start_operator

@@ -150,7 +150,9 @@ def cluster_env() -> dict[str, str]:
     }
 
 
-ADMISSION_DIR = REPO_ROOT / "admission"
+# The policies `make dev` and the chart install (admission/operator-guard.yaml is the
+# chart's alone: it names the operator's ServiceAccount).
+ADMISSION_POLICIES = REPO_ROOT / "admission" / "policies.yaml"
 # A namespace no Environment serves, where a dry-run Workload shows the policies at work.
 UNSERVED_NAMESPACE = "default"
 
@@ -161,11 +163,10 @@ def install_admission_policies(cluster: ClusterAccess, timeout: float = 60) -> N
     a warning, and a Workload in a namespace no Environment serves refused."""
     from tests.kubeutil import wait_for
 
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ADMISSION_DIR))
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ADMISSION_POLICIES))
     names = [
         d["metadata"]["name"]
-        for path in sorted(ADMISSION_DIR.glob("*.yaml"))
-        for d in yaml.safe_load_all(path.read_text())
+        for d in yaml.safe_load_all(ADMISSION_POLICIES.read_text())
         if d and d["kind"] == "ValidatingAdmissionPolicy"
     ]
 

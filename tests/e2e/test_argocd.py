@@ -39,11 +39,6 @@ from tests.composer import EXAMPLE_KINDS, TestOnlyComposer
 from tests.e2e.conftest import OperatorProcess
 from tests.kubeutil import Berth, stays, wait_for
 
-DENIED = (
-    "ValidatingAdmissionPolicy 'berth-policy-deny' with binding 'berth-policy-deny' "
-    "denied request: "
-)
-
 # Seconds between the controller's refreshes of every Application (`--app-resync`,
 # `timeout.reconciliation`); the repo server re-reads the branch as often.
 RESYNC_SECONDS = 5
@@ -357,7 +352,10 @@ def test_a_commit_that_breaks_the_policy_is_refused_at_sync_and_nothing_changes(
         Environment.model_validate(berth.environment(gitops.environment)),
     )
     assert finding.reason == "ImageNotAllowed"
-    words = DENIED + finding.message
+    words = (
+        "ValidatingAdmissionPolicy 'berth-policy-deny' with binding "
+        f"'berth-policy-deny.{gitops.environment}' denied request: {finding.message}"
+    )
     live = berth.workload(gitops.namespace, "hello")
     deployment = berth.apps.read_namespaced_deployment("hello", gitops.namespace)
 

@@ -36,14 +36,24 @@ from tests.clusterharness import KUBECTL_CACHE_DIR, ClusterAccess, kubectl_binar
 from tests.e2e.conftest import OperatorProcess
 from tests.kubeutil import Berth, wait_for, workload_body
 
-DENIED = (
-    "ValidatingAdmissionPolicy 'berth-policy-deny' with binding 'berth-policy-deny' "
-    "denied request: "
-)
-WARNED = (
-    "Warning: Validation failed for ValidatingAdmissionPolicy 'berth-policy-warn' with "
-    "binding 'berth-policy-warn': "
-)
+# The deny policy's refusals begin so, bound (by the operator) to any Environment.
+DENIED_BY = "ValidatingAdmissionPolicy 'berth-policy-deny' with binding 'berth-policy-deny."
+
+
+def denied(environment: str) -> str:
+    """How the API server introduces a refusal by the deny policy, as the operator binds
+    it for ``environment``."""
+    return f"{DENIED_BY}{environment}' denied request: "
+
+
+def warning_line(environment: str) -> str:
+    """kubectl's line for the warn policy's warning, as bound for ``environment``."""
+    return (
+        "Warning: Validation failed for ValidatingAdmissionPolicy 'berth-policy-warn' with "
+        f"binding 'berth-policy-warn.{environment}': "
+    )
+
+
 LEFT_AS_IT_WAS = "; the running Deployment is left as it was"
 
 
@@ -190,7 +200,7 @@ def wait_admission(
 
 
 def refused(applied: Applied) -> bool:
-    return applied.code != 0 and DENIED in applied.stderr
+    return applied.code != 0 and DENIED_BY in applied.stderr
 
 
 def warned(applied: Applied) -> bool:
@@ -229,7 +239,7 @@ def test_each_rule_at_each_level(
     assert case.fragment in message
     applied = kubectl_apply(cluster, tmp_path, denied_body)
     assert applied.code == 1, applied
-    assert applied.stderr.strip().endswith(DENIED + message), applied.stderr
+    assert applied.stderr.strip().endswith(denied(environment) + message), applied.stderr
     assert 'workloads.berth.dev "denied" is forbidden' in applied.stderr
     assert not berth.custom.list_namespaced_custom_object(
         "berth.dev", "v1alpha1", namespace, "workloads"
@@ -241,7 +251,7 @@ def test_each_rule_at_each_level(
     wait_admission(cluster, tmp_path, warned_body, warned, f"{case.rule} at Warn in force")
     applied = kubectl_apply(cluster, tmp_path, warned_body)
     assert applied.code == 0, applied
-    assert applied.warnings == [WARNED + message], applied.stderr
+    assert applied.warnings == [warning_line(environment) + message], applied.stderr
     assert "workload.berth.dev/warned created" in applied.stdout
 
     # Audit: admitted without a word at the door.
@@ -332,7 +342,7 @@ def test_a_tightened_rule_leaves_what_runs_running_and_never_blocks_its_writes(
     still["spec"]["containers"]["main"]["image"] = "registry.acme.dev/app:1.1"
     applied = kubectl_apply(cluster, tmp_path, still)
     assert applied.code == 1, applied
-    assert DENIED in applied.stderr, applied
+    assert denied(environment) in applied.stderr, applied
     fixed = copy.deepcopy(body)
     fixed["spec"]["replicas"] = 2
     applied = kubectl_apply(cluster, tmp_path, fixed)

@@ -7,6 +7,10 @@ server-side dry-run create, with the ValidatingAdmissionPolicies of admission/) 
 through the operator's own check (berth.render.policy), and the two must agree on the
 verdict and word for word on the messages: the refusal's, and kubectl's warning.
 
+The operator binds each Environment's policies by name; here no operator runs and the
+examples come and go, so the test binds the same policies to this run's Environments by a
+label (the CEL under test is the same).
+
 How the API server is known to have the example's Environment: the policy plugin watches
 Environments (its params) in the order they are written. After creating the example's
 Environment, the test flips a second one (``sync``, serving a namespace of its own) and
@@ -35,18 +39,31 @@ from kubernetes.client import ApiClient
 
 from berth.api import Environment, Workload
 from berth.names import DEFAULT_IMAGE_DOMAIN, ENVIRONMENT_LABEL
+from berth.render.admission import policy_name
 from berth.render.policy import policy_findings
 from tests.kubeutil import GROUP, VERSION, Berth, wait_for
 
 DIGEST = "sha256:" + "c0ffee" * 10 + "abcd"
-DENIED = (
-    "ValidatingAdmissionPolicy 'berth-policy-deny' with binding 'berth-policy-deny' "
-    "denied request: "
-)
-WARNED = (
-    "Validation failed for ValidatingAdmissionPolicy 'berth-policy-warn' with binding "
-    "'berth-policy-warn': "
-)
+# On this run's namespaces and Environments: what its bindings select.
+ARENA_LABEL = "berth.dev/test-arena"
+
+
+def denied(arena: str) -> str:
+    """How the API server introduces a refusal by the deny policy, bound as here."""
+    return (
+        f"ValidatingAdmissionPolicy 'berth-policy-deny' with binding 'prop-{arena}-deny' "
+        "denied request: "
+    )
+
+
+def warned(arena: str) -> str:
+    """How the API server introduces the warn policy's warning, bound as here."""
+    return (
+        "Validation failed for ValidatingAdmissionPolicy 'berth-policy-warn' with binding "
+        f"'prop-{arena}-warn': "
+    )
+
+
 LEVELS = ("Warn", "Audit", "Deny")
 RULES = (
     "allowedRegistries",
@@ -170,6 +187,7 @@ class Arena:
     sync_environment: str
     made: list[str]
     flips: Iterator[int]
+    suffix: str  # this run's: its bindings select what carries it in ARENA_LABEL
     # How many examples got each verdict: refused, admitted with a warning, admitted.
     verdicts: Counter[str] = field(default_factory=Counter)
 
@@ -221,11 +239,11 @@ def workload(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def environment(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+def environment(name: str, namespace: str, spec: dict[str, Any], arena: str) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Environment",
-        "metadata": {"name": name, "labels": {"berth.dev/test": "true"}},
+        "metadata": {"name": name, "labels": {"berth.dev/test": "true", ARENA_LABEL: arena}},
         "spec": {"type": "development", "namespace": namespace, **spec},
     }
 
@@ -242,17 +260,51 @@ def arena(api: ApiClient, crds: None) -> Iterator[Arena]:
         core.create_namespace(
             k8s.V1Namespace(
                 metadata=k8s.V1ObjectMeta(
-                    name=name, labels={ENVIRONMENT_LABEL: label, "berth.dev/test": "true"}
+                    name=name,
+                    labels={
+                        ENVIRONMENT_LABEL: label,
+                        "berth.dev/test": "true",
+                        ARENA_LABEL: suffix,
+                    },
                 )
             )
         )
+    # The operator binds each Environment's policies by name (berth.render.admission);
+    # none runs here, and the examples come and go, so the test binds the same policies
+    # to this run's Environments by a label: the CEL under test is the same.
+    bindings = k8s.AdmissionregistrationV1Api(api)
+    for level in LEVELS:
+        bindings.create_validating_admission_policy_binding(
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": f"prop-{suffix}-{level.lower()}"},
+                "spec": {
+                    "policyName": policy_name(level),
+                    "validationActions": [level],
+                    "paramRef": {
+                        "selector": {"matchLabels": {ARENA_LABEL: suffix}},
+                        "parameterNotFoundAction": "Allow",
+                    },
+                    "matchResources": {
+                        "namespaceSelector": {
+                            "matchExpressions": [
+                                {"key": ARENA_LABEL, "operator": "In", "values": [suffix]}
+                            ]
+                        }
+                    },
+                },
+            }
+        )
     berth = Berth(api)
-    berth.create_environment(environment(names["sync"], names["sync"], {}))
+    berth.create_environment(environment(names["sync"], names["sync"], {}, suffix))
     made = [names["sync"]]
     arena = Arena(
-        berth, api, names["examples"], names["sync"], names["sync"], made, itertools.count()
+        berth, api, names["examples"], names["sync"], names["sync"], made, itertools.count(), suffix
     )
     yield arena
+    for level in LEVELS:
+        bindings.delete_validating_admission_policy_binding(f"prop-{suffix}-{level.lower()}")
     for name in made:
         berth.delete_environment(name)
     for name in names.values():
@@ -335,7 +387,9 @@ def test_admission_and_the_operator_give_one_answer_in_the_same_words(
     env_spec: dict[str, Any] = {"policy": policy}
     if env_defaults:
         env_spec["defaults"] = env_defaults
-    stored = arena.berth.create_environment(environment(name, arena.namespace, env_spec))
+    stored = arena.berth.create_environment(
+        environment(name, arena.namespace, env_spec, arena.suffix)
+    )
     arena.made.append(name)
     arena.sync()
 
@@ -344,10 +398,15 @@ def test_admission_and_the_operator_give_one_answer_in_the_same_words(
 
     findings = policy_findings(Workload.model_validate(body), Environment.model_validate(stored))
     by_level = {level: [f.message for f in findings if f.level == level] for level in LEVELS}
-    expected_warnings = [WARNED + "; ".join(by_level["Warn"])] if by_level["Warn"] else []
+    expected_warnings = (
+        [warned(arena.suffix) + "; ".join(by_level["Warn"])] if by_level["Warn"] else []
+    )
     if by_level["Deny"]:
         assert status == 403, (status, message, findings)
-        assert message.endswith(DENIED + "; ".join(by_level["Deny"])), (message, findings)
+        assert message.endswith(denied(arena.suffix) + "; ".join(by_level["Deny"])), (
+            message,
+            findings,
+        )
     else:
         assert (status, message) == (201, ""), (status, message, findings)
     assert warnings == expected_warnings, (warnings, findings)

@@ -56,6 +56,8 @@ CLAIM_GROUP, CLAIM_VERSION = "platform.acme.dev", "v1alpha1"
 EXAMPLE_CLAIMS = {"apiGroup": CLAIM_GROUP, "resources": sorted(k.plural for k in EXAMPLE_KINDS)}
 FINALIZER = "berth.dev/cleanup"
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding")
+BINDINGS = "validatingadmissionpolicybindings.admissionregistration.k8s.io"
 # Lines in the operator's log that say the API server refused it something.
 # (Berth's own ApiError reads "403 Forbidden: ...", kopf's APIForbiddenError alike.)
 REFUSAL = re.compile(r"forbidden", re.IGNORECASE)
@@ -191,7 +193,7 @@ class ChartRbac:
 
 def delete_cluster_scoped(cluster: ClusterAccess, docs: list[dict[str, Any]]) -> None:
     for doc in docs:
-        if doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+        if doc["kind"] in CLUSTER_SCOPED:
             cluster.kubectl(
                 "delete",
                 doc["kind"].lower(),
@@ -445,6 +447,9 @@ MAY = [
     ("create", "namespaces", "-A"),
     ("patch", "namespaces", "-A"),
     ("create", "events", "-n", "team-x"),
+    # Berth's admission policies, bound per Environment: created when missing
+    ("get", BINDINGS, "-A"),
+    ("create", BINDINGS, "-A"),
 ]
 
 MAY_NOT = [
@@ -496,15 +501,16 @@ MAY_NOT = [
     ("patch", "deployments.apps/scale", "-n", "team-x"),
     ("list", f"postgresqlinstances.{CLAIM_GROUP}", "-n", "team-x"),
     ("watch", f"postgresqlinstances.{CLAIM_GROUP}", "-A"),
-    # admission (issue 18): the chart ships the ValidatingAdmissionPolicies and their
-    # bindings, which find a Workload's Environment by its namespace's label; the API
-    # server runs them. The operator has no rights on them at all.
+    # admission (issue 18): the chart ships the policies; the operator only creates
+    # bindings: it can change or remove none, Berth's or another policy's
     ("get", "validatingadmissionpolicies.admissionregistration.k8s.io", "-A"),
     ("create", "validatingadmissionpolicies.admissionregistration.k8s.io", "-A"),
     ("patch", "validatingadmissionpolicies.admissionregistration.k8s.io", "-A"),
-    ("create", "validatingadmissionpolicybindings.admissionregistration.k8s.io", "-A"),
-    ("patch", "validatingadmissionpolicybindings.admissionregistration.k8s.io", "-A"),
-    ("delete", "validatingadmissionpolicybindings.admissionregistration.k8s.io", "-A"),
+    ("list", BINDINGS, "-A"),
+    ("watch", BINDINGS, "-A"),
+    ("delete", BINDINGS, "-A"),
+    ("update", BINDINGS, "-A"),
+    ("patch", BINDINGS, "-A"),
     ("create", "validatingwebhookconfigurations.admissionregistration.k8s.io", "-A"),
     # nothing else
     ("get", "nodes", "-A"),

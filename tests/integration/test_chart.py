@@ -147,6 +147,8 @@ CLUSTER_RULES = (
     | grant("", "namespaces", "get create patch")
     | grant("apiextensions.k8s.io", "customresourcedefinitions", "get list watch")
     | grant("", "events", "create")
+    # Berth's admission policies bound per Environment: read and created, nothing more.
+    | grant("admissionregistration.k8s.io", "validatingadmissionpolicybindings", "get create")
 )
 WORKLOAD_RULES = (
     # kopf's index and watch, the finalizer by server-side apply (never "update"), and
@@ -727,6 +729,9 @@ def test_the_admission_policies_are_rendered_as_generated(
     assert sorted(rendered, key=key) == sorted(generated, key=key)
     off = render(helm_env, tmp_path, {"admissionPolicies": NO_ADMISSION})
     assert not [d for d in off if d["kind"] in kinds]
+    # Without them, the operator binds nothing and gets no right to.
+    granted = set().union(*rules_of(off).values())
+    assert not [t for t in granted if t[0] == "admissionregistration.k8s.io"]
 
 
 def test_default_render_is_accepted_by_the_api_server(

@@ -21,28 +21,32 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="print or write the admission policies that check Workloads at kubectl apply",
         description="Print the ValidatingAdmissionPolicies (and their bindings) generated "
         "from the Environment policy's rules, or write them into a directory as "
-        "policies.yaml. Apply them after the CRDs; the Helm chart ships them.",
+        "policies.yaml. Apply them after the CRDs; the operator binds the berth-policy-* "
+        "ones per Environment; the Helm chart ships them.",
     )
     admission.add_argument(
-        "--out", type=Path, metavar="DIR", help="write policies.yaml into DIR instead of stdout"
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write the files into DIR instead of printing policies.yaml",
     )
 
 
 def main(args: argparse.Namespace) -> int:
-    from berth.render.admission import ADMISSION_FILENAME, dump_admission
+    from berth.render.admission import admission_files, dump_admission
 
-    text = dump_admission()
     if args.out is None:
-        sys.stdout.write(text)
+        sys.stdout.write(dump_admission())
         return 0
-    path = args.out / ADMISSION_FILENAME
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        if path.exists() and path.read_text(encoding="utf-8") == text:
-            print(f"unchanged {path}")
-        else:
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
+        for name, text in admission_files().items():
+            path = args.out / name
+            if path.exists() and path.read_text(encoding="utf-8") == text:
+                print(f"unchanged {path}")
+            else:
+                path.write_text(text, encoding="utf-8")
+                print(f"wrote {path}")
     except OSError as err:
         raise InputError(f"{args.out}: cannot write: {err.strerror or err}") from None
     return 0

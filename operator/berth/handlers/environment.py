@@ -21,6 +21,7 @@ from berth.kube.children import apply_if_changed, prepared_manifest
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.problems import Problem
 from berth.reasons import Reason
+from berth.render.admission import ADMISSION_API_VERSION, BINDING_KIND, environment_bindings
 from berth.render.namespace import namespace_manifest
 from berth.render.policy import policy_status
 from berth.render.status import environment_status, only_workload_counts, ready_condition
@@ -87,6 +88,7 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         live = await runtime.client.get("v1", "Namespace", namespace)
         _, current = await apply_if_changed(runtime.client, manifest, live)
         namespace_ready = current.get("status", {}).get("phase", "Active") == "Active"
+        await bind_admission_policies(runtime, body)
 
     workloads = runtime.cache.workloads_in(namespace) if namespace else []
     ready = sum(
@@ -113,6 +115,16 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         runtime.environment_status_written[name] = runtime.clock.monotonic()
         runtime.cache.remember_write(body, written_status)
     return None
+
+
+async def bind_admission_policies(runtime: Runtime, body: Mapping[str, Any]) -> None:
+    """The admission policies, bound to this Environment's namespace with it as their
+    parameter (berth.render.admission.environment_bindings). Created when missing, never
+    changed: the operator may create bindings, not alter any (least privilege)."""
+    for binding in environment_bindings(body["metadata"]["name"], body["metadata"]["uid"]):
+        name = binding["metadata"]["name"]
+        if await runtime.client.get(ADMISSION_API_VERSION, BINDING_KIND, name) is None:
+            await runtime.client.create(binding)
 
 
 async def finalize(runtime: Runtime, body: dict[str, Any], now: str) -> float | None:
