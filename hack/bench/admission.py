@@ -1,20 +1,23 @@
 """Benchmark: the admission latency of a Workload create with 1, 100 and 1,000 Environments.
 
-Berth's admission policies (admission/) take the Environment as their parameter, bound
-to every Environment by a selector: the API server evaluates each policy once per
-Environment, and a match condition lets every Environment of another namespace pass
-before any validation runs. This measures what that costs, on a local cluster of its own
-(`berth-admission`, started here when it is not up, stopped at the end unless
---keep-cluster):
+Berth's admission policies (admission/) take the Environment as their parameter. Bound
+as the operator binds them (one binding per Environment and level, the Environment by
+name, for the namespace labelled as its), a request is matched to its one binding by a
+label selector before any CEL runs. Bound by a selector (one binding per level for every
+Environment, the design measured first), the API server evaluates each policy once per
+Environment, and a match condition lets every Environment of another namespace pass.
+This measures both, on a local cluster of its own (`berth-admission`, started here when
+it is not up, stopped at the end unless --keep-cluster):
 
- - without the policies (the floor), then with them, with 1, 100 and 1,000 Environments;
+ - without the policies (the floor), then with them, with 1, 100 and 1,000 Environments,
+   for each way of binding (--bindings);
  - per setting, --requests server-side dry-run creates of a Workload that keeps every
    rule (all rules evaluated, admitted) and as many of one that breaks one (refused),
    through one kept-alive HTTPS connection (the Python client), and --kubectl runs of
    `kubectl apply --dry-run=server -f` (a process each: what a developer waits for).
 
-No operator runs: the namespace is labelled here as the operator labels an Environment's
-namespace. Prints a table of p50/p99 in milliseconds and writes it with every sample to
+No operator runs: the namespace is labelled, and the bindings made, here as the operator
+would. Prints a table of p50/p99 in milliseconds and writes it with every sample to
 --out. Not a test: nothing here passes or fails on a duration.
 """
 
@@ -38,11 +41,14 @@ from kubernetes import client as k8s  # noqa: E402
 from kubernetes import config as k8s_config  # noqa: E402
 from kubernetes.client.exceptions import ApiException  # noqa: E402
 
+from berth.api.policy import ENFORCEMENT_LEVELS  # noqa: E402
 from berth.names import ENVIRONMENT_LABEL  # noqa: E402
+from berth.render.admission import environment_bindings, policy_name  # noqa: E402
 
 CLUSTER_NAME = "berth-admission"
 CLUSTER_DIR = REPO / ".cluster" / "admission"
 KUBECONFIG = CLUSTER_DIR / "kubeconfig"
+POLICIES = REPO / "admission" / "policies.yaml"
 NAMESPACE = "bench-admission"
 ENVIRONMENT = "bench-admission"
 GROUP, VERSION = "berth.dev", "v1alpha1"
@@ -140,15 +146,43 @@ def kubectl_samples(spec: dict[str, Any], count: int) -> list[float]:
     return samples
 
 
-def ensure_environments(total: int) -> None:
-    """``total`` Environments: the bench namespace's, and others of namespaces elsewhere."""
-    items = [environment(ENVIRONMENT, NAMESPACE)]
-    items += [environment(f"other-{i:04}", f"other-{i:04}") for i in range(1, total)]
-    listing = {"apiVersion": "v1", "kind": "List", "items": items}
+def ensure_environments(total: int, binding: str) -> None:
+    """``total`` Environments: the bench namespace's, and others of namespaces elsewhere;
+    bound as ``binding`` says: "operator" (one binding per Environment and level, by
+    name, as the operator makes them) or "selector" (one binding per level for every
+    Environment, paramRef.selector)."""
+    names = [(ENVIRONMENT, NAMESPACE)] + [
+        (f"other-{i:04}", f"other-{i:04}") for i in range(1, total)
+    ]
+    listing = {"apiVersion": "v1", "kind": "List", "items": [environment(n, ns) for n, ns in names]}
     kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(listing))
-    count = len(json.loads(kubectl("get", "environments", "-o", "json").stdout)["items"])
-    if count != total:
-        raise SystemExit(f"expected {total} Environments, found {count}")
+    stored = json.loads(kubectl("get", "environments", "-o", "json").stdout)["items"]
+    if len(stored) != total:
+        raise SystemExit(f"expected {total} Environments, found {len(stored)}")
+    if binding == "operator":
+        bindings = [
+            b
+            for env in stored
+            for b in environment_bindings(env["metadata"]["name"], env["metadata"]["uid"])
+        ]
+    else:
+        bindings = [selector_binding(level) for level in ENFORCEMENT_LEVELS]
+    listing = {"apiVersion": "v1", "kind": "List", "items": bindings}
+    kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(listing))
+
+
+def selector_binding(level: str) -> dict[str, Any]:
+    """One binding of a level's policy to every Environment (the design measured first)."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": f"{policy_name(level)}.selector"},
+        "spec": {
+            "policyName": policy_name(level),
+            "validationActions": [level],
+            "paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"},
+        },
+    }
 
 
 def wait_enforced(custom: k8s.CustomObjectsApi, total: int) -> None:
@@ -160,7 +194,7 @@ def wait_enforced(custom: k8s.CustomObjectsApi, total: int) -> None:
                 GROUP, VERSION, NAMESPACE, "workloads", workload(BREAKS), dry_run="All"
             )
         except ApiException as err:
-            if err.status == 403 and "berth-policy-deny" in str(err.body):
+            if err.status == 403 and "'berth-policy-deny'" in str(err.body):
                 return
             raise
         time.sleep(0.5)  # polling the API server for a state
@@ -190,6 +224,12 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="API dry-runs per setting")
     parser.add_argument("--kubectl", type=int, default=20, help="kubectl runs per setting")
     parser.add_argument("--environments", default="1,100,1000", help="Environment counts")
+    parser.add_argument(
+        "--bindings",
+        default="operator,selector",
+        help="operator: a binding per Environment and level (what Berth does); selector: "
+        "one per level for every Environment (evaluated once per Environment)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / ".cluster" / "bench-admission.json")
     parser.add_argument("--keep-cluster", action="store_true")
     args = parser.parse_args()
@@ -210,19 +250,30 @@ def main() -> int:
             "metadata": {"name": NAMESPACE, "labels": {ENVIRONMENT_LABEL: ENVIRONMENT}},
         }
         kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(namespace))
-        kubectl("delete", "-f", str(REPO / "admission"), "--ignore-not-found")
-        ensure_environments(1)
+        kubectl("delete", "-f", str(POLICIES), "--ignore-not-found")
+        kubectl("delete", "validatingadmissionpolicybindings", "--all", "--ignore-not-found")
+        kubectl(
+            "apply",
+            "--server-side",
+            "-f",
+            "-",
+            stdin=json.dumps(environment(ENVIRONMENT, NAMESPACE)),
+        )
         configuration = k8s.Configuration()
         k8s_config.load_kube_config(str(KUBECONFIG), client_configuration=configuration)
         custom = k8s.CustomObjectsApi(k8s.ApiClient(configuration))
         api_samples(custom, KEEPS, 20)  # warm the connection and the server's caches
         rows = [measure(custom, "no admission policies, 1 Environment", args)]
-        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "admission"))
-        for total in counts:
-            ensure_environments(total)
-            wait_enforced(custom, total)
-            api_samples(custom, KEEPS, 20)
-            rows.append(measure(custom, f"policies, {total} Environment(s)", args))
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(POLICIES))
+        for binding in args.bindings.split(","):
+            kubectl("delete", "validatingadmissionpolicybindings", "--all", "--ignore-not-found")
+            kubectl("delete", "environments", "--all", "--ignore-not-found")
+            kubectl("apply", "--server-side", "--force-conflicts", "-f", str(POLICIES))
+            for total in counts:
+                ensure_environments(total, binding)
+                wait_enforced(custom, total)
+                api_samples(custom, KEEPS, 20)
+                rows.append(measure(custom, f"{binding} bindings, {total} Environment(s)", args))
     finally:
         if not args.keep_cluster:
             cluster("down")
@@ -233,7 +284,7 @@ def main() -> int:
     print(header)
     for row in rows:
         print(
-            f"{row['setting']:40} "
+            f"{row['setting']:44} "
             f"{row['admitted_p50']:8.1f}/{row['admitted_p99']:<8.1f} "
             f"{row['refused_p50']:8.1f}/{row['refused_p99']:<8.1f} "
             f"{row['kubectl_p50']:8.1f}/{row['kubectl_p99']:<8.1f}"

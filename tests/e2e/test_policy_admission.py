@@ -29,7 +29,7 @@ import pytest
 from pydantic import ValidationError
 
 from berth.api import Environment, Workload
-from berth.api.environment import REGISTRY_PREFIX_MESSAGE
+from berth.api.policy import REGISTRY_PREFIX_MESSAGE
 from berth.render.policy import NO_ENVIRONMENT, policy_findings
 from berth.render.wording import fill
 from tests.clusterharness import KUBECTL_CACHE_DIR, ClusterAccess, kubectl_binary

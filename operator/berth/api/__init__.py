@@ -14,7 +14,6 @@ from berth.api.environment import (
     DeletionPolicy,
     Environment,
     EnvironmentDefaults,
-    EnvironmentPolicy,
     EnvironmentSpec,
     EnvironmentStatus,
     EnvironmentType,
@@ -22,6 +21,7 @@ from berth.api.environment import (
     ProvisionerFields,
     Routes,
 )
+from berth.api.policy import EnvironmentPolicy
 from berth.api.workload import (
     RESERVED_VARIABLE_PREFIX,
     Container,

@@ -22,7 +22,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from berth.api.environment import MAX_NAMED_VIOLATORS, EnforcementLevel, Environment
+from berth.api.environment import Environment
+from berth.api.policy import MAX_NAMED_VIOLATORS, EnforcementLevel
 from berth.api.workload import Workload
 from berth.problems import Problem
 from berth.reasons import Reason

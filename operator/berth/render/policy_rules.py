@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from berth.api.environment import Environment, EnvironmentPolicy
+from berth.api.environment import Environment
+from berth.api.policy import EnvironmentPolicy
 from berth.api.workload import Workload
 from berth.reasons import Reason
 from berth.render.compute import effective_replicas, merged_resources
