@@ -70,6 +70,7 @@ class Berth:
         self.custom = k8s.CustomObjectsApi(api)
         self.apps = k8s.AppsV1Api(api)
         self.core = k8s.CoreV1Api(api)
+        self.admission = k8s.AdmissionregistrationV1Api(api)
 
     # Environments (cluster-scoped)
     def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -89,17 +90,25 @@ class Berth:
                 raise
 
     def wait_served(self, environment: str, namespace: str, timeout: float = 30) -> None:
-        """Until the operator has labelled ``namespace`` as ``environment``'s: from then on
-        admission checks the namespace's Workloads against that Environment's policy (and
-        before, refuses them: no Environment serves the namespace yet)."""
+        """Until the operator has labelled ``namespace`` as ``environment``'s and bound the
+        admission policies to it: from then on admission checks the namespace's Workloads
+        against that Environment's policy (and before, refuses them: no Environment
+        serves the namespace yet)."""
 
         def labelled() -> bool:
             labels = self.core.read_namespace(namespace).metadata.labels or {}
             return labels.get(ENVIRONMENT_LABEL) == environment
 
+        def bound() -> bool:  # the operator binds the policies right after labelling
+            found = self.admission.list_validating_admission_policy_binding(
+                label_selector=f"{ENVIRONMENT_LABEL}={environment}"
+            )
+            return len(found.items) == 3  # one per level: Deny, Warn, Audit
+
         wait_for(
             labelled, timeout, f"namespace {namespace} labelled as Environment {environment}'s"
         )
+        wait_for(bound, timeout, f"the admission policies bound for Environment {environment}")
 
     # Workloads
     def create_workload(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
