@@ -10,13 +10,11 @@ when it is applied — generated from the same rules the operator runs (pure).
   enforcement level, each checking the rules set to its level, each bound with that
   validation action (a binding's actions apply to every validation of its policy).
 
-The parameter is the Environment (paramKind), every Environment matched by the binding's
-selector; the API server evaluates the policy once per Environment, and each evaluation
-lets pass every Environment but the Workload's own: its ``spec.environment``, else its
-namespace's label (which the operator writes on the namespace of the Environment that
-serves it). A match condition skips the Environments of other namespaces before any
-validation runs, so 1,000 Environments cost 1,000 cheap comparisons (see
-hack/bench/admission.py for the measurements).
+The parameter is the Environment (paramKind). The operator binds each level's policy to
+each Environment (``environment_bindings``: by name, for the namespace labelled as its),
+so the API server picks the one binding that applies by a label selector before any CEL
+runs. Each evaluation still lets pass a Workload that names another Environment in
+``spec.environment``, and a match condition skips an Environment of another namespace.
 
 Only creates and updates that change ``spec`` are checked: the operator's finalizer and
 status writes, and labels written by Argo CD, pass on a Workload that already breaks a
