@@ -201,3 +201,11 @@ async def test_environments_of_a_workload() -> None:
     assert environments_of_workload(world.runtime.cache, named) == ["e"]
     by_namespace = {"metadata": {"namespace": NAMESPACE}, "spec": {}}
     assert environments_of_workload(world.runtime.cache, by_namespace) == [NAMESPACE]
+
+
+async def test_without_rights_to_bind_the_admission_policies_the_environment_still_serves() -> None:
+    world = World()
+    world.api.refuse("create", "ValidatingAdmissionPolicyBinding", status=403)
+    world.add_environment()
+    assert await world.reconcile_environment() is None
+    assert env_condition(world, "Ready") == ("True", "Ready")

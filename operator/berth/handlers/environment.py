@@ -18,6 +18,7 @@ from berth.handlers.common import (
     write_status_and_events,
 )
 from berth.kube.children import apply_if_changed, prepared_manifest
+from berth.kube.client import ApiError
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.problems import Problem
 from berth.reasons import Reason
@@ -121,10 +122,16 @@ async def bind_admission_policies(runtime: Runtime, body: Mapping[str, Any]) -> 
     """The admission policies, bound to this Environment's namespace with it as their
     parameter (berth.render.admission.environment_bindings). Created when missing, never
     changed: the operator may create bindings, not alter any (least privilege)."""
-    for binding in environment_bindings(body["metadata"]["name"], body["metadata"]["uid"]):
-        name = binding["metadata"]["name"]
-        if await runtime.client.get(ADMISSION_API_VERSION, BINDING_KIND, name) is None:
-            await runtime.client.create(binding)
+    try:
+        for binding in environment_bindings(body["metadata"]["name"], body["metadata"]["uid"]):
+            name = binding["metadata"]["name"]
+            if await runtime.client.get(ADMISSION_API_VERSION, BINDING_KIND, name) is None:
+                await runtime.client.create(binding)
+    except ApiError as err:
+        # Installed without them (admissionPolicies.enabled: false grants no right), or a
+        # server before 1.30: the operator's own check still stalls what breaks a rule.
+        if err.status not in (403, 404):
+            raise
 
 
 async def finalize(runtime: Runtime, body: dict[str, Any], now: str) -> float | None:
