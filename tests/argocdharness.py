@@ -23,7 +23,7 @@ NAMESPACE = "argocd"
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "applications"
 APPLICATION_EXAMPLE = REPO_ROOT / "examples" / "argocd" / "application.yaml"
 LOG_FILES = ("application-controller", "repo-server", "redis")
-# The annotation that orders an Environment before its Workloads (README, Argo CD).
+# The annotation that orders an Environment before its Workloads (docs/how-to/platform/argocd.md).
 WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 
 
@@ -188,7 +188,8 @@ class GitRepo:
 
 
 def application_for(name: str, repo_url: str, destination_namespace: str) -> dict[str, Any]:
-    """The README's example Application, pointed at a repository and namespace of ours."""
+    """The manual's example Application (docs/how-to/platform/argocd.md), pointed at a
+    repository and namespace of ours."""
     body: dict[str, Any] = yaml.safe_load(APPLICATION_EXAMPLE.read_text())
     body["metadata"]["name"] = name
     body["spec"]["source"]["repoURL"] = repo_url

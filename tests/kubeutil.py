@@ -116,6 +116,24 @@ class Berth:
             GROUP, VERSION, namespace, "workloads", body
         )  # type: ignore[no-any-return]
 
+    def wait_admitted(self, namespace: str, body: dict[str, Any], timeout: float = 30) -> None:
+        """Until a server-side dry run of creating ``body`` is admitted: the API server's
+        admission policies read an Environment's policy from a watch, a moment behind a
+        change to it (a refusal by them is a 403)."""
+
+        def admitted() -> bool:
+            try:
+                self.custom.create_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "workloads", body, dry_run="All"
+                )
+            except ApiException as err:
+                if err.status != 403:
+                    raise
+                return False
+            return True
+
+        wait_for(admitted, timeout, f"Workload {body['metadata']['name']} admitted", interval=0.5)
+
     def workload(self, namespace: str, name: str) -> dict[str, Any]:
         return self.custom.get_namespaced_custom_object(
             GROUP, VERSION, namespace, "workloads", name

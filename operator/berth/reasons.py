@@ -3,7 +3,8 @@
 A reason is part of Berth's API: developers, SREs, dashboards, Argo CD's health check and
 tests match on it. They are ``StrEnum`` members, so each one *is* its string (it compares,
 hashes, formats and serialises as the word below); ``tests/unit/test_reasons.py`` pins
-the words and checks that the README's reason tables list exactly these.
+the words and checks that the manual's troubleshooting page (docs/troubleshooting.md)
+has a section for exactly these.
 
 ``Reason`` holds Berth's own words; ``PodReason`` the words of Kubernetes (kubelet,
 scheduler, ReplicaSet controller) that Berth passes up from a Workload's Pods as they are.
@@ -142,7 +143,7 @@ class Reason(StrEnum):
     CHILD_CONFLICT = "ChildConflict"
     # Something unforeseen failed: retried with backoff.
     RECONCILE_ERROR = "ReconcileError"
-    # -- the rollout (render.status) --
+    # -- the rollout (render.rollout) --
     # The Deployment does not exist yet.
     DEPLOYMENT_MISSING = "DeploymentMissing"
     # The Deployment controller has not looked at the new generation yet.
@@ -155,7 +156,7 @@ class Reason(StrEnum):
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     # On the Available condition: every wanted replica is available.
     AVAILABLE = "Available"
-    # -- the summary conditions (render.status) --
+    # -- the summary conditions (render.conditions, render.status) --
     # On InputsValid=True.
     VALID = "Valid"
     # On Workloads and Environments: Ready=True (and Reconciling/Stalled=False once Ready,

@@ -199,7 +199,7 @@ def gitops(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[GitOps]:
     """The quick start in git (examples/environment.yaml, hello.yaml, checkout.yaml, and
-    shop.yaml for a claim), under a namespace of this run's own, synced by the README's
+    shop.yaml for a claim), under a namespace of this run's own, synced by the manual's
     Application; deleted at the end."""
     suffix = uuid.uuid4().hex[:5]
     env_name = namespace = f"argocd-e2e-{suffix}"

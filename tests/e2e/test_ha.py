@@ -29,7 +29,8 @@ from tests.kubeutil import Berth, settles, stays, wait_for, workload_body
 
 PEERING_CRDS = REPO_ROOT / "charts/berth/charts/kopf-peering/crds"
 LIFETIME = 10  # --peering-lifetime of the replicas here (the default is 60)
-# Documented in the README: the lifetime, plus a quarter of it (the grace), plus a poll.
+# Documented in the manual (docs/operations/ha-and-sharding.md): the lifetime, plus a
+# quarter of it (the grace), plus a poll.
 TAKEOVER_BOUND = LIFETIME + 10
 WORKLOADS = 4
 WRITES = "berth_api_writes_total"

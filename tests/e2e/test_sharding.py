@@ -33,7 +33,7 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from berth.handlers.sharding import shard_of
+from berth.coordination.shards import shard_of
 from tests.clusterharness import ClusterAccess
 from tests.e2e.conftest import OperatorProcess, start_operator
 from tests.e2e.test_claims_reliability import paused
@@ -51,7 +51,7 @@ from tests.kubeutil import Berth, environment_body, settles, wait_for, workload_
 
 SHARDS = 4
 LEASE = 6  # --shard-lease-duration here (the default is 15): renew deadline 4 s, retry 0.8 s
-TAKEOVER_BOUND = LEASE + 6  # the README's promise: the lease duration plus a few seconds
+TAKEOVER_BOUND = LEASE + 6  # the manual promises the lease duration plus a few seconds
 NAMESPACES = 8  # two per shard
 PER_NAMESPACE = 4  # 32 Workloads
 HELD = "berth_shards_held"

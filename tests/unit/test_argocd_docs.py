@@ -1,4 +1,4 @@
-"""The README's Argo CD section shows what the Argo CD e2e test really runs."""
+"""The manual's Argo CD page shows what the Argo CD e2e test really runs."""
 
 from __future__ import annotations
 
@@ -7,20 +7,16 @@ from pathlib import Path
 import yaml
 
 from tests.argocdharness import WAVE_ANNOTATION
+from tests.manual import page
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APPLICATION = REPO_ROOT / "examples" / "argocd" / "application.yaml"
+ARGOCD_PAGE = "how-to/platform/argocd.md"
 
 
-def _argocd_section() -> str:
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index("\n## Argo CD\n")
-    return readme[start : readme.index("\n## ", start + 1)]
-
-
-def test_the_readme_shows_the_application_the_e2e_test_syncs() -> None:
-    assert f"```yaml\n{APPLICATION.read_text(encoding='utf-8')}```" in _argocd_section(), (
-        "README.md's Argo CD section must show examples/argocd/application.yaml verbatim"
+def test_the_manual_shows_the_application_the_e2e_test_syncs() -> None:
+    assert f"```yaml\n{APPLICATION.read_text(encoding='utf-8')}```" in page(ARGOCD_PAGE), (
+        f"docs/{ARGOCD_PAGE} must show examples/argocd/application.yaml verbatim"
     )
 
 
@@ -31,5 +27,5 @@ def test_the_application_needs_no_ignore_differences() -> None:
     assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
 
 
-def test_the_readme_documents_the_sync_wave_the_e2e_test_uses() -> None:
-    assert f'{WAVE_ANNOTATION}: "-1"' in _argocd_section()
+def test_the_manual_documents_the_sync_wave_the_e2e_test_uses() -> None:
+    assert f'{WAVE_ANNOTATION}: "-1"' in page(ARGOCD_PAGE)

@@ -13,6 +13,7 @@ e.g. one that feeds the statuses of live objects through the same scripts.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from lupa import lua51
 
 from berth.problems import Problem
 from berth.render.status import Observed, environment_status, workload_status
+from tests import manual
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "charts" / "berth"
@@ -276,7 +278,7 @@ def test_environment_statuses_from_the_status_code(
     assert health_of(_obj("Environment", 4, status))["status"] == _kstatus_verdict(status)
 
 
-# -- the chart's README carries the same scripts ----------------------------------------
+# -- the chart's README and the manual carry the same scripts --------------------------
 
 
 def _readme() -> str:
@@ -284,11 +286,18 @@ def _readme() -> str:
 
 
 @pytest.mark.parametrize("kind", sorted(HEALTH_SCRIPTS))
-def test_the_readme_embeds_each_script_verbatim(kind: str) -> None:
+def test_the_manual_shows_each_script_verbatim(kind: str) -> None:
     script = HEALTH_SCRIPTS[kind].read_text(encoding="utf-8")
-    assert f"```lua\n{script}```" in _readme(), (
-        f"charts/berth/README.md does not show {HEALTH_SCRIPTS[kind].name} verbatim"
+    shown = textwrap.indent(f"```lua\n{script}```", "    ")
+    assert shown in manual.page("how-to/platform/argocd.md"), (
+        f"docs/how-to/platform/argocd.md does not show {HEALTH_SCRIPTS[kind].name} verbatim"
     )
+
+
+def test_the_manual_shows_the_readme_argocd_cm() -> None:
+    cm = re.search(r"```yaml\n(?:(?!```).)*name: argocd-cm\n.*?```", _readme(), flags=re.DOTALL)
+    assert cm is not None
+    assert cm[0] in manual.page("how-to/platform/argocd.md")
 
 
 def test_the_readme_argocd_cm_carries_the_scripts() -> None:

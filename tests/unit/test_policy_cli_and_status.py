@@ -14,9 +14,10 @@ from berth.cli import main
 from berth.names import DEFAULT_IMAGE_DOMAIN
 from berth.problems import Problem
 from berth.reasons import Reason
+from berth.render.events import transitions
 from berth.render.images import parse_image
 from berth.render.policy import Finding
-from berth.render.status import Observed, transitions, workload_status
+from berth.render.status import Observed, workload_status
 from berth.render.wording import cel_fill, fill
 from tests.unit.builders import environment_dict, workload_dict
 

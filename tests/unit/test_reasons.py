@@ -1,4 +1,5 @@
-"""Reasons are Berth's API: their words never change, and the README lists exactly them.
+"""Reasons are Berth's API: their words never change, and the manual's Troubleshooting page
+has a section for exactly them.
 
 They are StrEnum members; these tests also prove that a member travels as its plain word
 (in JSON, in messages), so moving a string literal to the enum changes nothing on the wire.
@@ -147,29 +148,41 @@ def test_transient_and_policy_reasons() -> None:
     assert RenderError([Problem(Reason.WAITING, "soon")]).transient
 
 
-def readme_reasons() -> list[str]:
-    """The reasons the README's reason tables list: the backticked words of the first
-    cell of each row of a table whose first header cell starts with "reason", leaving
-    out what is in parentheses (that names the condition the reason is on)."""
-    found: list[str] = []
-    in_table = False
-    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
-        if line.startswith("| reason"):
-            in_table = True
-            continue
-        if not line.startswith("|"):
-            in_table = False
-            continue
-        if in_table and not line.startswith("|---"):
-            cell = re.sub(r"\([^)]*\)", "", line.split("|")[1])
-            found += re.findall(r"`([A-Za-z]+)`", cell)
-    return found
+# A reason's section on the troubleshooting page: an h3 heading that is the reason, as
+# code, with the reason as its anchor (so messages and other pages can link to it).
+REASON_HEADING = re.compile(r"^### `(?P<word>[A-Za-z]+)` \{ #(?P<anchor>[A-Za-z]+) \}$")
 
 
-def test_the_readme_lists_exactly_the_reasons() -> None:
-    listed = readme_reasons()
-    assert len(listed) == len(set(listed)), "a reason is listed twice"
-    assert set(listed) == {m.value for m in Reason} | {m.value for m in PodReason}
+def reason_sections() -> dict[str, str]:
+    """docs/troubleshooting.md's reason sections: reason -> the text under its heading.
+    A reason with two sections is reported as the key "<reason> (twice)"."""
+    sections: dict[str, str] = {}
+    current: str | None = None
+    for line in (ROOT / "docs" / "troubleshooting.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            found = REASON_HEADING.match(line)
+            current = None
+            if found:
+                assert found["word"] == found["anchor"], f"{line}: the anchor is not the reason"
+                current = found["word"]
+                if current in sections:
+                    current = f"{current} (twice)"
+                sections[current] = ""
+            continue
+        if current is not None:
+            sections[current] += line + "\n"
+    return sections
+
+
+def test_the_troubleshooting_page_has_a_section_for_exactly_the_reasons() -> None:
+    sections = reason_sections()
+    assert not [word for word in sections if word.endswith("(twice)")], "a reason has two sections"
+    assert set(sections) == {m.value for m in Reason} | {m.value for m in PodReason}
+
+
+def test_every_reason_section_says_something() -> None:
+    empty = [word for word, text in reason_sections().items() if len(text.split()) < 3]
+    assert empty == [], f"reason sections with no text: {empty}"
 
 
 # Words that are reasons and also Kubernetes condition types or resource states: as

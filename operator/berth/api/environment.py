@@ -22,12 +22,13 @@ from berth.api.common import (
     StatusModel,
     status_as_read,
 )
+from berth.api.container import ResourceRequirements
 from berth.api.policy import (
     EnvironmentPolicy,
     PodSecurityLevel,
     PolicyRuleStatus,
 )
-from berth.api.workload import MAX_REPLICAS, ResourceRequirements
+from berth.api.workload import MAX_REPLICAS
 
 EnvironmentType = Literal["development", "staging", "production", "preview"]
 DeletionPolicy = Literal["Delete", "Retain", "Orphan"]

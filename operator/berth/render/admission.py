@@ -32,8 +32,9 @@ from typing import Any
 import yaml
 
 from berth.api.common import API_VERSION, GROUP
+from berth.api.container import MAX_CONTAINERS
 from berth.api.policy import ENFORCEMENT_LEVELS, EnforcementLevel
-from berth.api.workload import MAX_CONTAINERS, MAX_RESOURCES
+from berth.api.workload import MAX_RESOURCES
 from berth.names import ENVIRONMENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from berth.render.policy import NO_ENVIRONMENT
 from berth.render.policy_rules import RULES

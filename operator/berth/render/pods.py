@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from berth.problems import Problem
@@ -55,6 +55,7 @@ OOM_ADVICE = "; raise its memory limit (resources.limits.memory) or make it use 
 @dataclass(frozen=True, slots=True)
 class ContainerSummary:
     name: str
+    _: KW_ONLY
     init: bool = False
     ready: bool = False
     waiting_reason: str | None = None
@@ -67,6 +68,7 @@ class ContainerSummary:
 @dataclass(frozen=True, slots=True)
 class PodSummary:
     name: str
+    _: KW_ONLY
     phase: str = "Pending"
     deleting: bool = False
     # The scheduler's message while the Pod is PodScheduled=False/Unschedulable.
@@ -81,7 +83,7 @@ def _short(text: str | None) -> str | None:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
-def _container(status: Mapping[str, Any], init: bool) -> ContainerSummary:
+def _container(status: Mapping[str, Any], *, init: bool) -> ContainerSummary:
     state = status.get("state") or {}
     last = status.get("lastState") or {}
     waiting = state.get("waiting") or {}
@@ -166,6 +168,20 @@ def _pod_failure(pod: PodSummary) -> _PodFailure | None:
         if failure is not None:
             return failure
     return None
+
+
+def pod_failure(pod: Mapping[str, Any]) -> Problem | None:
+    """Why this one Pod is not Ready, in the words ``pod_finding`` gives the Workload
+    (``container main: Back-off pulling image ...``); None when it says nothing wrong.
+    ``berth trace`` marks each Pod with it."""
+    summary = summarise_pod(pod)
+    if summary.deleting or summary.phase in ("Succeeded", "Failed"):
+        return None
+    failure = _pod_failure(summary)
+    if failure is None:
+        return None
+    where = f"{failure.container}: " if failure.container else ""
+    return Problem(failure.reason, f"{where}{failure.message}")
 
 
 def _pods(count: int) -> str:
