@@ -19,6 +19,8 @@ it is not up, stopped at the end unless --keep-cluster):
 No operator runs: the namespace is labelled, and the bindings made, here as the operator
 would. Prints a table of p50/p99 in milliseconds and writes it with every sample to
 --out. Not a test: nothing here passes or fails on a duration.
+
+Run from the repository's root: `.venv/bin/python -m hack.bench.admission --help`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,20 +35,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "operator"))
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from tests.clusterharness import BIN_DIR, KUBECTL_CACHE, REPO_ROOT, LocalCluster
 
-from kubernetes import client as k8s  # noqa: E402
-from kubernetes import config as k8s_config  # noqa: E402
-from kubernetes.client.exceptions import ApiException  # noqa: E402
+from berth.api.policy import ENFORCEMENT_LEVELS
+from berth.names import ENVIRONMENT_LABEL
+from berth.render.admission import environment_bindings, policy_name
 
-from berth.api.policy import ENFORCEMENT_LEVELS  # noqa: E402
-from berth.names import ENVIRONMENT_LABEL  # noqa: E402
-from berth.render.admission import environment_bindings, policy_name  # noqa: E402
-
-CLUSTER_NAME = "berth-admission"
-CLUSTER_DIR = REPO / ".cluster" / "admission"
-KUBECONFIG = CLUSTER_DIR / "kubeconfig"
+REPO = REPO_ROOT
+BENCH_CLUSTER = LocalCluster("berth-admission", REPO / ".cluster" / "admission")
+KUBECONFIG = BENCH_CLUSTER.kubeconfig
 POLICIES = REPO / "admission" / "policies.yaml"
 NAMESPACE = "bench-admission"
 ENVIRONMENT = "bench-admission"
@@ -78,15 +77,15 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def cluster(action: str) -> None:
-    env = dict(os.environ, BERTH_CLUSTER_NAME=CLUSTER_NAME, BERTH_CLUSTER_DIR=str(CLUSTER_DIR))
-    subprocess.run([str(REPO / "hack" / "cluster.sh"), action], env=env, check=True)
-
-
 def kubectl(
     *args: str, stdin: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    cmd = [str(REPO / ".bin" / "kubectl"), "--kubeconfig", str(KUBECONFIG), *args]
+    cmd = [
+        str(BIN_DIR / "kubectl"),
+        *("--kubeconfig", str(KUBECONFIG)),
+        *("--cache-dir", str(BENCH_CLUSTER.directory / KUBECTL_CACHE)),
+        *args,
+    ]
     proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args[:4])}...: {proc.stderr.strip()[:2000]}")
@@ -263,7 +262,8 @@ def main() -> int:
 
     rows: list[dict[str, Any]] = []
     for index, binding in enumerate(args.bindings.split(",")):
-        cluster("up")  # a fresh cluster for each way of binding: nothing of the last left
+        # A fresh cluster for each way of binding: nothing of the last one left.
+        BENCH_CLUSTER.up(quiet=False)
         try:
             custom = prepare()
             if index == 0:
@@ -276,7 +276,7 @@ def main() -> int:
                 rows.append(measure(custom, f"{binding} bindings, {total} Environment(s)", args))
         finally:
             if not args.keep_cluster:
-                cluster("down")
+                BENCH_CLUSTER.down(quiet=False)
 
     header = (
         f"{'setting':44} {'admitted p50/p99':>18} {'refused p50/p99':>18} {'kubectl p50/p99':>18}"
