@@ -152,7 +152,8 @@ CLUSTER_RULES = (
     | grant("berth.dev", "environments/status", "patch")
     | grant("", "namespaces", "get create patch")
     | grant("apiextensions.k8s.io", "customresourcedefinitions", "get list watch")
-    | grant("", "events", "create")
+    # A repeated Event counts up: a merge patch of the one posted.
+    | grant("", "events", "create patch")
     # Berth's admission policies bound per Environment: read and created, nothing more.
     | grant("admissionregistration.k8s.io", "validatingadmissionpolicybindings", "get create")
 )
@@ -170,11 +171,15 @@ WORKLOAD_RULES = (
     # A Workload's Pods, watched (label-filtered) for their failures: nothing more.
     | grant("", "pods", "list watch")
     # The default rbac.templateResources: volumes and routes of template provisioners.
-    | grant("", "persistentvolumeclaims", "get create patch delete")
-    | grant("networking.k8s.io", "ingresses", "get create patch delete")
+    # (listed by Berth's labels: the sweep of what a crash left behind)
+    | grant("", "persistentvolumeclaims", "get list create patch delete")
+    | grant("networking.k8s.io", "ingresses", "get list create patch delete")
 )
+# Claims are watched (by Berth's label): their changes wake their Workloads.
 CLAIM_RULES = grant(
-    "platform.acme.dev", " ".join(EXAMPLE_CLAIMS["resources"]), "get create patch delete"
+    "platform.acme.dev",
+    " ".join(EXAMPLE_CLAIMS["resources"]),
+    "get list watch create patch delete",
 )
 KOPF_NAMESPACES = grant("", "namespaces", "list watch")
 CLUSTER_PEERING = grant("kopf.dev", "clusterkopfpeerings", "get list watch patch")
@@ -353,8 +358,8 @@ RBAC_CASES: dict[str, tuple[dict[str, Any] | None, dict[str, set[tuple[str, str,
         {
             f"ClusterRole/{RELEASE}": CLUSTER_RULES
             | WORKLOAD_RULES
-            - grant("", "persistentvolumeclaims", "get create patch delete")
-            - grant("networking.k8s.io", "ingresses", "get create patch delete")
+            - grant("", "persistentvolumeclaims", "get list create patch delete")
+            - grant("networking.k8s.io", "ingresses", "get list create patch delete")
         },
     ),
 }
