@@ -60,6 +60,18 @@ class LocalArgoCD:
             if err.status != 404:
                 raise
 
+    def terminate_operation(self, name: str) -> None:
+        """Stop an Application's running sync (and its retries), as `argocd app
+        terminate-op` does: the operation's phase set to Terminating."""
+        self.custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            NAMESPACE,
+            PLURAL,
+            name,
+            {"status": {"operationState": {"phase": "Terminating"}}},
+        )
+
     def config_map(self, name: str) -> dict[str, str]:
         found = k8s.CoreV1Api(self.api).read_namespaced_config_map(name, NAMESPACE)
         return dict(found.data or {})

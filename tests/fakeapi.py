@@ -79,6 +79,12 @@ BUILTIN_KINDS: tuple[tuple[str, str, str, bool], ...] = (
     ("apps/v1", "Deployment", "deployments", True),
     ("networking.k8s.io/v1", "Ingress", "ingresses", True),
     ("coordination.k8s.io/v1", "Lease", "leases", True),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        False,
+    ),
     ("berth.dev/v1alpha1", "Workload", "workloads", True),
     ("berth.dev/v1alpha1", "Environment", "environments", False),
     ("berth.dev/v1alpha1", "ClusterProvisioner", "clusterprovisioners", False),
@@ -86,7 +92,9 @@ BUILTIN_KINDS: tuple[tuple[str, str, str, bool], ...] = (
     ("kopf.dev/v1", "KopfPeering", "kopfpeerings", True),
 )
 # Kinds whose status is written only through the status subresource.
-NO_STATUS_SUBRESOURCE = frozenset({"ConfigMap", "Secret", "ServiceAccount", "Event"})
+NO_STATUS_SUBRESOURCE = frozenset(
+    {"ConfigMap", "Secret", "ServiceAccount", "Event", "ValidatingAdmissionPolicyBinding"}
+)
 
 REASONS = {
     400: "BadRequest",

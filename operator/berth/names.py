@@ -86,6 +86,14 @@ POD_SECURITY_WARN_LABEL: Final = "pod-security.kubernetes.io/warn"
 # and its Service's name (api.workload validates them; provision.services reads the name).
 SCORE_KIND_ANNOTATION: Final = "k8s.score.dev/kind"
 SCORE_SERVICE_NAME_ANNOTATION: Final = "k8s.score.dev/service-name"
+# The domain an image reference that names no registry is read with ("nginx:1.27" is
+# "<DEFAULT_IMAGE_DOMAIN>/library/nginx:1.27"): the container image reference grammar's
+# default, which container runtimes apply. Berth never contacts it; the Environment
+# policy's allowedRegistries compares images in this full form (render.images), so a
+# prefix list cannot be dodged by leaving the registry out.
+DEFAULT_IMAGE_DOMAIN: Final = "docker.io"
+# The path an image reference with neither registry nor namespace is read under.
+DEFAULT_IMAGE_NAMESPACE: Final = "library"
 # Backstage's Kubernetes plugin finds an entity's objects by this label, value the
 # component's id (render.labels.component_id): on every child of a Workload, its Pod
 # template included. The same key, as a Score annotation, names another component, and

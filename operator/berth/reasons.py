@@ -79,6 +79,14 @@ class Reason(StrEnum):
     REPLICAS_ABOVE_LIMIT = "ReplicasAboveLimit"
     # A container without the limits ``policy`` requires.
     LIMITS_REQUIRED = "LimitsRequired"
+    # An image not pinned by digest where ``policy.requireDigest`` asks for it.
+    DIGEST_REQUIRED = "DigestRequired"
+    # An image tagged latest, or with no tag, where ``policy.disallowLatestTag`` is set.
+    LATEST_TAG_NOT_ALLOWED = "LatestTagNotAllowed"
+    # A resource type or class outside ``policy.allowedResources``.
+    RESOURCE_NOT_ALLOWED = "ResourceNotAllowed"
+    # On PolicyCompliant=True: the Workload breaks no rule of its Environment's policy.
+    COMPLIANT = "Compliant"
     # -- the Environment (handlers) --
     # No Environment serves the namespace, or ``spec.environment`` names none.
     ENVIRONMENT_NOT_FOUND = "EnvironmentNotFound"
@@ -196,5 +204,12 @@ class PodReason(StrEnum):
 TRANSIENT_REASONS = frozenset({Reason.OUTPUTS_UNAVAILABLE, Reason.WAITING})
 # Reasons of the Environment's policy: they come first when there are several problems.
 POLICY_REASONS = frozenset(
-    {Reason.IMAGE_NOT_ALLOWED, Reason.REPLICAS_ABOVE_LIMIT, Reason.LIMITS_REQUIRED}
+    {
+        Reason.IMAGE_NOT_ALLOWED,
+        Reason.REPLICAS_ABOVE_LIMIT,
+        Reason.LIMITS_REQUIRED,
+        Reason.DIGEST_REQUIRED,
+        Reason.LATEST_TAG_NOT_ALLOWED,
+        Reason.RESOURCE_NOT_ALLOWED,
+    }
 )

@@ -21,7 +21,7 @@ from kubernetes.client import ApiClient
 
 from tests import chartrbac, operatorharness
 from tests.chartrbac import ChartRbac, Rights
-from tests.clusterharness import REPO_ROOT, ClusterAccess
+from tests.clusterharness import REPO_ROOT, ClusterAccess, install_admission_policies
 from tests.kubeutil import Berth, environment_body
 from tests.operatorharness import OperatorProcess
 
@@ -31,6 +31,8 @@ RESYNC_SECONDS = 2
 
 @pytest.fixture(scope="session")
 def crds(cluster: ClusterAccess) -> None:
+    """Berth's CRDs, then its admission policies (admission/), as the chart installs them:
+    every e2e test runs with Workloads checked at admission."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
     cluster.kubectl(
         "wait",
@@ -39,6 +41,7 @@ def crds(cluster: ClusterAccess) -> None:
         "crd/environments.berth.dev",
         "crd/clusterprovisioners.berth.dev",
     )
+    install_admission_policies(cluster)
 
 
 # The chart's rights for some values (None: chartrbac.DEFAULT_VALUES), granted once per
@@ -112,7 +115,9 @@ def berth(api: ApiClient, crds: None) -> Berth:
 
 @pytest.fixture
 def environment(berth: Berth, namespace: str, operator: OperatorProcess) -> Iterator[str]:
-    """An Environment serving this test's namespace (named after it)."""
+    """An Environment serving this test's namespace (named after it), once the operator
+    has labelled the namespace as its (admission finds a Workload's Environment by it)."""
     berth.create_environment(environment_body(namespace, namespace))
+    berth.wait_served(namespace, namespace)
     yield namespace
     berth.delete_environment(namespace)

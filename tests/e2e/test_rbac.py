@@ -61,6 +61,8 @@ from tests.kubeutil import Berth, poll_until, wait_for
 EXAMPLES = REPO_ROOT / "examples"
 CLAIM_VERSION = "v1alpha1"
 FINALIZER = "berth.dev/cleanup"
+CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding")
+BINDINGS = "validatingadmissionpolicybindings.admissionregistration.k8s.io"
 # Lines in the operator's log that say the API server refused it something.
 # (Berth's own ApiError reads "403 Forbidden: ...", kopf's APIForbiddenError alike.)
 REFUSAL = re.compile(r"forbidden", re.IGNORECASE)
@@ -93,7 +95,7 @@ def delete_namespace(core: k8s.CoreV1Api, name: str) -> None:
 
 def delete_cluster_scoped(cluster: ClusterAccess, docs: list[dict[str, Any]]) -> None:
     for doc in docs:
-        if doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+        if doc["kind"] in CLUSTER_SCOPED:
             cluster.kubectl(
                 "delete",
                 doc["kind"].lower(),
@@ -352,6 +354,9 @@ MAY = [
     ("create", "events", "-n", "team-x"),
     # a repeated Event counts up on the one posted
     ("patch", "events", "-n", "team-x"),
+    # Berth's admission policies, bound per Environment: created when missing
+    ("get", BINDINGS, "-A"),
+    ("create", BINDINGS, "-A"),
 ]
 
 MAY_NOT = [
@@ -404,6 +409,17 @@ MAY_NOT = [
     ("update", f"postgresqlinstances.{CLAIM_GROUP}", "-n", "team-x"),
     ("watch", "persistentvolumeclaims", "-n", "team-x"),
     ("delete", "events", "-n", "team-x"),
+    # admission (issue 18): the chart ships the policies; the operator only creates
+    # bindings: it can change or remove none, Berth's or another policy's
+    ("get", "validatingadmissionpolicies.admissionregistration.k8s.io", "-A"),
+    ("create", "validatingadmissionpolicies.admissionregistration.k8s.io", "-A"),
+    ("patch", "validatingadmissionpolicies.admissionregistration.k8s.io", "-A"),
+    ("list", BINDINGS, "-A"),
+    ("watch", BINDINGS, "-A"),
+    ("delete", BINDINGS, "-A"),
+    ("update", BINDINGS, "-A"),
+    ("patch", BINDINGS, "-A"),
+    ("create", "validatingwebhookconfigurations.admissionregistration.k8s.io", "-A"),
     # nothing else
     ("get", "nodes", "-A"),
     ("create", "persistentvolumes", "-A"),

@@ -108,6 +108,7 @@ def condition(type_: str, status: str, reason: str, message: str = "") -> dict[s
 
 
 def idle_then_woken(api: ApiClient, berth: Berth, namespace: str, own: OperatorProcess) -> None:
+    berth.wait_served(namespace, namespace)  # admission refuses Workloads until then
     berth.create_workload(namespace, workload_body("first", resources=port_of("later-a")))
     berth.create_workload(namespace, workload_body("second", resources=port_of("later-b")))
     berth.create_workload(namespace, db_workload("shop"))
@@ -167,6 +168,7 @@ def idle_then_woken(api: ApiClient, berth: Berth, namespace: str, own: OperatorP
 def test_a_name_that_can_never_exist_is_refused_not_waited_for(
     berth: Berth, namespace: str, own_environment: str, operator: OperatorProcess
 ) -> None:
+    berth.wait_served(namespace, namespace)  # admission refuses Workloads until then
     berth.create_workload(namespace, workload_body("probe", resources=port_of("../sb/victim")))
     stalled = berth.wait_condition(namespace, "probe", "Stalled", "True", reason="ParamInvalid")
     assert 'params.workload "../sb/victim" is not a Workload\'s name' in stalled["message"]
@@ -207,6 +209,7 @@ def test_a_403_is_logged_with_its_verb_and_resource_and_counted(
             *("--namespace", namespace),
         )
         try:
+            berth.wait_served(namespace, namespace)  # admission refuses Workloads until then
             berth.create_workload(namespace, db_workload("shop"))
             berth.wait_condition(namespace, "shop", "Stalled", "True", reason="Forbidden")
             resource = f"{CLAIMS[2]}.{CLAIMS[0]}"

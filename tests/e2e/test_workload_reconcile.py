@@ -296,6 +296,7 @@ def test_a_rollout_that_cannot_progress_is_reported(
             namespace, namespace, defaults={"replicas": 1, "progressDeadlineSeconds": 3}
         )
     )
+    berth.wait_served(namespace, namespace)
     try:
         berth.create_workload(
             namespace,

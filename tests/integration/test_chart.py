@@ -51,6 +51,10 @@ FULL = {
     "dashboard": {"enabled": True},
 }
 NO_CATALOGUE = {"enabled": False, "exclude": []}
+# The admission policies are cluster-scoped, one set per cluster, and the test session
+# installs them from admission/ (tests/e2e/conftest.py): an install test leaves them out.
+NO_ADMISSION = {"enabled": False}
+ADMISSION = REPO_ROOT / "admission" / "policies.yaml"
 CATALOGUE = CHART / "catalogue"
 
 
@@ -150,6 +154,8 @@ CLUSTER_RULES = (
     | grant("apiextensions.k8s.io", "customresourcedefinitions", "get list watch")
     # A repeated Event counts up: a merge patch of the one posted.
     | grant("", "events", "create patch")
+    # Berth's admission policies bound per Environment: read and created, nothing more.
+    | grant("admissionregistration.k8s.io", "validatingadmissionpolicybindings", "get create")
 )
 WORKLOAD_RULES = (
     # kopf's index and watch, the finalizer by server-side apply (never "update"), and
@@ -755,6 +761,25 @@ def test_the_catalogue_is_rendered_as_shipped_and_can_be_trimmed(
     assert not [d for d in off if d["kind"] == "ClusterProvisioner"]
 
 
+def test_the_admission_policies_are_rendered_as_generated(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    generated = [d for d in yaml.safe_load_all(ADMISSION.read_text()) if d]
+    kinds = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+    rendered = [d for d in render(helm_env, tmp_path) if d["kind"] in kinds]
+
+    def key(doc: dict[str, Any]) -> tuple[str, str]:
+        return doc["kind"], doc["metadata"]["name"]
+
+    # As data, in Helm's install order: Helm left the CEL alone.
+    assert sorted(rendered, key=key) == sorted(generated, key=key)
+    off = render(helm_env, tmp_path, {"admissionPolicies": NO_ADMISSION})
+    assert not [d for d in off if d["kind"] in kinds]
+    # Without them, the operator binds nothing and gets no right to.
+    granted = set().union(*rules_of(off).values())
+    assert not [t for t in granted if t[0] == "admissionregistration.k8s.io"]
+
+
 def test_default_render_is_accepted_by_the_api_server(
     cluster: ClusterAccess,
     namespace: str,
@@ -913,7 +938,14 @@ def test_install_creates_every_object_and_uninstall_removes_them(
     restricted(cluster, namespace)
     kube = ["--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]
     # The catalogue (cluster-scoped, one per cluster) is proven by its own test below.
-    values = values_file(tmp_path, {"dashboard": {"enabled": True}, "catalogue": NO_CATALOGUE})
+    values = values_file(
+        tmp_path,
+        {
+            "dashboard": {"enabled": True},
+            "catalogue": NO_CATALOGUE,
+            "admissionPolicies": NO_ADMISSION,
+        },
+    )
     install = ["install", release_name, str(CHART), *kube, *values, "--skip-crds"]
     helm(helm_env, *install, "--wait", "--timeout", "180s")
     try:
@@ -973,7 +1005,12 @@ def test_ha_install_brings_the_peering_and_uninstall_removes_it(
     kube = ["--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]
     values = values_file(
         tmp_path,
-        {**HA, "ha": {"enabled": True, "peeringName": release_name}, "catalogue": NO_CATALOGUE},
+        {
+            **HA,
+            "ha": {"enabled": True, "peeringName": release_name},
+            "catalogue": NO_CATALOGUE,
+            "admissionPolicies": NO_ADMISSION,
+        },
     )
     # Without --skip-crds, so that Helm installs the subchart's CRDs first; from a copy
     # of the chart without Berth's own CRDs, which other tests own on this cluster.

@@ -40,6 +40,8 @@ WIRE = {
     "OWNER_ANNOTATION": "berth.dev/owner",
     "OUTPUTS_ANNOTATION": "berth.dev/outputs",
     "LAST_APPLIED_ANNOTATION": "kubectl.kubernetes.io/last-applied-configuration",
+    "DEFAULT_IMAGE_DOMAIN": "docker.io",
+    "DEFAULT_IMAGE_NAMESPACE": "library",
     "FINALIZER": "berth.dev/cleanup",
     "KOPF_FINALIZER": "berth.dev/kopf",
     "FIELD_MANAGER": "berth",

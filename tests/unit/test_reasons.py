@@ -46,6 +46,10 @@ WIRE = {
     "IMAGE_NOT_ALLOWED": "ImageNotAllowed",
     "REPLICAS_ABOVE_LIMIT": "ReplicasAboveLimit",
     "LIMITS_REQUIRED": "LimitsRequired",
+    "DIGEST_REQUIRED": "DigestRequired",
+    "LATEST_TAG_NOT_ALLOWED": "LatestTagNotAllowed",
+    "RESOURCE_NOT_ALLOWED": "ResourceNotAllowed",
+    "COMPLIANT": "Compliant",
     "ENVIRONMENT_NOT_FOUND": "EnvironmentNotFound",
     "ENVIRONMENT_INVALID": "EnvironmentInvalid",
     "NAMESPACE_TAKEN": "NamespaceTaken",
@@ -120,7 +124,14 @@ def test_a_reason_travels_as_its_plain_word() -> None:
 
 def test_transient_and_policy_reasons() -> None:
     assert set(TRANSIENT_REASONS) == {"OutputsUnavailable", "Waiting"}
-    assert set(POLICY_REASONS) == {"ImageNotAllowed", "ReplicasAboveLimit", "LimitsRequired"}
+    assert set(POLICY_REASONS) == {
+        "ImageNotAllowed",
+        "ReplicasAboveLimit",
+        "LimitsRequired",
+        "DigestRequired",
+        "LatestTagNotAllowed",
+        "ResourceNotAllowed",
+    }
     error = RenderError(
         [
             Problem(Reason.OUTPUTS_UNAVAILABLE, "later"),
@@ -177,10 +188,15 @@ def test_every_reason_section_says_something() -> None:
 # Words that are reasons and also Kubernetes condition types or resource states: as
 # literals they name a condition type ("Ready", a Deployment's "Progressing") or a state.
 ALSO_CONDITION_TYPES = {"Ready", "Available", "Progressing", "ReplicaFailure"}
+# Words that are reasons and also the API server's own status reasons: as a literal,
+# "Forbidden" is the reason an admission policy's refusal carries (render.admission).
+ALSO_STATUS_REASONS = {"Forbidden"}
 
 
 def test_no_reason_is_written_as_a_string_literal() -> None:
-    words = ({m.value for m in Reason} | {m.value for m in PodReason}) - ALSO_CONDITION_TYPES
+    words = ({m.value for m in Reason} | {m.value for m in PodReason}) - (
+        ALSO_CONDITION_TYPES | ALSO_STATUS_REASONS
+    )
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         if path.name == "reasons.py":

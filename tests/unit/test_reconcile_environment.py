@@ -39,8 +39,20 @@ async def test_a_new_environment_gets_its_namespace_finalizer_and_status() -> No
     assert world.written() == [
         ("patch", "Environment", NAMESPACE),  # our finalizer
         ("apply", "Namespace", NAMESPACE),
+        # Berth's admission policies, bound to its namespace, one binding per level: created
+        ("create", "ValidatingAdmissionPolicyBinding", f"berth-policy-deny.{NAMESPACE}"),
+        ("create", "ValidatingAdmissionPolicyBinding", f"berth-policy-warn.{NAMESPACE}"),
+        ("create", "ValidatingAdmissionPolicyBinding", f"berth-policy-audit.{NAMESPACE}"),
         ("apply", "Environment", NAMESPACE),  # status
     ]
+    binding = world.api.stored(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        f"berth-policy-deny.{NAMESPACE}",
+    )
+    assert binding is not None
+    assert binding["spec"]["paramRef"]["name"] == NAMESPACE
+    assert binding["metadata"]["ownerReferences"][0]["kind"] == "Environment"
     namespace = world.api.stored("v1", "Namespace", NAMESPACE)
     assert namespace is not None
     labels = namespace["metadata"]["labels"]
@@ -195,3 +207,11 @@ async def test_an_environment_going_without_our_finalizer_is_left_alone() -> Non
     await world.api.delete("berth.dev/v1alpha1", "Environment", NAMESPACE)
     assert await world.reconcile_environment() is None
     assert world.written() == []
+
+
+async def test_without_rights_to_bind_the_admission_policies_the_environment_still_serves() -> None:
+    world = World()
+    world.api.refuse("create", "ValidatingAdmissionPolicyBinding", status=403)
+    world.add_environment()
+    assert await world.reconcile_environment() is None
+    assert env_condition(world, "Ready") == ("True", "Ready")

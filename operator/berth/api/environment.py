@@ -23,6 +23,11 @@ from berth.api.common import (
     status_as_read,
 )
 from berth.api.container import ResourceRequirements
+from berth.api.policy import (
+    EnvironmentPolicy,
+    PodSecurityLevel,
+    PolicyRuleStatus,
+)
 from berth.api.workload import MAX_REPLICAS
 
 EnvironmentType = Literal["development", "staging", "production", "preview"]
@@ -53,40 +58,6 @@ class EnvironmentDefaults(BerthModel):
             "How long, in seconds, a rollout may make no progress before the Workload is "
             "reported Stalled with reason ProgressDeadlineExceeded (the Deployment's "
             "progressDeadlineSeconds; default 600)."
-        ),
-    )
-
-
-PodSecurityLevel = Literal["restricted", "baseline"]
-
-
-class EnvironmentPolicy(BerthModel):
-    """Rules every Workload in the Environment must satisfy."""
-
-    allowed_registries: list[str] | None = Field(
-        None,
-        min_length=1,
-        description=(
-            "Image prefixes Workloads may use, for example registry.acme.dev/. "
-            "Absent: any image is allowed."
-        ),
-    )
-    max_replicas: int | None = Field(
-        None,
-        ge=0,
-        le=MAX_REPLICAS,
-        description="Most replicas a Workload may ask for. Absent: no limit.",
-    )
-    require_limits: bool = Field(
-        False,
-        description="If true, every container needs cpu and memory limits (after defaults).",
-    )
-    pod_security: PodSecurityLevel = Field(
-        "restricted",
-        description=(
-            "The Pod Security Standard the namespace enforces and Workloads are rendered "
-            "for: restricted (default: non-root, no capabilities, no privilege escalation) "
-            "or baseline (lets images that run as root start, as most public images do)."
         ),
     )
 
@@ -372,7 +343,11 @@ class EnvironmentSpec(BerthModel):
         None, description="Values applied where a Workload says nothing."
     )
     policy: EnvironmentPolicy | None = Field(
-        None, description="Rules Workloads must satisfy; violations stall the Workload."
+        None,
+        description=(
+            "Rules Workloads must satisfy: checked at kubectl apply and while they run "
+            "(Deny: refused, or Stalled if already running; Warn, Audit: reported)."
+        ),
     )
     deletion_policy: DeletionPolicy | None = Field(
         None,
@@ -417,6 +392,14 @@ class EnvironmentStatus(StatusModel):
     namespace: str | None = Field(None, description="The namespace the operator manages.")
     workloads: int | None = Field(None, ge=0, description="Workloads in the Environment.")
     ready_workloads: int | None = Field(None, ge=0, description="Of those, how many are Ready.")
+    policy: list[PolicyRuleStatus] | None = Field(
+        None,
+        description=(
+            "Each rule of spec.policy with how many Workloads break it now (those running "
+            "from before the rule and, for Warn and Audit, those admitted with it)."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["rule"]},
+    )
     kopf: dict[str, Any] | None = Field(
         None, description="Bookkeeping of the operator framework; not for users."
     )

@@ -9,6 +9,8 @@ files:
 - ``berth import score.yaml`` turns a Score file into a self-contained Workload
   (``berth.cli.score_import``);
 - ``berth crds`` prints (or writes) the CustomResourceDefinitions (``berth.cli.crds``);
+- ``berth admission`` prints (or writes) the admission policies that check Workloads
+  against their Environment's policy (``berth.cli.admission``);
 - ``berth docs-api`` writes the API reference from the CRDs (``berth.cli.docs_api``).
 
 ``berth trace`` reads a cluster, with the user's own credentials, and never writes: a
@@ -28,7 +30,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from berth import __version__
-from berth.cli import crds, docs_api, render, run, score_import, trace
+from berth.cli import admission, crds, docs_api, render, run, score_import, trace
 from berth.cli.loader import InputError
 
 Command = Callable[[argparse.Namespace], int]
@@ -41,6 +43,7 @@ COMMANDS: dict[
     "render": (render.add_parser, render.main),
     "import": (score_import.add_parser, score_import.main),
     "crds": (crds.add_parser, crds.main),
+    "admission": (admission.add_parser, admission.main),
     "docs-api": (docs_api.add_parser, docs_api.main),
     "trace": (trace.add_parser, trace.main),
 }

@@ -1,7 +1,9 @@
-"""Reconcile one Environment: its namespace, and a status that counts its Workloads."""
+"""Reconcile one Environment: its namespace, and a status that counts its Workloads (and
+those that break each rule of its policy)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,12 +19,15 @@ from berth.handlers.common import (
 from berth.handlers.context import Context
 from berth.handlers.keys import EnvironmentKey
 from berth.kube.children import apply_if_changed, prepared_manifest
+from berth.kube.client import ApiError
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.problems import Problem
 from berth.reasons import Reason
+from berth.render.admission import ADMISSION_API_VERSION, BINDING_KIND, environment_bindings
 from berth.render.conditions import ready_condition
 from berth.render.folding import only_workload_counts
 from berth.render.namespace import namespace_manifest
+from berth.render.policy import policy_status
 from berth.render.status import environment_status
 
 FINALIZE_POLL_SECONDS = 1.0
@@ -60,8 +65,10 @@ async def reconcile(context: Context, key: EnvironmentKey) -> float | None:
     problem: Problem | None = None
     namespace = (body.get("spec") or {}).get("namespace", "")
     pod_security = "restricted"
+    model: Environment | None = None
     try:
-        pod_security = Environment.model_validate(body).spec.pod_security_level()
+        model = Environment.model_validate(body)
+        pod_security = model.spec.pod_security_level()
     except ValidationError as err:
         problem = invalid_spec("Environment", err)
 
@@ -84,6 +91,7 @@ async def reconcile(context: Context, key: EnvironmentKey) -> float | None:
         live = await context.client.get("v1", "Namespace", namespace)
         _, current = await apply_if_changed(context.client, manifest, live)
         namespace_ready = current.get("status", {}).get("phase", "Active") == "Active"
+        await bind_admission_policies(context, body)
 
     workloads = context.cache.workloads_in(namespace) if namespace else []
     ready = sum(
@@ -98,6 +106,7 @@ async def reconcile(context: Context, key: EnvironmentKey) -> float | None:
         ready_workloads=ready,
         previous=body.get("status"),
         now=now,
+        policy=policy_status(model, workloads) if model is not None else None,
     )
     if body.get("status") != status and only_workload_counts(body.get("status"), status):
         last = context.environment_status_written.get(name, float("-inf"))
@@ -111,6 +120,22 @@ async def reconcile(context: Context, key: EnvironmentKey) -> float | None:
         context.environment_status_written[name] = context.clock.monotonic()
         context.cache.remember_write(body, written_status)
     return None
+
+
+async def bind_admission_policies(context: Context, body: Mapping[str, Any]) -> None:
+    """The admission policies, bound to this Environment's namespace with it as their
+    parameter (berth.render.admission.environment_bindings). Created when missing, never
+    changed: the operator may create bindings, not alter any (least privilege)."""
+    try:
+        for binding in environment_bindings(body["metadata"]["name"], body["metadata"]["uid"]):
+            name = binding["metadata"]["name"]
+            if await context.client.get(ADMISSION_API_VERSION, BINDING_KIND, name) is None:
+                await context.client.create(binding)
+    except ApiError as err:
+        # Installed without them (admissionPolicies.enabled: false grants no right), or a
+        # server before 1.30: the operator's own check still stalls what breaks a rule.
+        if err.status not in (403, 404):
+            raise
 
 
 async def finalize(context: Context, body: dict[str, Any], now: str) -> float | None:

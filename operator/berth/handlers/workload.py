@@ -34,7 +34,9 @@ from berth.reasons import Reason
 from berth.render import RenderedWorkload, RenderError, render_workload
 from berth.render.conditions import condition
 from berth.render.folding import first_status_wait, only_rollout_progress
+from berth.render.policy import NO_ENVIRONMENT, Finding, policy_findings
 from berth.render.status import Observed, workload_status
+from berth.render.wording import fill
 
 log = logging.getLogger("berth")
 # A child refused with 403 or 409 may be let through later (RBAC granted, a race over).
@@ -80,8 +82,7 @@ def resolve_environment(
             None,
             Problem(
                 Reason.ENVIRONMENT_NOT_FOUND,
-                f"no Environment serves namespace {namespace!r}; ask the platform team for one "
-                f"with spec.namespace: {namespace}, or name one in spec.environment",
+                fill(NO_ENVIRONMENT, namespace=namespace),  # admission's words too
             ),
         )
     env = candidates[0]
@@ -165,6 +166,7 @@ class Plan:
     problem: Problem | None = None  # the user's or the platform's to fix: Stalled
     waiting: Problem | None = None  # resources not provisioned yet: not anyone's fault
     provisioned: Provisioned = field(default_factory=Provisioned)
+    policy: list[Finding] | None = None  # the policy's rules it breaks, at every level
 
 
 @dataclass
@@ -322,7 +324,7 @@ async def hold_finalizer(context: Context, body: dict[str, Any], wanted: bool) -
 async def provision_and_render(context: Context, valid: Valid, body: dict[str, Any]) -> Plan:
     """Provision the Workload's resources and render its children from their outputs.
     Provisioning writes (claims, template objects): see ``berth.handlers.provisioning``."""
-    plan = Plan(body=body)
+    plan = Plan(body=body, policy=policy_findings(valid.workload, valid.environment))
     plan.provisioned = await provision(
         context,
         valid.workload,
@@ -408,6 +410,7 @@ async def update_status(
         resources_problem=plan.waiting,
         retrying=applied.retrying,
         pods=context.cache.pods_of(inputs.key),
+        policy=plan.policy,
     )
     status = workload_status(observed, body.get("status"), inputs.stamp)
     # A new Workload's quick first rollout is said once: Ready (the Deployment's progress

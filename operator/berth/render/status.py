@@ -2,7 +2,8 @@
 
 Conditions follow kstatus (``berth.render.conditions``): ``Ready``, ``Reconciling`` and
 ``Stalled``, with finer ones beside them on a Workload: ``InputsValid``,
-``ResourcesReady`` and ``Available`` (the Deployment's rollout, ``berth.render.rollout``).
+``ResourcesReady``, ``Available`` (the Deployment's rollout, ``berth.render.rollout``)
+and ``PolicyCompliant`` (the Environment's policy, ``berth.render.policy``).
 An unchanged situation yields a byte-identical status, so nothing is written.
 """
 
@@ -23,6 +24,7 @@ from berth.render.conditions import (
     stamped,
 )
 from berth.render.pods import PodSummary, pod_finding
+from berth.render.policy import Finding, compliance
 from berth.render.rollout import Rollout, rollout
 
 
@@ -45,6 +47,9 @@ class Observed:
     retrying: Problem | None = None
     # What the Workload's Pods say (berth.render.pods): why they are not Ready.
     pods: Sequence[PodSummary] = ()
+    # The rules of its Environment's policy it breaks, at every level (berth.render.policy);
+    # None when they could not be checked (no Environment, a spec that does not parse).
+    policy: Sequence[Finding] | None = None
 
 
 def workload_status(
@@ -84,6 +89,9 @@ def workload_status(
         verdicts["Available"] = Verdict(
             status=roll.available, reason=roll.reason, message=roll.message
         )
+    if observed.policy is not None:
+        compliant, reason, message = compliance(observed.policy, observed.environment)
+        verdicts["PolicyCompliant"] = Verdict(status=compliant, reason=reason, message=message)
     previous_conditions = list((previous or {}).get("conditions") or [])
     conditions = stamped(previous_conditions, verdicts, now, observed.generation)
     conditions.sort(key=lambda c: CONDITION_ORDER.index(c["type"]))
@@ -174,8 +182,10 @@ def environment_status(
     ready_workloads: int,
     previous: Mapping[str, Any] | None,
     now: str,
+    policy: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The status of an Environment: is its namespace there, and how its Workloads fare."""
+    """The status of an Environment: is its namespace there, how its Workloads fare, and
+    (``policy``, from ``berth.render.policy.policy_status``) how many break each rule."""
     if problem is not None:
         verdicts = stalled_summary(
             problem.reason,
@@ -197,4 +207,5 @@ def environment_status(
         "namespace": namespace,
         "workloads": workloads,
         "readyWorkloads": ready_workloads,
+        **({"policy": [dict(entry) for entry in policy]} if policy else {}),
     }
