@@ -23,6 +23,7 @@ from berth.api.common import (
     status_as_read,
 )
 from berth.api.container import ResourceRequirements
+from berth.api.preview import PreviewOf, PreviewPolicy, PreviewState
 from berth.api.workload import MAX_REPLICAS
 
 EnvironmentType = Literal["development", "staging", "production", "preview"]
@@ -32,8 +33,18 @@ PROVISIONER_KINDS = ("crossplane", "template", "secret")
 MAX_PROVISIONERS = 256
 
 
+def _no_server_defaults(schema: dict[str, Any]) -> None:
+    """Keep the API server from writing defaults into these sections: a stored preview
+    must say only what its author wrote, so that it inherits its base's value wherever
+    it says nothing (berth.preview.inherit). The models' defaults apply when read."""
+    for prop in (schema.get("properties") or {}).values():
+        prop.pop("default", None)
+
+
 class EnvironmentDefaults(BerthModel):
     """Values applied where a Workload says nothing."""
+
+    model_config = ConfigDict(json_schema_extra=_no_server_defaults)
 
     replicas: int = Field(
         1, ge=0, le=MAX_REPLICAS, description="Replicas of a Workload that sets none."
@@ -62,6 +73,8 @@ PodSecurityLevel = Literal["restricted", "baseline"]
 
 class EnvironmentPolicy(BerthModel):
     """Rules every Workload in the Environment must satisfy."""
+
+    model_config = ConfigDict(json_schema_extra=_no_server_defaults)
 
     allowed_registries: list[str] | None = Field(
         None,
@@ -352,6 +365,21 @@ class Provisioner(ProvisionerFields):
 class EnvironmentSpec(BerthModel):
     """Desired state of an Environment."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(self.type == 'preview') == has(self.preview)",
+                    "message": "spec.preview (the base) is set exactly when type is preview",
+                },
+                {
+                    "rule": "!(self.type == 'preview' && has(self.previews))",
+                    "message": "a preview cannot be a base: remove spec.previews",
+                },
+            ]
+        }
+    )
+
     type: EnvironmentType = Field(
         description="Kind of environment: development, staging, production or preview."
     )
@@ -388,12 +416,28 @@ class EnvironmentSpec(BerthModel):
         description="Provisioners by resource type; the most specific match wins.",
     )
 
+    preview: PreviewOf | None = Field(
+        None,
+        description=(
+            "Set on a preview (type preview): its base, ttl and which of the base's "
+            "Workloads it runs."
+        ),
+    )
+    previews: PreviewPolicy | None = Field(
+        None,
+        description=(
+            "Set on a base: it accepts previews, this many, this long, made by these. "
+            "Absent: no previews of this Environment."
+        ),
+    )
+
     def pod_security_level(self) -> PodSecurityLevel:
         """policy.podSecurity, or its default: restricted."""
         return self.policy.pod_security if self.policy is not None else "restricted"
 
     def effective_deletion_policy(self) -> DeletionPolicy:
-        """deletionPolicy, or its default: Retain in production, Delete elsewhere."""
+        """deletionPolicy, or its default: Retain in production, Delete elsewhere (a
+        preview's is never its base's)."""
         if self.deletion_policy is not None:
             return self.deletion_policy
         return "Retain" if self.type == "production" else "Delete"
@@ -417,6 +461,9 @@ class EnvironmentStatus(StatusModel):
     namespace: str | None = Field(None, description="The namespace the operator manages.")
     workloads: int | None = Field(None, ge=0, description="Workloads in the Environment.")
     ready_workloads: int | None = Field(None, ge=0, description="Of those, how many are Ready.")
+    preview: PreviewState | None = Field(
+        None, description="A preview's base, copies, expiry and teardown."
+    )
     kopf: dict[str, Any] | None = Field(
         None, description="Bookkeeping of the operator framework; not for users."
     )
