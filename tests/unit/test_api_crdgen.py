@@ -221,7 +221,8 @@ def test_environment_rules_of_previews() -> None:
     rules = [r["rule"] for r in schema_of("Environment")["x-kubernetes-validations"]]
     assert "!has(self.spec.preview) || self.spec.preview.base != self.metadata.name" in rules
     spec_rules = [
-        r["rule"] for r in schema_of("Environment")["properties"]["spec"]["x-kubernetes-validations"]
+        r["rule"]
+        for r in schema_of("Environment")["properties"]["spec"]["x-kubernetes-validations"]
     ]
     assert "(self.type == 'preview') == has(self.preview)" in spec_rules
     assert "!(self.type == 'preview' && has(self.previews))" in spec_rules

@@ -114,7 +114,7 @@ class PreviewOf(BerthModel):
         description=(
             "How long the preview lives after its last change (to itself or to one of its "
             "own Workloads), e.g. 36h. Absent: the base's previews.defaultTTL. A preview "
-            "annotated berth.dev/keep: \"true\" never expires."
+            'annotated berth.dev/keep: "true" never expires.'
         ),
     )
     copy_workloads: list[WorkloadName] | None = Field(
@@ -137,7 +137,9 @@ class Subject(BerthModel):
     @model_validator(mode="after")
     def _namespace_for_service_accounts(self) -> Subject:
         if (self.kind == "ServiceAccount") != (self.namespace is not None):
-            raise ValueError("a ServiceAccount needs a namespace, and only a ServiceAccount has one")
+            raise ValueError(
+                "a ServiceAccount needs a namespace, and only a ServiceAccount has one"
+            )
         return self
 
 
@@ -283,7 +285,9 @@ class PreviewStatus(StatusModel):
         json_schema_extra=CONDITIONS_LIST_EXTRA,
     )
     environment: str | None = Field(None, description="The preview Environment made for it.")
-    namespace: str | None = Field(None, description="The preview's namespace: apply Workloads there.")
+    namespace: str | None = Field(
+        None, description="The preview's namespace: apply Workloads there."
+    )
     expires_at: str | None = Field(
         None,
         description="When the preview expires (RFC 3339); absent while it is kept.",

@@ -164,7 +164,9 @@ def plan_copies(
     and say what to write, delete and let go of. A Workload being deleted in the preview
     is left to finish; its copy (if one is wanted) comes once it is gone."""
     live_base = {
-        w["metadata"]["name"]: w for w in base_workloads if not w["metadata"].get("deletionTimestamp")
+        w["metadata"]["name"]: w
+        for w in base_workloads
+        if not w["metadata"].get("deletionTimestamp")
     }
     wanted = set(selected(live_base, selection))
     present = {w["metadata"]["name"]: w for w in preview_workloads}

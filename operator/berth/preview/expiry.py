@@ -31,7 +31,10 @@ def change_digest(generation: int, own_workloads: Iterable[Mapping[str, Any]]) -
 
 
 def last_change(
-    previous: Mapping[str, Any] | None, digest: str, created: datetime.datetime, now: datetime.datetime
+    previous: Mapping[str, Any] | None,
+    digest: str,
+    created: datetime.datetime,
+    now: datetime.datetime,
 ) -> datetime.datetime:
     """When the preview last changed: what its status says while the digest is the
     same; its creation when it has no status yet (a preview that waited to be looked at

@@ -79,7 +79,10 @@ def holding(obj: Mapping[str, Any]) -> str:
     for kind in ("Ready", "Synced"):
         cond = conditions.get(kind)
         if cond and cond.get("status") != "True" and (cond.get("message") or cond.get("reason")):
-            words.append(f"{kind}={cond.get('status')} ({cond.get('reason', '')}): {cond.get('message', '')}".rstrip(": "))
+            said = f"{kind}={cond.get('status')} ({cond.get('reason', '')})"
+            if cond.get("message"):
+                said += f": {cond['message']}"
+            words.append(said)
             break
     if len(words) == 1:
         words.append("is being deleted")
