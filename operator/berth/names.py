@@ -79,10 +79,10 @@ PREVIEW_REQUEST_ANNOTATION: Final = "berth.dev/preview-request"
 # (berth.preview.expiry). Any other value, or none, lets the TTL run.
 KEEP_ANNOTATION: Final = "berth.dev/keep"
 
-# -- labels of the sharding Leases (handlers.sharding) ---------------------------------------
+# -- labels of the sharding Leases (coordination.sharding) -----------------------------------
 
 # On every Lease of sharded replicas, value "shard" or "member": the replicas list their
-# Leases by it (handlers.sharding).
+# Leases by it (coordination.sharding).
 SHARD_LEASE_LABEL: Final = "berth.dev/shard-lease"
 # On a shard's Lease, value the shard's number.
 SHARD_LABEL: Final = "berth.dev/shard"
