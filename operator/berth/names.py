@@ -116,10 +116,10 @@ KOPF_FINALIZER: Final = "berth.dev/kopf"
 # The server-side apply field manager of every child and every status Berth writes;
 # kube.children tells drift (someone else wrote after us) by the managedFields entries.
 FIELD_MANAGER: Final = "berth"
-# The field manager of the Workloads Berth copies into a preview from its base, and of
-# the preview Environments it makes from Previews: a manager of their own, so that
-# another writer of a copy's spec is told apart from Berth, and Berth can give up its
-# fields of a copy (berth.preview.copies) without touching its finalizer or status.
+# The field manager of the Workloads Berth copies into a preview from its base: a manager
+# of their own, so that another writer of a copy's spec is told apart from Berth, and
+# Berth can give up its fields of a copy (berth.preview.copies) without touching its
+# finalizer or status.
 PREVIEW_FIELD_MANAGER: Final = "berth-preview"
 # An Event's source.component (what `kubectl describe` shows under From).
 EVENT_SOURCE_COMPONENT: Final = "berth"

@@ -20,10 +20,11 @@ from berth.api.common import (
     Condition,
     ObjectMeta,
     StatusModel,
+    no_server_defaults,
     status_as_read,
 )
 from berth.api.container import ResourceRequirements
-from berth.api.preview import PreviewOf, PreviewPolicy, PreviewState
+from berth.api.preview import PreviewOf, PreviewPolicy, PreviewState, TeardownState
 from berth.api.workload import MAX_REPLICAS
 
 EnvironmentType = Literal["development", "staging", "production", "preview"]
@@ -33,18 +34,10 @@ PROVISIONER_KINDS = ("crossplane", "template", "secret")
 MAX_PROVISIONERS = 256
 
 
-def _no_server_defaults(schema: dict[str, Any]) -> None:
-    """Keep the API server from writing defaults into these sections: a stored preview
-    must say only what its author wrote, so that it inherits its base's value wherever
-    it says nothing (berth.preview.inherit). The models' defaults apply when read."""
-    for prop in (schema.get("properties") or {}).values():
-        prop.pop("default", None)
-
-
 class EnvironmentDefaults(BerthModel):
     """Values applied where a Workload says nothing."""
 
-    model_config = ConfigDict(json_schema_extra=_no_server_defaults)
+    model_config = ConfigDict(json_schema_extra=no_server_defaults)
 
     replicas: int = Field(
         1, ge=0, le=MAX_REPLICAS, description="Replicas of a Workload that sets none."
@@ -74,7 +67,7 @@ PodSecurityLevel = Literal["restricted", "baseline"]
 class EnvironmentPolicy(BerthModel):
     """Rules every Workload in the Environment must satisfy."""
 
-    model_config = ConfigDict(json_schema_extra=_no_server_defaults)
+    model_config = ConfigDict(json_schema_extra=no_server_defaults)
 
     allowed_registries: list[str] | None = Field(
         None,
@@ -406,7 +399,10 @@ class EnvironmentSpec(BerthModel):
         None,
         description=(
             "What happens to provisioned resources when a Workload goes: Delete, Retain or "
-            "Orphan. Absent: Retain for production, Delete otherwise."
+            "Orphan; and when the Environment goes: under Delete, its Workloads, then their "
+            "resources, then the namespace (if Berth created it) are deleted, in that order; "
+            "under Retain and Orphan all stay. Absent: Retain for production, Delete "
+            "otherwise (a preview's is never its base's)."
         ),
     )
     routes: Routes | None = Field(None, description="External exposure of Workloads.")
@@ -461,8 +457,13 @@ class EnvironmentStatus(StatusModel):
     namespace: str | None = Field(None, description="The namespace the operator manages.")
     workloads: int | None = Field(None, ge=0, description="Workloads in the Environment.")
     ready_workloads: int | None = Field(None, ge=0, description="Of those, how many are Ready.")
-    preview: PreviewState | None = Field(
-        None, description="A preview's base, copies, expiry and teardown."
+    preview: PreviewState | None = Field(None, description="A preview's base, copies and expiry.")
+    teardown: TeardownState | None = Field(
+        None,
+        description=(
+            "While the Environment is deleted under deletionPolicy Delete: what is being "
+            "removed, and what it waits for."
+        ),
     )
     kopf: dict[str, Any] | None = Field(
         None, description="Bookkeeping of the operator framework; not for users."

@@ -202,8 +202,16 @@ class PreviewPolicy(BerthModel):
 # -- what a preview Environment's status says of it -----------------------------------------
 
 
+class TeardownRef(StatusModel):
+    """An object a teardown waits for: a claim or a template's object."""
+
+    api_version: str = Field(description="Its apiVersion.")
+    kind: str = Field(description="Its kind.")
+    name: str = Field(description="Its name (in the Environment's namespace).")
+
+
 class TeardownState(StatusModel):
-    """Where a preview's teardown is: Workloads, then resources, then the namespace."""
+    """Where a teardown is: Workloads, then their resources, then the namespace."""
 
     phase: Literal["Workloads", "Resources", "Namespace", "Done"] = Field(
         description="What is being removed now."
@@ -211,8 +219,23 @@ class TeardownState(StatusModel):
     waiting_for: list[str] | None = Field(
         None,
         description=(
-            "What does not go, each with the reason (a claim's finalizers and its own "
-            "condition's message): the namespace waits for them."
+            "What has not gone yet, each with what holds it (a claim's finalizers and its "
+            "own condition's message): everything after waits for it."
+        ),
+    )
+    since: str | None = Field(
+        None,
+        description="Since when it waits for exactly these (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    blocked: bool | None = Field(
+        None, description="True once the wait has lasted long enough to be reported."
+    )
+    objects: list[TeardownRef] | None = Field(
+        None,
+        description=(
+            "The provisioned objects its Workloads' statuses listed: looked for by name "
+            "until they are gone."
         ),
     )
 
@@ -252,7 +275,6 @@ class PreviewState(StatusModel):
     own: list[str] | None = Field(
         None, description="The preview's own Workloads (changed ones, or new)."
     )
-    teardown: TeardownState | None = Field(None, description="Set while it is torn down.")
 
 
 # -- the Preview kind: a request for a preview, in the base's namespace ----------------------

@@ -137,3 +137,52 @@ def plan_teardown(
     if meta.get("deletionTimestamp"):
         return Teardown("Namespace", waiting_for=[f"Namespace/{name} is being deleted"])
     return Teardown("Namespace", delete_namespace=True)
+
+
+# A wait on the same things this long is reported (an Event, and Ready's reason).
+BLOCKED_AFTER_SECONDS = 60.0
+
+
+def refs_of_statuses(workloads: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """The provisioned objects the Workloads' statuses list (claims and objects)."""
+    found: dict[tuple[str, str, str], dict[str, str]] = {}
+    for body in workloads:
+        for entry in (body.get("status") or {}).get("resources") or []:
+            if not isinstance(entry, Mapping):
+                continue
+            refs = [
+                *(entry.get("objects") or []),
+                *([entry["claim"]] if entry.get("claim") else []),
+            ]
+            for ref in refs:
+                if (
+                    isinstance(ref, Mapping)
+                    and ref.get("apiVersion")
+                    and ref.get("kind")
+                    and ref.get("name")
+                ):
+                    key = (str(ref["apiVersion"]), str(ref["kind"]), str(ref["name"]))
+                    found[key] = {"apiVersion": key[0], "kind": key[1], "name": key[2]}
+    return [found[k] for k in sorted(found)]
+
+
+def teardown_state(
+    plan: Teardown,
+    previous: Mapping[str, Any] | None,
+    objects: Sequence[Mapping[str, str]],
+    now: str,
+    waited: float,
+) -> dict[str, Any]:
+    """status.teardown: the plan's phase and waits, since when it waits for exactly
+    these (``waited``: seconds since then, by the caller's clock), whether that is long
+    enough to be reported, and the objects it looks for by name."""
+    previous = previous or {}
+    state = plan.status()
+    if plan.waiting_for:
+        same = previous.get("waitingFor") == plan.waiting_for and previous.get("since")
+        state["since"] = previous["since"] if same else now
+        if same and (previous.get("blocked") or waited >= BLOCKED_AFTER_SECONDS):
+            state["blocked"] = True
+    if objects:
+        state["objects"] = [dict(o) for o in objects]
+    return state

@@ -174,14 +174,21 @@ def environment_status(
     ready_workloads: int,
     previous: Mapping[str, Any] | None,
     now: str,
+    waiting: Problem | None = None,
+    preview: Mapping[str, Any] | None = None,
+    previews: int | None = None,
 ) -> dict[str, Any]:
-    """The status of an Environment: is its namespace there, and how its Workloads fare."""
+    """The status of an Environment: is its namespace there, and how its Workloads fare;
+    for a preview, ``preview`` (status.preview). ``waiting``: what it waits for that is
+    no one's to fix (a base not there yet, a turn in the quota)."""
     if problem is not None:
         verdicts = stalled_summary(
             problem.reason,
             problem.message,
             reconciling_message="waiting for the Environment to change",
         )
+    elif waiting is not None:
+        verdicts = progressing_summary(waiting.reason, waiting.message)
     elif not namespace_ready:
         verdicts = progressing_summary(
             Reason.NAMESPACE_NOT_READY, f"namespace {namespace} is not active"
@@ -197,4 +204,6 @@ def environment_status(
         "namespace": namespace,
         "workloads": workloads,
         "readyWorkloads": ready_workloads,
+        **({"preview": dict(preview)} if preview else {}),
+        **({"previews": previews} if previews is not None else {}),
     }
