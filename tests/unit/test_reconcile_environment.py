@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from berth.handlers.environment import COUNTS_EVERY_SECONDS
-from berth.preview.teardown import POLL_SECONDS as FINALIZE_POLL_SECONDS
 from berth.kube.finalizers import FINALIZER
+from berth.preview.teardown import POLL_SECONDS as FINALIZE_POLL_SECONDS
 from tests.unit.builders import NAMESPACE, environment_dict
 from tests.unit.world import World
 

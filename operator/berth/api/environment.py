@@ -458,6 +458,7 @@ class EnvironmentStatus(StatusModel):
     workloads: int | None = Field(None, ge=0, description="Workloads in the Environment.")
     ready_workloads: int | None = Field(None, ge=0, description="Of those, how many are Ready.")
     preview: PreviewState | None = Field(None, description="A preview's base, copies and expiry.")
+    previews: int | None = Field(None, ge=0, description="On a base: how many previews it has.")
     teardown: TeardownState | None = Field(
         None,
         description=(
