@@ -28,6 +28,8 @@ from berth.problems import Problem
 from berth.reasons import Reason
 
 log = logging.getLogger("berth")
+# A copy whose write or letting go raced another writer is looked at again this soon.
+UNSETTLED_SECONDS = 2.0
 
 
 @dataclass
@@ -109,9 +111,12 @@ async def sync_copies(
     previous_own = set((((body.get("status") or {}).get("preview") or {}).get("own")) or [])
     for name, how in plan.let_go.items():
         if how is copies.Ownership.TAKEN_BY_APPLY:
-            await kube_copies.let_go_by_apply(context.client, present[name])
+            done = await kube_copies.let_go_by_apply(context.client, present[name])
         else:
-            await kube_copies.let_go_by_dropping(context.client, present[name])
+            done = await kube_copies.let_go_by_dropping(context.client, present[name])
+        if not done:
+            plan.unsettled = True
+            continue
         await post_event(
             context.events,
             body,
@@ -125,6 +130,7 @@ async def sync_copies(
         live = present.get(name)
         version = live["metadata"].get("resourceVersion") if live is not None else None
         written = await kube_copies.write_copy(context.client, manifest, version)
+        plan.unsettled |= not written
         if written and live is None and name in previous_own:
             await post_event(
                 context.events,
@@ -178,7 +184,10 @@ async def tend(context: Context, body: dict[str, Any], seen: PreviewView, act: b
     status.update(decision.status(seen.ttl.text, digest, warned))
     status["copies"] = plan.copies
     status["own"] = plan.own
-    return Tended(status=status, requeue=decision.next_check)
+    requeue = decision.next_check
+    if plan.unsettled:  # a write raced another writer: look again shortly
+        requeue = min(requeue, UNSETTLED_SECONDS) if requeue is not None else UNSETTLED_SECONDS
+    return Tended(status=status, requeue=requeue)
 
 
 def _created(meta: Mapping[str, Any], now: datetime.datetime) -> datetime.datetime:

@@ -41,7 +41,7 @@ async def write_copy(
     return True
 
 
-async def let_go_by_apply(client: KubeClient, body: Mapping[str, Any]) -> None:
+async def let_go_by_apply(client: KubeClient, body: Mapping[str, Any]) -> bool:
     """Give up a copy someone server-side applied: apply nothing under Berth's manager, so
     the fields only Berth owned (the rest of the base's spec, the copy label, the
     last-applied annotation) go, and those the other applier set stay."""
@@ -49,26 +49,33 @@ async def let_go_by_apply(client: KubeClient, body: Mapping[str, Any]) -> None:
     empty = {
         "apiVersion": body["apiVersion"],
         "kind": body["kind"],
-        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        # The version the decision was made on: an apply never creates it again, nor
+        # lets go of a newer one unseen.
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "resourceVersion": meta.get("resourceVersion"),
+        },
     }
     try:
         await client.apply(empty, field_manager=PREVIEW_FIELD_MANAGER, force=False)
-    except NotFound:
-        return
+    except (NotFound, Conflict, Invalid):
+        return False  # gone, or changed since: looked at again
+    return True
 
 
 def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-async def let_go_by_dropping(client: KubeClient, body: Mapping[str, Any]) -> None:
+async def let_go_by_dropping(client: KubeClient, body: Mapping[str, Any]) -> bool:
     """Give up a copy someone wrote in any other way (client-side apply, edit, patch):
     drop Berth's managedFields entries, its copy label and digest, and leave every other
     field as that writer made it. Read fresh, and written only if still that version."""
     meta = body["metadata"]
     live = await client.get(body["apiVersion"], body["kind"], meta["name"], meta["namespace"])
     if live is None:
-        return
+        return False
     live_meta = live["metadata"]
     entries = live_meta.get("managedFields") or []
     kept = [e for e in entries if e.get("manager") != PREVIEW_FIELD_MANAGER]
@@ -89,4 +96,5 @@ async def let_go_by_dropping(client: KubeClient, body: Mapping[str, Any]) -> Non
     try:
         await client.request("PATCH", target, body=ops, content_type=JSON_PATCH, kind=body["kind"])
     except (NotFound, Invalid, Conflict):
-        return  # gone, or changed since it was read: the next reconcile looks again
+        return False  # gone, or changed since it was read: looked at again
+    return True

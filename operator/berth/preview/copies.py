@@ -152,6 +152,7 @@ class CopyPlan:
     let_go: dict[str, Ownership] = field(default_factory=dict)  # taken over: how to let go
     copies: list[str] = field(default_factory=list)  # running as copies (for status)
     own: list[str] = field(default_factory=list)  # the preview's own (for status)
+    unsettled: bool = False  # a write that raced another writer (set while carrying it out)
 
 
 def plan_copies(
