@@ -189,10 +189,16 @@ their namespaces are made as they come).
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["delete"]
-# The RoleBindings of a base's previews.creators: in its namespace and in each preview's.
+# The RoleBindings of a base's previews.creators: in its namespace and in each preview's,
+# by their two names ("create" cannot be limited by name; what a binding may grant is,
+# by the rule below).
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["rolebindings"]
-  verbs: ["get", "create", "patch", "delete"]
+  verbs: ["create"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["rolebindings"]
+  verbs: ["get", "patch", "delete"]
+  resourceNames: ["berth-preview-requesters", "berth-preview-editors"]
 # Binding those two ClusterRoles, and no other: "bind" lets Berth grant what they hold
 # without holding it (it never edits Workloads on anyone's behalf), and names them.
 - apiGroups: ["rbac.authorization.k8s.io"]
