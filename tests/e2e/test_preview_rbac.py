@@ -10,6 +10,8 @@ its base, write into the base's namespace, or touch another base's previews.
 
 from __future__ import annotations
 
+import base64
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 
-from tests.clusterharness import ClusterAccess
+from tests.clusterharness import BIN_DIR, ClusterAccess
 from tests.composer import TestOnlyComposer
 from tests.e2e.test_rbac import (  # noqa: F401 (fixtures)
     ChartRbac,
@@ -209,3 +211,120 @@ def test_ci_makes_and_deletes_a_preview_of_its_base_and_nothing_else(
     assert not refusals(
         scene.operator.log_path.read_text(), scene.own_namespaces() | {target, their_preview}
     )
+
+
+# -- the GitHub Actions recipe, run as it is with the CI token --------------------------------
+
+RECIPE = (
+    Path(__file__).resolve().parents[2] / "examples" / "previews" / "github-actions" / "preview.yml"
+)
+EXPRESSION = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
+
+
+def cluster_secrets(cluster: ClusterAccess, token: str) -> dict[str, str]:
+    """What the repository's secrets would hold: the API server's URL, its CA, the token."""
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    server = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])[
+        "cluster"
+    ]
+    if server.get("certificate-authority-data"):
+        ca = base64.b64decode(server["certificate-authority-data"]).decode()
+    else:
+        path = Path(server["certificate-authority"])
+        ca = (path if path.is_absolute() else cluster.kubeconfig.parent / path).read_text()
+    return {
+        "secrets.PREVIEW_KUBE_SERVER": server["server"],
+        "secrets.PREVIEW_KUBE_CA": ca,
+        "secrets.PREVIEW_KUBE_TOKEN": token,
+    }
+
+
+def run_job(
+    workflow: dict[str, Any], job: str, values: dict[str, str], env: dict[str, str], workdir: Path
+) -> None:
+    """Run a job's `run:` steps as a GitHub-hosted runner would (bash -eo pipefail, the
+    workflow's and the step's env with their expressions filled in from ``values``,
+    GITHUB_ENV carried from step to step). `uses:` steps (checkout) are the caller's."""
+
+    def filled(text: str) -> str:
+        return EXPRESSION.sub(lambda m: values[m.group(1)], text)
+
+    runner = workdir / "runner"
+    runner.mkdir(exist_ok=True)
+    github_env = runner / "env"
+    github_env.write_text("")
+    base = {
+        "PATH": f"{BIN_DIR}:/usr/bin:/bin",
+        "HOME": str(runner),
+        "RUNNER_TEMP": str(runner),
+        "GITHUB_ENV": str(github_env),
+        "GITHUB_STEP_SUMMARY": str(runner / "summary.md"),
+        **{k: filled(str(v)) for k, v in (workflow.get("env") or {}).items()},
+        **env,
+    }
+    for step in workflow["jobs"][job]["steps"]:
+        if "run" not in step:
+            assert step["uses"].startswith("actions/checkout@"), step
+            continue
+        step_env = {**base, **{k: filled(str(v)) for k, v in (step.get("env") or {}).items()}}
+        for line in github_env.read_text().splitlines():
+            key, _, value = line.partition("=")
+            step_env[key] = value
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=workdir,
+            env=step_env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert proc.returncode == 0, f"step {step.get('name')!r}:\n{proc.stdout}{proc.stderr}"
+
+
+def test_the_github_actions_recipe_runs_with_the_ci_token(
+    scene: Scene,  # noqa: F811
+    ci: tuple[str, Path],
+    cluster: ClusterAccess,
+    api: ApiClient,
+    tmp_path: Path,
+    composer: TestOnlyComposer,  # noqa: F811
+) -> None:
+    ci_namespace, kubeconfig = ci
+    token = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]["token"]
+    base = f"{scene.prefix}-gha"
+    scene.environments.append(base)
+    scene.berth.create_environment(
+        base_with_creators(
+            base, [{"kind": "ServiceAccount", "name": "ci", "namespace": ci_namespace}]
+        )
+    )
+    previews = Previews(api, scene.berth)
+    wait_for(lambda: previews.namespace_exists(base), 60, f"namespace {base}")
+    for name in ("web", "cart"):
+        scene.berth.create_workload(base, app_workload(name))
+    workflow = yaml.safe_load(RECIPE.read_text())
+    assert workflow["jobs"]["up"]["if"] == "github.event.action != 'closed'"
+    assert workflow["jobs"]["down"]["if"] == "github.event.action == 'closed'"
+    # The checkout: the repository's changed Workload.
+    changed = tmp_path / "deploy" / "workloads"
+    changed.mkdir(parents=True)
+    own = app_workload("web", image="registry.acme.dev/app:7-pr")
+    (changed / "web.yaml").write_text(yaml.safe_dump(own))
+    values = {"github.event.pull_request.number": "7", **cluster_secrets(cluster, token)}
+
+    run_job(workflow, "up", values, {"BASE_NAMESPACE": base}, tmp_path)
+    target = f"{base}-pr-7"
+    preview = previews.get(base, "pr-7")
+    assert preview is not None
+    assert preview["status"]["namespace"] == target
+    assert preview["spec"] == {"ttl": "48h"}
+    assert scene.berth.rolled_out(target, "web", "registry.acme.dev/app:7-pr")
+    assert scene.berth.workload(target, "cart")["metadata"]["labels"]["berth.dev/copy-of"] == base
+    assert f"Namespace `{target}`" in (tmp_path / "runner" / "summary.md").read_text()
+
+    run_job(workflow, "down", values, {"BASE_NAMESPACE": base}, tmp_path)
+    assert previews.get(base, "pr-7") is None  # kubectl delete waited for the teardown
+    assert previews.environment(target) is None
+    wait_for(lambda: not previews.namespace_exists(target), 60, f"namespace {target} gone")
+    assert not refusals(scene.operator.log_path.read_text(), scene.own_namespaces() | {target})
