@@ -262,7 +262,8 @@ up() {
     --argocd-repo-server "$repo_addr" --repo-server-plaintext \
     --metrics-addr "127.0.0.1:$appset_metrics_port" --probe-addr "127.0.0.1:$appset_probe_port" \
     --webhook-addr "127.0.0.1:$appset_webhook_port" --enable-scm-providers=false
-  wait_until applicationset-controller 60 http_ok "http://127.0.0.1:$appset_probe_port/healthz"
+  # (It registers no health check: its metrics endpoint answers once its manager runs.)
+  wait_until applicationset-controller 60 http_ok "http://127.0.0.1:$appset_metrics_port/metrics"
 
   cat >"$state_dir/env" <<EOF
 ARGOCD_NAMESPACE=$namespace
