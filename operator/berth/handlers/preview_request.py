@@ -34,7 +34,7 @@ from berth.reasons import Reason
 from berth.render.conditions import Verdict, progressing_summary, stalled_summary, stamped
 
 API_VERSION = "berth.dev/v1alpha1"
-GONE_POLL_SECONDS = 2.0
+GONE_POLL_SECONDS = 1.0
 
 
 async def reconcile(context: Context, key: PreviewKey) -> float | None:
