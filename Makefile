@@ -21,7 +21,8 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 .PHONY: venv
-venv: $(VENV)/.installed ## Create the virtualenv with Berth and its dev dependencies.
+venv: $(VENV)/.installed ## Create the virtualenv with Berth and its dev dependencies (and the kubectl plugin kubectl-berth in .bin/).
+	@mkdir -p $(BIN) && ln -sfn $(abspath $(VENV))/bin/kubectl-berth $(BIN)/kubectl-berth
 
 .PHONY: tools
 tools: ## Build the control plane tools (kube-*, etcd, kwok, helm) into the cache and link them into .bin/.
@@ -76,8 +77,12 @@ fmt: venv ## Format and autofix the code.
 	@$(VENV)/bin/ruff format operator tests hack
 	@$(VENV)/bin/ruff check --fix operator tests hack
 
+.PHONY: backstage
+backstage: ## Install the Backstage backend the portal's e2e test runs (npm; cached outside the checkout, not needed by `make dev`).
+	@hack/backstage.sh >/dev/null
+
 .PHONY: test
-test: venv tools test-tools ## Run every test: unit, then integration and e2e against a real control plane.
+test: venv tools test-tools backstage ## Run every test: unit, then integration and e2e against a real control plane.
 	@$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -111,11 +116,11 @@ N ?= 100
 BENCH_ARGS ?=
 .PHONY: bench
 bench: venv tools ## Benchmark N Workloads (N=100|1000|5000) beside the floor on a cluster of its own (a table and JSON; not a test).
-	@$(PYTHON) hack/bench/scale.py --workloads $(N) $(BENCH_ARGS)
+	@$(PYTHON) -m hack.bench.scale --workloads $(N) $(BENCH_ARGS)
 
 .PHONY: chaos
 chaos: venv tools ## Chaos run on a cluster of its own: operator SIGKILLs, API server outage, checks (not in `make test`; CHAOS_ARGS=--help).
-	@$(PYTHON) hack/chaos.py $(CHAOS_ARGS)
+	@$(PYTHON) -m hack.chaos $(CHAOS_ARGS)
 
 .PHONY: chart-crds
 chart-crds: ## Copy crds/ into the Helm charts (charts/berth/crds, charts/berth-crds/files).

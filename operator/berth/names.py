@@ -79,7 +79,18 @@ PREVIEW_REQUEST_ANNOTATION: Final = "berth.dev/preview-request"
 # (berth.preview.expiry). Any other value, or none, lets the TTL run.
 KEEP_ANNOTATION: Final = "berth.dev/keep"
 
-# -- labels of the sharding Leases (coordination.sharding) -----------------------------------
+# -- annotations on the entities Berth gives Backstage (berth.backstage) -----------------------
+
+# On a Resource entity, value the names of the outputs Workloads read from it (never values).
+OUTPUTS_ANNOTATION: Final = "berth.dev/outputs"
+
+# -- annotations Berth reads on its inputs -------------------------------------------------
+
+# A Score annotation on a Workload, or an annotation on an Environment: the owner of the
+# entities Berth gives Backstage (a Backstage entity reference such as group:payments).
+OWNER_ANNOTATION: Final = "berth.dev/owner"
+
+# -- labels of the sharding Leases (coordination.sharding) ---------------------------------------
 
 # On every Lease of sharded replicas, value "shard" or "member": the replicas list their
 # Leases by it (coordination.sharding).
@@ -102,6 +113,15 @@ SCORE_SERVICE_NAME_ANNOTATION: Final = "k8s.score.dev/service-name"
 # Argo CD's default tracking label (value: the Application): a preview's copy of a base
 # Workload never takes it, or Argo CD would count the copy as the base's (preview.copies).
 ARGOCD_INSTANCE_LABEL: Final = "app.kubernetes.io/instance"
+# Backstage's Kubernetes plugin finds an entity's objects by this label, value the
+# component's id (render.labels.component_id): on every child of a Workload, its Pod
+# template included. The same key, as a Score annotation, names another component, and
+# as an entity annotation (berth.backstage) says which label value to look for.
+BACKSTAGE_KUBERNETES_ID: Final = "backstage.io/kubernetes-id"
+# Backstage's entity annotations: only look in this namespace (the Environment's), and
+# find the objects by this label selector instead (a provisioned resource's).
+BACKSTAGE_KUBERNETES_NAMESPACE: Final = "backstage.io/kubernetes-namespace"
+BACKSTAGE_LABEL_SELECTOR: Final = "backstage.io/kubernetes-label-selector"
 # kubectl's copy of the last applied object: the watch cache drops it (handlers.cache).
 LAST_APPLIED_ANNOTATION: Final = "kubectl.kubernetes.io/last-applied-configuration"
 

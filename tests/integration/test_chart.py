@@ -289,6 +289,9 @@ BAD_VALUES = [
         {"rbac": {"templateResources": [{"apiGroup": "", "resources": ["pods", "secrets"]}]}},
         "must not list secrets",
     ),
+    ({"backstage": {"catalog": {"enabled": True, "port": 8081}}}, "backstage.catalog.port must"),
+    ({"backstage": {"catalog": {"port": 0}}}, "port"),
+    ({"backstage": {"enabled": True}}, "enabled"),  # a typo: not under catalog
 ]
 
 
@@ -463,6 +466,31 @@ def test_deployment_runs_berth_with_the_flags_from_values(
     assert service["spec"]["ports"] == [
         {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
     ]
+
+
+BACKSTAGE = {"backstage": {"catalog": {"enabled": True, "port": 9092}}}
+
+
+def test_the_backstage_catalog_is_opt_in_and_has_a_service_of_its_own(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    default = render(helm_env, tmp_path)
+    assert not [a for a in _container(default)["args"] if a.startswith("--backstage-port")]
+    assert [s["metadata"]["name"] for s in default if s["kind"] == "Service"] == [
+        f"{RELEASE}-metrics"
+    ]
+    docs = render(helm_env, tmp_path, BACKSTAGE)
+    container = _container(docs)
+    assert "--backstage-port=9092" in container["args"]
+    assert {"name": "backstage", "containerPort": 9092, "protocol": "TCP"} in container["ports"]
+    service = only(docs, "Service", f"{RELEASE}-backstage")
+    assert service["spec"]["ports"] == [
+        {"name": "backstage", "port": 9092, "targetPort": "backstage", "protocol": "TCP"}
+    ]
+    pod_labels = only(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    # Not scraped as metrics: the ServiceMonitor selects the metrics Service only.
+    assert service["metadata"]["labels"]["app.kubernetes.io/component"] == "backstage-catalog"
 
 
 def test_the_cli_accepts_the_rendered_arguments(helm_env: dict[str, str], tmp_path: Path) -> None:
@@ -732,6 +760,21 @@ def test_default_render_is_accepted_by_the_api_server(
     restricted(cluster, namespace)
     release = f"{RELEASE}-{uuid.uuid4().hex[:5]}"
     docs = render(helm_env, tmp_path, namespace=namespace, release=release)
+    out = dry_run(cluster, tmp_path, docs)
+    assert out.count("(server dry run)") == len(docs), out
+
+
+def test_backstage_render_is_accepted_by_the_api_server(
+    cluster: ClusterAccess,
+    namespace: str,
+    helm_env: dict[str, str],
+    tmp_path: Path,
+    berth_crds: None,
+) -> None:
+    restricted(cluster, namespace)
+    release = f"{RELEASE}-{uuid.uuid4().hex[:5]}"
+    docs = render(helm_env, tmp_path, BACKSTAGE, namespace=namespace, release=release)
+    only(docs, "Service", f"{release}-backstage")
     out = dry_run(cluster, tmp_path, docs)
     assert out.count("(server dry run)") == len(docs), out
 

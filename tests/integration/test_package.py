@@ -51,7 +51,12 @@ def test_the_wheel_holds_the_package_and_its_metadata(dist: dict[str, Path]) -> 
         names = set(wheel.namelist())
         metadata = wheel.read(f"berth-{berth.__version__}.dist-info/METADATA").decode()
         entry_points = wheel.read(f"berth-{berth.__version__}.dist-info/entry_points.txt")
-    assert {"berth/__init__.py", "berth/cli/__init__.py", "berth/py.typed"} <= names
+    assert {
+        "berth/__init__.py",
+        "berth/cli/__init__.py",
+        "berth/cli/trace/__init__.py",
+        "berth/py.typed",
+    } <= names
     assert not any(name.startswith(("tests/", "hack/")) for name in names)
     assert f"Version: {berth.__version__}\n" in metadata
     assert "Requires-Dist: kopf" in metadata
@@ -59,6 +64,8 @@ def test_the_wheel_holds_the_package_and_its_metadata(dist: dict[str, Path]) -> 
     # The licence pyproject.toml and the image label name, shipped with the package.
     assert "License-Expression: Apache-2.0" in metadata
     assert f"berth-{berth.__version__}.dist-info/licenses/LICENSE" in names
+    # kubectl runs it as the plugin `kubectl berth`.
+    assert b"kubectl-berth = berth.cli:main" in entry_points
 
 
 def test_the_sdist_builds_from_its_own_files(dist: dict[str, Path]) -> None:

@@ -112,3 +112,16 @@ def test_in_a_pod_a_missing_token_is_a_clear_error(service_account: Path) -> Non
     (service_account / "token").unlink()
     with pytest.raises(credentials.CredentialsError, match="in-cluster ServiceAccount"):
         credentials.load()
+
+
+def test_the_context_namespace_as_kubectl_reads_it(tmp_path: Path) -> None:
+    path = Path(kubeconfig(tmp_path, {"token": "t"}))
+    config = yaml.safe_load(path.read_text())
+    config["contexts"][0]["context"]["namespace"] = "team-a-dev"
+    config["contexts"].append({"name": "other", "context": {"cluster": "c", "user": "u"}})
+    path.write_text(yaml.safe_dump(config))
+    assert credentials.context_namespace(str(path)) == "team-a-dev"  # the current context's
+    assert credentials.context_namespace(str(path), "ctx") == "team-a-dev"
+    assert credentials.context_namespace(str(path), "other") is None  # sets none
+    assert credentials.context_namespace(str(path), "nope") is None
+    assert credentials.context_namespace(str(tmp_path / "missing")) is None

@@ -21,6 +21,7 @@ from pydantic import (
 from berth.api.common import (
     API_VERSION,
     CONDITIONS_LIST_EXTRA,
+    LABEL_VALUE_PATTERN,
     AnnotationKey,
     BerthModel,
     Condition,
@@ -33,7 +34,11 @@ from berth.api.common import (
 )
 from berth.api.container import MAX_CONTAINERS, Container
 from berth.api.start_order import start_order
-from berth.names import SCORE_KIND_ANNOTATION, SCORE_SERVICE_NAME_ANNOTATION
+from berth.names import (
+    BACKSTAGE_KUBERNETES_ID,
+    SCORE_KIND_ANNOTATION,
+    SCORE_SERVICE_NAME_ANNOTATION,
+)
 
 # Score's resource type and class: letters, digits and '-', at most 63 characters.
 _TYPE_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
@@ -59,6 +64,16 @@ SERVICE_NAME_MESSAGE = (
     f"annotation {SCORE_SERVICE_NAME_ANNOTATION} must be a DNS-1035 label (at most 63 lowercase "
     "letters, digits and '-', starting with a letter): it names the Workload's Service"
 )
+COMPONENT_MESSAGE = (
+    f"annotation {BACKSTAGE_KUBERNETES_ID} names the Backstage component the workload is part "
+    "of and becomes a label on its objects: at most 63 letters, digits, '-', '_' and '.', "
+    "starting and ending with a letter or digit"
+)
+
+
+def is_label_value(text: str) -> bool:
+    """Whether Kubernetes accepts ``text`` as a (non-empty) label value."""
+    return re.match(LABEL_VALUE_PATTERN, text) is not None
 
 
 class WorkloadMetadata(BerthModel):
@@ -74,7 +89,8 @@ class WorkloadMetadata(BerthModel):
             "Annotations for the workload; Berth puts them on the Pod template. "
             "Reference them with ${metadata.annotations.<key>}. score-k8s's "
             f"{SCORE_KIND_ANNOTATION} (Deployment only) and {SCORE_SERVICE_NAME_ANNOTATION} (the "
-            "Service's name) are honoured."
+            f"Service's name) are honoured; {BACKSTAGE_KUBERNETES_ID} names the Backstage "
+            "component (default: the Workload's name)."
         ),
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -89,7 +105,7 @@ class WorkloadMetadata(BerthModel):
 
     @field_validator("annotations")
     @classmethod
-    def _score_k8s_annotations(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+    def _annotations_berth_reads(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         value = value or {}
         kind = value.get(SCORE_KIND_ANNOTATION)
         if kind is not None and kind not in SUPPORTED_KINDS:
@@ -99,6 +115,9 @@ class WorkloadMetadata(BerthModel):
             len(service) > 63 or not re.match(_SERVICE_NAME_PATTERN, service)
         ):
             raise ValueError(f"{SERVICE_NAME_MESSAGE}; found {service!r}")
+        component = value.get(BACKSTAGE_KUBERNETES_ID)
+        if component is not None and not is_label_value(component):
+            raise ValueError(f"{COMPONENT_MESSAGE}; found {component!r}")
         return value or None
 
 

@@ -113,7 +113,7 @@ def main(args: argparse.Namespace, *, after_claim_created: AfterClaimCreated | N
     import kopf
     from prometheus_client import start_http_server
 
-    from berth.handlers import kopfpatch, watch  # noqa: F401  (watch registers the handlers)
+    from berth.handlers import backstage, kopfpatch, watch  # noqa: F401  (watch and backstage register handlers)
     from berth.kube import credentials
 
     config = config_from(args)

@@ -32,6 +32,8 @@ from berth.cli.loader import (
     locate,
 )
 from berth.cli.output import to_yaml
+from berth.names import BACKSTAGE_KUBERNETES_ID
+from berth.render.labels import component_id
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -265,7 +267,10 @@ def _workload(
     for key in ("service", "resources"):
         if key in data:
             spec[key] = copy.deepcopy(data[key])
-    object_metadata: dict[str, Any] = {"name": name}
+    # Backstage's Kubernetes plugin lists custom resources by this label too: with it, the
+    # Workload itself shows in its component's Kubernetes tab, beside what Berth renders.
+    component = component_id(str(name), score_metadata.get("annotations"))
+    object_metadata: dict[str, Any] = {"name": name, "labels": {BACKSTAGE_KUBERNETES_ID: component}}
     if args.namespace is not None:
         object_metadata["namespace"] = args.namespace
     return {

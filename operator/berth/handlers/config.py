@@ -122,6 +122,11 @@ class OperatorConfig:
         8080, "port of the Prometheus /metrics endpoint, 0 to disable ({env})"
     )
     health_port: int = setting(8081, "port of the /healthz liveness endpoint, 0 to disable ({env})")
+    backstage_port: int = setting(
+        0,
+        "port of the read-only Backstage catalog location (/backstage/catalog-info.yaml, "
+        "berth.handlers.backstage), 0 to disable ({env})",
+    )
     standalone: bool = derived(True, "no --peering given")
     peering: str = setting(
         "berth",

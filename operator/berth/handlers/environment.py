@@ -28,8 +28,21 @@ from berth.render.namespace import namespace_manifest
 from berth.render.status import environment_status
 
 # An Environment's Workload counts are written at most this often (each Workload that
-# comes or becomes Ready changes them); any other change of its status at once.
-COUNTS_EVERY_SECONDS = 5.0
+# comes or becomes Ready changes them); any other change of its status at once. Short,
+# so that the number on status is right within seconds; a burst of Workload changes
+# still costs one write per interval, not one per event.
+COUNTS_EVERY_SECONDS = 2.0
+# A Workload's change wakes its Environment this much later at the earliest, so that the
+# events of one moment (a Workload and its siblings turning Ready) are counted once.
+COUNTS_SETTLE_SECONDS = 0.5
+
+
+def counts_due_in(context: Context, name: str) -> float:
+    """When to look at an Environment's counts after one of its Workloads changed: as
+    soon as they may be written (COUNTS_SETTLE_SECONDS at the earliest). Never a full
+    interval regardless: a count that waits for nothing is a count that is wrong."""
+    last = context.environment_status_written.get(name, float("-inf"))
+    return max(COUNTS_SETTLE_SECONDS, last + COUNTS_EVERY_SECONDS - context.clock.monotonic())
 
 
 @dataclass

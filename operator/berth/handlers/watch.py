@@ -275,10 +275,12 @@ async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs
             runtime.enqueue(preview)
     for other in wakeups.sharers(runtime.cache, body):
         runtime.enqueue(other)
-    # Its Environment counts it: looked at within a few seconds, once for many events
-    # (counting is a walk over all Workloads).
+    # Its Environment counts it: looked at as soon as its counts may be written again,
+    # once for many events (counting is a walk over all Workloads).
     for env in wakeups.environments_of_workload(runtime.cache, body):
-        runtime.queue.add_after(EnvironmentKey(env), environment.COUNTS_EVERY_SECONDS)
+        runtime.queue.add_after(
+            EnvironmentKey(env), environment.counts_due_in(runtime.context, env)
+        )
 
 
 @kopf.on.event(GROUP, VERSION, "environments")

@@ -170,6 +170,20 @@ def _pod_failure(pod: PodSummary) -> _PodFailure | None:
     return None
 
 
+def pod_failure(pod: Mapping[str, Any]) -> Problem | None:
+    """Why this one Pod is not Ready, in the words ``pod_finding`` gives the Workload
+    (``container main: Back-off pulling image ...``); None when it says nothing wrong.
+    ``berth trace`` marks each Pod with it."""
+    summary = summarise_pod(pod)
+    if summary.deleting or summary.phase in ("Succeeded", "Failed"):
+        return None
+    failure = _pod_failure(summary)
+    if failure is None:
+        return None
+    where = f"{failure.container}: " if failure.container else ""
+    return Problem(failure.reason, f"{where}{failure.message}")
+
+
 def _pods(count: int) -> str:
     return f"{count} Pod" if count == 1 else f"{count} Pods"
 

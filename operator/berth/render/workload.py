@@ -83,8 +83,8 @@ class RenderedWorkload:
     """The external URL of the Workload's route resource, if it has one."""
 
 
-def _metadata(name: str, namespace: str, workload_name: str) -> dict[str, Any]:
-    return {"name": name, "namespace": namespace, "labels": workload_labels(workload_name)}
+def _metadata(name: str, namespace: str, workload: Workload) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": workload_labels(workload)}
 
 
 def _sorted_ports(workload: Workload) -> list[tuple[str, ServicePort]]:
@@ -255,7 +255,7 @@ def render_workload(
     manifests: list[dict[str, Any]] = []
     volumes: list[dict[str, Any]] = []
     if files.has_files:
-        manifests.append(_files_configmap(name, namespace, files))
+        manifests.append(_files_configmap(workload, namespace, files))
         volumes.append(files_volume(name, files.items))
     volumes.extend(files.claim_volumes[key] for key in sorted(files.claim_volumes))
     manifests.append(
@@ -273,7 +273,7 @@ def render_workload(
     endpoint: str | None = None
     if ports:
         service_name = workload.spec.service_name(name)
-        manifests.append(_service(service_name, namespace, name, ports))
+        manifests.append(_service(service_name, namespace, workload, ports))
         endpoint = f"{service_name}.{namespace}.svc.{cluster_domain}:{ports[0][1].port}"
 
     limit_problems = check_api_limits(manifests)
@@ -326,11 +326,11 @@ def _render_container(
     return spec, env.secret_refs, problems
 
 
-def _files_configmap(name: str, namespace: str, files: RenderedFiles) -> dict[str, Any]:
+def _files_configmap(workload: Workload, namespace: str, files: RenderedFiles) -> dict[str, Any]:
     configmap: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(files_configmap_name(name), namespace, name),
+        "metadata": _metadata(files_configmap_name(workload.metadata.name), namespace, workload),
     }
     if files.data:
         configmap["data"] = files.data
@@ -368,7 +368,7 @@ def _deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(name, environment.spec.namespace, name),
+        "metadata": _metadata(name, environment.spec.namespace, workload),
         "spec": {
             "replicas": replicas,
             "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
@@ -376,7 +376,7 @@ def _deployment(
             "selector": {"matchLabels": selector_labels(name)},
             "template": {
                 "metadata": {
-                    "labels": workload_labels(name),
+                    "labels": workload_labels(workload),
                     "annotations": dict(sorted(pod_annotations.items())),
                 },
                 "spec": pod_spec,
@@ -386,15 +386,15 @@ def _deployment(
 
 
 def _service(
-    service_name: str, namespace: str, workload_name: str, ports: list[tuple[str, ServicePort]]
+    service_name: str, namespace: str, workload: Workload, ports: list[tuple[str, ServicePort]]
 ) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(service_name, namespace, workload_name),
+        "metadata": _metadata(service_name, namespace, workload),
         "spec": {
             "type": "ClusterIP",
-            "selector": selector_labels(workload_name),
+            "selector": selector_labels(workload.metadata.name),
             "ports": [
                 {
                     "name": port_name,
