@@ -2,7 +2,8 @@
 
 On one local cluster (its own, `berth-bench`, started here when it is not up and
 stopped at the end unless --keep-cluster; or --kubeconfig's), with the operator at its
-defaults and the test-only composer playing Crossplane (tests/composer.py: claims get
+defaults (plain `python -m berth run`, by tests/operatorharness.py) and the test-only
+composer playing Crossplane (tests/composer.py: claims get
 a finalizer released a second after their deletion, as a provider's would be):
 
   base      an Environment accepting previews, ten Workloads, two of them with a
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 from kubernetes import client as k8s  # noqa: E402
 from kubernetes import config as k8s_config  # noqa: E402
 from tests.composer import EXAMPLE_KINDS, FINALIZE, TestOnlyComposer  # noqa: E402
+from tests.operatorharness import start_operator  # noqa: E402
 
 CLUSTER_NAME = "berth-bench"
 CLUSTER_DIR = REPO / ".cluster" / "bench"
@@ -275,25 +276,7 @@ def main() -> int:
     composer.start()
     log_path = CLUSTER_DIR / "bench-previews-operator.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as out:
-        operator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "berth",
-                "run",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--metrics-port",
-                "0",
-                "--health-port",
-                "0",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO / "operator")},
-        )
+    operator = start_operator(kubeconfig, log_path, checked=False)
     try:
         log(f"base: {APP_SIZE} Workloads ({len(WITH_DB)} with a postgres claim) in {BASE}")
         kubectl("apply", "-f", "-", stdin=json.dumps(environment(BASE, previews={"maxCount": 5})))
@@ -343,8 +326,7 @@ def main() -> int:
             ],
             capture_output=True,
         )
-        operator.send_signal(signal.SIGTERM)
-        operator.wait(timeout=30)
+        operator.stop()
         composer.stop()
         if started_cluster and not args.keep_cluster:
             subprocess.run([str(REPO / "hack" / "cluster.sh"), "down"], env=env, check=False)
