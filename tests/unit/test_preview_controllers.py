@@ -376,3 +376,58 @@ async def test_writing_a_copy_never_takes_a_field_back() -> None:
     await kube_copies.let_go_by_apply(world.api, live)
     assert world.api.stored(API, "Workload", "cart", PREVIEW) is None
     assert previews.view(world.runtime.cache, stored(world, "Environment", BASE)) is None
+
+
+async def test_a_restart_reads_the_ttl_back_and_writes_nothing() -> None:
+    world = await made(base_world(), ttl="1h")
+    world.clock.advance(20 * 60)
+    await world.reconcile_environment(PREVIEW)
+    before = stored(world, "Environment", PREVIEW)["status"]["preview"]
+    # Another process (a restart, the replica a shard moved to): a Runtime of its own,
+    # nothing in memory, the same objects on the API server.
+    restarted = World()
+    restarted.api = world.api
+    restarted.runtime = type(world.runtime)(
+        config=world.runtime.config, client=world.api, clock=world.clock
+    )
+    # Due next: the warning, half the ttl before expiry (12:30), ten minutes from now.
+    assert await restarted.reconcile_environment(PREVIEW) == 10 * 60
+    assert restarted.written() == []
+    assert stored(restarted, "Environment", PREVIEW)["status"]["preview"] == before
+    assert before["expiresAt"] == "2026-01-01T13:00:00Z"
+
+
+async def test_an_operator_of_some_namespaces_makes_no_previews() -> None:
+    world = World(namespaces=(BASE,))
+    world.add_environment(previews={"creators": [CI]})
+    world.add(request())
+    await reconcile_request(world)
+    body = stored(world, "Preview", "pr-1", BASE)
+    assert ready(body) == ("False", "PreviewsNotAllowed")
+    assert "whole cluster" in body["status"]["conditions"][0]["message"]
+    assert world.api.stored(API, "Environment", PREVIEW) is None
+
+
+async def test_who_a_change_wakes() -> None:
+    from berth.handlers import wakeups
+    from berth.handlers.keys import EnvironmentKey, WorkloadKey
+
+    world = await made(base_world())
+    await world.sync()
+    cache = world.runtime.cache
+    base_env = stored(world, "Environment", BASE)
+    preview_env = stored(world, "Environment", PREVIEW)
+    # A base: its previews and their Workloads; the Previews of its namespace.
+    woken = wakeups.previews_of_environment(cache, base_env)
+    assert EnvironmentKey(PREVIEW) in woken
+    assert WorkloadKey(PREVIEW, "cart") in woken
+    assert PreviewKey(BASE, "pr-1") in woken
+    # A preview: the Preview it was made for, and those waiting in its base's namespace.
+    assert PreviewKey(BASE, "pr-1") in wakeups.previews_of_environment(cache, preview_env)
+    # A base's Workload: its previews; a preview's Workload: that preview.
+    assert wakeups.previews_of_workload(cache, stored(world, "Workload", "web", BASE)) == [
+        EnvironmentKey(PREVIEW)
+    ]
+    assert wakeups.previews_of_workload(cache, stored(world, "Workload", "web", PREVIEW)) == [
+        EnvironmentKey(PREVIEW)
+    ]

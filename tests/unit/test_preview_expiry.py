@@ -125,3 +125,22 @@ def test_status_of_the_ttl() -> None:
     assert kept.status("2h", "d", "x")["kept"] is True
     assert kept.status("2h", "d", "x")["warnedFor"] == "x"
     assert "expiresAt" not in kept.status("2h", "d", None)
+
+
+@pytest.mark.parametrize(
+    "text", ["1h", "90m", "1h30m", "7d", "1x", "h1", "1.5h", "", "99999h", "123456h", "1h 30m"]
+)
+def test_admission_and_the_operator_read_a_duration_alike(text: str) -> None:
+    """One rule, one answer: the CRD's pattern (what `kubectl apply` refuses) and the
+    operator's parser agree on what is written as a duration."""
+    import re
+
+    from berth.api.preview import DURATION_PATTERN
+
+    admitted = re.fullmatch(DURATION_PATTERN, text) is not None
+    try:
+        parse_duration(text)
+        parsed = True
+    except ValueError as err:
+        parsed = "not a duration" not in str(err)  # a duration, but out of range
+    assert admitted == parsed

@@ -62,6 +62,13 @@ def refuse(context: Context, body: Mapping[str, Any]) -> tuple[Problem | None, s
     """Why this Preview cannot have its Environment (now), if so, and its base's name."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
+    if context.namespaces:
+        return Problem(
+            Reason.PREVIEWS_NOT_ALLOWED,
+            "this operator watches only some namespaces (--namespace), and a preview's "
+            "namespace is made as it comes: previews need an operator that watches the "
+            "whole cluster",
+        ), None
     serving = context.cache.environments_for_namespace(namespace)
     if not serving:
         return Problem(
