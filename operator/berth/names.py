@@ -141,6 +141,15 @@ FIELD_MANAGER: Final = "berth"
 # Berth can give up its fields of a copy (berth.preview.copies) without touching its
 # finalizer or status.
 PREVIEW_FIELD_MANAGER: Final = "berth-preview"
+# The ClusterRoles the chart defines for whoever makes previews, and the RoleBindings by
+# which Berth binds a base's previews.creators to them (berth.preview.access): in the
+# base's namespace, to make Previews; in each preview's namespace, to edit its Workloads.
+# Cluster-wide names, one Berth per cluster: the operator's RBAC names them (bind, and
+# get/patch/delete of the bindings).
+PREVIEW_REQUESTER_ROLE: Final = "berth-preview-requester"
+PREVIEW_EDITOR_ROLE: Final = "berth-preview-editor"
+PREVIEW_REQUESTERS_BINDING: Final = "berth-preview-requesters"
+PREVIEW_EDITORS_BINDING: Final = "berth-preview-editors"
 # An Event's source.component (what `kubectl describe` shows under From).
 EVENT_SOURCE_COMPONENT: Final = "berth"
 # An Event's reportingComponent (events.k8s.io readers group Events by it).

@@ -295,14 +295,7 @@ def rbac_operator(
     chart_rbac: ChartRbac, crds: None, claim_crds: None, module_tmp: Path
 ) -> Iterator[OperatorProcess]:
     """A second operator, with nothing but the ServiceAccount's token."""
-    running = start_operator(
-        chart_rbac.kubeconfig,
-        module_tmp / "rbac-operator.log",
-        10,
-        # As the chart's Deployment names them (berth.fullname).
-        f"--preview-editor-role={chart_rbac.release}-preview-editor",
-        f"--preview-requester-role={chart_rbac.release}-preview-requester",
-    )
+    running = start_operator(chart_rbac.kubeconfig, module_tmp / "rbac-operator.log", resync=10)
     try:
         yield running
     finally:
@@ -540,8 +533,8 @@ def test_the_service_account_binds_the_two_preview_roles_and_no_other(
         return proc.stdout.strip().splitlines()[:1] == ["yes"]
 
     roles = "clusterroles.rbac.authorization.k8s.io"
-    for role in ("preview-editor", "preview-requester"):
-        assert can("bind", f"{roles}/{chart_rbac.release}-{role}")
+    for role in ("berth-preview-editor", "berth-preview-requester"):
+        assert can("bind", f"{roles}/{role}")
     for other in ("cluster-admin", "admin", "edit", chart_rbac.release):
         assert not can("bind", f"{roles}/{other}"), other
     bindings = "rolebindings.rbac.authorization.k8s.io"

@@ -185,10 +185,10 @@ PREVIEW_RULES = (
 # What a base's creators get: Previews in its namespace; Workloads, and reading why one
 # is not Ready, in each preview's.
 PREVIEW_ROLES = {
-    f"ClusterRole/{RELEASE}-preview-requester": grant(
+    "ClusterRole/berth-preview-requester": grant(
         "berth.dev", "previews", "get list watch create patch delete"
     ),
-    f"ClusterRole/{RELEASE}-preview-editor": grant(
+    "ClusterRole/berth-preview-editor": grant(
         "berth.dev", "workloads", "get list watch create patch delete"
     )
     | grant("", "pods pods/log events services configmaps", "get list watch")

@@ -167,7 +167,6 @@ What previews need of the operator, cluster-wide (previews need a cluster-wide o
 their namespaces are made as they come).
 */}}
 {{- define "berth.previewRules" -}}
-{{- $fullname := include "berth.fullname" . -}}
 # Previews: kopf indexes them and wakes their reconciler; Berth holds its finalizer on
 # each ("patch"), writes its status, and deletes one whose preview expired.
 - apiGroups: ["berth.dev"]
@@ -207,5 +206,5 @@ their namespaces are made as they come).
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["clusterroles"]
   verbs: ["bind"]
-  resourceNames: ["{{ $fullname }}-preview-editor", "{{ $fullname }}-preview-requester"]
+  resourceNames: ["berth-preview-editor", "berth-preview-requester"]
 {{- end }}

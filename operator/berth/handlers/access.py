@@ -14,8 +14,14 @@ from typing import Any
 from berth.api.preview import PreviewPolicy
 from berth.handlers.context import Context
 from berth.kube.children import apply_if_changed, prepared_manifest
-from berth.names import FIELD_MANAGER
-from berth.preview.access import EDITORS_BINDING, REQUESTERS_BINDING, role_binding
+from berth.names import (
+    FIELD_MANAGER,
+    PREVIEW_EDITOR_ROLE,
+    PREVIEW_EDITORS_BINDING,
+    PREVIEW_REQUESTER_ROLE,
+    PREVIEW_REQUESTERS_BINDING,
+)
+from berth.preview.access import role_binding
 
 log = logging.getLogger("berth")
 RBAC_VERSION = "rbac.authorization.k8s.io/v1"
@@ -66,13 +72,12 @@ async def grant(
     """A preview's editors (its base's creators), and a base's requesters (its own)."""
     name = body["metadata"]["name"]
     namespace = str((body.get("spec") or {}).get("namespace") or "")
-    roles = context.preview_roles
     if base_policy is not None:
         await bind(
             context,
             namespace=namespace,
-            name=EDITORS_BINDING,
-            role=roles.editor,
+            name=PREVIEW_EDITORS_BINDING,
+            role=PREVIEW_EDITOR_ROLE,
             subjects=_subjects(base_policy),
             environment=name,
         )
@@ -81,8 +86,8 @@ async def grant(
         await bind(
             context,
             namespace=namespace,
-            name=REQUESTERS_BINDING,
-            role=roles.requester,
+            name=PREVIEW_REQUESTERS_BINDING,
+            role=PREVIEW_REQUESTER_ROLE,
             subjects=_subjects(own_policy),
             environment=name,
         )

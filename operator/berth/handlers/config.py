@@ -168,16 +168,6 @@ class OperatorConfig:
         "with --shards: log every write of a reconcile (object, resourceVersion, "
         "shard, replica) on the berth.writes logger ({env})",
     )
-    # Previews (berth.preview): the ClusterRoles Berth binds a base's previews.creators to.
-    # Berth may bind exactly these two (RBAC "bind" with resourceNames), nothing else.
-    preview_editor_role: str = setting(
-        "berth-preview-editor",
-        "ClusterRole bound to a base's previews.creators in each preview's namespace ({env})",
-    )
-    preview_requester_role: str = setting(
-        "berth-preview-requester",
-        "ClusterRole bound to a base's previews.creators in the base's namespace ({env})",
-    )
     log_format: str = setting(
         "text",
         "log as human-readable text or as JSON lines ({env})",

@@ -77,14 +77,6 @@ class ProvisioningState:
     after_claim_created: AfterClaimCreated | None = None
 
 
-@dataclass(frozen=True)
-class PreviewRoles:
-    """The ClusterRoles Berth binds a base's previews.creators to (--preview-*-role)."""
-
-    editor: str = "berth-preview-editor"
-    requester: str = "berth-preview-requester"
-
-
 @dataclass
 class Context:
     client: KubeClient
@@ -95,6 +87,5 @@ class Context:
     provisioning: ProvisioningState = field(default_factory=ProvisioningState)
     # The namespaces watched (--namespace); empty: the whole cluster.
     namespaces: tuple[str, ...] = ()
-    preview_roles: PreviewRoles = field(default_factory=PreviewRoles)
     # Environment name -> when (clock.monotonic) its status was last written.
     environment_status_written: dict[str, float] = field(default_factory=dict)

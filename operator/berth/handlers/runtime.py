@@ -24,7 +24,7 @@ from berth.coordination.sharding import Sharder, ShardLost
 from berth.coordination.shards import shard_of
 from berth.handlers.cache import Cache
 from berth.handlers.config import OperatorConfig
-from berth.handlers.context import AfterClaimCreated, Context, PreviewRoles, ProvisioningState
+from berth.handlers.context import AfterClaimCreated, Context, ProvisioningState
 from berth.handlers.keys import EnvironmentKey, Key, WorkloadKey
 from berth.handlers.queue import WorkQueue
 from berth.kube.client import ApiError, KubeClient
@@ -69,10 +69,6 @@ class Runtime:
             events=EventRecorder(self.client),
             provisioning=ProvisioningState(after_claim_created=self.after_claim_created),
             namespaces=self.config.namespaces,
-            preview_roles=PreviewRoles(
-                editor=self.config.preview_editor_role,
-                requester=self.config.preview_requester_role,
-            ),
         )
 
     def start_sharding(self) -> None:

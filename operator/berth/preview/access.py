@@ -2,7 +2,8 @@
 
 A base's ``spec.previews.creators`` are bound, by Berth, to two ClusterRoles the chart
 defines and nothing else: the requester role in the base's namespace (Previews: create,
-read, delete) and the editor role in each preview's namespace (Workloads). So CI needs no
+read, delete) and the editor role in each preview's namespace (Workloads): see
+``berth.names.PREVIEW_*``. So CI needs no
 right on Environments at all, and no right anywhere but there. Berth may bind exactly
 these two ClusterRoles (RBAC ``bind`` with their names): it cannot grant anything else.
 """
@@ -15,9 +16,6 @@ from typing import Any
 from berth.names import ENVIRONMENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
-# The RoleBindings' names, in the base's namespace and in each preview's.
-REQUESTERS_BINDING = "berth-preview-requesters"
-EDITORS_BINDING = "berth-preview-editors"
 
 
 def rbac_subject(subject: Mapping[str, Any]) -> dict[str, Any]:
