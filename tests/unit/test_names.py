@@ -104,3 +104,21 @@ def test_no_name_is_written_as_a_string_literal_elsewhere() -> None:
             ):
                 found.append(f"{path.relative_to(package)}:{node.lineno}: {text}")
     assert found == []
+
+
+def test_the_chart_names_the_preview_roles_and_bindings_as_berth_writes_them() -> None:
+    """The operator may bind exactly the ClusterRoles the chart defines, and change exactly
+    the RoleBindings it writes: the chart's names are berth.names'."""
+    chart = Path(names.__file__).parents[2] / "charts" / "berth" / "templates"
+    rules = (chart / "_helpers.tpl").read_text(encoding="utf-8")
+    roles = (chart / "rbac.yaml").read_text(encoding="utf-8")
+    assert (
+        f'resourceNames: ["{names.PREVIEW_EDITOR_ROLE}", "{names.PREVIEW_REQUESTER_ROLE}"]'
+        in rules
+    )
+    assert (
+        f'resourceNames: ["{names.PREVIEW_REQUESTERS_BINDING}", "{names.PREVIEW_EDITORS_BINDING}"]'
+        in rules
+    )
+    for role in (names.PREVIEW_EDITOR_ROLE, names.PREVIEW_REQUESTER_ROLE):
+        assert f"  name: {role}\n" in roles
