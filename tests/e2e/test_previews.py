@@ -442,7 +442,8 @@ def test_bad_input_gets_a_clear_status_and_touches_nothing_of_the_base(
     assert previews.condition(waiting, "Reconciling") == ("True", "PreviewQuotaExceeded")
     assert previews.environment(f"{base}-q4") is None
     previews.delete(base, "q1")
-    previews.wait_ready(base, "q4")
+    previews.wait_gone(base, "q1", timeout=240)  # its teardown over, its slot is free
+    previews.wait_ready(base, "q4", timeout=60)
 
     # A preview that names itself as its base: refused at admission.
     refused = apply_refused(cluster, tmp_path, preview_environment_body("self-base", "self-base"))
