@@ -32,7 +32,7 @@ from berth.names import CREATED_BY_ANNOTATION, RETAINED_ANNOTATION
 Phase = Literal["Workloads", "Resources", "Namespace", "Done"]
 # How often a teardown looks again while it waits (deletions are also watched; this is
 # for what is not: claims and namespaces).
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 
 
 @dataclass
