@@ -392,6 +392,12 @@ def test_the_keep_annotation_holds_and_a_claim_that_will_not_go_is_named(
         return teardown.get("phase") == "Resources" and teardown.get("waitingFor") == expected
 
     wait_for(waiting, 60, "the teardown naming the claim it waits for")
+    # The Preview, which `kubectl delete` waits for, says so too.
+    wait_for(
+        lambda: (previews.condition(previews.get(base, "pr-4")) or ("", ""))[1] == "TearingDown",
+        30,
+        "the Preview saying its preview is being torn down",
+    )
     stays(lambda: previews.namespace_exists(target) and waiting(), 3, "the namespace waiting")
     previews.custom.patch_namespaced_custom_object(
         CLAIM_GROUP,

@@ -916,6 +916,12 @@ ALLOWED = [
     ("get", "secrets"),
     ("create", "persistentvolumeclaims"),
     ("delete", "ingresses.networking.k8s.io"),
+    # previews: their Environments, copies, the namespace a teardown deletes last (the
+    # chart's admission policy narrows which), the creators' RoleBindings
+    ("delete", "environments.berth.dev"),
+    ("create", "workloads.berth.dev"),
+    ("delete", "namespaces"),
+    ("create", "rolebindings.rbac.authorization.k8s.io"),
 ]
 REFUSED = [
     ("list", "secrets"),
@@ -925,11 +931,10 @@ REFUSED = [
     ("delete", "secrets"),
     ("update", "workloads.berth.dev"),
     ("update", "environments.berth.dev"),
-    ("delete", "environments.berth.dev"),
-    ("create", "workloads.berth.dev"),
     ("create", "postgresqlinstances.platform.acme.dev"),  # rbac.claims is empty by default
-    ("delete", "namespaces"),
+    ("update", "namespaces"),
     ("create", "pods"),
+    ("bind", "clusterroles.rbac.authorization.k8s.io"),
     ("update", "deployments.apps"),
     ("patch", "clusterkopfpeerings.kopf.dev"),
     ("create", "clusterroles.rbac.authorization.k8s.io"),

@@ -246,10 +246,10 @@ def test_environment_crd_names_and_columns() -> None:
         ("Namespace", "string", ".spec.namespace", 0),
         ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status', 0),
         ("Workloads", "integer", ".status.workloads", 0),
-        ("Expires", "string", ".status.preview.expiresAt", 0),
         ("Age", "date", ".metadata.creationTimestamp", 0),
-        ("Base", "string", ".spec.preview.base", 1),
         ("Ready-Workloads", "integer", ".status.readyWorkloads", 1),
+        ("Base", "string", ".spec.preview.base", 1),
+        ("Expires", "string", ".status.preview.expiresAt", 1),
     ]
     assert at(status_of_environment(), "preview.expiresAt")["format"] == "date-time"
     status = schema_of("Environment")["properties"]["status"]

@@ -113,8 +113,7 @@ def test_the_chart_names_the_preview_roles_and_bindings_as_berth_writes_them() -
     rules = (chart / "_helpers.tpl").read_text(encoding="utf-8")
     roles = (chart / "rbac.yaml").read_text(encoding="utf-8")
     assert (
-        f'resourceNames: ["{names.PREVIEW_EDITOR_ROLE}", "{names.PREVIEW_REQUESTER_ROLE}"]'
-        in rules
+        f'resourceNames: ["{names.PREVIEW_EDITOR_ROLE}", "{names.PREVIEW_REQUESTER_ROLE}"]' in rules
     )
     assert (
         f'resourceNames: ["{names.PREVIEW_REQUESTERS_BINDING}", "{names.PREVIEW_EDITORS_BINDING}"]'

@@ -89,13 +89,16 @@ ENVIRONMENT_COLUMNS: list[dict[str, Any]] = [
         "jsonPath": ".status.workloads",
         "description": "Workloads in the Environment.",
     },
-    {
-        "name": "Expires",
-        "type": "string",
-        "jsonPath": ".status.preview.expiresAt",
-        "description": "When a preview expires (empty: not a preview, or kept).",
-    },
     _AGE,
+    {
+        "name": "Ready-Workloads",
+        "type": "integer",
+        "jsonPath": ".status.readyWorkloads",
+        "priority": 1,
+        "description": "Workloads that are Ready.",
+    },
+    # Last: empty on every Environment that is not a preview (kubectl get previews shows
+    # the expiry too).
     {
         "name": "Base",
         "type": "string",
@@ -104,11 +107,11 @@ ENVIRONMENT_COLUMNS: list[dict[str, Any]] = [
         "description": "The base a preview inherits from.",
     },
     {
-        "name": "Ready-Workloads",
-        "type": "integer",
-        "jsonPath": ".status.readyWorkloads",
+        "name": "Expires",
+        "type": "string",
+        "jsonPath": ".status.preview.expiresAt",
         "priority": 1,
-        "description": "Workloads that are Ready.",
+        "description": "When a preview expires (empty: not a preview, or kept).",
     },
 ]
 

@@ -43,7 +43,7 @@ async def reconcile(context: Context, key: PreviewKey) -> float | None:
         return None
     now = rfc3339(context.clock.now())
     if body["metadata"].get("deletionTimestamp"):
-        return await finalize(context, body)
+        return await finalize(context, body, now)
     problem, base = refuse(context, body)
     env_name = preview_name(key.namespace, key.name)
     environment = context.cache.environment(env_name)
@@ -165,9 +165,9 @@ async def write_status(
         context.cache.remember_write(body, written)
 
 
-async def finalize(context: Context, body: dict[str, Any]) -> float | None:
+async def finalize(context: Context, body: dict[str, Any], now: str) -> float | None:
     """Delete the preview Environment made for this Preview, wait until its teardown is
-    over, then let the Preview go."""
+    over (saying on the Preview what the teardown says), then let the Preview go."""
     if not has_finalizer(body):
         return None
     meta = body["metadata"]
@@ -181,6 +181,7 @@ async def finalize(context: Context, body: dict[str, Any]) -> float | None:
             await context.client.delete(
                 API_VERSION, "Environment", env_name, uid=environment["metadata"].get("uid")
             )
+        await write_status(context, body, env_name, environment, None, now)
         return GONE_POLL_SECONDS
     await set_finalizer(context.client, body, False)
     return None

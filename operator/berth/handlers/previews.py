@@ -45,7 +45,7 @@ class PreviewView:
     waiting: Problem | None = None  # it waits (a base to appear)
 
 
-def _ttl_for_counting(asked: str | None, policy: PreviewPolicy, problem: Problem) -> TTL:
+def _ttl_for_counting(policy: PreviewPolicy, problem: Problem) -> TTL:
     """The ttl that still runs when the one asked for is refused: the cap, if the ttl
     is longer than it; else the default. A broken preview expires too."""
     if problem.reason == Reason.TTL_TOO_LONG and policy.max_ttl:
@@ -65,7 +65,7 @@ def view(cache: Cache, body: Mapping[str, Any]) -> PreviewView | None:
     ttl = checks.ttl_in_force(asked, policy)
     if isinstance(ttl, Problem):
         problem = problem or ttl
-        ttl = _ttl_for_counting(asked, policy, ttl)
+        ttl = _ttl_for_counting(policy, ttl)
     result = PreviewView(base, base_body, effective_environment(body, base_body), policy, ttl)
     if problem is not None and problem.reason in WAITING_REASONS:
         result.waiting = problem
