@@ -115,7 +115,12 @@ class Previews:
             body = self.get(namespace, name)
             return body if self.condition(body) == ("True", "Ready") else None
 
-        return wait_for(ready, timeout, f"Preview {namespace}/{name} Ready")
+        try:
+            return wait_for(ready, timeout, f"Preview {namespace}/{name} Ready")
+        except AssertionError as err:
+            body = self.get(namespace, name) or {}
+            said = (body.get("status") or {}).get("conditions")
+            raise AssertionError(f"{err}; its conditions: {said}") from None
 
     def wait_reason(
         self, namespace: str, name: str, reason: str, timeout: float = 60

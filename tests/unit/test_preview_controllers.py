@@ -158,7 +158,9 @@ async def test_the_requests_refusals() -> None:
 
 
 async def test_the_quota_makes_a_preview_wait_its_turn() -> None:
-    world = base_world(maxCount=1)
+    world = base_world(maxCount=1, maxTTL="2h")
+    # Refused for its own reason, an older Preview holds no place in the queue.
+    world.add(request("too-long", ttl="3h"), age=30)
     world.add(request("pr-1"), age=20)
     world.add(request("pr-2"), age=10)
     await reconcile_request(world, "pr-2")

@@ -89,7 +89,7 @@ def refuse(context: Context, body: Mapping[str, Any]) -> tuple[Problem | None, s
         return ttl, None
     env_name = preview_name(namespace, name)
     existing = context.cache.environment(env_name)
-    if existing is not None and request_of(existing) != request_key(namespace, name):
+    if _name_taken(context, body) and existing is not None:
         owner = request_of(existing)
         return Problem(
             Reason.PREVIEW_NAME_TAKEN,
@@ -97,17 +97,34 @@ def refuse(context: Context, body: Mapping[str, Any]) -> tuple[Problem | None, s
             + (f" (it was made for Preview {owner})" if owner else "")
             + ": rename this Preview",
         ), None
-    candidates = previews_of_base(
-        base_name,
-        [e for n in context.cache.environment_names() if (e := context.cache.environment(n))],
-        context.cache.previews_in(namespace),
-    )
+    environments = [
+        e for n in context.cache.environment_names() if (e := context.cache.environment(n))
+    ]
+    # Only Previews that could be made queue for the quota: one refused for its own
+    # reason (its ttl, its name) holds no place ahead of the others.
+    queued = [
+        r
+        for r in context.cache.previews_in(namespace)
+        if not isinstance(checks.ttl_in_force((r.get("spec") or {}).get("ttl"), policy), Problem)
+        and not _name_taken(context, r)
+    ]
+    candidates = previews_of_base(base_name, environments, queued)
     if not within_quota(request_key(namespace, name), candidates, policy.max_count):
         return Problem(
             Reason.PREVIEW_QUOTA_EXCEEDED,
             quota_message(base_name, candidates, policy.max_count or 0),
         ), None
     return None, base_name
+
+
+def _name_taken(context: Context, request: Mapping[str, Any]) -> bool:
+    """The Environment of this Preview's name exists and was made for another (or by
+    someone else)."""
+    meta = request["metadata"]
+    existing = context.cache.environment(preview_name(meta["namespace"], meta["name"]))
+    return existing is not None and request_of(existing) != request_key(
+        meta["namespace"], meta["name"]
+    )
 
 
 def _verdicts(
