@@ -22,7 +22,7 @@ ARGOCD_SCRIPT = REPO_ROOT / "hack" / "argocd.sh"
 NAMESPACE = "argocd"
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "applications"
 APPLICATION_EXAMPLE = REPO_ROOT / "examples" / "argocd" / "application.yaml"
-LOG_FILES = ("application-controller", "repo-server", "redis")
+LOG_FILES = ("application-controller", "applicationset-controller", "repo-server", "redis")
 # The annotation that orders an Environment before its Workloads (docs/how-to/platform/argocd.md).
 WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 

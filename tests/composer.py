@@ -7,7 +7,10 @@ claim Synced and Ready. A claim can ask for trouble through annotations:
 
 - ``composer.berth.dev/fail: <message>``: Synced=False with that message, no Secret;
 - ``composer.berth.dev/omit-keys: a,b``: the Secret lacks those keys;
-- ``composer.berth.dev/delay: <seconds>``: wait that long after creation (default 0.5).
+- ``composer.berth.dev/delay: <seconds>``: wait that long after creation (default 0.5);
+- ``composer.berth.dev/finalize: <seconds>``: hold a finalizer on the claim, as Crossplane
+  does, and let it go that many seconds after the claim is deleted; ``never`` holds it
+  until the annotation changes (a claim that will not go).
 
 It polls (every ``interval`` seconds) in a thread of the test process, and only ever
 touches claims and the Secrets they name.
@@ -30,6 +33,8 @@ from kubernetes.client.exceptions import ApiException
 FAIL = "composer.berth.dev/fail"
 OMIT_KEYS = "composer.berth.dev/omit-keys"
 DELAY = "composer.berth.dev/delay"
+FINALIZE = "composer.berth.dev/finalize"
+FINALIZER = "composer.berth.dev/claim"
 
 
 @dataclass(frozen=True)
@@ -110,9 +115,11 @@ class TestOnlyComposer:
         claim: dict[str, Any],
     ) -> None:
         meta = claim["metadata"]
+        annotations = meta.get("annotations") or {}
+        if FINALIZE in annotations:
+            self._finalize(custom, kind, claim, annotations[FINALIZE])
         if meta.get("deletionTimestamp"):
             return
-        annotations = meta.get("annotations") or {}
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if FAIL in annotations:
             status = {
@@ -182,6 +189,40 @@ class TestOnlyComposer:
                     condition("Ready", "True", "Available", "", now),
                 ],
             },
+        )
+
+    def _finalize(
+        self, custom: k8s.CustomObjectsApi, kind: ClaimKind, claim: dict[str, Any], hold: str
+    ) -> None:
+        """Hold the finalizer while the claim lives; let it go ``hold`` seconds after its
+        deletion (never, for ``never``)."""
+        meta = claim["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        deleted = meta.get("deletionTimestamp")
+        if not deleted:
+            if FINALIZER not in finalizers:
+                self._set_finalizers(custom, kind, claim, [*finalizers, FINALIZER])
+            return
+        if FINALIZER not in finalizers or hold == "never":
+            return
+        since = datetime.datetime.strptime(deleted, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.UTC
+        )
+        if (datetime.datetime.now(datetime.UTC) - since).total_seconds() >= float(hold):
+            self._set_finalizers(custom, kind, claim, [f for f in finalizers if f != FINALIZER])
+
+    @staticmethod
+    def _set_finalizers(
+        custom: k8s.CustomObjectsApi, kind: ClaimKind, claim: dict[str, Any], finalizers: list[str]
+    ) -> None:
+        meta = claim["metadata"]
+        custom.patch_namespaced_custom_object(
+            kind.group,
+            kind.version,
+            meta["namespace"],
+            kind.plural,
+            meta["name"],
+            {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}},
         )
 
     def _set_status(

@@ -88,6 +88,8 @@ BUILTIN_KINDS: tuple[tuple[str, str, str, bool], ...] = (
     ("berth.dev/v1alpha1", "Workload", "workloads", True),
     ("berth.dev/v1alpha1", "Environment", "environments", False),
     ("berth.dev/v1alpha1", "ClusterProvisioner", "clusterprovisioners", False),
+    ("berth.dev/v1alpha1", "Preview", "previews", True),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
     ("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", False),
     ("kopf.dev/v1", "KopfPeering", "kopfpeerings", True),
 )
@@ -405,6 +407,7 @@ class FakeApi(KubeClient):
             cache_module.WORKLOADS_INDEX: ("berth.dev/v1alpha1", "Workload"),
             cache_module.ENVIRONMENTS_INDEX: ("berth.dev/v1alpha1", "Environment"),
             cache_module.CLUSTER_PROVISIONERS_INDEX: ("berth.dev/v1alpha1", "ClusterProvisioner"),
+            cache_module.PREVIEWS_INDEX: ("berth.dev/v1alpha1", "Preview"),
             "berth_deployments": ("apps/v1", "Deployment"),
             "berth_services": ("v1", "Service"),
             "berth_configmaps": ("v1", "ConfigMap"),
@@ -755,7 +758,8 @@ class FakeApi(KubeClient):
         new_entries = []
         for entry in entries:
             if entry is mine:
-                new_entries.append(ours)
+                if fields:  # a manager that applies nothing owns nothing: its entry goes
+                    new_entries.append(ours)
                 continue
             if taken and (entry.get("subresource") or "") == subresource:
                 remaining = _paths(entry.get("fieldsV1") or {}) - taken
@@ -763,7 +767,7 @@ class FakeApi(KubeClient):
                     continue
                 entry = {**entry, "fieldsV1": _from_paths(remaining)}
             new_entries.append(entry)
-        if mine is None:
+        if mine is None and fields:
             new_entries.append(ours)
         obj["metadata"]["managedFields"] = new_entries
         if dry_run:
@@ -852,7 +856,13 @@ class FakeApi(KubeClient):
                 )
         if obj == before:
             return _copy(before)
-        self._update_managed(obj, manager, _fieldset(touched), subresource, info.api_version)
+        if "managedFields" in (touched.get("metadata") or {}):
+            # As the API server does: managedFields the request sets are taken as given
+            # ([{}] clears them), and the request's own changes are not recorded.
+            entries = [e for e in obj["metadata"].get("managedFields") or [] if e]
+            obj["metadata"]["managedFields"] = entries
+        else:
+            self._update_managed(obj, manager, _fieldset(touched), subresource, info.api_version)
         if dry_run:
             return obj
         return self._store(key, before, obj)

@@ -38,6 +38,15 @@ RESOURCE_TYPE_LABEL: Final = "berth.dev/resource-type"
 SHARED_LABEL: Final = "berth.dev/shared"
 SHARED_VALUE: Final = "true"
 
+# On a preview's copy of a base Workload, value the base's namespace (the copy has the
+# same name there): berth.preview.copies tells copies from the preview's own Workloads by
+# it, and the SOURCE printer column of Workloads shows it.
+COPY_OF_LABEL: Final = "berth.dev/copy-of"
+# On a preview Environment and on its Namespace, value the base Environment's name: the
+# ValidatingAdmissionPolicy refuses a Preview in a namespace that carries it (a preview
+# cannot be a base), and people select a base's previews by it.
+PREVIEW_OF_LABEL: Final = "berth.dev/preview-of"
+
 # -- annotations Berth puts on what it makes -----------------------------------------------
 
 # On the Pod template, value a hash of the files' ConfigMap: a change of files rolls Pods.
@@ -54,6 +63,21 @@ DEFINED_BY_ANNOTATION: Final = "berth.dev/defined-by"
 # On a shared resource's objects, value the fingerprint of that definition
 # (provision.sharing: a user with another fingerprint gets SharedResourceConflict).
 DEFINITION_ANNOTATION: Final = "berth.dev/definition"
+
+# On a Namespace Berth created for an Environment, value the Environment's name: only such
+# a namespace is deleted when its Environment goes under deletionPolicy Delete
+# (berth.preview.teardown); a namespace that was there before Berth is never deleted.
+CREATED_BY_ANNOTATION: Final = "berth.dev/created-by"
+# On a preview Environment made from a Preview, value "<namespace>/<name>" of that
+# Preview: the Preview's reconciler finds its Environment by it, and an Environment of
+# that name made for another Preview is not taken over.
+PREVIEW_REQUEST_ANNOTATION: Final = "berth.dev/preview-request"
+
+# -- annotations people put on Berth's objects -----------------------------------------------
+
+# On a preview Environment or a Preview, value "true": the preview never expires
+# (berth.preview.expiry). Any other value, or none, lets the TTL run.
+KEEP_ANNOTATION: Final = "berth.dev/keep"
 
 # -- annotations on the entities Berth gives Backstage (berth.backstage) -----------------------
 
@@ -94,6 +118,9 @@ SCORE_SERVICE_NAME_ANNOTATION: Final = "k8s.score.dev/service-name"
 DEFAULT_IMAGE_DOMAIN: Final = "docker.io"
 # The path an image reference with neither registry nor namespace is read under.
 DEFAULT_IMAGE_NAMESPACE: Final = "library"
+# Argo CD's default tracking label (value: the Application): a preview's copy of a base
+# Workload never takes it, or Argo CD would count the copy as the base's (preview.copies).
+ARGOCD_INSTANCE_LABEL: Final = "app.kubernetes.io/instance"
 # Backstage's Kubernetes plugin finds an entity's objects by this label, value the
 # component's id (render.labels.component_id): on every child of a Workload, its Pod
 # template included. The same key, as a Score annotation, names another component, and
@@ -117,6 +144,20 @@ KOPF_FINALIZER: Final = "berth.dev/kopf"
 # The server-side apply field manager of every child and every status Berth writes;
 # kube.children tells drift (someone else wrote after us) by the managedFields entries.
 FIELD_MANAGER: Final = "berth"
+# The field manager of the Workloads Berth copies into a preview from its base: a manager
+# of their own, so that another writer of a copy's spec is told apart from Berth, and
+# Berth can give up its fields of a copy (berth.preview.copies) without touching its
+# finalizer or status.
+PREVIEW_FIELD_MANAGER: Final = "berth-preview"
+# The ClusterRoles the chart defines for whoever makes previews, and the RoleBindings by
+# which Berth binds a base's previews.creators to them (berth.preview.access): in the
+# base's namespace, to make Previews; in each preview's namespace, to edit its Workloads.
+# Cluster-wide names, one Berth per cluster: the operator's RBAC names them (bind, and
+# get/patch/delete of the bindings).
+PREVIEW_REQUESTER_ROLE: Final = "berth-preview-requester"
+PREVIEW_EDITOR_ROLE: Final = "berth-preview-editor"
+PREVIEW_REQUESTERS_BINDING: Final = "berth-preview-requesters"
+PREVIEW_EDITORS_BINDING: Final = "berth-preview-editors"
 # An Event's source.component (what `kubectl describe` shows under From).
 EVENT_SOURCE_COMPONENT: Final = "berth"
 # An Event's reportingComponent (events.k8s.io readers group Events by it).

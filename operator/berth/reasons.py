@@ -96,6 +96,25 @@ class Reason(StrEnum):
     NAMESPACE_TAKEN = "NamespaceTaken"
     # On an Environment: its Namespace is not Active yet.
     NAMESPACE_NOT_READY = "NamespaceNotReady"
+    # -- previews (berth.preview), on preview Environments and Previews --
+    # The base Environment does not exist, or is being deleted: the preview waits.
+    BASE_NOT_FOUND = "BaseNotFound"
+    # The base is itself a preview.
+    BASE_IS_PREVIEW = "BaseIsPreview"
+    # Following the bases leads back to this preview.
+    PREVIEW_CYCLE = "PreviewCycle"
+    # The base has no spec.previews: it accepts none.
+    PREVIEWS_NOT_ALLOWED = "PreviewsNotAllowed"
+    # The ttl does not parse (admission refuses most such).
+    INVALID_TTL = "InvalidTTL"
+    # The ttl is longer than the base's previews.maxTTL.
+    TTL_TOO_LONG = "TTLTooLong"
+    # On a Preview: the base has previews.maxCount previews already; it waits its turn.
+    PREVIEW_QUOTA_EXCEEDED = "PreviewQuotaExceeded"
+    # On a Preview: the Environment of its derived name exists and is not its own.
+    PREVIEW_NAME_TAKEN = "PreviewNameTaken"
+    # The preview is being torn down (Workloads, then resources, then the namespace).
+    TEARING_DOWN = "TearingDown"
     # -- resources: choosing and configuring a provisioner (provision) --
     # No provisioner serves the resource's type, class and id.
     NO_PROVISIONER = "NoProvisioner"
@@ -173,6 +192,19 @@ class Reason(StrEnum):
     RESOURCE_RELEASED = "ResourceReleased"
     # On an Environment with deletionPolicy Delete: its Workloads are being deleted first.
     DELETING_WORKLOADS = "DeletingWorkloads"
+    # On a preview: it expires within previews.expiryWarning.
+    EXPIRING_SOON = "ExpiringSoon"
+    # On a preview: its ttl ran out; it is torn down.
+    EXPIRED = "Expired"
+    # On an Environment being torn down: something does not go (named in the message).
+    TEARDOWN_BLOCKED = "TeardownBlocked"
+    # On an Environment torn down: its namespace stays (Berth did not create it, or it
+    # holds retained resources).
+    NAMESPACE_KEPT = "NamespaceKept"
+    # On a preview: one of its Workloads replaced the copy of the base's (or the copy
+    # came back when it went).
+    COPY_REPLACED = "CopyReplaced"
+    COPY_RESTORED = "CopyRestored"
 
 
 @unique

@@ -49,6 +49,7 @@ CLAIMS = ("platform.acme.dev", "v1alpha1", "postgresqlinstances")
 HEALTH_SCRIPTS = {
     "Workload": REPO_ROOT / "charts/berth/argocd/workload-health.lua",
     "Environment": REPO_ROOT / "charts/berth/argocd/environment-health.lua",
+    "Preview": REPO_ROOT / "charts/berth/argocd/preview-health.lua",
 }
 
 

@@ -61,8 +61,11 @@ from tests.kubeutil import Berth, poll_until, wait_for
 EXAMPLES = REPO_ROOT / "examples"
 CLAIM_VERSION = "v1alpha1"
 FINALIZER = "berth.dev/cleanup"
-CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding")
 BINDINGS = "validatingadmissionpolicybindings.admissionregistration.k8s.io"
+# The chart's admission policies that narrow what RBAC grants (a namespace the operator
+# may delete is one it created), applied with its RBAC.
+ADMISSION_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding", *ADMISSION_KINDS)
 # Lines in the operator's log that say the API server refused it something.
 # (Berth's own ApiError reads "403 Forbidden: ...", kopf's APIForbiddenError alike.)
 REFUSAL = re.compile(r"forbidden", re.IGNORECASE)
@@ -144,10 +147,15 @@ def chart_rbac(
         docs = [
             d
             for d in helm_template(module_tmp, release, release, values)
+            # The release's own admission policies (the previews'); the Workload policy
+            # ones (berth-policy-*) the session installed already, as the chart would.
             if d["kind"] in RBAC_KINDS
+            or (d["kind"] in ADMISSION_KINDS and d["metadata"]["name"].startswith(release))
         ]
-        assert sorted(d["kind"] for d in docs) == [
-            "ClusterRole",
+        assert sorted(d["kind"] for d in docs if d["kind"] in RBAC_KINDS) == [
+            "ClusterRole",  # the operator's
+            "ClusterRole",  # preview editors'
+            "ClusterRole",  # preview requesters'
             "ClusterRoleBinding",
             "ServiceAccount",
         ]
@@ -357,6 +365,18 @@ MAY = [
     # Berth's admission policies, bound per Environment: created when missing
     ("get", BINDINGS, "-A"),
     ("create", BINDINGS, "-A"),
+    # previews: Previews (finalizer, status, an expired one deleted), their Environments,
+    # copies of Workloads, the namespace Berth created deleted last by a teardown, and the
+    # RoleBindings of a base's creators to the two preview ClusterRoles, by name
+    ("watch", "previews.berth.dev", "-A"),
+    ("patch", "previews.berth.dev", "-n", "team-x"),
+    ("patch", "previews.berth.dev/status", "-n", "team-x"),
+    ("delete", "previews.berth.dev", "-n", "team-x"),
+    ("create", "environments.berth.dev", "-A"),
+    ("delete", "environments.berth.dev", "-A"),
+    ("create", "workloads.berth.dev", "-n", "team-x"),
+    ("delete", "namespaces", "-A"),
+    ("create", "rolebindings.rbac.authorization.k8s.io", "-n", "team-x"),
 ]
 
 MAY_NOT = [
@@ -378,8 +398,7 @@ MAY_NOT = [
     ("get", "pods/log", "-n", "team-x"),
     ("create", "pods", "-n", "team-x"),
     ("delete", "pods", "-n", "team-x"),
-    # namespaces: never deleted (nor replaced)
-    ("delete", "namespaces", "-A"),
+    # namespaces: never replaced (deleted only by a teardown: see MAY)
     ("update", "namespaces", "-A"),
     # no way to more rights
     ("create", "clusterroles.rbac.authorization.k8s.io", "-A"),
@@ -387,18 +406,17 @@ MAY_NOT = [
     ("escalate", "clusterroles.rbac.authorization.k8s.io", "-A"),
     ("bind", "clusterroles.rbac.authorization.k8s.io", "-A"),
     ("create", "clusterrolebindings.rbac.authorization.k8s.io", "-A"),
-    ("create", "rolebindings.rbac.authorization.k8s.io", "-n", "team-x"),
+    ("patch", "rolebindings.rbac.authorization.k8s.io", "-n", "team-x"),
+    ("delete", "rolebindings.rbac.authorization.k8s.io", "-n", "team-x"),
     ("impersonate", "serviceaccounts", "-n", "team-x"),
     ("create", "serviceaccounts/token", "-n", "team-x"),
     ("create", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
     ("delete", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
-    # Workloads and Environments: written by apply only, never updated, created or
-    # (Environments) deleted
+    # Workloads, Environments and Previews: written by apply only, never updated
     ("update", "workloads.berth.dev", "-n", "team-x"),
-    ("create", "workloads.berth.dev", "-n", "team-x"),
     ("update", "environments.berth.dev", "-A"),
-    ("create", "environments.berth.dev", "-A"),
-    ("delete", "environments.berth.dev", "-A"),
+    ("update", "previews.berth.dev", "-n", "team-x"),
+    ("create", "previews.berth.dev", "-n", "team-x"),
     # ClusterProvisioners: the platform team's, read only
     ("create", "clusterprovisioners.berth.dev", "-A"),
     ("patch", "clusterprovisioners.berth.dev", "-A"),
@@ -431,6 +449,29 @@ def test_the_service_account_may_do_what_the_operator_does(chart_rbac: ChartRbac
     assert not refused, f"{chart_rbac.user} may not: {refused}"
 
 
+def test_the_service_account_binds_the_two_preview_roles_and_no_other(
+    chart_rbac: ChartRbac,
+) -> None:
+    """``bind`` names exactly the two preview ClusterRoles; the RoleBindings it may change
+    or delete are exactly the two it writes."""
+
+    def can(verb: str, named: str, *where: str) -> bool:
+        proc = chart_rbac.kubectl("auth", "can-i", verb, named, *where)
+        return proc.stdout.strip().splitlines()[:1] == ["yes"]
+
+    roles = "clusterroles.rbac.authorization.k8s.io"
+    for role in ("berth-preview-editor", "berth-preview-requester"):
+        assert can("bind", f"{roles}/{role}")
+    for other in ("cluster-admin", "admin", "edit", chart_rbac.release):
+        assert not can("bind", f"{roles}/{other}"), other
+    bindings = "rolebindings.rbac.authorization.k8s.io"
+    for mine in ("berth-preview-editors", "berth-preview-requesters"):
+        assert can("patch", f"{bindings}/{mine}", "-n", "team-x")
+        assert can("delete", f"{bindings}/{mine}", "-n", "team-x")
+    assert not can("patch", f"{bindings}/someone-elses", "-n", "team-x")
+    assert not can("delete", f"{bindings}/someone-elses", "-n", "team-x")
+
+
 def test_the_service_account_may_not_do_anything_else(chart_rbac: ChartRbac) -> None:
     allowed = [" ".join(case) for case in MAY_NOT if chart_rbac.can_i(*case)]
     assert not allowed, f"{chart_rbac.user} may: {allowed}"
@@ -455,6 +496,8 @@ def test_the_api_server_refuses_the_real_requests(chart_rbac: ChartRbac, module_
             "--from-literal=a=b",
             "--dry-run=server",
         ],
+        # (RBAC lets a teardown delete namespaces; the chart's admission policy only one
+        # the operator created, which this one is not)
         "delete a namespace": ["delete", "namespace", ns, "--dry-run=server"],
         "bind cluster-admin": [
             "create",

@@ -603,7 +603,9 @@ def test_a_sharded_replica_needs_only_the_charts_rbac(
     replica: OperatorProcess | None = None
     try:
         assert sorted(d["kind"] for d in docs) == [
-            "ClusterRole",
+            "ClusterRole",  # the operator's
+            "ClusterRole",  # preview editors'
+            "ClusterRole",  # preview requesters'
             "ClusterRoleBinding",
             "Role",
             "RoleBinding",

@@ -81,7 +81,16 @@ def test_workload_becomes_ready_and_kubectl_wait_returns(
     # The printer columns answer "is it up, where".
     table = cluster.kubectl("-n", namespace, "get", "workloads")
     header, row = table.strip().splitlines()[:2]
-    assert header.split() == ["NAME", "ENVIRONMENT", "READY", "STATUS", "REPLICAS", "URL", "AGE"]
+    assert header.split() == [
+        "NAME",
+        "ENVIRONMENT",
+        "SOURCE",  # empty: not a preview's copy
+        "READY",
+        "STATUS",
+        "REPLICAS",
+        "URL",
+        "AGE",
+    ]
     assert row.split()[:5] == ["web", environment, "True", "Ready", "2/2"]
 
 

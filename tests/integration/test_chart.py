@@ -181,6 +181,30 @@ CLAIM_RULES = grant(
     " ".join(EXAMPLE_CLAIMS["resources"]),
     "get list watch create patch delete",
 )
+# Previews (cluster-wide only): Previews, their Environments, copies of Workloads, the
+# namespace a teardown deletes last, and the RoleBindings of a base's creators (by name;
+# "bind" on the two preview ClusterRoles by name: rules_of does not show names).
+PREVIEW_RULES = (
+    grant("berth.dev", "previews", "get list watch patch delete")
+    | grant("berth.dev", "previews/status", "patch")
+    | grant("berth.dev", "environments", "create delete")
+    | grant("berth.dev", "workloads", "create")
+    | grant("", "namespaces", "delete")
+    | grant("rbac.authorization.k8s.io", "rolebindings", "create get patch delete")
+    | grant("rbac.authorization.k8s.io", "clusterroles", "bind")
+)
+# What a base's creators get: Previews in its namespace; Workloads, and reading why one
+# is not Ready, in each preview's.
+PREVIEW_ROLES = {
+    "ClusterRole/berth-preview-requester": grant(
+        "berth.dev", "previews", "get list watch create patch delete"
+    ),
+    "ClusterRole/berth-preview-editor": grant(
+        "berth.dev", "workloads", "get list watch create patch delete"
+    )
+    | grant("", "pods pods/log events services configmaps", "get list watch")
+    | grant("apps", "deployments", "get list watch"),
+}
 KOPF_NAMESPACES = grant("", "namespaces", "list watch")
 CLUSTER_PEERING = grant("kopf.dev", "clusterkopfpeerings", "get list watch patch")
 NAMESPACED_PEERING = grant("kopf.dev", "kopfpeerings", "get list watch patch")
@@ -319,13 +343,26 @@ def test_bad_values_are_refused(
 
 
 RBAC_CASES: dict[str, tuple[dict[str, Any] | None, dict[str, set[tuple[str, str, str]]]]] = {
-    "default": (None, {f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES}),
-    "ha": (HA, {f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES | CLUSTER_PEERING}),
+    "default": (
+        None,
+        {f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES | PREVIEW_RULES, **PREVIEW_ROLES},
+    ),
+    "ha": (
+        HA,
+        {
+            f"ClusterRole/{RELEASE}": CLUSTER_RULES
+            | WORKLOAD_RULES
+            | CLUSTER_PEERING
+            | PREVIEW_RULES,
+            **PREVIEW_ROLES,
+        },
+    ),
     "sharding": (
         SHARDED,
         {
-            f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES,
+            f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES | PREVIEW_RULES,
             f"Role/{RELEASE}-sharding": SHARD_LEASES,
+            **PREVIEW_ROLES,
         },
     ),
     "namespaced": (
@@ -344,7 +381,10 @@ RBAC_CASES: dict[str, tuple[dict[str, Any] | None, dict[str, set[tuple[str, str,
     ),
     "claims": (
         CLAIMS,
-        {f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES | CLAIM_RULES},
+        {
+            f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES | CLAIM_RULES | PREVIEW_RULES,
+            **PREVIEW_ROLES,
+        },
     ),
     "namespaced-claims": (
         {**CLAIMS, "operator": {"namespaces": ["team-a"]}},
@@ -357,9 +397,11 @@ RBAC_CASES: dict[str, tuple[dict[str, Any] | None, dict[str, set[tuple[str, str,
         {"rbac": {"templateResources": []}},
         {
             f"ClusterRole/{RELEASE}": CLUSTER_RULES
+            | PREVIEW_RULES
             | WORKLOAD_RULES
             - grant("", "persistentvolumeclaims", "get list create patch delete")
-            - grant("networking.k8s.io", "ingresses", "get list create patch delete")
+            - grant("networking.k8s.io", "ingresses", "get list create patch delete"),
+            **PREVIEW_ROLES,
         },
     ),
 }
@@ -384,7 +426,8 @@ def test_rbac_grants_exactly_what_the_operator_needs(
         # Secrets: get by name, and nothing else — never list or watch, never a write.
         on_secrets = {t for t in triples if t[1] == "secrets"}
         assert on_secrets <= {("", "secrets", "get")}, f"{role} grants {sorted(on_secrets)}"
-        # Workloads and Environments: never "update" (Argo CD owns spec and metadata).
+        # Workloads and Environments: never "update" (Argo CD owns spec and metadata),
+        # by the operator or by whoever makes previews.
         for group, resource, verb in triples:
             if group == "berth.dev" and resource in ("workloads", "environments"):
                 assert verb != "update", f"{role} grants update on {resource}"
@@ -903,6 +946,12 @@ ALLOWED = [
     ("get", "secrets"),
     ("create", "persistentvolumeclaims"),
     ("delete", "ingresses.networking.k8s.io"),
+    # previews: their Environments, copies, the namespace a teardown deletes last (the
+    # chart's admission policy narrows which), the creators' RoleBindings
+    ("delete", "environments.berth.dev"),
+    ("create", "workloads.berth.dev"),
+    ("delete", "namespaces"),
+    ("create", "rolebindings.rbac.authorization.k8s.io"),
 ]
 REFUSED = [
     ("list", "secrets"),
@@ -912,11 +961,10 @@ REFUSED = [
     ("delete", "secrets"),
     ("update", "workloads.berth.dev"),
     ("update", "environments.berth.dev"),
-    ("delete", "environments.berth.dev"),
-    ("create", "workloads.berth.dev"),
     ("create", "postgresqlinstances.platform.acme.dev"),  # rbac.claims is empty by default
-    ("delete", "namespaces"),
+    ("update", "namespaces"),
     ("create", "pods"),
+    ("bind", "clusterroles.rbac.authorization.k8s.io"),
     ("update", "deployments.apps"),
     ("patch", "clusterkopfpeerings.kopf.dev"),
     ("create", "clusterroles.rbac.authorization.k8s.io"),

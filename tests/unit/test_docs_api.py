@@ -125,7 +125,7 @@ def test_every_printer_column_is_shown(crd: Mapping[str, Any]) -> None:
 
 def test_one_page_per_kind_and_each_in_the_manuals_nav() -> None:
     pages = reference_pages(CRDS)
-    assert sorted(pages) == ["clusterprovisioner.md", "environment.md", "workload.md"]
+    assert sorted(pages) == ["clusterprovisioner.md", "environment.md", "preview.md", "workload.md"]
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     for name in pages:
         assert f": reference/{name}\n" in nav, f"reference/{name} is not in mkdocs.yml's nav"

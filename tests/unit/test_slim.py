@@ -114,7 +114,14 @@ def test_an_owner_keeps_all_but_managed_fields_and_kubectls_copy() -> None:
     original = copy.deepcopy(body)
     slim = slim_owner(body)
     assert body == original  # not changed in place
-    assert "managedFields" not in slim["metadata"]
+    # who writes what, one level deep: enough to tell a preview's copy from its own
+    assert slim["metadata"]["managedFields"] == [
+        {
+            "manager": our_apply()["manager"],
+            "operation": our_apply()["operation"],
+            "fieldsV1": {key: {} for key in our_apply()["fieldsV1"]},
+        }
+    ]
     assert slim["metadata"]["annotations"] == {"team": "a"}
     assert {k: v for k, v in slim.items() if k != "metadata"} == {
         k: v for k, v in body.items() if k != "metadata"

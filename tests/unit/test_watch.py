@@ -62,7 +62,7 @@ async def test_startup_settings_and_runtime(
         assert settings.watching.label_selectors[("apps", "v1", "deployments")] == selector
         assert settings.watching.label_selectors[("v1", "pods")] == selector
         runtime = memo.runtime
-        assert set(runtime.reconcilers) == {"workload", "environment"}
+        assert set(runtime.reconcilers) == {"workload", "environment", "preview"}
         assert runtime.client.credentials.server == "https://127.0.0.1:6443"
 
         # SIGUSR1 dumps the tasks, for a stuck operator.

@@ -161,3 +161,50 @@ per namespace when operator.namespaces is set.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+What previews need of the operator, cluster-wide (previews need a cluster-wide operator:
+their namespaces are made as they come).
+*/}}
+{{- define "berth.previewRules" -}}
+# Previews: kopf indexes them and wakes their reconciler; Berth holds its finalizer on
+# each ("patch"), writes its status, and deletes one whose preview expired.
+- apiGroups: ["berth.dev"]
+  resources: ["previews"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+- apiGroups: ["berth.dev"]
+  resources: ["previews/status"]
+  verbs: ["patch"]
+# A Preview's preview Environment: made and kept by server-side apply ("create" for the
+# apply that creates it; "patch" is granted above), deleted when its Preview goes and
+# when it expires.
+- apiGroups: ["berth.dev"]
+  resources: ["environments"]
+  verbs: ["create", "delete"]
+# Copies of a base's Workloads in its previews: created by server-side apply (the
+# "patch" and "delete" on Workloads are granted above).
+- apiGroups: ["berth.dev"]
+  resources: ["workloads"]
+  verbs: ["create"]
+# A teardown deletes, last, the namespace Berth created for the Environment that goes
+# (only one it created: annotated berth.dev/created-by).
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["delete"]
+# The RoleBindings of a base's previews.creators: in its namespace and in each preview's,
+# by their two names ("create" cannot be limited by name; what a binding may grant is,
+# by the rule below).
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["rolebindings"]
+  verbs: ["create"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["rolebindings"]
+  verbs: ["get", "patch", "delete"]
+  resourceNames: ["berth-preview-requesters", "berth-preview-editors"]
+# Binding those two ClusterRoles, and no other: "bind" lets Berth grant what they hold
+# without holding it (it never edits Workloads on anyone's behalf), and names them.
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["clusterroles"]
+  verbs: ["bind"]
+  resourceNames: ["berth-preview-editor", "berth-preview-requester"]
+{{- end }}

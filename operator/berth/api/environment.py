@@ -20,6 +20,7 @@ from berth.api.common import (
     Condition,
     ObjectMeta,
     StatusModel,
+    no_server_defaults,
     status_as_read,
 )
 from berth.api.container import ResourceRequirements
@@ -28,6 +29,7 @@ from berth.api.policy import (
     PodSecurityLevel,
     PolicyRuleStatus,
 )
+from berth.api.preview import PreviewOf, PreviewPolicy, PreviewState, TeardownState
 from berth.api.workload import MAX_REPLICAS
 
 EnvironmentType = Literal["development", "staging", "production", "preview"]
@@ -39,6 +41,8 @@ MAX_PROVISIONERS = 256
 
 class EnvironmentDefaults(BerthModel):
     """Values applied where a Workload says nothing."""
+
+    model_config = ConfigDict(json_schema_extra=no_server_defaults)
 
     replicas: int = Field(
         1, ge=0, le=MAX_REPLICAS, description="Replicas of a Workload that sets none."
@@ -323,6 +327,21 @@ class Provisioner(ProvisionerFields):
 class EnvironmentSpec(BerthModel):
     """Desired state of an Environment."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(self.type == 'preview') == has(self.preview)",
+                    "message": "spec.preview (the base) is set exactly when type is preview",
+                },
+                {
+                    "rule": "!(self.type == 'preview' && has(self.previews))",
+                    "message": "a preview cannot be a base: remove spec.previews",
+                },
+            ]
+        }
+    )
+
     type: EnvironmentType = Field(
         description="Kind of environment: development, staging, production or preview."
     )
@@ -353,7 +372,10 @@ class EnvironmentSpec(BerthModel):
         None,
         description=(
             "What happens to provisioned resources when a Workload goes: Delete, Retain or "
-            "Orphan. Absent: Retain for production, Delete otherwise."
+            "Orphan; and when the Environment goes: under Delete, its Workloads, then their "
+            "resources, then the namespace (if Berth created it) are deleted, in that order; "
+            "under Retain and Orphan all stay. Absent: Retain for production, Delete "
+            "otherwise (a preview's is never its base's)."
         ),
     )
     routes: Routes | None = Field(None, description="External exposure of Workloads.")
@@ -363,12 +385,28 @@ class EnvironmentSpec(BerthModel):
         description="Provisioners by resource type; the most specific match wins.",
     )
 
+    preview: PreviewOf | None = Field(
+        None,
+        description=(
+            "Set on a preview (type preview): its base, ttl and which of the base's "
+            "Workloads it runs."
+        ),
+    )
+    previews: PreviewPolicy | None = Field(
+        None,
+        description=(
+            "Set on a base: it accepts previews, this many, this long, made by these. "
+            "Absent: no previews of this Environment."
+        ),
+    )
+
     def pod_security_level(self) -> PodSecurityLevel:
         """policy.podSecurity, or its default: restricted."""
         return self.policy.pod_security if self.policy is not None else "restricted"
 
     def effective_deletion_policy(self) -> DeletionPolicy:
-        """deletionPolicy, or its default: Retain in production, Delete elsewhere."""
+        """deletionPolicy, or its default: Retain in production, Delete elsewhere (a
+        preview's is never its base's)."""
         if self.deletion_policy is not None:
             return self.deletion_policy
         return "Retain" if self.type == "production" else "Delete"
@@ -399,6 +437,15 @@ class EnvironmentStatus(StatusModel):
             "from before the rule and, for Warn and Audit, those admitted with it)."
         ),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["rule"]},
+    )
+    preview: PreviewState | None = Field(None, description="A preview's base, copies and expiry.")
+    previews: int | None = Field(None, ge=0, description="On a base: how many previews it has.")
+    teardown: TeardownState | None = Field(
+        None,
+        description=(
+            "While the Environment is deleted under deletionPolicy Delete: what is being "
+            "removed, and what it waits for."
+        ),
     )
     kopf: dict[str, Any] | None = Field(
         None, description="Bookkeeping of the operator framework; not for users."

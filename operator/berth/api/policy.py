@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
-from berth.api.common import BerthModel, StatusModel
+from berth.api.common import BerthModel, StatusModel, no_server_defaults
 from berth.api.workload import _TYPE_PATTERN as RESOURCE_TYPE_PATTERN
 from berth.api.workload import MAX_REPLICAS
 
@@ -95,6 +95,10 @@ class PolicyEnforcement(BerthModel):
 class EnvironmentPolicy(BerthModel):
     """Rules every Workload in the Environment must satisfy, checked when a Workload is
     applied (admission) and while it runs (the operator), in the same words."""
+
+    # A preview inherits its base's rule wherever it says nothing: nothing is defaulted
+    # on the server (the admission policies read an absent rule as off, as this does).
+    model_config = ConfigDict(json_schema_extra=no_server_defaults)
 
     allowed_registries: list[RegistryPrefix] | None = Field(
         None,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.handlers.keys import WorkloadKey
+from berth.handlers.keys import PreviewKey, WorkloadKey
 from berth.kube.children import ObjectKey
 from berth.names import LAST_APPLIED_ANNOTATION, WORKLOAD_LABEL
 from berth.render.pods import PodSummary
@@ -22,15 +22,27 @@ from berth.render.pods import PodSummary
 
 def slim_owner(body: Mapping[str, Any]) -> dict[str, Any]:
     """A Workload or Environment as the cache keeps it: whole, but for what no reconcile
-    reads and that can be as big as the rest — who wrote which field (managedFields) and
-    kubectl's copy of its last client-side apply."""
+    reads and that can be as big as the rest — who wrote which field below the top level
+    (managedFields, kept one level deep) and kubectl's copy of its last client-side
+    apply."""
     result = dict(body)
     meta = dict(result.get("metadata") or {})
-    meta.pop("managedFields", None)
+    # Who writes which top-level part stays (a preview tells its copies from Workloads
+    # someone else wrote by it: berth.preview.copies), not the field paths below.
+    fields = meta.pop("managedFields", None)
+    if fields:
+        meta["managedFields"] = [shallow_entry(e) for e in fields if isinstance(e, Mapping)]
     annotations = meta.get("annotations")
     if annotations and LAST_APPLIED_ANNOTATION in annotations:
         meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED_ANNOTATION}
     result["metadata"] = meta
+    return result
+
+
+def shallow_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A managedFields entry with the top-level fields it owns, not the paths below."""
+    result = {k: entry[k] for k in ("manager", "operation", "subresource") if k in entry}
+    result["fieldsV1"] = {key: {} for key in entry.get("fieldsV1") or {}}
     return result
 
 
@@ -61,6 +73,7 @@ class _Written:
 WORKLOADS_INDEX = "berth_workloads"
 ENVIRONMENTS_INDEX = "berth_environments"
 CLUSTER_PROVISIONERS_INDEX = "berth_clusterprovisioners"
+PREVIEWS_INDEX = "berth_previews"
 CHILD_INDICES = ("berth_deployments", "berth_services", "berth_configmaps")
 # The Pods of Workloads' Deployments, each as a small PodSummary (never the body).
 PODS_INDEX = "berth_pods"
@@ -93,6 +106,7 @@ class Cache:
             WORKLOADS_INDEX,
             ENVIRONMENTS_INDEX,
             CLUSTER_PROVISIONERS_INDEX,
+            PREVIEWS_INDEX,
             *CHILD_INDICES,
             PODS_INDEX,
         ):
@@ -183,6 +197,37 @@ class Cache:
     def environment_names(self) -> list[str]:
         index = self.indices.get(ENVIRONMENTS_INDEX) or {}
         return sorted(index.keys())
+
+    def preview(self, key: PreviewKey) -> dict[str, Any] | None:
+        found = _values(self.indices.get(PREVIEWS_INDEX), (key.namespace, key.name))
+        if not found:
+            return None
+        return self._fresh(found[0], ObjectKey.of(found[0]))
+
+    def preview_keys(self) -> list[PreviewKey]:
+        index = self.indices.get(PREVIEWS_INDEX) or {}
+        return [PreviewKey(namespace, name) for namespace, name in sorted(index.keys())]
+
+    def previews_in(self, namespace: str) -> list[dict[str, Any]]:
+        """The Previews (requests) of a namespace, by name."""
+        found = []
+        for key in self.preview_keys():
+            if key.namespace == namespace:
+                body = self.preview(key)
+                if body is not None:
+                    found.append(body)
+        return found
+
+    def previews_of(self, base: str) -> list[dict[str, Any]]:
+        """The preview Environments whose base is ``base``, by name."""
+        found = []
+        for name in self.environment_names():
+            env = self.environment(name)
+            spec = (env or {}).get("spec") or {}
+            of = (spec.get("preview") or {}).get("base") if spec.get("type") == "preview" else None
+            if env is not None and of == base:
+                found.append(env)
+        return found
 
     def cluster_provisioners(self) -> list[dict[str, Any]]:
         """Every ClusterProvisioner, by name."""

@@ -33,4 +33,18 @@ class EnvironmentKey(NamedTuple):
         return self.name
 
 
-Key = WorkloadKey | EnvironmentKey
+class PreviewKey(NamedTuple):
+    """A Preview: a request for a preview Environment, in its base's namespace."""
+
+    namespace: str
+    name: str
+
+    @property
+    def kind(self) -> str:
+        return "preview"
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+Key = WorkloadKey | EnvironmentKey | PreviewKey

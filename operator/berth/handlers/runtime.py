@@ -167,7 +167,7 @@ class Runtime:
 
     def _keys(self) -> list[Key]:
         keys: list[Key] = [EnvironmentKey(name) for name in self.cache.environment_names()]
-        return keys + list(self.cache.workload_keys())
+        return keys + list(self.cache.workload_keys()) + list(self.cache.preview_keys())
 
     def shard_of_key(self, key: Key) -> int | None:
         """The shard a key belongs to (its namespace's; an Environment's is the one of the

@@ -16,8 +16,10 @@ from berth.api import Environment
 from berth.handlers.cache import Cache
 from berth.handlers.catalogue import Catalogue
 from berth.handlers.dependents import Dependents, seen_of
-from berth.handlers.keys import WorkloadKey
+from berth.handlers.keys import EnvironmentKey, Key, PreviewKey, WorkloadKey
 from berth.names import RESOURCE_LABEL, WORKLOAD_LABEL
+from berth.preview.inherit import base_name
+from berth.preview.requests import request_of
 from berth.provision import cluster_provisioner_name, serves_environment
 from berth.provision.identity import identities_of_spec, identity_of_entry
 
@@ -133,3 +135,48 @@ def users_of_claim(cache: Cache, claim: Mapping[str, Any]) -> list[WorkloadKey]:
         for wl in cache.workloads_in(namespace)
         if identity in identities_of_spec(wl["metadata"]["name"], wl.get("spec")).values()
     )
+
+
+# -- previews -------------------------------------------------------------------------------
+
+
+def _namespace_of(body: Mapping[str, Any] | None) -> str:
+    return str(((body or {}).get("spec") or {}).get("namespace") or "")
+
+
+def previews_of_environment(cache: Cache, body: Mapping[str, Any]) -> list[Key]:
+    """What a change to an Environment concerns among previews:
+
+    - a base: its previews (they inherit it live) and their Workloads (they run under it);
+    - a preview: the Preview it was made for; and, since it counts in its base's quota,
+      the Previews of its base that wait for their turn;
+    - any Environment: the Previews of its namespace (one may wait for it as its base).
+    """
+    name = str(body["metadata"]["name"])
+    found: list[Key] = []
+    for preview in cache.previews_of(name):
+        found.append(EnvironmentKey(preview["metadata"]["name"]))
+        found.extend(workloads_of_environment(cache, preview))
+    request = request_of(body)
+    if request and "/" in request:
+        found.append(PreviewKey(*request.split("/", 1)))
+    base = cache.environment(base_name(body) or "") if base_name(body) else None
+    for namespace in {_namespace_of(body), _namespace_of(base)} - {""}:
+        found.extend(
+            PreviewKey(namespace, p["metadata"]["name"]) for p in cache.previews_in(namespace)
+        )
+    return found
+
+
+def previews_of_workload(cache: Cache, workload: Mapping[str, Any]) -> list[EnvironmentKey]:
+    """The previews a change to this Workload concerns now (not in a few seconds, as its
+    counts): those whose base's namespace it is in (their copies follow it), and the
+    preview whose namespace it is in (its copies and its ttl)."""
+    namespace = workload["metadata"]["namespace"]
+    found: list[EnvironmentKey] = []
+    for env in cache.environments_for_namespace(namespace):
+        name = str(env["metadata"]["name"])
+        found.extend(EnvironmentKey(p["metadata"]["name"]) for p in cache.previews_of(name))
+        if base_name(env):
+            found.append(EnvironmentKey(name))
+    return found

@@ -15,10 +15,10 @@ from berth import metrics
 from berth.api import GROUP, VERSION
 from berth.coordination.peering import Peering
 from berth.coordination.sharding import Sharder
-from berth.handlers import environment, kopfpatch, wakeups, workload
+from berth.handlers import environment, kopfpatch, preview_request, wakeups, workload
 from berth.handlers.cache import slim_owner
 from berth.handlers.config import OperatorConfig
-from berth.handlers.keys import EnvironmentKey, WorkloadKey
+from berth.handlers.keys import EnvironmentKey, PreviewKey, WorkloadKey
 from berth.handlers.runtime import Runtime
 from berth.kube import credentials
 from berth.kube.children import slim_child
@@ -96,6 +96,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     )
     runtime.reconcilers["workload"] = workload.reconcile
     runtime.reconcilers["environment"] = environment.reconcile
+    runtime.reconcilers["preview"] = preview_request.reconcile
     memo.runtime = runtime
     runtime.start_sharding()
 
@@ -186,6 +187,13 @@ async def berth_environments(name: str, body: kopf.Body, **_: Any) -> dict[Any, 
     return {name: slim_owner(body)}
 
 
+@kopf.index(GROUP, VERSION, "previews")
+async def berth_previews(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    return {(namespace, name): slim_owner(body)}
+
+
 @kopf.index(GROUP, VERSION, "clusterprovisioners")
 async def berth_clusterprovisioners(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return {name: dict(body)}
@@ -274,6 +282,9 @@ async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs
         runtime.generations.saw(WorkloadKey(namespace, name), body, record=ours)
     if not echo:  # our own status write coming back tells its reconcile nothing new
         runtime.enqueue(WorkloadKey(namespace, name))
+        # Previews follow their base's Workloads, and notice their own, within seconds.
+        for preview in wakeups.previews_of_workload(runtime.cache, body):
+            runtime.enqueue(preview)
     for other in wakeups.sharers(runtime.cache, body):
         runtime.enqueue(other)
     # Those waiting for it (a service-port to it), when it appeared, changed or went.
@@ -295,6 +306,21 @@ async def on_environment(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwa
     runtime.enqueue(EnvironmentKey(body["metadata"]["name"]))
     for key in wakeups.workloads_of_environment(runtime.cache, body):
         runtime.enqueue(key)
+    for other in wakeups.previews_of_environment(runtime.cache, body):
+        runtime.enqueue(other)
+
+
+@kopf.on.event(GROUP, VERSION, "previews")
+async def on_preview(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    runtime = _woken(memo, kwargs)
+    echo = event["type"] != "DELETED" and runtime.cache.own_echo(body)
+    if event["type"] == "DELETED":
+        runtime.cache.forget(body)
+    if not echo:
+        runtime.enqueue(PreviewKey(body["metadata"]["namespace"], body["metadata"]["name"]))
+    # The Previews of the namespace that wait for a turn in the base's quota.
+    for other in runtime.cache.previews_in(body["metadata"]["namespace"]):
+        runtime.enqueue(PreviewKey(other["metadata"]["namespace"], other["metadata"]["name"]))
 
 
 @kopf.on.event(GROUP, VERSION, "clusterprovisioners")

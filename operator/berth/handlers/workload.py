@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from berth import metrics
 from berth.api import Environment, Workload
 from berth.clock import parse_time, rfc3339
+from berth.handlers import previews
 from berth.handlers.cache import Cache
 from berth.handlers.common import (
     deletion_policy,
@@ -47,7 +48,19 @@ ENVIRONMENT_GRACE_SECONDS = 4.0
 def resolve_environment(
     cache: Cache, workload: Mapping[str, Any]
 ) -> tuple[str | None, dict[str, Any] | None, Problem | None]:
-    """The Environment a Workload runs in: the one it names, or its namespace's."""
+    """The Environment a Workload runs in — the one it names, or its namespace's — as
+    the Workload sees it: a preview over its base (and why its base cannot be used)."""
+    name, body, problem = find_environment(cache, workload)
+    if body is None or problem is not None:
+        return name, body, problem
+    body, problem = previews.effective(cache, body)
+    return name, body, problem
+
+
+def find_environment(
+    cache: Cache, workload: Mapping[str, Any]
+) -> tuple[str | None, dict[str, Any] | None, Problem | None]:
+    """The Environment a Workload names, or its namespace's."""
     namespace = workload["metadata"]["namespace"]
     named = (workload.get("spec") or {}).get("environment")
     if named:

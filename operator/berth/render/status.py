@@ -183,15 +183,22 @@ def environment_status(
     previous: Mapping[str, Any] | None,
     now: str,
     policy: Sequence[Mapping[str, Any]] | None = None,
+    waiting: Problem | None = None,
+    preview: Mapping[str, Any] | None = None,
+    previews: int | None = None,
 ) -> dict[str, Any]:
     """The status of an Environment: is its namespace there, how its Workloads fare, and
-    (``policy``, from ``berth.render.policy.policy_status``) how many break each rule."""
+    (``policy``, from ``berth.render.policy.policy_status``) how many break each rule;
+    for a preview, ``preview`` (status.preview). ``waiting``: what it waits for that is
+    no one's to fix (a base not there yet, a turn in the quota)."""
     if problem is not None:
         verdicts = stalled_summary(
             problem.reason,
             problem.message,
             reconciling_message="waiting for the Environment to change",
         )
+    elif waiting is not None:
+        verdicts = progressing_summary(waiting.reason, waiting.message)
     elif not namespace_ready:
         verdicts = progressing_summary(
             Reason.NAMESPACE_NOT_READY, f"namespace {namespace} is not active"
@@ -208,4 +215,6 @@ def environment_status(
         "workloads": workloads,
         "readyWorkloads": ready_workloads,
         **({"policy": [dict(entry) for entry in policy]} if policy else {}),
+        **({"preview": dict(preview)} if preview else {}),
+        **({"previews": previews} if previews is not None else {}),
     }
