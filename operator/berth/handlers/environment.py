@@ -1,5 +1,6 @@
-"""Reconcile one Environment: its namespace, who may make its previews, and a status
-that counts its Workloads (and those that break each rule of its policy); for a preview, also its base, copies and time to live
+"""Reconcile one Environment: its namespace, who may make its previews, the admission
+policies bound to it, and a status that counts its Workloads (and those that break each
+rule of its policy); for a preview, also its base, copies and time to live
 (``berth.handlers.previews``). Its deletion: ``berth.handlers.teardown``."""
 
 from __future__ import annotations
