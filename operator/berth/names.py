@@ -55,6 +55,18 @@ DEFINED_BY_ANNOTATION: Final = "berth.dev/defined-by"
 # (provision.sharing: a user with another fingerprint gets SharedResourceConflict).
 DEFINITION_ANNOTATION: Final = "berth.dev/definition"
 
+# -- promotion (berth.promotion, handlers.promotion, cli.promote) ----------------------------
+
+# On a Workload a Promotion wrote, value "<namespace>/<name>" of that Promotion: the
+# revision recorded when the Workload becomes Ready names it in its history.
+PROMOTION_ANNOTATION: Final = "berth.dev/promotion"
+# On a Workload a Promotion (or `berth promote --write`) wrote, value
+# "<namespace>/<name>" of the WorkloadRevision it came from.
+PROMOTED_REVISION_ANNOTATION: Final = "berth.dev/promoted-revision"
+# The field manager of a Promotion's writes to its target Workload (not FIELD_MANAGER:
+# the Workload's spec is the user's, and managedFields say a promotion wrote it).
+PROMOTION_FIELD_MANAGER: Final = "berth-promotion"
+
 # -- labels of the sharding Leases (handlers.sharding) ---------------------------------------
 
 # On every Lease of sharded replicas, value "shard" or "member": the replicas list their
@@ -75,6 +87,11 @@ POD_SECURITY_WARN_LABEL: Final = "pod-security.kubernetes.io/warn"
 # and its Service's name (api.workload validates them; provision.services reads the name).
 SCORE_KIND_ANNOTATION: Final = "k8s.score.dev/kind"
 SCORE_SERVICE_NAME_ANNOTATION: Final = "k8s.score.dev/service-name"
+# Argo CD's marks on an object it syncs from git: the tracking annotation (its default
+# tracking method) and the instance label (its label tracking method; Helm sets it too).
+# A Promotion does not write a Workload that carries either (berth.promotion.preflight).
+ARGOCD_TRACKING_ANNOTATION: Final = "argocd.argoproj.io/tracking-id"
+ARGOCD_INSTANCE_LABEL: Final = "app.kubernetes.io/instance"
 # kubectl's copy of the last applied object: the watch cache drops it (handlers.cache).
 LAST_APPLIED_ANNOTATION: Final = "kubectl.kubernetes.io/last-applied-configuration"
 

@@ -449,4 +449,7 @@ def test_filenames() -> None:
         "berth.dev_workloads.yaml",
         "berth.dev_environments.yaml",
         "berth.dev_clusterprovisioners.yaml",
+        "berth.dev_workloadrevisions.yaml",
+        "berth.dev_promotions.yaml",
+        "berth.dev_promotionapprovals.yaml",
     ]

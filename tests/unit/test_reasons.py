@@ -85,6 +85,17 @@ WIRE = {
     "DRIFT_CORRECTED": "DriftCorrected",
     "RESOURCE_RELEASED": "ResourceReleased",
     "DELETING_WORKLOADS": "DeletingWorkloads",
+    "REVISION_RECORDED": "RevisionRecorded",
+    "PROMOTED": "Promoted",
+    "NO_READY_REVISION": "NoReadyRevision",
+    "REVISION_NOT_FOUND": "RevisionNotFound",
+    "WORKLOAD_NOT_FOUND": "WorkloadNotFound",
+    "PROMOTION_PATH_NOT_ALLOWED": "PromotionPathNotAllowed",
+    "AWAITING_APPROVAL": "AwaitingApproval",
+    "APPROVAL_NOT_GRANTED": "ApprovalNotGranted",
+    "MANAGED_BY_GIT_OPS": "ManagedByGitOps",
+    "SUPERSEDED": "Superseded",
+    "INVALID_PROMOTION": "InvalidPromotion",
 }
 POD_WIRE = {
     "IMAGE_PULL_BACK_OFF": "ImagePullBackOff",

@@ -348,6 +348,45 @@ class Provisioner(ProvisionerFields):
     )
 
 
+DEFAULT_REVISION_HISTORY_LIMIT = 10
+MAX_REVISION_HISTORY_LIMIT = 100
+MAX_PROMOTION_SOURCES = 64
+
+
+class PromotionPolicy(BerthModel):
+    """What this Environment accepts as promotions, and how many revisions its Workloads
+    keep."""
+
+    from_: (
+        list[Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63)]] | None
+    ) = Field(
+        None,
+        alias="from",
+        max_length=MAX_PROMOTION_SOURCES,
+        description=(
+            "The Environments promotions into this one may come from (the pipeline, e.g. "
+            "staging accepts from dev). Absent: any Environment. A rollback (a promotion "
+            "from this Environment itself) is always accepted."
+        ),
+    )
+    require_approval: bool = Field(
+        False,
+        description=(
+            "If true, a Promotion into this Environment (a rollback too) waits for a "
+            "PromotionApproval by a subject RBAC lets create one in its namespace."
+        ),
+    )
+    revision_history_limit: int = Field(
+        DEFAULT_REVISION_HISTORY_LIMIT,
+        ge=1,
+        le=MAX_REVISION_HISTORY_LIMIT,
+        description=(
+            "How many WorkloadRevisions each Workload here keeps; the oldest that nothing "
+            "refers to go first. Also the length of its status.history."
+        ),
+    )
+
+
 class EnvironmentSpec(BerthModel):
     """Desired state of an Environment."""
 
@@ -385,6 +424,15 @@ class EnvironmentSpec(BerthModel):
         None,
         max_length=MAX_PROVISIONERS,
         description="Provisioners by resource type; the most specific match wins.",
+    )
+
+    promotion: PromotionPolicy | None = Field(
+        None,
+        description=(
+            "Which Environments may promote into this one, whether a promotion needs an "
+            "approval, and how many revisions Workloads keep. Absent: promotions from any "
+            "Environment, no approval, 10 revisions."
+        ),
     )
 
     def pod_security_level(self) -> PodSecurityLevel:

@@ -39,6 +39,7 @@ from berth.api.common import (
     StatusModel,
     status_as_read,
 )
+from berth.api.revision import CurrentRevision, HistoryEntry
 from berth.names import SCORE_KIND_ANNOTATION, SCORE_SERVICE_NAME_ANNOTATION
 
 RESERVED_VARIABLE_PREFIX = "BERTH_SECRET_"
@@ -655,6 +656,13 @@ class WorkloadStatus(StatusModel):
     )
     managed_objects: list[ObjectReference] | None = Field(
         None, description="The Kubernetes objects Berth manages for the workload."
+    )
+    revision: CurrentRevision | None = Field(
+        None, description="The WorkloadRevision the Workload runs (written once it is Ready)."
+    )
+    history: list[HistoryEntry] | None = Field(
+        None,
+        description="The revisions it went to, newest first (at most the revision history limit).",
     )
     kopf: dict[str, Any] | None = Field(
         None, description="Bookkeeping of the operator framework; not for users."
