@@ -59,8 +59,10 @@ def parse_challenge(header: str | None) -> Challenge | None:
 
 
 def is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.endswith("]") else host
-    name = name.strip("[]")
+    if host.startswith("["):  # [IPv6]:port
+        name = host[1 : host.find("]")]
+    else:
+        name = host.split(":")[0] if host.count(":") == 1 else host
     if name == "localhost":
         return True
     try:
@@ -175,7 +177,7 @@ class Resolver:
                     f"registry {ref.registry} needs credentials and no image pull Secret has "
                     "any for it"
                 )
-            return aiohttp.BasicAuth(creds.username or "", creds.password or "").encode()
+            return aiohttp.encode_basic_auth(creds.username or "", creds.password or "")
         if challenge.scheme != "bearer" or "realm" not in challenge.params:
             raise _Refused(
                 f"registry {ref.registry} asked for an authentication Berth does not speak "
@@ -189,15 +191,17 @@ class Resolver:
         query = {"scope": params.get("scope") or f"repository:{ref.repository}:pull"}
         if params.get("service"):
             query["service"] = params["service"]
-        auth = None
+        headers = {}
         if creds is not None and creds.basic:
-            auth = aiohttp.BasicAuth(creds.username or "", creds.password or "")
+            headers["Authorization"] = aiohttp.encode_basic_auth(
+                creds.username or "", creds.password or ""
+            )
         if creds is not None and creds.identity_token:
             form = {**query, "grant_type": "refresh_token", "client_id": "berth"}
             form["refresh_token"] = creds.identity_token
             request = self._http().post(params["realm"], data=form)
         else:
-            request = self._http().get(params["realm"], params=query, auth=auth)
+            request = self._http().get(params["realm"], params=query, headers=headers)
         async with request as response:
             if response.status >= 400:
                 raise _Refused(
