@@ -93,8 +93,15 @@ def local_registry(workdir: Path) -> Iterator[LocalRegistry]:
     (workdir / "blobs").mkdir(parents=True, exist_ok=True)
     log = (workdir / "registry.log").open("wb")
     process = subprocess.Popen(
-        [str(CRANE), "registry", "serve", "--address", f"127.0.0.1:{port}", "--disk"]
-        + [str(workdir / "blobs")],
+        [
+            str(CRANE),
+            "registry",
+            "serve",
+            "--address",
+            f"127.0.0.1:{port}",
+            "--disk",
+            str(workdir / "blobs"),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )

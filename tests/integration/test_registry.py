@@ -63,8 +63,10 @@ async def test_a_tag_resolves_to_the_digest_the_registry_reports(
     pushed = registry.push("shop/checkout:1.0")
     found = await resolver.resolve(f"{registry.host}/shop/checkout:1.0")
     await resolver.close()
-    assert found.digest == pushed and found.message is None
-    assert pushed.startswith("sha256:") and len(pushed) == 71
+    assert found.digest == pushed
+    assert found.message is None
+    assert pushed.startswith("sha256:")
+    assert len(pushed) == 71
 
 
 async def test_a_tag_that_moves_resolves_to_its_new_digest(
@@ -99,7 +101,8 @@ async def test_a_missing_tag_is_a_sentence(registry: LocalRegistry, resolver: Re
 async def test_an_image_naming_no_registry_is_not_resolved(resolver: Resolver) -> None:
     found = await resolver.resolve("nginx:1.27")
     assert found.digest is None
-    assert found.message is not None and "names no registry host" in found.message
+    assert found.message is not None
+    assert "names no registry host" in found.message
 
 
 async def test_an_unreachable_registry_is_a_sentence(resolver: Resolver) -> None:
@@ -148,9 +151,11 @@ async def test_a_wrong_password_is_refused_and_never_repeated(
     wrong = pull_secret(bearer.host, USER, "not-the-password")
     found = await resolver.resolve(f"{bearer.host}/private/app:4.0", [wrong])
     await resolver.close()
-    assert found.digest is None and found.message is not None
+    assert found.digest is None
+    assert found.message is not None
     assert "refused a pull token" in found.message
-    assert "not-the-password" not in found.message and USER not in found.message
+    assert "not-the-password" not in found.message
+    assert USER not in found.message
 
 
 async def test_a_basic_challenge_is_answered_with_the_credentials(

@@ -78,7 +78,8 @@ def test_the_path_is_the_targets_from_list_and_a_rollback_always_passes() -> Non
 def test_a_target_synced_from_git_is_not_written(meta: dict[str, Any], found: str) -> None:
     target = {"metadata": {"name": "checkout", "namespace": "team-prod", **meta}}
     problem = gitops_problem(target, "berth promote checkout --from staging --to prod --write DIR")
-    assert problem is not None and problem.reason == Reason.MANAGED_BY_GIT_OPS
+    assert problem is not None
+    assert problem.reason == Reason.MANAGED_BY_GIT_OPS
     assert f"synced from git ({found} " in problem.message
     assert "`berth promote checkout --from staging --to prod --write DIR`" in problem.message
     assert gitops_problem({"metadata": {"name": "c"}}, "x") is None
@@ -167,12 +168,14 @@ def test_a_missing_revision_lists_those_there_are() -> None:
         "or leave spec.revision out for its current one",
     )
     gone = source_revision({}, source("checkout-r0"), [revision(2)])
-    assert isinstance(gone, Problem) and gone.reason == Reason.REVISION_NOT_FOUND
+    assert isinstance(gone, Problem)
+    assert gone.reason == Reason.REVISION_NOT_FOUND
 
 
 def test_a_source_never_ready_has_no_revision() -> None:
     problem = source_revision({}, source(), [])
-    assert isinstance(problem, Problem) and problem.reason == Reason.NO_READY_REVISION
+    assert isinstance(problem, Problem)
+    assert problem.reason == Reason.NO_READY_REVISION
 
 
 def approval(name: str, promotion: str, created: str) -> dict[str, Any]:

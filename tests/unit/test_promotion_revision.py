@@ -185,7 +185,8 @@ def test_numbers_count_up_past_anything_remembered() -> None:
 def test_an_identical_template_finds_the_newest_revision_with_its_hash() -> None:
     revisions = [revision(1, A), revision(2, B), revision(3, A)]
     found = identical(revisions, A)
-    assert found is not None and found["spec"]["revision"] == 3
+    assert found is not None
+    assert found["spec"]["revision"] == 3
     assert identical(revisions, "sha256:" + "c" * 64) is None
 
 
@@ -199,7 +200,8 @@ def test_the_revision_object_fits_its_model_and_is_owned_by_the_workload() -> No
     assert parsed.spec.template == {"containers": {"main": {"image": f"{IMAGE}@{A}"}}}
     assert parsed.spec.hash == template_hash(parsed.spec.template)
     assert (parsed.spec.environment_generation, parsed.spec.workload_generation) == (4, 2)
-    assert parsed.spec.origin is not None and parsed.spec.origin.promotion == "dev/promote-1"
+    assert parsed.spec.origin is not None
+    assert parsed.spec.origin.promotion == "dev/promote-1"
     assert manifest["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     assert manifest["metadata"]["labels"]["berth.dev/workload"] == "checkout"
     assert "origin" not in revision_manifest(body(), environment, 1, images, Origin())["spec"]
