@@ -11,6 +11,10 @@ files:
 - ``berth crds`` prints (or writes) the CustomResourceDefinitions (``berth.cli.crds``);
 - ``berth docs-api`` writes the API reference from the CRDs (``berth.cli.docs_api``).
 
+``berth promote`` and ``berth rollback`` work on the cluster, with the user's own
+kubeconfig: they create a Promotion, or write a pinned Workload into a git checkout
+(``berth.cli.promote``, ``berth.cli.rollback``, sharing ``berth.cli.promoting``).
+
 Bad input is reported as ``file:line: path.to.field: what is wrong`` on stderr, with exit
 code 1 (``berth.cli.loader`` reads YAML with line numbers, ``berth.cli.checks`` turns
 validation errors into those lines).
@@ -23,7 +27,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from berth import __version__
-from berth.cli import crds, docs_api, render, run, score_import
+from berth.cli import crds, docs_api, promote, render, rollback, run, score_import
 from berth.cli.loader import InputError
 
 Command = Callable[[argparse.Namespace], int]
@@ -37,6 +41,8 @@ COMMANDS: dict[
     "import": (score_import.add_parser, score_import.main),
     "crds": (crds.add_parser, crds.main),
     "docs-api": (docs_api.add_parser, docs_api.main),
+    "promote": (promote.add_parser, promote.main),
+    "rollback": (rollback.add_parser, rollback.main),
 }
 
 
