@@ -242,7 +242,11 @@ def chart_rbac(
             for d in helm_template(module_tmp, release, release, values)
             if d["kind"] in RBAC_KINDS
         ]
+        # The operator's ClusterRole and its binding; the promotion approver's and
+        # promoter's ClusterRoles, which the chart binds to no one.
         assert sorted(d["kind"] for d in docs) == [
+            "ClusterRole",
+            "ClusterRole",
             "ClusterRole",
             "ClusterRoleBinding",
             "ServiceAccount",
@@ -445,6 +449,19 @@ MAY = [
     ("create", "namespaces", "-A"),
     ("patch", "namespaces", "-A"),
     ("create", "events", "-n", "team-x"),
+    # promotion: the target Workload written (created, or replaced on a resourceVersion),
+    # revisions recorded and collected, Promotions and approvals watched, a Promotion's
+    # status; the ServiceAccount's pull Secrets; whether an approver holds the grant
+    ("create", "workloads.berth.dev", "-n", "team-x"),
+    ("update", "workloads.berth.dev", "-n", "team-x"),
+    ("create", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("list", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("delete", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("watch", "promotions.berth.dev", "-A"),
+    ("watch", "promotionapprovals.berth.dev", "-A"),
+    ("patch", "promotions.berth.dev/status", "-n", "team-x"),
+    ("get", "serviceaccounts", "-n", "team-x"),
+    ("create", "subjectaccessreviews.authorization.k8s.io", "-A"),
 ]
 
 MAY_NOT = [
@@ -480,10 +497,7 @@ MAY_NOT = [
     ("create", "serviceaccounts/token", "-n", "team-x"),
     ("create", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
     ("delete", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
-    # Workloads and Environments: written by apply only, never updated, created or
-    # (Environments) deleted
-    ("update", "workloads.berth.dev", "-n", "team-x"),
-    ("create", "workloads.berth.dev", "-n", "team-x"),
+    # Environments: written by apply only, never updated, created or deleted
     ("update", "environments.berth.dev", "-A"),
     ("create", "environments.berth.dev", "-A"),
     ("delete", "environments.berth.dev", "-A"),
@@ -496,6 +510,16 @@ MAY_NOT = [
     ("patch", "deployments.apps/scale", "-n", "team-x"),
     ("list", f"postgresqlinstances.{CLAIM_GROUP}", "-n", "team-x"),
     ("watch", f"postgresqlinstances.{CLAIM_GROUP}", "-A"),
+    # revisions never changed; Promotions and approvals are people's, never written
+    # (but a Promotion's status); ServiceAccounts read by name only
+    ("update", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("patch", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("create", "promotionapprovals.berth.dev", "-n", "team-x"),
+    ("delete", "promotionapprovals.berth.dev", "-n", "team-x"),
+    ("create", "promotions.berth.dev", "-n", "team-x"),
+    ("update", "promotions.berth.dev", "-n", "team-x"),
+    ("patch", "promotions.berth.dev", "-n", "team-x"),
+    ("list", "serviceaccounts", "-A"),
     # nothing else
     ("get", "nodes", "-A"),
     ("create", "persistentvolumes", "-A"),
