@@ -21,11 +21,16 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 .PHONY: venv
-venv: $(VENV)/.installed ## Create the virtualenv with Berth and its dev dependencies.
+venv: $(VENV)/.installed ## Create the virtualenv with Berth and its dev dependencies (and the kubectl plugin kubectl-berth in .bin/).
+	@mkdir -p $(BIN) && ln -sfn $(abspath $(VENV))/bin/kubectl-berth $(BIN)/kubectl-berth
 
 .PHONY: tools
 tools: ## Build the control plane tools (kube-*, etcd, kwok, helm) into the cache and link them into .bin/.
 	@hack/tools.sh
+
+.PHONY: test-tools
+test-tools: ## Build the tools only tests need (Argo CD, Prometheus and promtool) into the cache and link them into .bin/.
+	@hack/test-tools.sh
 
 .PHONY: cluster
 cluster: tools ## Start the local cluster (no-op when it is up); kubeconfig at .cluster/kubeconfig.
@@ -36,7 +41,7 @@ cluster-down: ## Stop the local cluster and leave no process or port behind.
 	@hack/cluster.sh down
 
 .PHONY: argocd
-argocd: cluster ## Start a local Argo CD (controller, repo server, Redis) against the local cluster.
+argocd: cluster test-tools ## Start a local Argo CD (controller, repo server, Redis) against the local cluster.
 	@hack/argocd.sh up
 
 .PHONY: argocd-down
@@ -46,7 +51,7 @@ argocd-down: ## Stop the local Argo CD started by `make argocd`, leaving no proc
 .PHONY: crds
 crds: venv ## Generate crds/ from the pydantic models.
 	@$(PYTHON) -m berth crds --out crds/
-	@cp crds/*.yaml charts/berth/crds/
+	@$(MAKE) --no-print-directory chart-crds
 
 .PHONY: lint
 lint: venv ## Run ruff, ruff format --check, strict mypy and the import contracts.
@@ -72,8 +77,12 @@ fmt: venv ## Format and autofix the code.
 	@$(VENV)/bin/ruff format operator tests hack
 	@$(VENV)/bin/ruff check --fix operator tests hack
 
+.PHONY: backstage
+backstage: ## Install the Backstage backend the portal's e2e test runs (npm; cached outside the checkout, not needed by `make dev`).
+	@hack/backstage.sh >/dev/null
+
 .PHONY: test
-test: venv tools ## Run every test: unit, then integration and e2e against a real control plane.
+test: venv tools test-tools backstage ## Run every test: unit, then integration and e2e against a real control plane.
 	@$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -83,11 +92,11 @@ test-unit: venv ## Run the unit tests only (no cluster).
 # Branch coverage of the controllers by the unit tests alone. The gate applies to the
 # files in COVERAGE_GATE (coverage.py --include patterns); the table covers both packages.
 COVERAGE_MIN  ?= 90
-COVERAGE_GATE ?= operator/berth/handlers/*,operator/berth/kube/*
+COVERAGE_GATE ?= operator/berth/handlers/*,operator/berth/coordination/*,operator/berth/kube/*
 
 .PHONY: coverage
-coverage: venv ## Unit tests with branch coverage of handlers/ and kube/: print the table, fail under COVERAGE_MIN (90) % on COVERAGE_GATE.
-	@$(PYTHON) -m pytest tests/unit --cov=berth.handlers --cov=berth.kube --cov-branch --cov-report=term-missing $(PYTEST_ARGS)
+coverage: venv ## Unit tests with branch coverage of handlers/, coordination/ and kube/: print the table, fail under COVERAGE_MIN (90) % on COVERAGE_GATE.
+	@$(PYTHON) -m pytest tests/unit --cov=berth.handlers --cov=berth.coordination --cov=berth.kube --cov-branch --cov-report=term-missing $(PYTEST_ARGS)
 	@echo "[coverage] branch coverage of $(COVERAGE_GATE) by tests/unit: $$($(PYTHON) -m coverage report --include='$(COVERAGE_GATE)' --format=total) % (at least $(COVERAGE_MIN) % required)"
 	@$(PYTHON) -m coverage report --include='$(COVERAGE_GATE)' --fail-under=$(COVERAGE_MIN) --format=total >/dev/null || { echo "[coverage] FAILED: under $(COVERAGE_MIN) %" >&2; exit 1; }
 
@@ -114,12 +123,14 @@ chaos: venv tools ## Chaos run on a cluster of its own: operator SIGKILLs, API s
 	@$(PYTHON) hack/chaos.py $(CHAOS_ARGS)
 
 .PHONY: chart-crds
-chart-crds: ## Copy crds/ into the Helm chart (charts/berth/crds).
+chart-crds: ## Copy crds/ into the Helm charts (charts/berth/crds, charts/berth-crds/files).
 	@cp crds/*.yaml charts/berth/crds/
+	@cp crds/*.yaml charts/berth-crds/files/
 
 .PHONY: chart-lint
-chart-lint: tools ## helm lint the chart.
+chart-lint: tools ## helm lint the charts.
 	@$(BIN)/helm lint --strict --with-subcharts charts/berth
+	@$(BIN)/helm lint --strict charts/berth-crds
 
 .PHONY: release-tools
 release-tools: ## Build crane and actionlint into their own cache and link them into .bin/.

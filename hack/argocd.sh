@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A local Argo CD against the local cluster: its CRDs and config maps applied to the
 # cluster (namespace argocd), the application controller and the repo server running
-# as local processes on loopback (one `argocd` binary, built by `make tools`, that
+# as local processes on loopback (one `argocd` binary, built by `make test-tools`, that
 # serves each component by the name in ARGOCD_BINARY_NAME), and a Redis from the
 # machine's packages (Debian's redis-server, installed when absent). Berth's health
 # checks go into argocd-cm exactly as charts/berth/README.md tells users to paste them.
@@ -98,12 +98,12 @@ wait_until() {
 http_ok() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1"; }
 
 crd_dir() {
-  # The CRDs of exactly the Argo CD version `make tools` built, from the module cache.
+  # The CRDs of exactly the Argo CD version `make test-tools` built, from the module cache.
   local version
-  version=$(sed -n 's/^ARGOCD_VERSION=\([^ ]*\).*/\1/p' "$repo_root/hack/tools.sh")
+  version=$(sed -n 's/^ARGOCD_VERSION=\([^ ]*\).*/\1/p' "$repo_root/hack/test-tools.sh")
   local dir
   dir="$(GOTOOLCHAIN=local GOFLAGS=-mod=mod go env GOMODCACHE)/github.com/argoproj/argo-cd/v3@$version/manifests/crds"
-  [[ -f "$dir/application-crd.yaml" ]] || die "Argo CD's CRDs are not in the module cache ($dir): run 'make tools' first"
+  [[ -f "$dir/application-crd.yaml" ]] || die "Argo CD's CRDs are not in the module cache ($dir): run 'make test-tools' first"
   echo "$dir"
 }
 
@@ -181,7 +181,7 @@ EOF
 }
 
 up() {
-  [[ -x "$bin_dir/argocd" ]] || die "argocd not found in $bin_dir: run 'make tools' first"
+  [[ -x "$bin_dir/argocd" ]] || die "argocd not found in $bin_dir: run 'make test-tools' first"
   [[ -x "$bin_dir/kubectl" ]] || die "kubectl not found in $bin_dir: run 'make tools' first"
   [[ -f "$kubeconfig" ]] || die "no kubeconfig at $kubeconfig: start the cluster first (make cluster)"
   kubectl --request-timeout=5s get --raw /readyz >/dev/null 2>&1 || die "the cluster of $kubeconfig is not up"

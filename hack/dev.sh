@@ -99,6 +99,7 @@ up() {
     die "not every Workload became Ready; 'kubectl describe workload' says why"
   fi
   log "ready in $((SECONDS - start))s. Try: export KUBECONFIG=$kubeconfig PATH=$repo_root/.bin:\$PATH"
+  log "then: kubectl berth trace wl/shop -n team-a-dev   (the tree of a Workload: docs/guides/trace.md)"
   kubectl get workloads,environments -A
   echo
   kubectl -n team-a-dev get pods -o wide

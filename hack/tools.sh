@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# Build the local control plane's tools from their Go modules into a version-keyed
-# cache outside the checkout, then link them into .bin/.
+# Build the local control plane's tools (kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl, etcd, kwok, helm) from their Go modules into a version-keyed
+# cache outside the checkout, then link them into .bin/. That is all `make dev` needs;
+# the tools only tests need (Argo CD, Prometheus) are hack/test-tools.sh's.
 #
 # Every tool is built in a small wrapper module of its own, so that the exact
 # versions (and, for Kubernetes, the staging-module replacements) are pinned here
 # and nowhere else. A second run with everything cached takes seconds.
-#
-# Argo CD (one `argocd` binary that serves every component by its name, see
-# hack/argocd.sh) has a cache directory of its own, keyed by its version and Go's,
-# so that adding or bumping it never invalidates the control plane's.
 #
 # Usage: hack/tools.sh [--help]
 # Environment:
@@ -20,13 +18,9 @@ KUBE_VERSION=v1.36.3        # k8s.io/kubernetes; staging modules are v0.<minor>.
 ETCD_VERSION=v3.6.16        # go.etcd.io/etcd/server/v3
 KWOK_VERSION=v0.8.0         # sigs.k8s.io/kwok (kwok and kwokctl)
 HELM_VERSION=v3.22.0        # helm.sh/helm/v3
-# github.com/argoproj/argo-cd/v3. v3.2.12 as published does not compile
-# (settings.ValidateExternalURL undefined in controller/cache), and v3.3+ points
-# gitops-engine at a local directory that the module does not carry.
-ARGOCD_VERSION=v3.2.11
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -117,28 +111,6 @@ build_helm() {
   (cd "$dir" && go build -trimpath -ldflags "$ld" -o "$cache_dir/bin/helm" helm.sh/helm/v3/cmd/helm)
 }
 
-# Argo CD copies its go.mod's whole replace block (the k8s.io staging modules pinned
-# to one v0.x, and a few others): a consumer module must repeat it to get the same
-# dependency graph the release was built and tested with.
-build_argocd() {
-  local dir="$work_dir/argocd"
-  wrapper "$dir" github.com/argoproj/argo-cd/v3 "$ARGOCD_VERSION"
-  local gomod
-  gomod=$(cd "$dir" && go mod download -json "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  [[ -f "$gomod" ]] || { echo "cannot find go.mod of argo-cd@$ARGOCD_VERSION"; return 1; }
-  local block
-  block=$(sed -n '/^replace (/,/^)/p' "$gomod")
-  [[ -n "$block" ]] || { echo "no replace block found in $gomod"; return 1; }
-  echo "copying $(grep -c '=>' <<<"$block") replace directives from $gomod"
-  printf '\n%s\n' "$block" >>"$dir/go.mod"
-  local pkg=github.com/argoproj/argo-cd/v3/common
-  local ld="-s -w -X $pkg.version=${ARGOCD_VERSION#v} -X $pkg.gitTag=$ARGOCD_VERSION"
-  ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  # nice: this is the largest build here, and the machine is usually shared.
-  (cd "$dir" && nice -n 10 go build -trimpath -ldflags "$ld" -o "$cache_dir/bin/argocd" \
-    github.com/argoproj/argo-cd/v3/cmd)
-}
-
 total_start=$SECONDS
 log "cache: $cache_dir"
 build etcd etcd
@@ -150,10 +122,4 @@ for tool in "$cache_dir"/bin/*; do
   ln -sfn "$tool" "$bin_dir/$(basename "$tool")"
 done
 
-argocd_cache_dir="$cache_root/argocd-${ARGOCD_VERSION}_${go_version}"
-mkdir -p "$argocd_cache_dir/bin"
-log "cache: $argocd_cache_dir"
-# `build` and `build_argocd` work in $cache_dir and $work_dir: point them at Argo CD's.
-(cache_dir=$argocd_cache_dir work_dir=$argocd_cache_dir/src; build argocd argocd)
-ln -sfn "$argocd_cache_dir/bin/argocd" "$bin_dir/argocd"
-log "all tools ready in $bin_dir ($((SECONDS - total_start))s)"
+log "control plane tools ready in $bin_dir ($((SECONDS - total_start))s)"

@@ -55,6 +55,17 @@ DEFINED_BY_ANNOTATION: Final = "berth.dev/defined-by"
 # (provision.sharing: a user with another fingerprint gets SharedResourceConflict).
 DEFINITION_ANNOTATION: Final = "berth.dev/definition"
 
+# -- annotations on the entities Berth gives Backstage (berth.backstage) -----------------------
+
+# On a Resource entity, value the names of the outputs Workloads read from it (never values).
+OUTPUTS_ANNOTATION: Final = "berth.dev/outputs"
+
+# -- annotations Berth reads on its inputs -------------------------------------------------
+
+# A Score annotation on a Workload, or an annotation on an Environment: the owner of the
+# entities Berth gives Backstage (a Backstage entity reference such as group:payments).
+OWNER_ANNOTATION: Final = "berth.dev/owner"
+
 # -- promotion (berth.promotion, handlers.promotion, cli.promote) ----------------------------
 
 # On a Workload a Promotion wrote, value "<namespace>/<name>" of that Promotion: the
@@ -67,10 +78,10 @@ PROMOTED_REVISION_ANNOTATION: Final = "berth.dev/promoted-revision"
 # the Workload's spec is the user's, and managedFields say a promotion wrote it).
 PROMOTION_FIELD_MANAGER: Final = "berth-promotion"
 
-# -- labels of the sharding Leases (handlers.sharding) ---------------------------------------
+# -- labels of the sharding Leases (coordination.sharding) ---------------------------------------
 
 # On every Lease of sharded replicas, value "shard" or "member": the replicas list their
-# Leases by it (handlers.sharding).
+# Leases by it (coordination.sharding).
 SHARD_LEASE_LABEL: Final = "berth.dev/shard-lease"
 # On a shard's Lease, value the shard's number.
 SHARD_LABEL: Final = "berth.dev/shard"
@@ -87,6 +98,15 @@ POD_SECURITY_WARN_LABEL: Final = "pod-security.kubernetes.io/warn"
 # and its Service's name (api.workload validates them; provision.services reads the name).
 SCORE_KIND_ANNOTATION: Final = "k8s.score.dev/kind"
 SCORE_SERVICE_NAME_ANNOTATION: Final = "k8s.score.dev/service-name"
+# Backstage's Kubernetes plugin finds an entity's objects by this label, value the
+# component's id (render.labels.component_id): on every child of a Workload, its Pod
+# template included. The same key, as a Score annotation, names another component, and
+# as an entity annotation (berth.backstage) says which label value to look for.
+BACKSTAGE_KUBERNETES_ID: Final = "backstage.io/kubernetes-id"
+# Backstage's entity annotations: only look in this namespace (the Environment's), and
+# find the objects by this label selector instead (a provisioned resource's).
+BACKSTAGE_KUBERNETES_NAMESPACE: Final = "backstage.io/kubernetes-namespace"
+BACKSTAGE_LABEL_SELECTOR: Final = "backstage.io/kubernetes-label-selector"
 # Argo CD's marks on an object it syncs from git: the tracking annotation (its default
 # tracking method) and the instance label (its label tracking method; Helm sets it too).
 # A Promotion does not write a Workload that carries either (berth.promotion.preflight).

@@ -37,6 +37,8 @@ class OperatorProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     metrics_port: int
+    # Backstage's catalog location (--backstage-port); 0: not served.
+    backstage_port: int = 0
 
     def metric(self, name: str, **labels: str) -> float:
         """The current value of one sample of the operator's /metrics (0 when absent)."""
@@ -86,7 +88,7 @@ def start_operator(
 ) -> OperatorProcess:
     """`python -m berth run` as a subprocess (status writes checked), waited for until
     /healthz answers."""
-    metrics_port, health_port = free_port(), free_port()
+    metrics_port, health_port, backstage_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
@@ -107,6 +109,8 @@ def start_operator(
                 str(metrics_port),
                 "--health-port",
                 str(health_port),
+                "--backstage-port",
+                str(backstage_port),
                 "--resync",
                 str(resync),
                 *extra_args,
@@ -116,7 +120,7 @@ def start_operator(
             env=env,
             cwd=REPO_ROOT,
         )
-    running = OperatorProcess(process, log_path, metrics_port)
+    running = OperatorProcess(process, log_path, metrics_port, backstage_port)
 
     def healthy() -> bool:
         if process.poll() is not None:

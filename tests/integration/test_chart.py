@@ -23,6 +23,7 @@ import yaml
 from tests.clusterharness import BIN_DIR, REPO_ROOT, ClusterAccess
 
 CHART = REPO_ROOT / "charts" / "berth"
+CRD_CHART = REPO_ROOT / "charts" / "berth-crds"
 PEERING_CRDS = CHART / "charts" / "kopf-peering" / "crds"
 HELM = BIN_DIR / "helm"
 RELEASE = "berth-chart-test"
@@ -43,7 +44,12 @@ EXAMPLE_CLAIMS = {
     ],
 }
 CLAIMS = {"rbac": {"claims": [EXAMPLE_CLAIMS]}}
-FULL = {**HA, "serviceMonitor": {"enabled": True}, "dashboard": {"enabled": True}}
+FULL = {
+    **HA,
+    "serviceMonitor": {"enabled": True},
+    "prometheusRule": {"enabled": True},
+    "dashboard": {"enabled": True},
+}
 NO_CATALOGUE = {"enabled": False, "exclude": []}
 CATALOGUE = CHART / "catalogue"
 
@@ -173,17 +179,19 @@ SHARD_LEASES = grant("coordination.k8s.io", "leases", "get list create update de
 # -- no cluster needed --------------------------------------------------------------------
 
 
-def test_chart_crds_are_the_generated_crds() -> None:
+@pytest.mark.parametrize("copy", [CHART / "crds", CRD_CHART / "files"], ids=["berth", "berth-crds"])
+def test_chart_crds_are_the_generated_crds(copy: Path) -> None:
+    """crds/ is the one source; each chart carries a copy, byte for byte."""
+    where = copy.relative_to(REPO_ROOT)
     generated = {p.name: p.read_bytes() for p in sorted((REPO_ROOT / "crds").glob("*.yaml"))}
-    shipped = {p.name: p.read_bytes() for p in sorted((CHART / "crds").glob("*.yaml"))}
+    shipped = {p.name: p.read_bytes() for p in sorted(copy.glob("*.yaml"))}
     assert generated, "crds/ is empty: run `make crds`"
     assert sorted(shipped) == sorted(generated), (
-        f"charts/berth/crds holds {sorted(shipped)}, crds/ holds {sorted(generated)}: "
-        "run `make chart-crds`"
+        f"{where} holds {sorted(shipped)}, crds/ holds {sorted(generated)}: run `make chart-crds`"
     )
     for name, data in generated.items():
         assert shipped[name] == data, (
-            f"charts/berth/crds/{name} differs from crds/{name}: run `make chart-crds`"
+            f"{where}/{name} differs from crds/{name}: run `make chart-crds`"
         )
 
 
@@ -260,6 +268,11 @@ BAD_VALUES = [
     ({"ha": {"enabled": "yes"}}, "enabled"),
     ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
     ({"serviceMonitor": {"interval": "soon"}}, "interval"),
+    ({"prometheusRule": {"alerts": {"workloadsStalled": {"for": "soon"}}}}, "for"),
+    ({"prometheusRule": {"alerts": {"reconcileErrors": {"ratio": 2}}}}, "ratio"),
+    ({"prometheusRule": {"alerts": {"workQueueGrowing": {"depth": -1}}}}, "depth"),
+    ({"prometheusRule": {"alerts": {"stalled": {"for": "1m"}}}}, "stalled"),  # a typo
+    ({"prometheusRule": {"runbookBaseURL": "docs/alerts"}}, "runbookBaseURL"),
     ({"workers": 4}, "workers"),  # a typo: not under operator
     ({"replicas": 2}, "ha.enabled"),
     ({"replicas": 2, "ha": {"enabled": True}, "sharding": {"enabled": True}}, "exclude each"),
@@ -276,6 +289,9 @@ BAD_VALUES = [
         {"rbac": {"templateResources": [{"apiGroup": "", "resources": ["pods", "secrets"]}]}},
         "must not list secrets",
     ),
+    ({"backstage": {"catalog": {"enabled": True, "port": 8081}}}, "backstage.catalog.port must"),
+    ({"backstage": {"catalog": {"port": 0}}}, "port"),
+    ({"backstage": {"enabled": True}}, "enabled"),  # a typo: not under catalog
 ]
 
 
@@ -450,6 +466,31 @@ def test_deployment_runs_berth_with_the_flags_from_values(
     assert service["spec"]["ports"] == [
         {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
     ]
+
+
+BACKSTAGE = {"backstage": {"catalog": {"enabled": True, "port": 9092}}}
+
+
+def test_the_backstage_catalog_is_opt_in_and_has_a_service_of_its_own(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    default = render(helm_env, tmp_path)
+    assert not [a for a in _container(default)["args"] if a.startswith("--backstage-port")]
+    assert [s["metadata"]["name"] for s in default if s["kind"] == "Service"] == [
+        f"{RELEASE}-metrics"
+    ]
+    docs = render(helm_env, tmp_path, BACKSTAGE)
+    container = _container(docs)
+    assert "--backstage-port=9092" in container["args"]
+    assert {"name": "backstage", "containerPort": 9092, "protocol": "TCP"} in container["ports"]
+    service = only(docs, "Service", f"{RELEASE}-backstage")
+    assert service["spec"]["ports"] == [
+        {"name": "backstage", "port": 9092, "targetPort": "backstage", "protocol": "TCP"}
+    ]
+    pod_labels = only(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    # Not scraped as metrics: the ServiceMonitor selects the metrics Service only.
+    assert service["metadata"]["labels"]["app.kubernetes.io/component"] == "backstage-catalog"
 
 
 def test_the_cli_accepts_the_rendered_arguments(helm_env: dict[str, str], tmp_path: Path) -> None:
@@ -723,6 +764,21 @@ def test_default_render_is_accepted_by_the_api_server(
     assert out.count("(server dry run)") == len(docs), out
 
 
+def test_backstage_render_is_accepted_by_the_api_server(
+    cluster: ClusterAccess,
+    namespace: str,
+    helm_env: dict[str, str],
+    tmp_path: Path,
+    berth_crds: None,
+) -> None:
+    restricted(cluster, namespace)
+    release = f"{RELEASE}-{uuid.uuid4().hex[:5]}"
+    docs = render(helm_env, tmp_path, BACKSTAGE, namespace=namespace, release=release)
+    only(docs, "Service", f"{release}-backstage")
+    out = dry_run(cluster, tmp_path, docs)
+    assert out.count("(server dry run)") == len(docs), out
+
+
 def test_sharded_render_is_accepted_by_the_api_server(
     cluster: ClusterAccess,
     namespace: str,
@@ -754,7 +810,11 @@ def test_ha_servicemonitor_dashboard_render_is_accepted_by_the_api_server(
     # Kinds whose CRDs the cluster lacks (the Prometheus Operator's; kopf's, which the
     # chart's subchart installs before the rest) cannot be dry-run: the rest must pass.
     unserved = [d for d in docs if not served(cluster, d["apiVersion"], d["kind"])]
-    assert {d["kind"] for d in unserved} <= {"ServiceMonitor", "ClusterKopfPeering"}
+    assert {d["kind"] for d in unserved} <= {
+        "ServiceMonitor",
+        "PrometheusRule",
+        "ClusterKopfPeering",
+    }
     rest = [d for d in docs if d not in unserved]
     out = dry_run(cluster, tmp_path, rest)
     assert out.count("(server dry run)") == len(rest), out

@@ -51,17 +51,27 @@ def test_the_wheel_holds_the_package_and_its_metadata(dist: dict[str, Path]) -> 
         names = set(wheel.namelist())
         metadata = wheel.read(f"berth-{berth.__version__}.dist-info/METADATA").decode()
         entry_points = wheel.read(f"berth-{berth.__version__}.dist-info/entry_points.txt")
-    assert {"berth/__init__.py", "berth/cli/__init__.py", "berth/py.typed"} <= names
+    assert {
+        "berth/__init__.py",
+        "berth/cli/__init__.py",
+        "berth/cli/trace/__init__.py",
+        "berth/py.typed",
+    } <= names
     assert not any(name.startswith(("tests/", "hack/")) for name in names)
     assert f"Version: {berth.__version__}\n" in metadata
     assert "Requires-Dist: kopf" in metadata
     assert b"berth = berth.cli:main" in entry_points
+    # The licence pyproject.toml and the image label name, shipped with the package.
+    assert "License-Expression: Apache-2.0" in metadata
+    assert f"berth-{berth.__version__}.dist-info/licenses/LICENSE" in names
+    # kubectl runs it as the plugin `kubectl berth`.
+    assert b"kubectl-berth = berth.cli:main" in entry_points
 
 
 def test_the_sdist_builds_from_its_own_files(dist: dict[str, Path]) -> None:
     with tarfile.open(dist["sdist"]) as sdist:
         names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
-    assert {"pyproject.toml", "README.md", "operator/berth/__init__.py"} <= names
+    assert {"pyproject.toml", "README.md", "LICENSE", "operator/berth/__init__.py"} <= names
 
 
 def _fresh_venv(path: Path) -> Path:

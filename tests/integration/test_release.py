@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,8 @@ def test_the_workflow_builds_multi_arch_signs_and_attaches_an_sbom() -> None:
     assert build["with"]["sbom"] is True
     assert build["with"]["push"] is True
     runs = "\n".join(str(s.get("run", "")) for s in steps)
-    assert runs.count("cosign sign --yes") == 2  # the image and the chart
+    assert runs.count("cosign sign --yes") == 2  # the image, and each chart in a loop
+    assert '"--image-repository $IMAGE" "--crds"' in runs  # the charts: berth, berth-crds
     assert "hack/version.sh --check-tag" in runs
     assert workflow()["jobs"]["publish"]["needs"] == "test"
     assert workflow()["jobs"]["publish"]["permissions"]["id-token"] == "write"
@@ -154,6 +156,25 @@ def test_chart_package_names_the_image_and_the_version(tmp_path: Path) -> None:
     assert container["image"] == f"127.0.0.1:5000/acme/berth:{berth.__version__}"
     # The checkout's chart is left as it was.
     assert (REPO_ROOT / "charts" / "berth" / "values.yaml").read_text() == values_before
+
+
+def test_chart_package_packages_the_crd_chart_of_the_same_version(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(REPO_ROOT / "hack" / "chart-package.sh"), "--crds", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    package = Path(proc.stdout.strip())
+    assert package == tmp_path / f"berth-crds-{berth.__version__}.tgz"
+    with tarfile.open(package) as archive:
+        chart = yaml.safe_load(archive.extractfile("berth-crds/Chart.yaml").read())  # type: ignore[union-attr]
+        files = sorted(n for n in archive.getnames() if n.startswith("berth-crds/files/"))
+    assert (chart["version"], chart["appVersion"]) == (berth.__version__, berth.__version__)
+    assert [Path(f).name for f in files] == sorted(
+        p.name for p in (REPO_ROOT / "crds").glob("*.yaml")
+    )
 
 
 @pytest.mark.parametrize(

@@ -505,7 +505,13 @@ def test_import_makes_a_self_contained_workload(
     workload = yaml.safe_load(out)
     assert workload["apiVersion"] == "berth.dev/v1alpha1"
     assert workload["kind"] == "Workload"
-    assert workload["metadata"] == {"name": "shop", "namespace": "team-a-dev"}
+    # The Backstage label, so that the Workload itself shows in its component's
+    # Kubernetes tab (the component: the Workload's name, no annotation names another).
+    assert workload["metadata"] == {
+        "name": "shop",
+        "namespace": "team-a-dev",
+        "labels": {"backstage.io/kubernetes-id": "shop"},
+    }
     spec = workload["spec"]
     assert spec["metadata"] == {"annotations": {"team": "payments"}, "tier": "web"}
     assert "environment" not in spec
@@ -530,7 +536,10 @@ def test_import_flags(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     code, out, _ = run(capsys, "import", score, "--name", "shop-v2", "--environment", "team-a-dev")
     assert code == 0
     workload = yaml.safe_load(out)
-    assert workload["metadata"] == {"name": "shop-v2"}
+    assert workload["metadata"] == {
+        "name": "shop-v2",
+        "labels": {"backstage.io/kubernetes-id": "shop-v2"},
+    }
     assert workload["spec"]["environment"] == "team-a-dev"
     code, _, err = run(capsys, "import", score, "--name", "Shop_2")
     assert code == 1

@@ -29,6 +29,7 @@ from berth.kube.client import (
     MAX_ATTEMPTS_SERVER_ERROR,
     MAX_ATTEMPTS_THROTTLED,
     MERGE_PATCH_CONTENT_TYPE,
+    METADATA_ONLY,
     ApiError,
     BadRequest,
     ClientError,
@@ -373,6 +374,22 @@ async def test_get_returns_the_object_or_none(apiserver: ApiServer, client: Kube
     apiserver.answer("GET", CM_PATH, Answer(body=configmap()))
     assert await client.get("v1", "ConfigMap", "settings", "team") == configmap()
     assert await client.get("v1", "ConfigMap", "settings", "team") is None
+
+
+async def test_get_metadata_asks_for_the_metadata_alone(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    """What berth trace reads of a connection Secret: its data never leaves the server."""
+    partial = {"kind": "PartialObjectMetadata", "metadata": {"name": "settings"}}
+    apiserver.answer("GET", CM_PATH, Answer(body=partial))
+    assert await client.get_metadata("v1", "ConfigMap", "settings", "team") == partial
+    assert await client.get_metadata("v1", "ConfigMap", "settings", "team") is None
+    accepts = [seen.headers["Accept"] for seen in apiserver.requests("GET", CM_PATH)]
+    assert accepts == [METADATA_ONLY, METADATA_ONLY]
+    assert METADATA_ONLY.startswith("application/json;as=PartialObjectMetadata;")
+    # Other requests keep the session's Accept.
+    await client.get("v1", "ConfigMap", "settings", "team")
+    assert apiserver.requests("GET", CM_PATH)[-1].headers["Accept"] == "application/json"
 
 
 async def test_list_items_get_their_api_version_and_kind(

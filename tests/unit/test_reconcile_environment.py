@@ -10,8 +10,9 @@ import pytest
 
 from berth.handlers.environment import (
     COUNTS_EVERY_SECONDS,
+    COUNTS_SETTLE_SECONDS,
     FINALIZE_POLL_SECONDS,
-    environments_of_workload,
+    counts_due_in,
 )
 from berth.kube.finalizers import FINALIZER
 from tests.unit.builders import NAMESPACE, environment_dict
@@ -119,6 +120,21 @@ async def test_workload_counts_are_written_at_most_every_few_seconds() -> None:
     assert (env_status(world)["workloads"], env_status(world)["readyWorkloads"]) == (1, 0)
 
 
+async def test_a_workload_change_wakes_its_environment_as_soon_as_counts_may_be_written() -> None:
+    """Not a whole interval regardless (the quick start's WORKLOADS 0 beside three Ready
+    Workloads): shortly when nothing was written lately, else when the interval ends."""
+    world = World()
+    world.add_environment()
+    assert counts_due_in(world.runtime.context, NAMESPACE) == COUNTS_SETTLE_SECONDS  # never written
+    await world.reconcile_environment()  # writes the first status
+    assert counts_due_in(world.runtime.context, NAMESPACE) == pytest.approx(COUNTS_EVERY_SECONDS)
+    world.clock.advance(COUNTS_EVERY_SECONDS - 1)
+    assert counts_due_in(world.runtime.context, NAMESPACE) == pytest.approx(1)
+    world.clock.advance(60)
+    assert counts_due_in(world.runtime.context, NAMESPACE) == COUNTS_SETTLE_SECONDS
+    assert COUNTS_SETTLE_SECONDS < COUNTS_EVERY_SECONDS <= 2
+
+
 async def test_other_status_changes_are_written_at_once() -> None:
     world = World()
     world.add_environment()
@@ -179,13 +195,3 @@ async def test_an_environment_going_without_our_finalizer_is_left_alone() -> Non
     await world.api.delete("berth.dev/v1alpha1", "Environment", NAMESPACE)
     assert await world.reconcile_environment() is None
     assert world.written() == []
-
-
-async def test_environments_of_a_workload() -> None:
-    world = World()
-    world.add_environment()
-    await world.sync()
-    named = {"metadata": {"namespace": "x"}, "spec": {"environment": "e"}}
-    assert environments_of_workload(world.runtime.cache, named) == ["e"]
-    by_namespace = {"metadata": {"namespace": NAMESPACE}, "spec": {}}
-    assert environments_of_workload(world.runtime.cache, by_namespace) == [NAMESPACE]

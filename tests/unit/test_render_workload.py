@@ -24,6 +24,7 @@ LABELS = {
     "app.kubernetes.io/name": "checkout",
     "app.kubernetes.io/managed-by": "berth",
     "berth.dev/workload": "checkout",
+    "backstage.io/kubernetes-id": "checkout",
 }
 OUTPUTS: Outputs = {
     "db": {"host": "db.internal", "password": SecretRef("db-conn", "password")},

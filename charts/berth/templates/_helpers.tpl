@@ -64,6 +64,9 @@ Checks a schema cannot express; they fail the render with a message that says wh
 {{- if eq (int .Values.operator.metricsPort) (int .Values.operator.healthPort) }}
 {{- fail "operator.metricsPort and operator.healthPort must differ" }}
 {{- end }}
+{{- if and .Values.backstage.catalog.enabled (has (int .Values.backstage.catalog.port) (list (int .Values.operator.metricsPort) (int .Values.operator.healthPort))) }}
+{{- fail "backstage.catalog.port must differ from operator.metricsPort and operator.healthPort" }}
+{{- end }}
 {{- end }}
 
 {{/*

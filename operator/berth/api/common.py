@@ -41,6 +41,9 @@ QUALIFIED_NAME_PATTERN = (
     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
 QUALIFIED_NAME_MAX = 317  # 253 (prefix) + 1 (slash) + 63 (name)
+# A Kubernetes label value: at most 63 characters, alphanumerics at both ends and '-', '_'
+# and '.' between them (the empty value is a label value too, but never a useful name).
+LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 # A Kubernetes resource quantity (the string form; integers are accepted as well).
 QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"

@@ -11,6 +11,10 @@ files:
 - ``berth crds`` prints (or writes) the CustomResourceDefinitions (``berth.cli.crds``);
 - ``berth docs-api`` writes the API reference from the CRDs (``berth.cli.docs_api``).
 
+``berth trace`` reads a cluster, with the user's own credentials, and never writes: a
+Workload or an Environment as a tree, its first failure marked (``berth.cli.trace``).
+Installed as ``kubectl-berth`` too, it is a kubectl plugin: ``kubectl berth trace ...``.
+
 ``berth promote`` and ``berth rollback`` work on the cluster, with the user's own
 kubeconfig: they create a Promotion, or write a pinned Workload into a git checkout
 (``berth.cli.promote``, ``berth.cli.rollback``, sharing ``berth.cli.promoting``).
@@ -23,11 +27,12 @@ validation errors into those lines).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from berth import __version__
-from berth.cli import crds, docs_api, promote, render, rollback, run, score_import
+from berth.cli import crds, docs_api, promote, render, rollback, run, score_import, trace
 from berth.cli.loader import InputError
 
 Command = Callable[[argparse.Namespace], int]
@@ -41,14 +46,17 @@ COMMANDS: dict[
     "import": (score_import.add_parser, score_import.main),
     "crds": (crds.add_parser, crds.main),
     "docs-api": (docs_api.add_parser, docs_api.main),
+    "trace": (trace.add_parser, trace.main),
     "promote": (promote.add_parser, promote.main),
     "rollback": (rollback.add_parser, rollback.main),
 }
+# Invoked as this, the command is kubectl's plugin ``kubectl berth``.
+KUBECTL_PLUGIN = "kubectl-berth"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "berth") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="berth",
+        prog=prog,
         description="Berth: Score-compatible Workloads in platform-owned Environments.",
     )
     parser.add_argument("--version", action="version", version=f"berth {__version__}")
@@ -59,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    invoked = os.path.basename(sys.argv[0]) if sys.argv else ""
+    parser = build_parser("kubectl berth" if invoked == KUBECTL_PLUGIN else "berth")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

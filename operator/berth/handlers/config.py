@@ -122,6 +122,11 @@ class OperatorConfig:
         8080, "port of the Prometheus /metrics endpoint, 0 to disable ({env})"
     )
     health_port: int = setting(8081, "port of the /healthz liveness endpoint, 0 to disable ({env})")
+    backstage_port: int = setting(
+        0,
+        "port of the read-only Backstage catalog location (/backstage/catalog-info.yaml, "
+        "berth.handlers.backstage), 0 to disable ({env})",
+    )
     standalone: bool = derived(True, "no --peering given")
     peering: str = setting(
         "berth",
@@ -136,7 +141,7 @@ class OperatorConfig:
     )
     # this replica's identity in the peering (kopf's, passed to it)
     identity: str = derived("", "the Pod's name (POD_ID), else host, pid and a nonce")
-    # Sharding (handlers/sharding.py): 0 or 1 is off. N > 1 splits the Workloads into N
+    # Sharding (coordination/sharding.py): 0 or 1 is off. N > 1 splits the Workloads into N
     # shards by namespace, each reconciled by the replica holding its Lease.
     shards: int = setting(
         0,

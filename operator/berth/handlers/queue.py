@@ -3,27 +3,41 @@
 Any number of events for one key collapse into one pending reconcile; a key is never
 reconciled by two workers at once; a key that changes while it is being reconciled
 is reconciled once more afterwards. Failed keys come back after an exponential delay.
+
+It counts what it does into berth.metrics: keys added, keys retried, and how long each
+key waited from being added until a worker took it. (Its depth is sampled by the
+runtime, which knows whether this replica works at all.)
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+import time
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
+
+from berth import metrics
 
 K = TypeVar("K", bound=Hashable)
 
 
 class WorkQueue(Generic[K]):
-    def __init__(self, *, base_delay: float = 0.5, max_delay: float = 60.0) -> None:
+    def __init__(
+        self,
+        *,
+        base_delay: float = 0.5,
+        max_delay: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ready: asyncio.Queue[K] = asyncio.Queue()
-        self._pending: set[K] = set()  # in _ready, not yet taken
+        self._pending: dict[K, float] = {}  # in _ready, not yet taken: when it was added
         self._active: set[K] = set()  # taken by a worker
         self._dirty: set[K] = set()  # added again while active
         self._failures: dict[K, int] = {}
         self._timers: dict[K, asyncio.TimerHandle] = {}
         self._base_delay = base_delay
         self._max_delay = max_delay
+        self._clock = clock
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -32,8 +46,9 @@ class WorkQueue(Generic[K]):
         if key in self._active:
             self._dirty.add(key)
         elif key not in self._pending:
-            self._pending.add(key)
+            self._pending[key] = self._clock()
             self._ready.put_nowait(key)
+            metrics.WORKQUEUE_ADDS.inc()
 
     def add_after(self, key: K, delay: float) -> None:
         """Add the key after ``delay`` seconds, keeping the earliest of several requests."""
@@ -52,7 +67,8 @@ class WorkQueue(Generic[K]):
 
     async def get(self) -> K:
         key = await self._ready.get()
-        self._pending.discard(key)
+        added = self._pending.pop(key)
+        metrics.WORKQUEUE_WAIT.observe(max(0.0, self._clock() - added))
         self._active.add(key)
         return key
 
@@ -65,6 +81,7 @@ class WorkQueue(Generic[K]):
             self._failures[key] = count
             delay = min(self._base_delay * 2 ** (count - 1), self._max_delay)
             self.add_after(key, delay)
+            metrics.WORKQUEUE_RETRIES.inc()
         else:
             self._failures.pop(key, None)
         if key in self._dirty:

@@ -18,12 +18,51 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self, cast
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
 from berth.kube.credentials import Credentials
+from berth.kube.errors import (  # re-exported: callers catch them from the client
+    ApiError as ApiError,
+)
+from berth.kube.errors import (
+    BadRequest as BadRequest,
+)
+from berth.kube.errors import (
+    ClientError as ClientError,
+)
+from berth.kube.errors import (
+    Conflict as Conflict,
+)
+from berth.kube.errors import (
+    Forbidden as Forbidden,
+)
+from berth.kube.errors import (
+    Gone as Gone,
+)
+from berth.kube.errors import (
+    Invalid as Invalid,
+)
+from berth.kube.errors import (
+    NotFound as NotFound,
+)
+from berth.kube.errors import (
+    ServerError as ServerError,
+)
+from berth.kube.errors import (
+    TooManyRequests as TooManyRequests,
+)
+from berth.kube.errors import (
+    Unauthorized as Unauthorized,
+)
+from berth.kube.errors import (
+    Unreachable as Unreachable,
+)
+from berth.kube.errors import (
+    error_class as error_class,
+)
 from berth.kube.limiter import SERVER_ERROR, THROTTLED, AimdLimit, ConcurrencyLimiter, retry_delay
 
 log = logging.getLogger(__name__)
@@ -36,109 +75,8 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ATTEMPTS_THROTTLED = 10
 MAX_ATTEMPTS_SERVER_ERROR = 5
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-class ApiError(Exception):
-    """A non-success answer from the API server, with its Status fields.
-
-    Each HTTP status the operator acts on has a subclass (``NotFound``, ``Conflict``,
-    ...), so that a caller says ``except NotFound:`` rather than testing numbers. The
-    class is chosen by status in one place, ``error_class``: ``ApiError(404, ...)``
-    itself makes a ``NotFound``, the way ``OSError(ENOENT, ...)`` makes a
-    ``FileNotFoundError``, so no code that builds one (a test's fake among them) can
-    build the wrong class. ``status`` 0 is an API server that could not be reached.
-    """
-
-    def __new__(cls, status: int, *args: Any, **kwargs: Any) -> Self:
-        chosen = error_class(status) if cls is ApiError else cls
-        return cast(Self, super().__new__(chosen))
-
-    def __init__(self, status: int, reason: str, message: str, body: Any = None) -> None:
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.body = body
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (ApiError, (self.status, self.reason, self.message, self.body))
-
-    @property
-    def not_found(self) -> bool:
-        return isinstance(self, NotFound)
-
-    @property
-    def conflict(self) -> bool:
-        return isinstance(self, Conflict)
-
-
-class ClientError(ApiError):
-    """4xx: the request as sent will not succeed as it is."""
-
-
-class BadRequest(ClientError):
-    """400: a body the server cannot decode, or a request it cannot take."""
-
-
-class Unauthorized(ClientError):
-    """401: our credentials were not accepted (after reading them again once)."""
-
-
-class Forbidden(ClientError):
-    """403: RBAC, or an admission webhook, said no."""
-
-
-class NotFound(ClientError):
-    """404: no such object, or no such kind served."""
-
-
-class Conflict(ClientError):
-    """409: the object changed since we read it, or already exists."""
-
-
-class Gone(ClientError):
-    """410: a resourceVersion too old to list or watch from."""
-
-
-class Invalid(ClientError):
-    """422 Unprocessable Entity: the object fails validation (reason ``Invalid``), or a
-    JSON patch's test operation failed."""
-
-
-class TooManyRequests(ClientError):
-    """429: API Priority and Fairness turned the request away (after our retries)."""
-
-
-class ServerError(ApiError):
-    """5xx: the server, or something behind it (etcd, a webhook), failed."""
-
-
-class Unreachable(ApiError):
-    """No answer at all: the connection failed or timed out (after our retries)."""
-
-
-_ERROR_BY_STATUS: dict[int, type[ApiError]] = {
-    0: Unreachable,
-    400: BadRequest,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    410: Gone,
-    422: Invalid,
-    429: TooManyRequests,
-}
-
-
-def error_class(status: int) -> type[ApiError]:
-    """The exception class for an HTTP status: the one place that decides."""
-    if status in _ERROR_BY_STATUS:
-        return _ERROR_BY_STATUS[status]
-    if 400 <= status < 500:
-        return ClientError
-    if 500 <= status < 600:
-        return ServerError
-    return ApiError
+# Asks the API server for an object's metadata alone (as `kubectl get -o name` does).
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 @dataclass(frozen=True)
@@ -243,6 +181,7 @@ class KubeClient:
         body: Any = None,
         content_type: str = "application/json",
         kind: str = "",
+        accept: str | None = None,
     ) -> Any:
         """Send one request, retrying throttling and transient server errors.
 
@@ -252,7 +191,9 @@ class KubeClient:
         attempt = 0
         relogged = False
         data = None if body is None else encode_body(body)
-        headers = {"Content-Type": content_type} if data is not None else None
+        headers = {"Content-Type": content_type} if data is not None else {}
+        if accept is not None:
+            headers["Accept"] = accept
         writes = method in WRITE_VERBS and not (params or {}).get("dryRun")
         while True:
             attempt += 1
@@ -268,7 +209,7 @@ class KubeClient:
                 if self._session is None:
                     self._session = self._new_session()
                 async with self._session.request(
-                    method, path.lstrip("/"), params=params, data=data, headers=headers
+                    method, path.lstrip("/"), params=params, data=data, headers=headers or None
                 ) as response:
                     text = await response.text()
                     status = response.status
@@ -365,6 +306,18 @@ class KubeClient:
         path = await self.path_for(api_version, kind, namespace, name)
         try:
             result: dict[str, Any] = await self.request("GET", path)
+        except NotFound:
+            return None
+        return result
+
+    async def get_metadata(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        """The object's metadata only (a PartialObjectMetadata), or None when it does not
+        exist: what is in a Secret never leaves the API server."""
+        path = await self.path_for(api_version, kind, namespace, name)
+        try:
+            result: dict[str, Any] = await self.request("GET", path, accept=METADATA_ONLY)
         except NotFound:
             return None
         return result

@@ -83,3 +83,17 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Credentia
         key_path=cfg.key_file,
         default_namespace=namespace,
     )
+
+
+def context_namespace(kubeconfig: str | None = None, context: str | None = None) -> str | None:
+    """The namespace the kubeconfig's context (the current one, or the one named) sets,
+    as kubectl reads it; None when it sets none or there is no kubeconfig to read."""
+    from kubernetes import config as k8s_config
+
+    try:
+        contexts, current = k8s_config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except Exception:  # no kubeconfig: load() says so, with where it looked
+        return None
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(namespace) if namespace else None

@@ -29,7 +29,7 @@ from berth.provision.model import ResourcePlan
 from berth.reasons import Reason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SharedDecision:
     """What a Workload does with a resource's objects.
 
@@ -63,7 +63,7 @@ def recorded_definition(live: Mapping[str, Any] | None) -> tuple[str | None, str
     )
 
 
-def decide(
+def choose_definer(
     plan: ResourcePlan,
     workload: str,
     live: Mapping[str, Any] | None,
