@@ -83,11 +83,11 @@ test-unit: venv ## Run the unit tests only (no cluster).
 # Branch coverage of the controllers by the unit tests alone. The gate applies to the
 # files in COVERAGE_GATE (coverage.py --include patterns); the table covers both packages.
 COVERAGE_MIN  ?= 90
-COVERAGE_GATE ?= operator/berth/handlers/*,operator/berth/kube/*
+COVERAGE_GATE ?= operator/berth/handlers/*,operator/berth/coordination/*,operator/berth/kube/*
 
 .PHONY: coverage
-coverage: venv ## Unit tests with branch coverage of handlers/ and kube/: print the table, fail under COVERAGE_MIN (90) % on COVERAGE_GATE.
-	@$(PYTHON) -m pytest tests/unit --cov=berth.handlers --cov=berth.kube --cov-branch --cov-report=term-missing $(PYTEST_ARGS)
+coverage: venv ## Unit tests with branch coverage of handlers/, coordination/ and kube/: print the table, fail under COVERAGE_MIN (90) % on COVERAGE_GATE.
+	@$(PYTHON) -m pytest tests/unit --cov=berth.handlers --cov=berth.coordination --cov=berth.kube --cov-branch --cov-report=term-missing $(PYTEST_ARGS)
 	@echo "[coverage] branch coverage of $(COVERAGE_GATE) by tests/unit: $$($(PYTHON) -m coverage report --include='$(COVERAGE_GATE)' --format=total) % (at least $(COVERAGE_MIN) % required)"
 	@$(PYTHON) -m coverage report --include='$(COVERAGE_GATE)' --fail-under=$(COVERAGE_MIN) --format=total >/dev/null || { echo "[coverage] FAILED: under $(COVERAGE_MIN) %" >&2; exit 1; }
 

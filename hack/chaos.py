@@ -103,7 +103,15 @@ class Operator:
         self.metrics_port, health = free_port(), free_port()
         log_path = STATE / f"operator-{self.starts:02d}.log"
         self.logs.append(log_path)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+        # Through tests.statuscheck (`berth run` with its status writes checked): the
+        # test-only crash point (EXIT_AFTER_CLAIM) lives there, not in the operator.
+        violations = log_path.with_suffix(".status-violations")
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "BERTH_TEST_STATUS_VIOLATIONS": str(violations),
+            **(extra_env or {}),
+        }
         for name in ("KUBECONFIG", "BERTH_NAMESPACES"):
             env.pop(name, None)
         if not extra_env:
@@ -113,7 +121,7 @@ class Operator:
                 [
                     sys.executable,
                     "-m",
-                    "berth",
+                    "tests.statuscheck",
                     "run",
                     "--kubeconfig",
                     str(KUBECONFIG),

@@ -14,6 +14,12 @@ door every request goes through (``KubeClient.request``):
   the same fixture fails the test during which one appears (``new_violations()``).
 
 The check never changes what is written: the request goes out as the operator made it.
+
+It also gives the operator the test-only crash point, which production code does not
+carry: with ``BERTH_TEST_EXIT_AFTER_CLAIM=N`` the process exits at once (status 99) right
+after it has created its N-th claim, before any status lists it — the crash window
+tests/e2e/test_claims_reliability.py and hack/chaos.py need (``crash_after_claims``,
+installed as the Runtime's ``after_claim_created`` hook).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from pydantic import BaseModel, ValidationError
 
 from berth.api import ClusterProvisionerStatus, EnvironmentStatus, WorkloadStatus
 from berth.kube.client import KubeClient
+from berth.provision import ClaimRef
 
 STATUS_MODELS: dict[str, type[BaseModel]] = {
     "Workload": WorkloadStatus,
@@ -38,6 +45,7 @@ STATUS_MODELS: dict[str, type[BaseModel]] = {
 # Declared in the status schema, but kopf's to write (its progress storage), never ours.
 FOREIGN_FIELDS = ("kopf",)
 VIOLATIONS_ENV = "BERTH_TEST_STATUS_VIOLATIONS"
+EXIT_AFTER_CLAIM_ENV = "BERTH_TEST_EXIT_AFTER_CLAIM"
 WRITE_METHODS = frozenset({"PATCH", "PUT", "POST"})
 
 
@@ -138,6 +146,41 @@ def _record_to_file(path: str) -> Callable[[str], None]:
     return record
 
 
+def crash_after_claims(
+    limit: int, exit: Callable[[int], object] = os._exit
+) -> Callable[[ClaimRef], None]:
+    """An ``after_claim_created`` hook that ends the process (status 99) right after the
+    ``limit``-th claim it is told of."""
+    created = 0
+
+    def after_claim_created(claim: ClaimRef) -> None:
+        nonlocal created
+        created += 1
+        if created >= limit:
+            logging.getLogger("berth").warning(
+                "%s=%d: exiting right after creating claim %s (test-only crash point)",
+                EXIT_AFTER_CLAIM_ENV,
+                limit,
+                claim.name,
+            )
+            logging.shutdown()
+            exit(99)
+
+    return after_claim_created
+
+
+def _run(argv: list[str]) -> int:
+    """The `berth` command; `run` with the crash point when the environment asks."""
+    from berth.cli import build_parser, run
+    from berth.cli import main as berth_main
+
+    limit = os.environ.get(EXIT_AFTER_CLAIM_ENV)
+    args = build_parser().parse_args(argv)
+    if args.command != "run" or not limit:
+        return berth_main(argv)
+    return run.main(args, after_claim_created=crash_after_claims(int(limit)))
+
+
 def main() -> int:
     """``python -m berth`` with every status write checked (test-only)."""
     path = os.environ.get(VIOLATIONS_ENV)
@@ -151,9 +194,7 @@ def main() -> int:
         print(f"{VIOLATIONS_ENV} must name the file that collects violations", file=sys.stderr)
         return 2
     watch(_record_to_file(path))
-    from berth.cli import main as berth_main
-
-    return berth_main()
+    return _run(sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from scale import (
     workload_marks,
 )
 
-from berth.handlers.sharding import shard_of
+from berth.coordination.shards import shard_of
 
 SHARDED_LCM = 4  # namespaces are spread evenly over 4 shards, hence over 2 and 1 as well
 

@@ -67,10 +67,10 @@ PROMOTED_REVISION_ANNOTATION: Final = "berth.dev/promoted-revision"
 # the Workload's spec is the user's, and managedFields say a promotion wrote it).
 PROMOTION_FIELD_MANAGER: Final = "berth-promotion"
 
-# -- labels of the sharding Leases (handlers.sharding) ---------------------------------------
+# -- labels of the sharding Leases (coordination.sharding) -----------------------------------
 
 # On every Lease of sharded replicas, value "shard" or "member": the replicas list their
-# Leases by it (handlers.sharding).
+# Leases by it (coordination.sharding).
 SHARD_LEASE_LABEL: Final = "berth.dev/shard-lease"
 # On a shard's Lease, value the shard's number.
 SHARD_LABEL: Final = "berth.dev/shard"

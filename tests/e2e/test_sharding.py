@@ -33,7 +33,7 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from berth.handlers.sharding import shard_of
+from berth.coordination.shards import shard_of
 from tests.clusterharness import ClusterAccess
 from tests.e2e.conftest import OperatorProcess, start_operator
 from tests.e2e.test_claims_reliability import paused

@@ -1,16 +1,15 @@
 """Our writes to our own objects and to provisioned resources, against the in-memory API:
-status (kube/status.py), Events, our finalizer (kube/finalizers.py), resource objects
-and the retained mark (kube/resources.py)."""
+status (kube/status.py), Events (kube/events.py), our finalizer (kube/finalizers.py),
+resource objects and the retained mark (kube/resources.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from berth.kube import status as kube_status
 from berth.kube.client import Conflict, Forbidden, Invalid, NotFound, ServerError
+from berth.kube.events import EventRecorder
 from berth.kube.finalizers import ATTEMPTS, FINALIZER, has_finalizer, set_finalizer
 from berth.kube.resources import (
     RETAINED_ANNOTATION,
@@ -22,7 +21,7 @@ from berth.kube.resources import (
     read_objects,
     secret_keys,
 )
-from berth.kube.status import ours, post_event, write_status
+from berth.kube.status import ours, write_status
 from tests.fakeapi import FakeApi
 
 NS = "team"
@@ -86,18 +85,11 @@ async def test_a_cluster_scoped_objects_status_has_no_namespace() -> None:
 # -- Events -----------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def no_recent_events() -> Iterator[None]:
-    """post_event remembers what this process posted; each test starts from nothing."""
-    kube_status._recent_events.clear()
-    yield
-    kube_status._recent_events.clear()
-
-
 async def test_an_event_names_its_object_and_a_repeat_bumps_its_count() -> None:
     api = FakeApi()
+    events = EventRecorder(api)
     obj = workload(api)
-    await post_event(api, obj, reason="Ready", message="all good", warning=False, now=NOW)
+    await events.post(obj, reason="Ready", message="all good", warning=False, now=NOW)
     (event,) = api.of_kind("Event", NS)
     assert event["involvedObject"] == {
         "apiVersion": "berth.dev/v1alpha1",
@@ -108,22 +100,23 @@ async def test_an_event_names_its_object_and_a_repeat_bumps_its_count() -> None:
     }
     assert (event["type"], event["reason"], event["count"]) == ("Normal", "Ready", 1)
     assert event["metadata"]["name"].startswith("shop.")
-    await post_event(api, obj, reason="Ready", message="all good", warning=False, now=LATER)
+    await events.post(obj, reason="Ready", message="all good", warning=False, now=LATER)
     (event,) = api.of_kind("Event", NS)
     assert (event["count"], event["firstTimestamp"], event["lastTimestamp"]) == (2, NOW, LATER)
     assert [w.verb for w in api.writes_log] == ["create", "patch"]
     # Another message is another Event.
-    await post_event(api, obj, reason="Stalled", message="no", warning=True, now=LATER)
+    await events.post(obj, reason="Stalled", message="no", warning=True, now=LATER)
     assert api.events("shop") == [("Normal", "Ready", "all good"), ("Warning", "Stalled", "no")]
 
 
 async def test_an_expired_event_is_posted_anew() -> None:
     api = FakeApi()
+    events = EventRecorder(api)
     obj = workload(api)
-    await post_event(api, obj, reason="Ready", message="m", warning=False, now=NOW)
+    await events.post(obj, reason="Ready", message="m", warning=False, now=NOW)
     (event,) = api.of_kind("Event", NS)
     api.remove("v1", "Event", event["metadata"]["name"], NS)  # Events live an hour
-    await post_event(api, obj, reason="Ready", message="m", warning=False, now=LATER)
+    await events.post(obj, reason="Ready", message="m", warning=False, now=LATER)
     (fresh,) = api.of_kind("Event", NS)
     assert fresh["count"] == 1
     assert fresh["metadata"]["name"] != event["metadata"]["name"]
@@ -131,31 +124,33 @@ async def test_an_expired_event_is_posted_anew() -> None:
 
 async def test_an_event_that_cannot_be_bumped_for_another_reason_is_raised() -> None:
     api = FakeApi()
+    events = EventRecorder(api)
     obj = workload(api)
-    await post_event(api, obj, reason="Ready", message="m", warning=False, now=NOW)
+    await events.post(obj, reason="Ready", message="m", warning=False, now=NOW)
     api.refuse("patch", "Event", status=403)
     with pytest.raises(Forbidden):
-        await post_event(api, obj, reason="Ready", message="m", warning=False, now=LATER)
+        await events.post(obj, reason="Ready", message="m", warning=False, now=LATER)
 
 
 async def test_a_cluster_scoped_objects_events_go_to_default_and_long_messages_are_cut() -> None:
     api = FakeApi()
+    events = EventRecorder(api)
     env = environment(api)
-    await post_event(api, env, reason="Invalid", message="x" * 5000, warning=True, now=NOW)
+    await events.post(env, reason="Invalid", message="x" * 5000, warning=True, now=NOW)
     (event,) = api.of_kind("Event", "default")
     assert event["involvedObject"]["namespace"] == ""
     assert len(event["message"]) == 1024
 
 
-async def test_the_memory_of_posted_events_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kube_status, "RECENT_EVENTS_LIMIT", 2)
+async def test_the_memory_of_posted_events_is_bounded() -> None:
     api = FakeApi()
+    events = EventRecorder(api, limit=2)
     obj = workload(api)
     for message in ("one", "two", "three"):
-        await post_event(api, obj, reason="R", message=message, warning=False, now=NOW)
-    assert [k[3] for k in kube_status._recent_events] == ["two", "three"]
+        await events.post(obj, reason="R", message=message, warning=False, now=NOW)
+    assert [k[3] for k in events.recent] == ["two", "three"]
     # "one" was forgotten: a repeat is a new Event, not a bump.
-    await post_event(api, obj, reason="R", message="one", warning=False, now=LATER)
+    await events.post(obj, reason="R", message="one", warning=False, now=LATER)
     assert len(api.of_kind("Event", NS)) == 4
 
 

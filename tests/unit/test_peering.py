@@ -1,11 +1,11 @@
 """Which live peers keep a replica standing by, and when a replica stands by on its own
-(berth.handlers.peering)."""
+(berth.coordination.peering)."""
 
 from __future__ import annotations
 
 import datetime
 
-from berth.handlers.peering import grace_seconds, outranked_by, own_keepalive_expired
+from berth.coordination.peering import grace_seconds, outranked_by, own_keepalive_expired
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 

@@ -6,13 +6,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from berth.handlers.resources import removed_entries
 from berth.provision import plan, resource_identity
-from berth.provision.identity import identities_of_spec, identity_of, identity_of_entry
+from berth.provision.identity import (
+    identities_of_spec,
+    identity_of,
+    identity_of_entry,
+    removed_entries,
+)
 from berth.provision.sharing import (
     DEFINED_BY_ANNOTATION,
     DEFINITION_ANNOTATION,
-    decide,
+    choose_definer,
     definition_annotations,
     differing_params,
     recorded_definition,
@@ -38,7 +42,7 @@ def live_claim(definer: str | None, fingerprint: str | None) -> dict[str, Any]:
 
 def test_the_first_writer_creates_and_records_its_definition() -> None:
     mine = shared_plan("one", storageGB=10)
-    decision = decide(mine, "one", None, {"one"})
+    decision = choose_definer(mine, "one", None, {"one"})
     assert (decision.write, decision.takeover, decision.definer) == (True, False, "one")
     assert decision.conflict is None
     assert definition_annotations(mine, "one") == {
@@ -49,20 +53,20 @@ def test_the_first_writer_creates_and_records_its_definition() -> None:
 
 def test_the_definer_keeps_writing_its_own_definition_also_when_it_changes() -> None:
     old, new = shared_plan("one", storageGB=10), shared_plan("one", storageGB=30)
-    decision = decide(new, "one", live_claim("one", old.fingerprint), {"one", "two"})
+    decision = choose_definer(new, "one", live_claim("one", old.fingerprint), {"one", "two"})
     assert (decision.write, decision.takeover, decision.definer) == (True, False, "one")
 
 
 def test_another_user_with_the_same_definition_writes_it_as_the_definers() -> None:
     theirs, mine = shared_plan("one", storageGB=10), shared_plan("two", storageGB=10)
     assert theirs.fingerprint == mine.fingerprint
-    decision = decide(mine, "two", live_claim("one", theirs.fingerprint), {"one", "two"})
+    decision = choose_definer(mine, "two", live_claim("one", theirs.fingerprint), {"one", "two"})
     assert (decision.write, decision.definer, decision.conflict) == (True, "one", None)
 
 
 def test_another_user_with_a_different_definition_never_writes_and_is_told_who_won() -> None:
     theirs, mine = shared_plan("one", storageGB=10), shared_plan("two", storageGB=20)
-    decision = decide(
+    decision = choose_definer(
         mine,
         "two",
         live_claim("one", theirs.fingerprint),
@@ -86,22 +90,22 @@ def test_the_definers_current_plan_counts_more_than_what_it_last_recorded() -> N
     old, new = shared_plan("one", storageGB=10), shared_plan("one", storageGB=20)
     mine = shared_plan("two", storageGB=20)
     recorded = live_claim("one", old.fingerprint)
-    assert decide(mine, "two", recorded, {"one", "two"}).conflict is not None
-    assert decide(mine, "two", recorded, {"one", "two"}, new.fingerprint).conflict is None
+    assert choose_definer(mine, "two", recorded, {"one", "two"}).conflict is not None
+    assert choose_definer(mine, "two", recorded, {"one", "two"}, new.fingerprint).conflict is None
 
 
 def test_when_the_definer_no_longer_asks_the_next_user_takes_over_conditionally() -> None:
     theirs, mine = shared_plan("one", storageGB=10), shared_plan("two", storageGB=20)
-    decision = decide(mine, "two", live_claim("one", theirs.fingerprint), {"two"})
+    decision = choose_definer(mine, "two", live_claim("one", theirs.fingerprint), {"two"})
     assert (decision.write, decision.takeover, decision.definer) == (True, True, "two")
-    unrecorded = decide(mine, "two", live_claim(None, None), {"two", "three"})
+    unrecorded = choose_definer(mine, "two", live_claim(None, None), {"two", "three"})
     assert (unrecorded.write, unrecorded.takeover) == (True, True)
 
 
 def test_a_resource_that_is_not_shared_is_always_its_workloads() -> None:
     wl = workload("solo", resources={"db": {"type": "postgres"}})
     solo = plan(wl, environment(provisioners=[copy.deepcopy(POSTGRES)]), "db", {})
-    assert decide(solo, "solo", live_claim("someone", "x"), {"someone"}).write
+    assert choose_definer(solo, "solo", live_claim("someone", "x"), {"someone"}).write
 
 
 def test_recorded_definition_tolerates_missing_and_odd_annotations() -> None:

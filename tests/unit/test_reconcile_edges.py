@@ -12,7 +12,7 @@ import pytest
 from berth.clock import SystemClock, parse_time, rfc3339
 from berth.handlers import workload as workload_handler
 from berth.handlers.common import deletion_policy, post_event, write_status_and_events
-from berth.handlers.runtime import workload_key
+from berth.handlers.keys import WorkloadKey
 from tests.unit.builders import NAMESPACE, environment_dict
 from tests.unit.world import World
 
@@ -37,7 +37,7 @@ async def test_a_cancelled_reconcile_reports_nothing(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(workload_handler, "reconcile_once", cancelled)
     with pytest.raises(asyncio.CancelledError):
-        await workload_handler.reconcile(world.runtime, workload_key((NAMESPACE, "checkout")))
+        await workload_handler.reconcile(world.context, WorkloadKey(NAMESPACE, "checkout"))
     assert world.api.writes_log == []
 
 
@@ -46,15 +46,15 @@ async def test_a_failure_is_reported_once_and_not_for_a_workload_gone() -> None:
     world.add_environment()
     world.add_workload()
     await world.sync()
-    key = workload_key((NAMESPACE, "checkout"))
-    await workload_handler.report_failure(world.runtime, key, RuntimeError("boom"))
+    key = WorkloadKey(NAMESPACE, "checkout")
+    await workload_handler.report_failure(world.context, key, RuntimeError("boom"))
     assert world.written() == [("apply", "Workload", "checkout")]
     await world.sync()
     world.api.forget_history()
-    await workload_handler.report_failure(world.runtime, key, RuntimeError("boom"))
+    await workload_handler.report_failure(world.context, key, RuntimeError("boom"))
     assert world.written() == []  # the same words: nothing to write
     await workload_handler.report_failure(
-        world.runtime, workload_key((NAMESPACE, "x")), RuntimeError()
+        world.context, WorkloadKey(NAMESPACE, "x"), RuntimeError()
     )
     assert world.api.calls == []
 
@@ -106,8 +106,7 @@ async def test_a_workload_deleted_while_we_look_gets_no_status() -> None:
     await world.sync()
     world.api.remove("berth.dev/v1alpha1", "Workload", "checkout", NAMESPACE)
     assert (
-        await workload_handler.reconcile(world.runtime, workload_key((NAMESPACE, "checkout")))
-        is None
+        await workload_handler.reconcile(world.context, WorkloadKey(NAMESPACE, "checkout")) is None
     )
     assert world.api.written() == [("apply", "Deployment", "checkout")]
 
@@ -116,12 +115,12 @@ async def test_an_event_that_cannot_be_posted_fails_nothing() -> None:
     world = World()
     body = world.add_workload()
     world.api.refuse("create", "Event", status=403)
-    await post_event(world.api, body, "Hello", "hi", False, "2026-01-01T00:00:00Z")
+    await post_event(world.context.events, body, "Hello", "hi", now="2026-01-01T00:00:00Z")
     assert world.api.events() == []
     world.api.refuse("apply", "Workload", status=500)
     with pytest.raises(Exception, match="500"):
         await write_status_and_events(
-            world.api, body, {"observedGeneration": 1}, "2026-01-01T00:00:00Z"
+            world.api, world.context.events, body, {"observedGeneration": 1}, "2026-01-01T00:00:00Z"
         )
 
 
@@ -174,9 +173,8 @@ async def test_an_invalid_cluster_provisioner_is_ignored_with_a_warning(
         }
     )
     await world.sync()
-    from berth.handlers.resources import cluster_provisioners
-
-    assert cluster_provisioners(world.runtime.cache) == []
+    catalogue = world.context.provisioning.catalogue
+    assert catalogue.provisioners(world.context.cache) == []
     assert "ClusterProvisioner broken is ignored" in caplog.text
 
 

@@ -11,7 +11,6 @@ import pytest
 from berth.handlers.environment import (
     COUNTS_EVERY_SECONDS,
     FINALIZE_POLL_SECONDS,
-    environments_of_workload,
 )
 from berth.kube.finalizers import FINALIZER
 from tests.unit.builders import NAMESPACE, environment_dict
@@ -179,13 +178,3 @@ async def test_an_environment_going_without_our_finalizer_is_left_alone() -> Non
     await world.api.delete("berth.dev/v1alpha1", "Environment", NAMESPACE)
     assert await world.reconcile_environment() is None
     assert world.written() == []
-
-
-async def test_environments_of_a_workload() -> None:
-    world = World()
-    world.add_environment()
-    await world.sync()
-    named = {"metadata": {"namespace": "x"}, "spec": {"environment": "e"}}
-    assert environments_of_workload(world.runtime.cache, named) == ["e"]
-    by_namespace = {"metadata": {"namespace": NAMESPACE}, "spec": {}}
-    assert environments_of_workload(world.runtime.cache, by_namespace) == [NAMESPACE]

@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from berth.handlers import watch
 from berth.handlers.config import OperatorConfig
+from berth.handlers.context import Context
+from berth.handlers.keys import EnvironmentKey, Key, WorkloadKey
 from berth.handlers.queue import WorkQueue
-from berth.handlers.runtime import Key, Runtime, environment_key, workload_key
+from berth.handlers.runtime import Runtime
 from berth.kube.client import ApiError
 from tests.fakeapi import FakeApi
 from tests.unit.builders import NAMESPACE, environment_dict, workload_dict
@@ -35,11 +38,16 @@ def reconciles(kind: str, result: str) -> float:
 
 
 def runtime(api: FakeApi | None = None, **config: Any) -> Runtime:
-    settings: dict[str, Any] = {"workers": 2, "resync_seconds": 3600.0, **config}
+    """A Runtime on the fake API, with the gates its settings call for (a Peering when
+    not standalone)."""
+    settings = OperatorConfig(**{"workers": 2, "resync_seconds": 3600.0, **config})
+    sharder, peering = watch.gates(settings)
     return Runtime(
-        config=OperatorConfig(**settings),
+        config=settings,
         client=api or FakeApi(),
         queue=WorkQueue(base_delay=0.01, max_delay=0.05),
+        sharder=sharder,
+        peering=peering,
     )
 
 
@@ -47,7 +55,7 @@ async def test_a_worker_reconciles_and_requeues_when_asked() -> None:
     rt = runtime()
     seen: list[Key] = []
 
-    async def reconcile(_: Runtime, key: Key) -> float | None:
+    async def reconcile(_: Context, key: Key) -> float | None:
         seen.append(key)
         return 0.01 if len(seen) == 1 else None
 
@@ -56,9 +64,9 @@ async def test_a_worker_reconciles_and_requeues_when_asked() -> None:
     rt.start()
     rt.start()  # idempotent
     try:
-        rt.enqueue(workload_key((NAMESPACE, "a")))
+        rt.enqueue(WorkloadKey(NAMESPACE, "a"))
         await until(lambda: len(seen) == 2)
-        assert seen == [("workload", NAMESPACE, "a")] * 2
+        assert seen == [WorkloadKey(NAMESPACE, "a")] * 2
         assert reconciles("workload", "success") == before + 2
     finally:
         await rt.stop()
@@ -76,7 +84,7 @@ async def test_a_failed_reconcile_is_counted_and_retried(error: Exception, resul
     rt = runtime()
     attempts = 0
 
-    async def reconcile(_: Runtime, key: Key) -> float | None:
+    async def reconcile(_: Context, key: Key) -> float | None:
         nonlocal attempts
         attempts += 1
         if attempts == 1:
@@ -87,7 +95,7 @@ async def test_a_failed_reconcile_is_counted_and_retried(error: Exception, resul
     before = reconciles("environment", result)
     rt.start()
     try:
-        rt.enqueue(environment_key("e"))
+        rt.enqueue(EnvironmentKey("e"))
         await until(lambda: attempts == 2)  # retried after the queue's back-off
         assert reconciles("environment", result) == before + 1
     finally:
@@ -98,14 +106,14 @@ async def test_stop_cancels_a_reconcile_under_way() -> None:
     rt = runtime(workers=1)
     started = asyncio.Event()
 
-    async def reconcile(_: Runtime, key: Key) -> float | None:
+    async def reconcile(_: Context, key: Key) -> float | None:
         started.set()
         await asyncio.sleep(60)
         return None
 
     rt.reconcilers["workload"] = reconcile
     rt.start()
-    rt.enqueue(workload_key((NAMESPACE, "a")))
+    rt.enqueue(WorkloadKey(NAMESPACE, "a"))
     await asyncio.wait_for(started.wait(), 5)
     await rt.stop()
     assert rt._tasks == []
@@ -122,7 +130,7 @@ async def test_the_resync_looks_at_everything_again_and_the_gauge_counts() -> No
     await api.fill(rt.cache)
     seen: list[Key] = []
 
-    async def reconcile(_: Runtime, key: Key) -> float | None:
+    async def reconcile(_: Context, key: Key) -> float | None:
         seen.append(key)
         return None
 
@@ -131,9 +139,9 @@ async def test_the_resync_looks_at_everything_again_and_the_gauge_counts() -> No
     try:
         await until(lambda: len(seen) >= 6)  # twice over, by the resync alone
         assert set(seen) == {
-            ("environment", "", "team-a-dev"),
-            ("workload", NAMESPACE, "not-ready"),
-            ("workload", NAMESPACE, "ready"),
+            EnvironmentKey("team-a-dev"),
+            WorkloadKey(NAMESPACE, "not-ready"),
+            WorkloadKey(NAMESPACE, "ready"),
         }
         await until(lambda: REGISTRY.get_sample_value("berth_workloads", {"ready": "true"}) == 1)
         assert REGISTRY.get_sample_value("berth_workloads", {"ready": "false"}) == 1
@@ -169,16 +177,17 @@ async def test_a_peered_replica_works_only_while_no_live_peer_outranks_it() -> N
     rt = runtime(api, standalone=False, identity="me", priority=5, peering_lifetime=5)
     seen: list[Key] = []
 
-    async def reconcile(_: Runtime, key: Key) -> float | None:
+    async def reconcile(_: Context, key: Key) -> float | None:
         seen.append(key)
         return None
 
     rt.reconcilers["workload"] = reconcile
-    rt.active.set()  # as if it had worked until now
+    assert rt.peering is not None
+    rt.peering.active.set()  # as if it had worked until now
     rt.start()
     try:
-        await until(lambda: not rt.active.is_set())
-        rt.enqueue(workload_key((NAMESPACE, "a")))
+        await until(lambda: not rt.peering.active.is_set())  # type: ignore[union-attr]
+        rt.enqueue(WorkloadKey(NAMESPACE, "a"))
         await asyncio.sleep(0.1)
         assert seen == []  # a standby holds its key
 
@@ -189,8 +198,8 @@ async def test_a_peered_replica_works_only_while_no_live_peer_outranks_it() -> N
         stored = api.stored("kopf.dev/v1", "ClusterKopfPeering", "berth")
         assert stored is not None
         api.put({**stored, "status": peering({"other": 1})["status"]})
-        await until(rt.active.is_set)
-        await until(lambda: seen == [("workload", NAMESPACE, "a")])
+        await until(rt.peering.active.is_set)
+        await until(lambda: seen == [WorkloadKey(NAMESPACE, "a")])
     finally:
         await rt.stop()
 
@@ -200,7 +209,7 @@ async def test_a_replica_peered_per_namespace_reads_each_namespaces_peering() ->
     rt = runtime(api, standalone=False, identity="me", namespaces=("a", "b"))
     rt.start()
     try:
-        await until(rt.active.is_set)  # no peering objects yet: nobody outranks it
+        await until(rt.peering.active.is_set)  # no peering objects yet: nobody outranks it
         kinds = {(c.kind, c.namespace) for c in api.calls}
         assert {("KopfPeering", "a"), ("KopfPeering", "b")} <= kinds
     finally:

@@ -1,4 +1,4 @@
-"""The Runtime with --shards (handlers/runtime.py + handlers/sharding.py): only the keys of
+"""The Runtime with --shards (handlers/runtime.py + coordination/sharding.py): only the keys of
 held shards are reconciled, a gained shard's objects are queued at once, every write of a
 reconcile passes the shard's gate, and a clean stop hands the shards over."""
 
@@ -12,10 +12,13 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from berth.coordination.sharding import Sharder, ShardLost, _Held
+from berth.coordination.shards import shard_lease_name, shard_of
 from berth.handlers.config import OperatorConfig
+from berth.handlers.context import Context
+from berth.handlers.keys import EnvironmentKey, Key, WorkloadKey
 from berth.handlers.queue import WorkQueue
-from berth.handlers.runtime import Key, Runtime, environment_key, workload_key
-from berth.handlers.sharding import Sharder, ShardLost, _Held, shard_lease_name, shard_of
+from berth.handlers.runtime import Runtime
 from tests.fakeapi import FakeApi, FakeClock
 from tests.unit.builders import NAMESPACE, environment_dict, workload_dict
 from tests.unit.world import World
@@ -58,7 +61,7 @@ class Cluster:
 
     def __init__(self) -> None:
         self.clock = FakeClock()
-        self.sharder = Sharder(SHARDS, "me", NS, 6, clock=self.clock.monotonic)
+        self.sharder = Sharder(SHARDS, "me", NS, 6, clock=self.clock)
         self.api = FakeApi(
             now=self.clock.now,
             before_write=self.sharder.guard,
@@ -88,9 +91,9 @@ async def test_a_gained_shard_queues_its_environments_and_workloads_only() -> No
     await c.api.fill(c.runtime.cache)
     c.runtime.enqueue_shard(AWAY)
     assert c.queued() == {
-        environment_key(ELSEWHERE),
-        workload_key((ELSEWHERE, "a")),
-        workload_key((ELSEWHERE, "b")),
+        EnvironmentKey(ELSEWHERE),
+        WorkloadKey(ELSEWHERE, "a"),
+        WorkloadKey(ELSEWHERE, "b"),
     }
 
 
@@ -102,22 +105,22 @@ async def test_the_resync_queues_only_the_keys_of_held_shards() -> None:
     c.hold(HOME)
     c.runtime.enqueue_all()
     assert c.queued() == {
-        environment_key(NAMESPACE),
-        workload_key((NAMESPACE, "a")),
-        workload_key((NAMESPACE, "b")),
+        EnvironmentKey(NAMESPACE),
+        WorkloadKey(NAMESPACE, "a"),
+        WorkloadKey(NAMESPACE, "b"),
     }
 
 
 async def test_the_shard_of_a_key() -> None:
     c = Cluster()
     await c.api.fill(c.runtime.cache)
-    assert c.runtime.shard_of_key(workload_key((ELSEWHERE, "x"))) == AWAY
+    assert c.runtime.shard_of_key(WorkloadKey(ELSEWHERE, "x")) == AWAY
     # An Environment's shard is the one of the namespace it serves, not of its name.
     c.api.add(in_namespace(environment_dict(), ELSEWHERE) | {"metadata": {"name": "odd"}})
     await c.api.fill(c.runtime.cache)
-    assert c.runtime.shard_of_key(environment_key("odd")) == AWAY
-    assert c.runtime.shard_of_key(environment_key("gone")) is None
-    assert Runtime(config=OperatorConfig(), client=c.api).shard_of_key(environment_key("x")) is None
+    assert c.runtime.shard_of_key(EnvironmentKey("odd")) == AWAY
+    assert c.runtime.shard_of_key(EnvironmentKey("gone")) is None
+    assert Runtime(config=OperatorConfig(), client=c.api).shard_of_key(EnvironmentKey("x")) is None
 
 
 async def test_a_worker_skips_the_keys_of_shards_not_held() -> None:
@@ -125,7 +128,7 @@ async def test_a_worker_skips_the_keys_of_shards_not_held() -> None:
     await c.api.fill(c.runtime.cache)
     seen: list[Key] = []
 
-    async def reconcile(_: Runtime, key: Key) -> float | None:
+    async def reconcile(_: Context, key: Key) -> float | None:
         seen.append(key)
         return None
 
@@ -133,14 +136,14 @@ async def test_a_worker_skips_the_keys_of_shards_not_held() -> None:
     c.hold(HOME)
     c.runtime.start()
     try:
-        c.runtime.enqueue(workload_key((ELSEWHERE, "a")))  # another replica's
-        c.runtime.enqueue(workload_key((NAMESPACE, "a")))
+        c.runtime.enqueue(WorkloadKey(ELSEWHERE, "a"))  # another replica's
+        c.runtime.enqueue(WorkloadKey(NAMESPACE, "a"))
         await until(lambda: len(seen) == 1)
         await until(lambda: len(c.runtime.queue) == 0 and not c.runtime.queue._active)
     finally:
         c.sharder.held.clear()  # the stop hands over nothing
         await c.runtime.stop()
-    assert seen == [workload_key((NAMESPACE, "a"))]
+    assert seen == [WorkloadKey(NAMESPACE, "a")]
 
 
 async def test_a_write_after_the_shard_was_lost_is_not_sent_and_the_reconcile_ends() -> None:
@@ -150,7 +153,7 @@ async def test_a_write_after_the_shard_was_lost_is_not_sent_and_the_reconcile_en
     started, go_on = asyncio.Event(), asyncio.Event()
     writes = REGISTRY.get_sample_value("berth_shard_writes_total", {"shard": str(HOME)}) or 0.0
 
-    async def reconcile(rt: Runtime, key: Key) -> float | None:
+    async def reconcile(rt: Context, key: Key) -> float | None:
         cm = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"n": "1"}}
         cm["metadata"] = {"name": "first", "namespace": key[1]}
         await rt.client.create(cm)  # the shard is held: sent
@@ -164,7 +167,7 @@ async def test_a_write_after_the_shard_was_lost_is_not_sent_and_the_reconcile_en
     lost = reconciles("shard_lost")
     c.runtime.start()
     try:
-        c.runtime.enqueue(workload_key((NAMESPACE, "a")))
+        c.runtime.enqueue(WorkloadKey(NAMESPACE, "a"))
         await asyncio.wait_for(started.wait(), 5)
         c.clock.advance(4)  # the renew deadline passes without a renewal
         go_on.set()
@@ -178,14 +181,15 @@ async def test_a_write_after_the_shard_was_lost_is_not_sent_and_the_reconcile_en
 
 
 async def test_a_real_reconcile_of_a_shard_not_held_writes_nothing() -> None:
-    sharder = Sharder(SHARDS, "me", NS, 6, clock=lambda: 0.0)
+    clock = FakeClock()
+    sharder = Sharder(SHARDS, "me", NS, 6, clock=clock)
     world = World(before_write=sharder.guard)
     world.add_environment()
     world.add_workload()
     with sharder.reconciling(HOME), pytest.raises(ShardLost):
         await world.reconcile()
     assert world.written() == []  # not even the failure on the status
-    sharder.held[HOME] = _Held(valid_until=10.0)
+    sharder.held[HOME] = _Held(valid_until=clock.monotonic() + 10.0)
     with sharder.reconciling(HOME):
         await world.reconcile()
     assert ("apply", "Deployment", "checkout") in world.written()
@@ -196,7 +200,7 @@ async def test_a_replica_takes_its_shards_reconciles_them_and_hands_them_over_on
     await c.api.fill(c.runtime.cache)
     seen: list[Key] = []
 
-    async def reconcile(_: Runtime, key: Key) -> float | None:
+    async def reconcile(_: Context, key: Key) -> float | None:
         seen.append(key)
         return None
 
@@ -209,8 +213,8 @@ async def test_a_replica_takes_its_shards_reconciles_them_and_hands_them_over_on
     finally:
         await c.runtime.stop()
     assert set(seen) == {
-        *(environment_key(ns) for ns in (NAMESPACE, ELSEWHERE)),
-        *(workload_key((ns, n)) for ns in (NAMESPACE, ELSEWHERE) for n in ("a", "b")),
+        *(EnvironmentKey(ns) for ns in (NAMESPACE, ELSEWHERE)),
+        *(WorkloadKey(ns, n) for ns in (NAMESPACE, ELSEWHERE) for n in ("a", "b")),
     }
     assert c.sharder.held == {}
     for shard in range(SHARDS):

@@ -1,19 +1,19 @@
-"""The pure rules of sharding (handlers/sharding.py); the Lease traffic itself is proven
-on the real API server in tests/e2e/test_sharding.py."""
+"""The pure rules of sharding (coordination/shards.py) and the Sharder's gate
+(coordination/sharding.py); the Lease traffic itself is proven on the real API server in
+tests/e2e/test_sharding.py."""
 
 from __future__ import annotations
 
+import datetime
 from collections import Counter
 from typing import Any
 
 import pytest
 
-from berth.handlers.sharding import (
+from berth.coordination.sharding import Sharder, ShardLost, _Held
+from berth.coordination.shards import (
     Observer,
-    Sharder,
-    ShardLost,
     Timing,
-    _Held,
     fair_shares,
     member_lease_name,
     preference,
@@ -106,22 +106,27 @@ def test_a_lease_gone_from_the_list_is_forgotten() -> None:
 
 
 class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
+    """A ``berth.clock.Clock`` whose monotonic seconds a test sets."""
 
-    def __call__(self) -> float:
-        return self.now
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+    def now(self) -> datetime.datetime:
+        return datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
 
 def test_a_replica_writes_for_a_shard_only_until_its_renew_deadline() -> None:
     clock = Clock()
     sharder = Sharder(4, "me", "ns", 6, clock=clock)
-    sharder.held[2] = _Held(valid_until=clock.now + sharder.timing.renew_deadline)
+    sharder.held[2] = _Held(valid_until=clock.seconds + sharder.timing.renew_deadline)
     with sharder.reconciling(2):
         sharder.guard()  # held: the write goes
-        clock.now = 3.9
+        clock.seconds = 3.9
         sharder.guard()
-        clock.now = 4.0  # renew deadline (2/3 of 6 s) passed without a renewal
+        clock.seconds = 4.0  # renew deadline (2/3 of 6 s) passed without a renewal
         with pytest.raises(ShardLost):
             sharder.guard()
     assert sharder.inflight[2] == 0

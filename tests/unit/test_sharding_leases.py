@@ -1,4 +1,4 @@
-"""Sharding's Lease rounds (handlers/sharding.py) on the in-memory API server: replicas
+"""Sharding's Lease rounds (coordination/sharding.py) on the in-memory API server: replicas
 taking, renewing, sharing and giving back shards, each judging expiry by its own clock.
 
 Every replica here is a ``Sharder`` on one ``FakeApi``, ticked by hand (``tick`` is one
@@ -17,9 +17,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from berth import metrics
-from berth.handlers.sharding import (
-    Sharder,
-    ShardLost,
+from berth.coordination.sharding import Sharder, ShardLost
+from berth.coordination.shards import (
     fair_shares,
     member_lease_name,
     preference,
@@ -38,7 +37,7 @@ class Replica:
 
     def __init__(self, api: FakeApi, clock: FakeClock, identity: str, shards: int = SHARDS) -> None:
         self.api = api
-        self.sharder = Sharder(shards, identity, NS, SECONDS, clock=clock.monotonic)
+        self.sharder = Sharder(shards, identity, NS, SECONDS, clock=clock)
         self.gained: list[int] = []
 
     async def tick(self) -> None:
@@ -416,7 +415,7 @@ async def test_the_loop_survives_a_failed_round(
     trouble: str | None, logged: str, held: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     api, clock = world()
-    sharder = Sharder(SHARDS, "a", NS, SECONDS, clock=clock.monotonic)
+    sharder = Sharder(SHARDS, "a", NS, SECONDS, clock=clock)
     gained: list[int] = []
 
     def on_gained(shard: int) -> None:
@@ -443,7 +442,7 @@ async def test_the_loop_survives_a_failed_round(
 
 
 def test_writes_of_a_reconcile_are_counted_and_audited(caplog: pytest.LogCaptureFixture) -> None:
-    sharder = Sharder(SHARDS, "a", NS, SECONDS, audit_writes=True, clock=lambda: 0.0)
+    sharder = Sharder(SHARDS, "a", NS, SECONDS, audit_writes=True, clock=FakeClock())
     sharder.record_write("POST", "/api/v1/x", {}, 0.1)  # outside a reconcile: not counted
     assert caplog.text == ""
     counted = REGISTRY.get_sample_value("berth_shard_writes_total", {"shard": "2"}) or 0.0

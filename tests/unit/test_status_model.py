@@ -24,8 +24,10 @@ from berth.api import (
 )
 from berth.api.common import StatusModel
 from berth.clock import SystemClock
-from berth.handlers import resources as handler_resources
+from berth.handlers import provisioning as handler_provisioning
 from berth.handlers import workload as handler_workload
+from berth.handlers.keys import WorkloadKey
+from berth.kube.events import EventRecorder
 from berth.problems import Problem
 from berth.provision.model import ClaimRef
 from berth.render.pods import ContainerSummary, PodSummary
@@ -233,8 +235,8 @@ def test_resource_entries_fit_the_model() -> None:
         "metadata": {"name": "cache", "namespace": "team-a-dev"},
     }
     entries = [
-        handler_resources._entry("cache", wl, state="Pending", reason="X", message="m"),
-        handler_resources._entry(
+        handler_provisioning._entry("cache", wl, state="Pending", reason="X", message="m"),
+        handler_provisioning._entry(
             "db",
             wl,
             provisioner="postgres",
@@ -242,9 +244,9 @@ def test_resource_entries_fit_the_model() -> None:
             state="Failed",
             reason="SharedResourceConflict",
             message="m",
-            claim=handler_resources._claim_ref(plan),  # type: ignore[arg-type]
+            claim=handler_provisioning._claim_ref(plan),  # type: ignore[arg-type]
         ),
-        handler_resources._entry(
+        handler_provisioning._entry(
             "db",
             wl,
             provisioner="postgres",
@@ -252,8 +254,8 @@ def test_resource_entries_fit_the_model() -> None:
             state="Ready",
             reason="Ready",
             message="m",
-            claim=handler_resources._claim_ref(plan),  # type: ignore[arg-type]
-            objects=[handler_resources._ref(child)],
+            claim=handler_provisioning._claim_ref(plan),  # type: ignore[arg-type]
+            objects=[handler_provisioning._ref(child)],
             outputs=["host", "port"],
         ),
     ]
@@ -282,9 +284,14 @@ def test_the_failure_report_fits_the_model() -> None:
     body["status"] = workload_status(OBSERVED["ready, with everything"], None, T0)
     client = RecordingClient()
     cache = SimpleNamespace(workload=lambda key: body, remember_write=lambda *args: None)
-    runtime = SimpleNamespace(cache=cache, client=client, clock=SystemClock())
-    key = ("workload", "team-a-dev", "checkout")
-    asyncio.run(handler_workload.report_failure(runtime, key, RuntimeError("boom")))  # type: ignore[arg-type]
+    context = SimpleNamespace(
+        cache=cache,
+        client=client,
+        clock=SystemClock(),
+        events=EventRecorder(client),  # type: ignore[arg-type]
+    )
+    key = WorkloadKey("team-a-dev", "checkout")
+    asyncio.run(handler_workload.report_failure(context, key, RuntimeError("boom")))  # type: ignore[arg-type]
     assert [kind for kind, _ in client.statuses] == ["Workload"]
     status = client.statuses[0][1]
     assert {c["type"]: c["reason"] for c in status["conditions"]}["Ready"] == "ReconcileError"

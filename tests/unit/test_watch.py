@@ -15,8 +15,9 @@ import pytest
 
 from berth.handlers import watch
 from berth.handlers.config import OperatorConfig
+from berth.handlers.keys import EnvironmentKey, WorkloadKey
 from berth.handlers.queue import WorkQueue
-from berth.handlers.runtime import Runtime, environment_key, workload_key
+from berth.handlers.runtime import Runtime
 from tests.fakeapi import FakeApi
 from tests.unit.builders import NAMESPACE, environment_dict, workload_dict
 
@@ -73,6 +74,39 @@ async def test_startup_settings_and_runtime(
         await watch.shutdown(memo=memo)
     finally:
         loop.remove_signal_handler(signal.SIGUSR1)
+
+
+def test_the_gates_are_the_settings_ones() -> None:
+    assert watch.gates(OperatorConfig()) == (None, None)  # alone: always works
+    sharder, peering = watch.gates(
+        OperatorConfig(shards=4, identity="me", shard_namespace="ops", shard_lease_seconds=9)
+    )
+    assert sharder is not None
+    assert (sharder.shards, sharder.identity, sharder.namespace) == (4, "me", "ops")
+    assert peering is None
+    sharder, peering = watch.gates(
+        OperatorConfig(
+            standalone=False,
+            peering="team",
+            identity="me",
+            priority=3,
+            peering_lifetime=20,
+            namespaces=("a",),
+        )
+    )
+    assert sharder is None
+    assert peering is not None
+    assert (peering.name, peering.identity, peering.priority) == ("team", "me", 3)
+    assert (peering.lifetime, peering.namespaces) == (20, ("a",))
+    assert not peering.active.is_set()  # standing by until it has read the peering
+
+
+def test_keys_say_what_they_name() -> None:
+    assert (str(WorkloadKey("ns", "shop")), WorkloadKey("ns", "shop").kind) == (
+        "ns/shop",
+        "workload",
+    )
+    assert (str(EnvironmentKey("dev")), EnvironmentKey("dev").kind) == ("dev", "environment")
 
 
 def test_login_reads_the_same_credentials(tmp_path: Path) -> None:
@@ -165,13 +199,13 @@ async def test_the_first_event_hands_the_indices_over_and_queues_everything() ->
         await watch.on_workload(event={"type": "ADDED"}, body=body, memo=memo, **indices)
         assert memo.runtime.cache.attached
         assert queued(memo) == {
-            environment_key("team-a-dev"),
-            workload_key((NAMESPACE, "checkout")),
-            workload_key((NAMESPACE, "orders")),
-            workload_key((NAMESPACE, "lone")),
+            EnvironmentKey("team-a-dev"),
+            WorkloadKey(NAMESPACE, "checkout"),
+            WorkloadKey(NAMESPACE, "orders"),
+            WorkloadKey(NAMESPACE, "lone"),
         }
         # Its Environment's counts are looked at a little later.
-        assert environment_key("team-a-dev") in memo.runtime.queue._timers
+        assert EnvironmentKey("team-a-dev") in memo.runtime.queue._timers
     finally:
         await memo.runtime.stop()
 
@@ -182,8 +216,8 @@ async def test_a_workload_event_wakes_it_and_those_sharing_its_resources() -> No
     body = api.stored("berth.dev/v1alpha1", "Workload", "checkout", NAMESPACE)
     await watch.on_workload(event={"type": "MODIFIED"}, body=body, memo=memo)
     assert queued(memo) == {
-        workload_key((NAMESPACE, "checkout")),
-        workload_key((NAMESPACE, "orders")),
+        WorkloadKey(NAMESPACE, "checkout"),
+        WorkloadKey(NAMESPACE, "orders"),
     }
     memo.runtime.queue.shutdown()
 
@@ -208,7 +242,7 @@ async def test_our_own_status_write_coming_back_wakes_nobody_but_sharers() -> No
     assert queued(memo) == set()
     # A deletion is always news, and the memory of the write goes.
     await watch.on_workload(event={"type": "DELETED"}, body=after, memo=memo)
-    assert queued(memo) == {workload_key((NAMESPACE, "lone"))}
+    assert queued(memo) == {WorkloadKey(NAMESPACE, "lone")}
     memo.runtime.queue.shutdown()
 
 
@@ -219,10 +253,10 @@ async def test_an_environment_event_wakes_it_and_its_workloads(event: str) -> No
     body = api.stored("berth.dev/v1alpha1", "Environment", "team-a-dev")
     await watch.on_environment(event={"type": event}, body=body, memo=memo)
     assert queued(memo) == {
-        environment_key("team-a-dev"),
-        workload_key((NAMESPACE, "checkout")),
-        workload_key((NAMESPACE, "orders")),
-        workload_key((NAMESPACE, "lone")),
+        EnvironmentKey("team-a-dev"),
+        WorkloadKey(NAMESPACE, "checkout"),
+        WorkloadKey(NAMESPACE, "orders"),
+        WorkloadKey(NAMESPACE, "lone"),
     }
 
 
@@ -237,8 +271,8 @@ async def test_a_cluster_provisioner_event_wakes_the_workloads_of_its_type() -> 
     }
     await watch.on_cluster_provisioner(event={"type": "ADDED"}, body=body, memo=memo)
     assert queued(memo) == {
-        workload_key((NAMESPACE, "checkout")),
-        workload_key((NAMESPACE, "orders")),
+        WorkloadKey(NAMESPACE, "checkout"),
+        WorkloadKey(NAMESPACE, "orders"),
     }
 
 
@@ -258,11 +292,11 @@ async def test_a_child_event_wakes_its_owner_unless_it_is_our_echo(handler: Any)
     await handler(event={"type": "MODIFIED"}, body=child, memo=memo)
     assert queued(memo) == set()  # our own write coming back
     await handler(event={"type": "MODIFIED"}, body=child, memo=memo)
-    assert queued(memo) == {workload_key((NAMESPACE, "checkout"))}
+    assert queued(memo) == {WorkloadKey(NAMESPACE, "checkout")}
     await handler(event={"type": "DELETED"}, body=child, memo=memo)
     unowned = {**child, "metadata": {**child["metadata"], "labels": {}}}
     await handler(event={"type": "MODIFIED"}, body=unowned, memo=memo)
-    assert queued(memo) == {workload_key((NAMESPACE, "checkout"))}
+    assert queued(memo) == {WorkloadKey(NAMESPACE, "checkout")}
 
 
 async def test_a_pod_event_wakes_the_workload_whose_deployment_made_it() -> None:
@@ -276,4 +310,4 @@ async def test_a_pod_event_wakes_the_workload_whose_deployment_made_it() -> None
     await watch.on_pod(
         event={"type": "MODIFIED"}, labels=labels, body=pod(labels, "checkout-abc"), memo=memo
     )
-    assert queued(memo) == {workload_key((NAMESPACE, "checkout"))}
+    assert queued(memo) == {WorkloadKey(NAMESPACE, "checkout")}

@@ -1,6 +1,7 @@
 """A cluster in a dict for the controllers' unit tests: the fake API, a clock that stands
-still, and a Runtime wired to both; reconcile a Workload or an Environment and read what
-was written and which Events were posted."""
+still, and a Runtime wired to both (a new one per World: nothing the reconcilers remember
+is shared between tests); reconcile a Workload or an Environment and read what was written
+and which Events were posted."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import Any
 
 from berth.clock import rfc3339
 from berth.handlers import environment as environment_handler
-from berth.handlers import resources
 from berth.handlers import workload as workload_handler
 from berth.handlers.config import OperatorConfig
-from berth.handlers.runtime import Runtime, environment_key, workload_key
-from berth.kube import status as kube_status
+from berth.handlers.context import AfterClaimCreated, Context
+from berth.handlers.keys import EnvironmentKey, WorkloadKey
+from berth.handlers.runtime import Runtime
 from tests.fakeapi import FakeApi, FakeClock
 from tests.unit.builders import NAMESPACE, environment_dict, workload_dict
 
@@ -39,29 +40,30 @@ POSTGRES: dict[str, Any] = {
 WEB_SERVICE = {"ports": {"web": {"port": 80, "targetPort": 8080}}}
 
 
-def reset_process_state() -> None:
-    """What the handlers remember for the life of the process, forgotten between tests."""
-    resources._swept.clear()
-    resources._parsed.clear()
-    resources._definition_locks.clear()
-    kube_status._recent_events.clear()
-
-
 class World:
     def __init__(
         self,
         *,
         namespaces: tuple[str, ...] = (),
         before_write: Callable[[], None] | None = None,
+        after_claim_created: AfterClaimCreated | None = None,
     ) -> None:
-        """``before_write``: the client's gate of every write (a Sharder's ``guard``)."""
-        reset_process_state()
+        """``before_write``: the client's gate of every write (a Sharder's ``guard``);
+        ``after_claim_created``: the Runtime's test hook."""
         self.clock = FakeClock()
         self.api = FakeApi(now=self.clock.now, before_write=before_write)
         self.api.serve(CLAIM_API, CLAIM_KIND)
         self.runtime = Runtime(
-            config=OperatorConfig(namespaces=namespaces), client=self.api, clock=self.clock
+            config=OperatorConfig(namespaces=namespaces),
+            client=self.api,
+            clock=self.clock,
+            after_claim_created=after_claim_created,
         )
+
+    @property
+    def context(self) -> Context:
+        """What the reconcilers are given."""
+        return self.runtime.context
 
     # -- arranging ------------------------------------------------------------------------
 
@@ -166,12 +168,12 @@ class World:
         if caught_up:
             await self.sync()
         self.api.forget_history()
-        return await workload_handler.reconcile(self.runtime, workload_key((NAMESPACE, name)))
+        return await workload_handler.reconcile(self.context, WorkloadKey(NAMESPACE, name))
 
     async def reconcile_environment(self, name: str = NAMESPACE) -> float | None:
         await self.sync()
         self.api.forget_history()
-        return await environment_handler.reconcile(self.runtime, environment_key(name))
+        return await environment_handler.reconcile(self.context, EnvironmentKey(name))
 
     # -- reading --------------------------------------------------------------------------
 

@@ -12,9 +12,12 @@ import asyncio
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from berth.handlers.config import Flag, OperatorConfig, flags
+
+if TYPE_CHECKING:
+    from berth.handlers.context import AfterClaimCreated
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -104,11 +107,13 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
     return OperatorConfig(**values)
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, *, after_claim_created: AfterClaimCreated | None = None) -> int:
+    """Run the operator until it is stopped. ``after_claim_created``: a test's hook
+    (tests/statuscheck.py); `berth run` itself never sets one."""
     import kopf
     from prometheus_client import start_http_server
 
-    from berth.handlers import watch  # noqa: F401  (registers the handlers)
+    from berth.handlers import kopfpatch, watch  # noqa: F401  (watch registers the handlers)
     from berth.kube import credentials
 
     config = config_from(args)
@@ -144,6 +149,8 @@ def main(args: argparse.Namespace) -> int:
     if config.metrics_port:
         start_http_server(config.metrics_port)
     liveness = f"http://0.0.0.0:{config.health_port}/healthz" if config.health_port else None
+    # A restart into thousands of objects: linear in them, not quadratic.
+    kopfpatch.install()
     asyncio.run(
         kopf.operator(
             clusterwide=not config.namespaces,
@@ -154,7 +161,7 @@ def main(args: argparse.Namespace) -> int:
             priority=config.priority,
             identity=config.identity,  # type: ignore[arg-type]  # kopf: NewType of str
             liveness_endpoint=liveness,
-            memo=kopf.Memo(config=config),
+            memo=kopf.Memo(config=config, after_claim_created=after_claim_created),
         )
     )
     return 0

@@ -14,11 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth.handlers.keys import WorkloadKey
 from berth.kube.children import ObjectKey
 from berth.names import LAST_APPLIED_ANNOTATION, WORKLOAD_LABEL
 from berth.render.pods import PodSummary
-
-WorkloadKey = tuple[str, str]  # (namespace, name)
 
 
 def slim_owner(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,7 +45,7 @@ def _owner_of(key: ObjectKey, obj: Mapping[str, Any]) -> WorkloadKey | None:
     if key.kind in ("Workload", "Environment"):
         return None
     owner = (obj.get("metadata", {}).get("labels") or {}).get(WORKLOAD_LABEL)
-    return (key.namespace, str(owner)) if owner else None
+    return WorkloadKey(key.namespace, str(owner)) if owner else None
 
 
 @dataclass
@@ -173,7 +172,7 @@ class Cache:
 
     def workload_keys(self) -> list[WorkloadKey]:
         index = self.indices.get(WORKLOADS_INDEX) or {}
-        return sorted(index.keys())
+        return [WorkloadKey(namespace, name) for namespace, name in sorted(index.keys())]
 
     def environment(self, name: str) -> dict[str, Any] | None:
         found = _values(self.indices.get(ENVIRONMENTS_INDEX), name)

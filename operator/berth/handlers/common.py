@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from berth.api.environment import EnvironmentSpec
 from berth.kube import status as kube_status
 from berth.kube.client import KubeClient, NotFound
+from berth.kube.events import EventRecorder
 from berth.problems import Problem
 from berth.reasons import Reason
 from berth.render.status import transitions
@@ -35,12 +36,16 @@ def deletion_policy(environment: Mapping[str, Any] | None) -> str:
 
 
 async def post_event(
-    client: KubeClient, obj: Mapping[str, Any], reason: str, message: str, warning: bool, now: str
+    events: EventRecorder,
+    obj: Mapping[str, Any],
+    reason: str,
+    message: str,
+    *,
+    warning: bool = False,
+    now: str,
 ) -> None:
     try:
-        await kube_status.post_event(
-            client, obj, reason=reason, message=message, warning=warning, now=now
-        )
+        await events.post(obj, reason=reason, message=message, warning=warning, now=now)
     except Exception as err:  # an Event is never worth failing a reconcile
         log.debug("could not post an event: %s", err)
 
@@ -56,7 +61,11 @@ def invalid_spec(kind: str, err: ValidationError) -> Problem:
 
 
 async def write_status_and_events(
-    client: KubeClient, obj: Mapping[str, Any], status: dict[str, Any], now: str
+    client: KubeClient,
+    events: EventRecorder,
+    obj: Mapping[str, Any],
+    status: dict[str, Any],
+    now: str,
 ) -> dict[str, Any] | None:
     """Write the status when it changed, and post an Event for each real transition."""
     previous = obj.get("status")
@@ -67,5 +76,5 @@ async def write_status_and_events(
     if written is None:
         return None
     for event in transitions(previous, status):
-        await post_event(client, obj, event.reason, event.message, event.warning, now)
+        await post_event(events, obj, event.reason, event.message, warning=event.warning, now=now)
     return written

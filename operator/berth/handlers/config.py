@@ -136,7 +136,7 @@ class OperatorConfig:
     )
     # this replica's identity in the peering (kopf's, passed to it)
     identity: str = derived("", "the Pod's name (POD_ID), else host, pid and a nonce")
-    # Sharding (handlers/sharding.py): 0 or 1 is off. N > 1 splits the Workloads into N
+    # Sharding (coordination/sharding.py): 0 or 1 is off. N > 1 splits the Workloads into N
     # shards by namespace, each reconciled by the replica holding its Lease.
     shards: int = setting(
         0,

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from berth.api import Environment
 from berth.clock import rfc3339
-from berth.handlers.cache import Cache
 from berth.handlers.common import (
     deletion_policy,
     invalid_spec,
     post_event,
     write_status_and_events,
 )
+from berth.handlers.context import Context
+from berth.handlers.keys import EnvironmentKey
 from berth.kube.children import apply_if_changed, prepared_manifest
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.problems import Problem
@@ -28,34 +28,20 @@ FINALIZE_POLL_SECONDS = 1.0
 # comes or becomes Ready changes them); any other change of its status at once.
 COUNTS_EVERY_SECONDS = 5.0
 
-if TYPE_CHECKING:
-    from berth.handlers.runtime import Key, Runtime
 
-
-def environments_of_workload(cache: Cache, workload: Mapping[str, Any]) -> list[str]:
-    """The Environments whose counts a change to this Workload may change."""
-    named = (workload.get("spec") or {}).get("environment")
-    if named:
-        return [named]
-    return [
-        e["metadata"]["name"]
-        for e in cache.environments_for_namespace(workload["metadata"]["namespace"])
-    ]
-
-
-async def reconcile(runtime: Runtime, key: Key) -> float | None:
-    name = key[2]
-    body = runtime.cache.environment(name)
+async def reconcile(context: Context, key: EnvironmentKey) -> float | None:
+    name = key.name
+    body = context.cache.environment(name)
     if body is None:
         return None
-    served = runtime.config.namespaces
+    served = context.namespaces
     if served and (body.get("spec") or {}).get("namespace") not in served:
         # Watching only some namespaces: an Environment of another one is another
         # operator's to count, hold and finalize.
         return None
-    now = rfc3339(runtime.clock.now())
+    now = rfc3339(context.clock.now())
     if body["metadata"].get("deletionTimestamp"):
-        return await finalize(runtime, body, now)
+        return await finalize(context, body, now)
     problem: Problem | None = None
     namespace = (body.get("spec") or {}).get("namespace", "")
     pod_security = "restricted"
@@ -65,7 +51,7 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         problem = invalid_spec("Environment", err)
 
     if problem is None:
-        owner = runtime.cache.environments_for_namespace(namespace)[0]
+        owner = context.cache.environments_for_namespace(namespace)[0]
         if owner["metadata"]["name"] != name:
             problem = Problem(
                 Reason.NAMESPACE_TAKEN,
@@ -75,16 +61,16 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
 
     namespace_ready = False
     if problem is None:
-        written_body = await set_finalizer(runtime.client, body, True)
+        written_body = await set_finalizer(context.client, body, True)
         if written_body is not None:
-            runtime.cache.remember_write(body, written_body)
+            context.cache.remember_write(body, written_body)
             body = written_body
         manifest = prepared_manifest(namespace_manifest(name, namespace, pod_security))
-        live = await runtime.client.get("v1", "Namespace", namespace)
-        _, current = await apply_if_changed(runtime.client, manifest, live)
+        live = await context.client.get("v1", "Namespace", namespace)
+        _, current = await apply_if_changed(context.client, manifest, live)
         namespace_ready = current.get("status", {}).get("phase", "Active") == "Active"
 
-    workloads = runtime.cache.workloads_in(namespace) if namespace else []
+    workloads = context.cache.workloads_in(namespace) if namespace else []
     ready = sum(
         1 for wl in workloads if (ready_condition(wl.get("status")) or {}).get("status") == "True"
     )
@@ -99,18 +85,20 @@ async def reconcile(runtime: Runtime, key: Key) -> float | None:
         now=now,
     )
     if body.get("status") != status and only_workload_counts(body.get("status"), status):
-        last = runtime.environment_status_written.get(name, float("-inf"))
-        wait = last + COUNTS_EVERY_SECONDS - runtime.clock.monotonic()
+        last = context.environment_status_written.get(name, float("-inf"))
+        wait = last + COUNTS_EVERY_SECONDS - context.clock.monotonic()
         if wait > 0:
             return wait  # looked at again then, with the counts of that moment
-    written_status = await write_status_and_events(runtime.client, body, status, now)
+    written_status = await write_status_and_events(
+        context.client, context.events, body, status, now
+    )
     if written_status is not None:
-        runtime.environment_status_written[name] = runtime.clock.monotonic()
-        runtime.cache.remember_write(body, written_status)
+        context.environment_status_written[name] = context.clock.monotonic()
+        context.cache.remember_write(body, written_status)
     return None
 
 
-async def finalize(runtime: Runtime, body: dict[str, Any], now: str) -> float | None:
+async def finalize(context: Context, body: dict[str, Any], now: str) -> float | None:
     """An Environment going away does what its deletion policy says.
 
     Delete: its Workloads are deleted first (each releases its resources under this same
@@ -123,22 +111,21 @@ async def finalize(runtime: Runtime, body: dict[str, Any], now: str) -> float | 
     policy = deletion_policy(body)
     namespace = spec.get("namespace", "")
     if policy == "Delete":
-        remaining = runtime.cache.workloads_in(namespace) if namespace else []
+        remaining = context.cache.workloads_in(namespace) if namespace else []
         if remaining:
             for wl in remaining:
                 if not wl["metadata"].get("deletionTimestamp"):
-                    await runtime.client.delete(
+                    await context.client.delete(
                         wl["apiVersion"], wl["kind"], wl["metadata"]["name"], namespace
                     )
             await post_event(
-                runtime.client,
+                context.events,
                 body,
                 Reason.DELETING_WORKLOADS,
                 f"deletionPolicy Delete: deleting the {len(remaining)} Workload(s) of namespace "
                 f"{namespace} before the Environment goes",
-                False,
-                now,
+                now=now,
             )
             return FINALIZE_POLL_SECONDS
-    await set_finalizer(runtime.client, body, False)
+    await set_finalizer(context.client, body, False)
     return None

@@ -12,7 +12,10 @@ CPU in those wake-ups (py-spy).
 Adding or dropping a toggle that leaves the set's state as it was changes nothing anyone
 waits for, so it need not wake anyone: the waiters are woken once, when the set turns
 "on". ``install()`` makes it so, once, and only if kopf's ToggleSet still has the shape
-this was written against (kopf 1.45: ``_toggles``, ``_condition`` and ``is_on``).
+this was written against (kopf 1.45: ``_toggles``, ``_condition`` and ``is_on``). The same
+change is prepared for kopf itself, with a reproduction: hack/kopf-upstream/. The kopf
+version is pinned to the minor one this was written against, and a unit test fails when
+the installed kopf's ``Toggle``/``ToggleSet`` source differs from ``KOPF_SOURCE_SHA256``.
 
 **No essence.** For every watch event, kopf deep-copies the object into an "essence" and
 diffs it against the last one it stored, to find the changes its on.create/on.update
@@ -31,20 +34,26 @@ from typing import Any
 import kopf
 
 log = logging.getLogger("berth")
-_installed = False
+# On each method we put in place: kopf's own method it replaces (so kopf's class carries
+# the mark that it is patched, not this module).
+ORIGINAL = "__berth_replaces__"
+# sha256 of kopf 1.45.2's kopf/_cogs/aiokits/aiotoggles.py classes Toggle and ToggleSet
+# (their source, as inspect.getsource gives it), read when this patch was written.
+KOPF_SOURCE_SHA256 = "d6e5cbecbac307168c53aefc568911e37a1b59f6de406a026d1ddb0421daf5d0"
+PATCHED_METHODS = ("make_toggle", "drop_toggle", "drop_toggles")
 
 
 def install() -> bool:
     """Patch kopf's ToggleSet to wake waiters only when its state changes; returns
-    whether the patch is in place."""
-    global _installed
-    if _installed:
-        return True
+    whether the patch is in place. Called once at start (``berth.cli.run``); calling it
+    again changes nothing."""
     try:
         from kopf._cogs.aiokits.aiotoggles import Toggle, ToggleSet
     except ImportError:  # kopf moved it: run as it is
         log.warning("kopf's ToggleSet not found: startup stays quadratic in objects")
         return False
+    if hasattr(ToggleSet.make_toggle, ORIGINAL):
+        return True
     probe = ToggleSet(all)
     if not (
         isinstance(getattr(probe, "_toggles", None), set)
@@ -73,11 +82,20 @@ def install() -> bool:
             if self.is_on() != before:
                 self._condition.notify_all()
 
-    ToggleSet.make_toggle = make_toggle  # type: ignore[method-assign]
-    ToggleSet.drop_toggle = drop_toggle  # type: ignore[method-assign]
-    ToggleSet.drop_toggles = drop_toggles  # type: ignore[method-assign]
-    _installed = True
+    for method in (make_toggle, drop_toggle, drop_toggles):
+        setattr(method, ORIGINAL, getattr(ToggleSet, method.__name__))
+        setattr(ToggleSet, method.__name__, method)
     return True
+
+
+def uninstall() -> None:
+    """Put kopf's own ToggleSet methods back (a test measures kopf as it is with it)."""
+    from kopf._cogs.aiokits.aiotoggles import ToggleSet
+
+    for name in PATCHED_METHODS:
+        original = getattr(getattr(ToggleSet, name), ORIGINAL, None)
+        if original is not None:
+            setattr(ToggleSet, name, original)
 
 
 class NoEssence(kopf.DiffBaseStorage):

@@ -1,4 +1,12 @@
-"""The running operator's shared state and its reconcile workers."""
+"""The running operator: its work queue, its reconcile workers and their gates.
+
+The Runtime owns everything that lives as long as the process — the cache, the queue,
+the reconcilers' ``Context`` (client, clock, Event recorder, provisioning state) — and
+is given the gates that say when a replica may work: a ``Sharder`` (``--shards``: only
+the keys of shards it holds) and a ``Peering`` (``--peering``: only while no live peer
+outranks it), both from ``berth.coordination``. A reconciler sees the Context, never the
+Runtime.
+"""
 
 from __future__ import annotations
 
@@ -7,30 +15,28 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from berth import metrics
 from berth.clock import Clock, SystemClock
-from berth.handlers.cache import Cache, WorkloadKey
+from berth.coordination.peering import Peering
+from berth.coordination.sharding import Sharder, ShardLost
+from berth.coordination.shards import shard_of
+from berth.handlers.cache import Cache
 from berth.handlers.config import OperatorConfig
+from berth.handlers.context import AfterClaimCreated, Context, ProvisioningState
+from berth.handlers.keys import EnvironmentKey, Key, WorkloadKey
 from berth.handlers.queue import WorkQueue
-from berth.handlers.sharding import Sharder, ShardLost, shard_of
 from berth.kube.client import ApiError, KubeClient
+from berth.kube.events import EventRecorder
 from berth.render.status import ready_condition
 
 log = logging.getLogger("berth")
 GAUGE_SECONDS = 5.0
 
-# What goes through the queue: ("workload", namespace, name) or ("environment", "", name).
-Key = tuple[str, str, str]
-Reconciler = Callable[["Runtime", Key], Awaitable[float | None]]
-
-
-def workload_key(key: WorkloadKey) -> Key:
-    return ("workload", key[0], key[1])
-
-
-def environment_key(name: str) -> Key:
-    return ("environment", "", name)
+# A reconciler of one kind: given the Context and a key of its kind (Key.kind), it says
+# when to look again (None: only when an event says so).
+Reconciler = Callable[[Context, Any], Awaitable[float | None]]
 
 
 @dataclass
@@ -39,19 +45,30 @@ class Runtime:
     client: KubeClient
     cache: Cache = field(default_factory=Cache)
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
+    # By Key.kind: "workload", "environment".
     reconcilers: dict[str, Reconciler] = field(default_factory=dict)
     # Where the reconcilers read the time (a settable one in unit tests).
     clock: Clock = field(default_factory=SystemClock)
-    # Environment name -> when (clock.monotonic) its status was last written.
-    environment_status_written: dict[str, float] = field(default_factory=dict)
-    # Set while this replica may reconcile: always when standalone; when peered, while no
-    # live peer outranks it (handlers/peering.py).
-    active: asyncio.Event = field(default_factory=asyncio.Event)
     # With --shards N > 1: the shards this replica holds; a key of another shard is
-    # not reconciled here (handlers/sharding.py).
+    # not reconciled here.
     sharder: Sharder | None = None
+    # With --peering: reconcile only while no live peer outranks this replica.
+    peering: Peering | None = None
+    # A test's hook (tests/statuscheck.py); None in production.
+    after_claim_created: AfterClaimCreated | None = None
+    context: Context = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _sharding: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.context = Context(
+            client=self.client,
+            cache=self.cache,
+            clock=self.clock,
+            events=EventRecorder(self.client),
+            provisioning=ProvisioningState(after_claim_created=self.after_claim_created),
+            namespaces=self.config.namespaces,
+        )
 
     def start_sharding(self) -> None:
         """Start keeping the shards' Leases (with --shards), at once: not only when the
@@ -65,15 +82,9 @@ class Runtime:
         """Start the workers and the periodic resync; idempotent."""
         if self._tasks:
             return
-        if self.config.standalone:
-            self.active.set()
-        else:
-            from berth.handlers import peering
-
+        if self.peering is not None:
             self._tasks.append(
-                asyncio.create_task(
-                    peering.follow(self, self.config.identity), name="berth-peering"
-                )
+                asyncio.create_task(self.peering.run(self.client), name="berth-peering")
             )
         for i in range(self.config.workers):
             self._tasks.append(asyncio.create_task(self._worker(), name=f"berth-worker-{i}"))
@@ -101,40 +112,36 @@ class Runtime:
         self.queue.add(key)
 
     def enqueue_all(self) -> None:
-        for name in self.cache.environment_names():
-            self._add_if_ours(environment_key(name))
-        for wkey in self.cache.workload_keys():
-            self._add_if_ours(workload_key(wkey))
+        for key in self._keys():
+            shard = self.shard_of_key(key)
+            if self.sharder is None or (shard is not None and self.sharder.owns(shard)):
+                self.queue.add(key)
 
-    def _add_if_ours(self, key: Key) -> None:
-        shard = self.shard_of_key(key)
-        if self.sharder is None or (shard is not None and self.sharder.owns(shard)):
-            self.queue.add(key)
+    def _keys(self) -> list[Key]:
+        keys: list[Key] = [EnvironmentKey(name) for name in self.cache.environment_names()]
+        return keys + list(self.cache.workload_keys())
 
     def shard_of_key(self, key: Key) -> int | None:
         """The shard a key belongs to (its namespace's; an Environment's is the one of the
         namespace it serves); None when sharding is off or the object is gone."""
         if self.sharder is None:
             return None
-        if key[0] == "environment":
-            body = self.cache.environment(key[2])
+        if isinstance(key, EnvironmentKey):
+            body = self.cache.environment(key.name)
             if body is None:
                 return None
             namespace = str((body.get("spec") or {}).get("namespace") or "")
         else:
-            namespace = key[1]
+            namespace = key.namespace
         return shard_of(namespace, self.sharder.shards)
 
     def enqueue_shard(self, shard: int) -> None:
         """A shard just gained: everything in it is looked at now, not at the next resync."""
         count = 0
-        for name in self.cache.environment_names():
-            if self.shard_of_key(environment_key(name)) == shard:
-                self.queue.add(environment_key(name))
-        for wkey in self.cache.workload_keys():
-            if self.shard_of_key(workload_key(wkey)) == shard:
-                self.queue.add(workload_key(wkey))
-                count += 1
+        for key in self._keys():
+            if self.shard_of_key(key) == shard:
+                self.queue.add(key)
+                count += isinstance(key, WorkloadKey)
         log.info("shard %d: %d Workloads queued", shard, count)
 
     async def _resync(self) -> None:
@@ -163,7 +170,8 @@ class Runtime:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
-            await self.active.wait()  # a standby holds its key until it works
+            if self.peering is not None:
+                await self.peering.wait_active()  # a standby holds its key until it works
             shard: int | None = None
             if self.sharder is not None:
                 shard = self.shard_of_key(key)
@@ -172,39 +180,42 @@ class Runtime:
                     # shard come here, enqueue_shard brings the key back.
                     self.queue.done(key)
                     continue
-            kind = key[0]
-            started = time.perf_counter()
-            failed = False
-            requeue: float | None = None
-            try:
-                if shard is not None and self.sharder is not None:
-                    with self.sharder.reconciling(shard):
-                        requeue = await self.reconcilers[kind](self, key)
-                else:
-                    requeue = await self.reconcilers[kind](self, key)
-                result = "success"
-            except asyncio.CancelledError:
-                self.queue.done(key)
-                raise
-            except ShardLost as err:
-                # The shard moved away mid-reconcile: its new holder takes it from here.
-                result = "shard_lost"
-                log.info("reconcile of %s %s/%s stopped: %s", kind, key[1], key[2], err)
-                requeue = None
-            except ApiError as err:
-                failed = True
-                result = "conflict" if err.conflict else "error"
-                level = logging.DEBUG if err.conflict else logging.WARNING
-                log.log(
-                    level, "reconcile of %s %s/%s failed, will retry: %s", kind, key[1], key[2], err
-                )
-            except Exception:
-                failed = True
-                result = "error"
-                log.exception("reconcile of %s %s/%s failed, will retry", kind, key[1], key[2])
-            finally:
-                metrics.RECONCILE_DURATION.labels(kind).observe(time.perf_counter() - started)
-            metrics.RECONCILES.labels(kind, result).inc()
-            self.queue.done(key, failed=failed)
-            if requeue is not None and not failed:
-                self.queue.add_after(key, requeue)
+            await self._reconcile(key, shard)
+
+    async def _reconcile(self, key: Key, shard: int | None) -> None:
+        """One reconcile of ``key`` by its kind's reconciler: counted, timed, and queued
+        again when it failed or asked to be."""
+        kind = key.kind
+        started = time.perf_counter()
+        failed = False
+        requeue: float | None = None
+        try:
+            if shard is not None and self.sharder is not None:
+                with self.sharder.reconciling(shard):
+                    requeue = await self.reconcilers[kind](self.context, key)
+            else:
+                requeue = await self.reconcilers[kind](self.context, key)
+            result = "success"
+        except asyncio.CancelledError:
+            self.queue.done(key)
+            raise
+        except ShardLost as err:
+            # The shard moved away mid-reconcile: its new holder takes it from here.
+            result = "shard_lost"
+            log.info("reconcile of %s %s stopped: %s", kind, key, err)
+            requeue = None
+        except ApiError as err:
+            failed = True
+            result = "conflict" if err.conflict else "error"
+            level = logging.DEBUG if err.conflict else logging.WARNING
+            log.log(level, "reconcile of %s %s failed, will retry: %s", kind, key, err)
+        except Exception:
+            failed = True
+            result = "error"
+            log.exception("reconcile of %s %s failed, will retry", kind, key)
+        finally:
+            metrics.RECONCILE_DURATION.labels(kind).observe(time.perf_counter() - started)
+        metrics.RECONCILES.labels(kind, result).inc()
+        self.queue.done(key, failed=failed)
+        if requeue is not None and not failed:
+            self.queue.add_after(key, requeue)

@@ -13,10 +13,13 @@ import kopf
 
 from berth import metrics
 from berth.api import GROUP, VERSION
-from berth.handlers import environment, kopfpatch, resources, sharding, workload
+from berth.coordination.peering import Peering
+from berth.coordination.sharding import Sharder
+from berth.handlers import environment, kopfpatch, wakeups, workload
 from berth.handlers.cache import slim_owner
 from berth.handlers.config import OperatorConfig
-from berth.handlers.runtime import Runtime, environment_key, workload_key
+from berth.handlers.keys import EnvironmentKey, WorkloadKey
+from berth.handlers.runtime import Runtime
 from berth.kube import credentials
 from berth.kube.children import slim_child
 from berth.kube.client import KubeClient
@@ -31,7 +34,6 @@ from berth.names import (
 from berth.render.pods import summarise_pod
 
 log = logging.getLogger("berth")
-kopfpatch.install()  # a restart into thousands of objects: linear, not quadratic
 CHILD_RESOURCES = (("apps", "v1", "deployments"), ("", "v1", "services"), ("", "v1", "configmaps"))
 
 
@@ -67,15 +69,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     # The Pods of our Deployments carry the same labels (the Pod template's).
     settings.watching.label_selectors["v1", "pods"] = f"{MANAGED_SELECTOR},{WORKLOAD_LABEL}"
 
-    sharder = None
-    if config.sharded:
-        sharder = sharding.Sharder(
-            config.shards,
-            config.identity,
-            config.shard_namespace,
-            config.shard_lease_seconds,
-            audit_writes=config.log_writes,
-        )
+    sharder, peering = gates(config)
     client = KubeClient(
         lambda: credentials.load(config.kubeconfig, config.context),
         max_inflight=config.max_inflight,
@@ -89,11 +83,43 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
         after_write=sharder.record_write if sharder else None,
     )
     install_task_dump()
-    runtime = Runtime(config=config, client=client, sharder=sharder)
+    runtime = Runtime(
+        config=config,
+        client=client,
+        sharder=sharder,
+        peering=peering,
+        # A test's hook (tests/statuscheck.py); production passes none.
+        after_claim_created=memo.get("after_claim_created"),
+    )
     runtime.reconcilers["workload"] = workload.reconcile
     runtime.reconcilers["environment"] = environment.reconcile
     memo.runtime = runtime
     runtime.start_sharding()
+
+
+def gates(config: OperatorConfig) -> tuple[Sharder | None, Peering | None]:
+    """What decides when this replica may reconcile: with --shards, a Sharder (only the
+    keys of the shards it holds); with --peering, a Peering (only while no live peer
+    outranks it); alone, neither."""
+    sharder = None
+    if config.sharded:
+        sharder = Sharder(
+            config.shards,
+            config.identity,
+            config.shard_namespace,
+            config.shard_lease_seconds,
+            audit_writes=config.log_writes,
+        )
+    peering = None
+    if not config.standalone:
+        peering = Peering(
+            config.peering,
+            config.identity,
+            priority=config.priority,
+            lifetime=config.peering_lifetime,
+            namespaces=config.namespaces,
+        )
+    return sharder, peering
 
 
 def install_task_dump() -> None:
@@ -229,15 +255,14 @@ async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs
     echo = event["type"] != "DELETED" and runtime.cache.own_echo(body)
     if event["type"] == "DELETED":
         runtime.cache.forget(body)
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if not echo:  # our own status write coming back tells its reconcile nothing new
-        runtime.enqueue(workload_key((namespace, name)))
-    for other in resources.sharers(runtime.cache, body):
-        runtime.enqueue(workload_key(other))
+        runtime.enqueue(WorkloadKey(body["metadata"]["namespace"], body["metadata"]["name"]))
+    for other in wakeups.sharers(runtime.cache, body):
+        runtime.enqueue(other)
     # Its Environment counts it: looked at within a few seconds, once for many events
     # (counting is a walk over all Workloads).
-    for env in environment.environments_of_workload(runtime.cache, body):
-        runtime.queue.add_after(environment_key(env), environment.COUNTS_EVERY_SECONDS)
+    for env in wakeups.environments_of_workload(runtime.cache, body):
+        runtime.queue.add_after(EnvironmentKey(env), environment.COUNTS_EVERY_SECONDS)
 
 
 @kopf.on.event(GROUP, VERSION, "environments")
@@ -245,10 +270,9 @@ async def on_environment(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwa
     runtime = _woken(memo, kwargs)
     if event["type"] == "DELETED":
         runtime.cache.forget(body)
-    runtime.enqueue(environment_key(body["metadata"]["name"]))
-    # A change to an Environment is a change to every Workload in it.
-    for wl in runtime.cache.workloads_in(body.get("spec", {}).get("namespace", "")):
-        runtime.enqueue(workload_key((wl["metadata"]["namespace"], wl["metadata"]["name"])))
+    runtime.enqueue(EnvironmentKey(body["metadata"]["name"]))
+    for key in wakeups.workloads_of_environment(runtime.cache, body):
+        runtime.enqueue(key)
 
 
 @kopf.on.event(GROUP, VERSION, "clusterprovisioners")
@@ -258,8 +282,9 @@ async def on_cluster_provisioner(
     runtime = _woken(memo, kwargs)
     # Whose choice of provisioner may change: the Workloads it serves now, and those
     # with a resource of its type in an Environment its criteria match.
-    for key in resources.users_of_cluster_provisioner(runtime.cache, body):
-        runtime.enqueue(workload_key(key))
+    catalogue = runtime.context.provisioning.catalogue
+    for key in wakeups.users_of_cluster_provisioner(runtime.cache, catalogue, body):
+        runtime.enqueue(key)
 
 
 def _on_child(event: kopf.RawEvent, body: kopf.Body, memo: Any, kwargs: dict[str, Any]) -> None:
@@ -270,7 +295,7 @@ def _on_child(event: kopf.RawEvent, body: kopf.Body, memo: Any, kwargs: dict[str
         return  # our own apply coming back: nothing new for the owner
     owner = (body.get("metadata", {}).get("labels") or {}).get(WORKLOAD_LABEL)
     if owner:
-        runtime.enqueue(workload_key((body["metadata"]["namespace"], owner)))
+        runtime.enqueue(WorkloadKey(body["metadata"]["namespace"], owner))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
@@ -295,4 +320,4 @@ async def on_pod(
     runtime = _woken(memo, kwargs)
     owner = pod_owner(labels, body)
     if owner:
-        runtime.enqueue(workload_key((body["metadata"]["namespace"], owner)))
+        runtime.enqueue(WorkloadKey(body["metadata"]["namespace"], owner))

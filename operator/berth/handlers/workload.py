@@ -8,21 +8,24 @@ import datetime
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from berth import metrics
 from berth.api import Environment, Workload
 from berth.clock import parse_time, rfc3339
-from berth.handlers.cache import Cache, WorkloadKey
+from berth.handlers.cache import Cache
 from berth.handlers.common import (
     deletion_policy,
     invalid_spec,
     post_event,
     write_status_and_events,
 )
-from berth.handlers.resources import Provisioned, provision, release_deleted, release_removed
+from berth.handlers.context import Context
+from berth.handlers.keys import WorkloadKey
+from berth.handlers.provisioning import Provisioned, provision
+from berth.handlers.release import release_deleted, release_removed
 from berth.kube.children import NameConflict, ObjectKey, Refusal, sync_children
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.problems import Problem
@@ -44,9 +47,6 @@ FAILED_RESOURCE_POLL_SECONDS = 30.0
 # A child refused with 403 or 409 may be let through later (RBAC granted, a race over).
 REFUSED_RETRY_SECONDS = 15.0
 ENVIRONMENT_GRACE_SECONDS = 4.0
-
-if TYPE_CHECKING:
-    from berth.handlers.runtime import Key, Runtime
 
 
 def resolve_environment(
@@ -102,25 +102,25 @@ def managed_objects(children: Sequence[Mapping[str, Any]]) -> list[dict[str, str
     ]
 
 
-async def reconcile(runtime: Runtime, key: Key) -> float | None:
+async def reconcile(context: Context, key: WorkloadKey) -> float | None:
     """One reconcile; should it fail, the Workload's status says so before it is retried."""
     try:
-        return await reconcile_once(runtime, key)
+        return await reconcile_once(context, key)
     except asyncio.CancelledError:
         raise
     except Exception as err:
-        await report_failure(runtime, key, err)
+        await report_failure(context, key, err)
         raise
 
 
-async def report_failure(runtime: Runtime, key: Key, err: Exception) -> None:
+async def report_failure(context: Context, key: WorkloadKey, err: Exception) -> None:
     """Every input ends with a status: an error we did not foresee is shown, not hidden."""
-    body = runtime.cache.workload((key[1], key[2]))
+    body = context.cache.workload(key)
     if body is None:
         return
     status = dict(body.get("status") or {})
     generation = int(body["metadata"].get("generation") or 0)
-    now = rfc3339(runtime.clock.now())
+    now = rfc3339(context.clock.now())
     previous = list(status.get("conditions") or [])
     message = f"the operator could not reconcile this Workload and retries: {err}"[:1024]
     updates = {
@@ -136,12 +136,12 @@ async def report_failure(runtime: Runtime, key: Key, err: Exception) -> None:
     status["conditions"] = [updates.pop(c["type"], c) for c in previous] + list(updates.values())
     status["observedGeneration"] = generation
     try:
-        written = await write_status_and_events(runtime.client, body, status, now)
+        written = await write_status_and_events(context.client, context.events, body, status, now)
     except Exception as write_err:  # the API server may be what failed
         log.debug("could not report the failure on the status: %s", write_err)
         return
     if written is not None:
-        runtime.cache.remember_write(body, written)
+        context.cache.remember_write(body, written)
 
 
 @dataclass
@@ -164,7 +164,8 @@ class Inputs:
 
 @dataclass
 class Plan:
-    """Step 4's result: what the Workload should have, and what stands in the way."""
+    """Step 6's result (or step 4's, with inputs that cannot be used): what the
+    Workload should have, and what stands in the way."""
 
     body: dict[str, Any]  # the Workload, after any write of our finalizer
     rendered: RenderedWorkload | None = None
@@ -175,27 +176,30 @@ class Plan:
 
 @dataclass
 class Applied:
-    """Step 5's result: the children as they now are, and the API server's refusals."""
+    """Step 7's result: the children as they now are, and the API server's refusals."""
 
     managed: list[dict[str, Any]]
     problem: Problem | None = None  # a child's name is taken, or refused for good
     retrying: Problem | None = None  # the API server refused a child for now
 
 
-async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
+async def reconcile_once(context: Context, key: WorkloadKey) -> float | None:
     """One level-based reconcile of one Workload, in steps:
 
     1. gather the inputs from the cache: the Workload, its Environment, its children;
     2. an Environment not found moments after the Workload was created: look again soon;
     3. a Workload being deleted: let go of its resources as the policy says, then of it;
-    4. decide: validate, provision the resources, render the children;
-    5. apply the children (server-side apply, prune), saying when we corrected drift;
-    6. write the status (and the Events of its transitions), or hold a new Workload's
+    4. validate the Workload and its Environment;
+    5. let go of the resources it no longer asks for, and hold our finalizer while it
+       has any;
+    6. provision its resources and render its children;
+    7. apply the children (server-side apply, prune), saying when we corrected drift;
+    8. write the status (and the Events of its transitions), or hold a new Workload's
        first one back a moment while its first rollout is on its way;
-    7. say when to look again.
+    9. say when to look again.
     """
     # 1. Gather the inputs.
-    inputs = gather(runtime, key)
+    inputs = gather(context, key)
     if inputs is None:
         return None  # gone: nothing to do, its children go with it
 
@@ -207,41 +211,50 @@ async def reconcile_once(runtime: Runtime, key: Key) -> float | None:
     # 3. Being deleted: the resources go as the Environment's deletion policy says,
     # before our finalizer does (the garbage collector takes the children).
     if inputs.body["metadata"].get("deletionTimestamp"):
-        await finalize(runtime, inputs)
+        await finalize(context, inputs)
         return None
 
-    # 4. Decide what the Workload should have.
-    plan = await decide(runtime, inputs)
+    # 4. Validate: with inputs that cannot be used, nothing is written but the status.
+    valid = validate(inputs)
+    if isinstance(valid, Problem):
+        plan = Plan(body=inputs.body, problem=valid)
+    else:
+        # 5. Let go of what it no longer asks for; hold our finalizer while it has
+        # resources (their fate at its deletion is the policy's, decided in step 3).
+        await release_removed_resources(context, inputs, valid.environment)
+        body = await hold_finalizer(context, inputs.body, bool(valid.workload.spec.resources))
+        # 6. Provision its resources (their outputs are what the children are rendered
+        # from, so they cannot wait for step 7) and render the children.
+        plan = await provision_and_render(context, valid, body)
 
-    # 5. Apply it.
-    applied = await apply_children(runtime, inputs, plan)
+    # 7. Apply it.
+    applied = await apply_children(context, inputs, plan)
 
-    # 6. Say what happened (a new Workload's first rollout may be waited for a moment,
+    # 8. Say what happened (a new Workload's first rollout may be waited for a moment,
     # so that a quick one is said once: Ready).
-    hold_back = await update_status(runtime, inputs, plan, applied)
+    hold_back = await update_status(context, inputs, plan, applied)
     if hold_back is not None:
         return hold_back
 
-    # 7. When to look again.
+    # 9. When to look again.
     return requeue_after(plan, applied)
 
 
-def gather(runtime: Runtime, key: Key) -> Inputs | None:
+def gather(context: Context, key: WorkloadKey) -> Inputs | None:
     """The Workload, its Environment (or why there is none) and its children, from the
     cache; None when the Workload is gone."""
-    _, namespace, name = key
-    body = runtime.cache.workload((namespace, name))
+    body = context.cache.workload(key)
     if body is None:
         return None
-    env_name, env_body, problem = resolve_environment(runtime.cache, body)
+    env_name, env_body, problem = resolve_environment(context.cache, body)
     return Inputs(
-        key=(namespace, name),
+        key=key,
         body=body,
-        now=runtime.clock.now(),
+        now=context.clock.now(),
         env_name=env_name,
         env_body=env_body,
         env_problem=problem,
-        children=runtime.cache.children_of((namespace, name)),
+        children=context.cache.children_of(key),
     )
 
 
@@ -255,41 +268,74 @@ def awaits_environment(inputs: Inputs) -> bool:
     )
 
 
-async def finalize(runtime: Runtime, inputs: Inputs) -> None:
+async def finalize(context: Context, inputs: Inputs) -> None:
     """Release every resource of a Workload being deleted, then remove our finalizer."""
     if has_finalizer(inputs.body):
-        await release_all(runtime, inputs.body, inputs.env_body, inputs.stamp)
-        await set_finalizer(runtime.client, inputs.body, False)
+        policy = deletion_policy(inputs.env_body)
+        for line in await release_deleted(context, inputs.body, inputs.env_body, policy):
+            log.info("Workload %s: %s", inputs.key, line)
+        await set_finalizer(context.client, inputs.body, False)
 
 
-async def decide(runtime: Runtime, inputs: Inputs) -> Plan:
-    """Validate the inputs, provision the resources and render the children.
+@dataclass
+class Valid:
+    """Step 4's result: the Workload and its Environment, as models."""
 
-    Provisioning writes (claims, our finalizer): a resource's outputs are what the
-    children are rendered from, so they cannot wait for step 5."""
-    plan = Plan(body=inputs.body, problem=inputs.env_problem)
-    if plan.problem is not None or inputs.env_body is None:
-        return plan
+    workload: Workload
+    environment: Environment
+
+
+def validate(inputs: Inputs) -> Valid | Problem:
+    """The Workload and its Environment parsed, or why they cannot be used."""
+    if inputs.env_problem is not None or inputs.env_body is None:
+        # (resolve_environment says why whenever there is none)
+        return inputs.env_problem or Problem(Reason.ENVIRONMENT_NOT_FOUND, "no Environment")
     try:
         workload = Workload.model_validate(inputs.body)
     except ValidationError as err:
-        plan.problem = invalid_spec("Workload", err)
-        return plan
+        return invalid_spec("Workload", err)
     try:
         environment = Environment.model_validate(inputs.env_body)
     except ValidationError as err:
-        plan.problem = Problem(Reason.ENVIRONMENT_INVALID, invalid_spec("Environment", err).message)
-        return plan
-    plan.body = await track_resources(runtime, inputs.body, workload, environment, inputs.stamp)
+        return Problem(Reason.ENVIRONMENT_INVALID, invalid_spec("Environment", err).message)
+    return Valid(workload, environment)
+
+
+async def release_removed_resources(
+    context: Context, inputs: Inputs, environment: Environment
+) -> None:
+    """Let go of the resources the Workload no longer asks for, saying so in the log and
+    an Event each."""
+    for line in await release_removed(context, inputs.body, environment):
+        log.info("Workload %s: %s", inputs.key, line)
+        await post_event(
+            context.events, inputs.body, Reason.RESOURCE_RELEASED, line, now=inputs.stamp
+        )
+
+
+async def hold_finalizer(context: Context, body: dict[str, Any], wanted: bool) -> dict[str, Any]:
+    """Our finalizer on the Workload while it has resources (``wanted``), and not
+    otherwise. Returns the Workload as it is after the write, if there was one."""
+    written = await set_finalizer(context.client, body, wanted)
+    if written is None:
+        return body
+    context.cache.remember_write(body, written)
+    return written
+
+
+async def provision_and_render(context: Context, valid: Valid, body: dict[str, Any]) -> Plan:
+    """Provision the Workload's resources and render its children from their outputs.
+    Provisioning writes (claims, template objects): see ``berth.handlers.provisioning``."""
+    plan = Plan(body=body)
     plan.provisioned = await provision(
-        runtime,
-        workload,
-        environment,
-        (plan.body.get("status") or {}).get("resources") or [],
+        context,
+        valid.workload,
+        valid.environment,
+        (body.get("status") or {}).get("resources") or [],
     )
     plan.waiting = plan.provisioned.waiting
     try:
-        plan.rendered = render_workload(workload, environment, plan.provisioned.outputs)
+        plan.rendered = render_workload(valid.workload, valid.environment, plan.provisioned.outputs)
     except RenderError as err:
         if err.transient:
             plan.waiting = plan.waiting or Problem(err.reason, err.message)
@@ -300,33 +346,32 @@ async def decide(runtime: Runtime, inputs: Inputs) -> Plan:
     return plan
 
 
-async def apply_children(runtime: Runtime, inputs: Inputs, plan: Plan) -> Applied:
+async def apply_children(context: Context, inputs: Inputs, plan: Plan) -> Applied:
     """Bring the children to what was rendered; with nothing rendered, leave them be."""
     if plan.rendered is None:
         return Applied(managed=inputs.children)
     body, children = plan.body, inputs.children
     before = {ObjectKey.of(c): c for c in children}
-    result = await sync_children(runtime.client, body, plan.rendered.manifests, children)
+    result = await sync_children(context.client, body, plan.rendered.manifests, children)
     applied = Applied(managed=[])
     if result.conflict is not None:
-        applied.problem = name_taken(result.conflict, inputs.key[0])
+        applied.problem = name_taken(result.conflict, inputs.key.namespace)
     elif result.refused is not None:
         if result.refused.permanent:
             applied.problem = refused_problem(result.refused)
         else:
             applied.retrying = refused_problem(result.refused)
     for key in result.applied:
-        runtime.cache.remember_write(before.get(key), result.current[key])
+        context.cache.remember_write(before.get(key), result.current[key])
     for corrected in result.corrected:
         metrics.DRIFT_CORRECTIONS.labels(corrected.kind).inc()
         await post_event(
-            runtime.client,
+            context.events,
             body,
             Reason.DRIFT_CORRECTED,
             f"{corrected.kind} {corrected.name} had been changed by someone else; "
             "restored to the Workload's spec",
-            False,
-            inputs.stamp,
+            now=inputs.stamp,
         )
     if result.conflict is None and result.refused is None:
         applied.managed = list(result.current.values())
@@ -336,7 +381,7 @@ async def apply_children(runtime: Runtime, inputs: Inputs, plan: Plan) -> Applie
 
 
 async def update_status(
-    runtime: Runtime, inputs: Inputs, plan: Plan, applied: Applied
+    context: Context, inputs: Inputs, plan: Plan, applied: Applied
 ) -> float | None:
     """Write the status the inputs and the outcome call for, when it changed. Returns
     how long to hold back a new Workload's first status instead (None: not held)."""
@@ -353,7 +398,7 @@ async def update_status(
         resources=plan.provisioned.entries,
         resources_problem=plan.waiting,
         retrying=applied.retrying,
-        pods=runtime.cache.pods_of(inputs.key),
+        pods=context.cache.pods_of(inputs.key),
     )
     status = workload_status(observed, body.get("status"), inputs.stamp)
     # A new Workload's quick first rollout is said once: Ready (the Deployment's progress
@@ -365,9 +410,11 @@ async def update_status(
     # The steps of a rollout are said once (Ready=False early), then where it ended.
     if only_rollout_progress(body.get("status"), status, inputs.stamp):
         return None
-    written = await write_status_and_events(runtime.client, body, status, inputs.stamp)
+    written = await write_status_and_events(
+        context.client, context.events, body, status, inputs.stamp
+    )
     if written is not None:
-        runtime.cache.remember_write(body, written)
+        context.cache.remember_write(body, written)
     return None
 
 
@@ -409,34 +456,6 @@ def refused_problem(refusal: Refusal) -> Problem:
     )
 
 
-async def track_resources(
-    runtime: Runtime,
-    body: dict[str, Any],
-    workload: Workload,
-    environment: Environment,
-    now: str,
-) -> dict[str, Any]:
-    """Hold our finalizer while the Workload has resources; release removed ones."""
-    wanted = set(workload.spec.resources or {})
-    for line in await release_removed(runtime, body, environment):
-        log.info("Workload %s/%s: %s", workload_namespace(body), body["metadata"]["name"], line)
-        await post_event(runtime.client, body, Reason.RESOURCE_RELEASED, line, False, now)
-    needs_finalizer = bool(wanted)
-    written = await set_finalizer(runtime.client, body, needs_finalizer)
-    if written is not None:
-        runtime.cache.remember_write(body, written)
-        return written
-    return body
-
-
-async def release_all(
-    runtime: Runtime, body: dict[str, Any], env_body: dict[str, Any] | None, now: str
-) -> None:
-    policy = deletion_policy(env_body)
-    for line in await release_deleted(runtime, body, env_body, policy):
-        log.info("Workload %s/%s: %s", workload_namespace(body), body["metadata"]["name"], line)
-
-
 def just_created(body: Mapping[str, Any], now: datetime.datetime) -> bool:
     """Never reconciled yet, and created moments ago."""
     if body.get("status"):
@@ -447,7 +466,3 @@ def just_created(body: Mapping[str, Any], now: datetime.datetime) -> bool:
     created = parse_time(stamp)
     age = (now - created).total_seconds()
     return age < ENVIRONMENT_GRACE_SECONDS
-
-
-def workload_namespace(body: Mapping[str, Any]) -> str:
-    return str(body["metadata"]["namespace"])

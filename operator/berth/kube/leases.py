@@ -4,7 +4,7 @@ Every change is conditional on the resourceVersion the caller read (a replace ca
 a delete sends it as a precondition), so two replicas racing for one Lease cannot both
 win: the API server answers the loser 409 Conflict. That is the whole of the locking;
 what a Lease *means* (who may write what, and until when) is decided in
-handlers/sharding.py.
+coordination/sharding.py.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ Pure, like render: no kopf, no client, no clock, no I/O. For each resource of a 
 1. ``match()`` chooses the provisioner: the most specific of the Environment's own, else
    the most specific ClusterProvisioner whose criteria match;
 2. ``plan()`` says what to apply (a Crossplane claim, a template's objects, or nothing
-   for an existing Secret) and where each promised output comes from;
+   for an existing Secret) and where each promised output comes from — both through
+   ``plan_resource()``, the one entry point for one resource, which first resolves its
+   params from the outputs of the resources before it;
 3. ``outputs_from()`` turns the claim and the keys of its Secret, as read back from the
    cluster, into the resource's state and, once Ready, its outputs for render.
 
@@ -50,6 +52,7 @@ from berth.provision.observe import (
 )
 from berth.provision.params import merge_params
 from berth.provision.plan import check_provisioners, kind_spec, plan
+from berth.provision.resource import plan_resource
 from berth.provision.services import workload_services
 
 __all__ = [
@@ -78,6 +81,7 @@ __all__ = [
     "merge_params",
     "outputs_from",
     "plan",
+    "plan_resource",
     "provisioner_name",
     "resource_identity",
     "serves_environment",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from berth.api.workload import ResourceRequest
@@ -93,3 +93,13 @@ def identity_of_entry(workload_name: str, entry: Mapping[str, Any]) -> str | Non
     if not isinstance(type_, str) or not isinstance(entry.get("name"), str):
         return None
     return identity_of(workload_name, entry["name"], type_, entry.get("class"), entry.get("id"))
+
+
+def removed_entries(
+    workload_name: str, previous: Sequence[Mapping[str, Any]], wanted: Mapping[str, str]
+) -> list[Mapping[str, Any]]:
+    """The status.resources entries of resources the Workload no longer asks for
+    (``wanted``: ``identities_of_spec``). Identities are compared whole: a resource whose
+    id or class changed is another resource, and the old one is let go."""
+    keep = set(wanted.values())
+    return [e for e in previous if identity_of_entry(workload_name, e) not in keep]

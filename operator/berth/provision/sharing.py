@@ -63,7 +63,7 @@ def recorded_definition(live: Mapping[str, Any] | None) -> tuple[str | None, str
     )
 
 
-def decide(
+def choose_definer(
     plan: ResourcePlan,
     workload: str,
     live: Mapping[str, Any] | None,

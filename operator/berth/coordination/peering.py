@@ -24,14 +24,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from berth.clock import try_parse_time
-from berth.kube.client import ApiError
-
-if TYPE_CHECKING:
-    from berth.handlers.runtime import Runtime
+from berth.clock import Clock, SystemClock, try_parse_time
+from berth.kube.client import ApiError, KubeClient
 
 log = logging.getLogger("berth")
 PEERING_API = "kopf.dev/v1"
@@ -89,47 +86,75 @@ def own_keepalive_expired(
     return seen + datetime.timedelta(seconds=lifetime) <= now
 
 
-async def peers_status(runtime: Runtime) -> list[Mapping[str, Any]]:
-    """The status of every peering object this replica takes part in."""
-    config = runtime.config
-    if not config.namespaces:
-        body = await runtime.client.get(PEERING_API, "ClusterKopfPeering", config.peering)
-        return [(body or {}).get("status") or {}]
-    result = []
-    for namespace in config.namespaces:
-        body = await runtime.client.get(PEERING_API, "KopfPeering", config.peering, namespace)
-        result.append((body or {}).get("status") or {})
-    return result
+class Peering:
+    """The gate of a peered replica's reconciles: ``active`` is set exactly while no live
+    peer outranks this replica (``run`` keeps it so). kopf keeps the peering object
+    alive; this only reads it."""
 
+    def __init__(
+        self,
+        name: str,
+        identity: str,
+        *,
+        priority: int,
+        lifetime: float,
+        namespaces: Sequence[str] = (),
+        clock: Clock | None = None,
+    ) -> None:
+        self.name = name
+        self.identity = identity
+        self.priority = priority
+        self.lifetime = lifetime
+        self.namespaces = tuple(namespaces)
+        self.clock = clock or SystemClock()
+        self.active = asyncio.Event()
 
-async def follow(runtime: Runtime, identity: str) -> None:
-    """Keep ``runtime.active`` set exactly while no live peer outranks this replica."""
-    config = runtime.config
-    interval = max(0.5, min(2.0, config.peering_lifetime / 10))
-    while True:
-        try:
-            statuses = await peers_status(runtime)
-        except ApiError as err:
-            # Nothing can be written while the API server does not answer anyway.
-            log.debug("peering %s could not be read: %s", config.peering, err)
-        else:
-            now = datetime.datetime.now(datetime.UTC)
-            blockers = sorted(
-                {p for s in statuses for p in outranked_by(s, identity, config.priority, now)}
-            )
-            expired = any(own_keepalive_expired(s, identity, now) for s in statuses)
-            if (blockers or expired) and runtime.active.is_set():
-                if blockers:
-                    log.info("standing by: peers %s outrank this replica", ", ".join(blockers))
-                else:
-                    log.warning(
-                        "standing by: this replica's own peering keep-alive is older than "
-                        "its lifetime (%ss), so a peer may take over; working again once "
-                        "it is renewed",
-                        config.peering_lifetime,
-                    )
-                runtime.active.clear()
-            elif not blockers and not expired and not runtime.active.is_set():
-                log.info("working: no live peer outranks this replica (%s)", identity)
-                runtime.active.set()
-        await asyncio.sleep(interval)
+    async def wait_active(self) -> None:
+        await self.active.wait()
+
+    async def peers_status(self, client: KubeClient) -> list[Mapping[str, Any]]:
+        """The status of every peering object this replica takes part in: the cluster's,
+        or one per watched namespace."""
+        if not self.namespaces:
+            body = await client.get(PEERING_API, "ClusterKopfPeering", self.name)
+            return [(body or {}).get("status") or {}]
+        result = []
+        for namespace in self.namespaces:
+            body = await client.get(PEERING_API, "KopfPeering", self.name, namespace)
+            result.append((body or {}).get("status") or {})
+        return result
+
+    async def run(self, client: KubeClient) -> None:
+        """Keep ``active`` set exactly while no live peer outranks this replica."""
+        interval = max(0.5, min(2.0, self.lifetime / 10))
+        while True:
+            try:
+                statuses = await self.peers_status(client)
+            except ApiError as err:
+                # Nothing can be written while the API server does not answer anyway.
+                log.debug("peering %s could not be read: %s", self.name, err)
+            else:
+                self.follow(statuses)
+            await asyncio.sleep(interval)
+
+    def follow(self, statuses: Sequence[Mapping[str, Any]]) -> None:
+        """Open or close the gate by what the peering objects say now."""
+        now = self.clock.now()
+        blockers = sorted(
+            {p for s in statuses for p in outranked_by(s, self.identity, self.priority, now)}
+        )
+        expired = any(own_keepalive_expired(s, self.identity, now) for s in statuses)
+        if (blockers or expired) and self.active.is_set():
+            if blockers:
+                log.info("standing by: peers %s outrank this replica", ", ".join(blockers))
+            else:
+                log.warning(
+                    "standing by: this replica's own peering keep-alive is older than "
+                    "its lifetime (%ss), so a peer may take over; working again once "
+                    "it is renewed",
+                    self.lifetime,
+                )
+            self.active.clear()
+        elif not blockers and not expired and not self.active.is_set():
+            log.info("working: no live peer outranks this replica (%s)", self.identity)
+            self.active.set()

@@ -37,14 +37,22 @@ import asyncio
 import contextlib
 import contextvars
 import datetime
-import hashlib
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from berth import metrics, names
+from berth.clock import Clock, SystemClock
+from berth.coordination.shards import (
+    Observer,
+    Timing,
+    fair_shares,
+    holder_of,
+    member_lease_name,
+    preference,
+    shard_lease_name,
+)
 from berth.kube import leases
 from berth.kube.client import ApiError, KubeClient
 
@@ -70,115 +78,6 @@ class ShardLost(Exception):
         self.shard = shard
 
 
-# -- pure rules ---------------------------------------------------------------------------
-
-
-def shard_of(namespace: str, shards: int) -> int:
-    """The shard of a namespace: stable across processes, machines and versions."""
-    digest = hashlib.sha256(namespace.encode()).digest()
-    return int.from_bytes(digest[:8], "big") % shards
-
-
-def fair_shares(members: Sequence[str], shards: int) -> dict[str, int]:
-    """How many shards each live member should hold: as even as can be, the first
-    members (sorted) taking the remainder. Every member computes the same answer."""
-    ordered = sorted(set(members))
-    if not ordered:
-        return {}
-    base, extra = divmod(shards, len(ordered))
-    return {m: base + (1 if i < extra else 0) for i, m in enumerate(ordered)}
-
-
-def preference(identity: str, shards: int) -> list[int]:
-    """The order in which a replica tries free shards: from a point of its own, so two
-    replicas starting together mostly try different Leases first."""
-    start = shard_of(identity, shards)
-    return [(start + i) % shards for i in range(shards)]
-
-
-def shard_lease_name(shard: int) -> str:
-    return f"berth-shard-{shard}"
-
-
-def member_lease_name(identity: str) -> str:
-    # An identity may be anything (a Pod name, host/pid/nonce); a Lease name may not.
-    return "berth-member-" + hashlib.sha256(identity.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Timing:
-    """client-go's three durations, derived from the one a user sets (15 s: 10 s, 2 s)."""
-
-    lease_seconds: float
-
-    @property
-    def renew_deadline(self) -> float:
-        return self.lease_seconds * 2 / 3
-
-    @property
-    def retry_period(self) -> float:
-        return max(0.5, self.lease_seconds / 7.5)
-
-
-def _holder(lease: Mapping[str, Any]) -> str:
-    return str((lease.get("spec") or {}).get("holderIdentity") or "")
-
-
-def _record(lease: Mapping[str, Any]) -> tuple[str, str, Any]:
-    spec = lease.get("spec") or {}
-    return (_holder(lease), str(spec.get("renewTime") or ""), spec.get("leaseDurationSeconds"))
-
-
-@dataclass
-class _Seen:
-    lease: dict[str, Any]
-    record: tuple[str, str, Any]
-    since: float  # our monotonic clock when we first saw this record
-
-
-@dataclass
-class Observer:
-    """What this replica has seen of the Leases, and since when (its own clock)."""
-
-    default_seconds: float
-    seen: dict[str, _Seen] = field(default_factory=dict)
-
-    def observe(self, lease: dict[str, Any], now: float) -> None:
-        name = lease["metadata"]["name"]
-        record = _record(lease)
-        old = self.seen.get(name)
-        if old is None or old.record != record:
-            self.seen[name] = _Seen(lease, record, now)
-        else:
-            old.lease = lease  # same record; keep the newest resourceVersion
-
-    def observe_all(self, found: Sequence[dict[str, Any]], now: float) -> None:
-        names = {lease["metadata"]["name"] for lease in found}
-        for name in list(self.seen):
-            if name not in names:
-                del self.seen[name]
-        for lease in found:
-            self.observe(lease, now)
-
-    def lease(self, name: str) -> dict[str, Any] | None:
-        seen = self.seen.get(name)
-        return seen.lease if seen else None
-
-    def unchanged_for(self, name: str, now: float) -> float:
-        seen = self.seen.get(name)
-        return now - seen.since if seen else 0.0
-
-    def expired(self, name: str, now: float, grace: float = 1.0) -> bool:
-        """Not renewed for ``grace`` times its own lease duration, by our observation."""
-        seen = self.seen.get(name)
-        if seen is None:
-            return False
-        duration = seen.record[2]
-        if not isinstance(duration, int | float) or duration <= 0:
-            duration = self.default_seconds
-        return now - seen.since > float(duration) * grace
-
-
 # -- the replica's side -------------------------------------------------------------------
 
 
@@ -199,14 +98,14 @@ class Sharder:
         lease_seconds: float,
         *,
         audit_writes: bool = False,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self.shards = shards
         self.identity = identity
         self.namespace = namespace
         self.timing = Timing(lease_seconds)
         self.audit_writes = audit_writes
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self.observer = Observer(lease_seconds)
         self.held: dict[int, _Held] = {}
         self.inflight: dict[int, int] = {}
@@ -221,7 +120,9 @@ class Sharder:
 
     def owns(self, shard: int) -> bool:
         held = self.held.get(shard)
-        return held is not None and not held.releasing and self._clock() < held.valid_until
+        return (
+            held is not None and not held.releasing and self._clock.monotonic() < held.valid_until
+        )
 
     def owned(self) -> list[int]:
         return sorted(s for s in self.held if self.owns(s))
@@ -278,7 +179,7 @@ class Sharder:
             self.identity,
         )
         while True:
-            started = self._clock()
+            started = self._clock.monotonic()
             try:
                 await self.tick(client, on_gained)
             except ApiError as err:
@@ -289,13 +190,13 @@ class Sharder:
                 # would give up every shard and sit idle for good.
                 log.exception("sharding: the Lease round failed; next one in a moment")
             metrics.SHARDS_HELD.set(len(self.owned()))
-            elapsed = self._clock() - started
+            elapsed = self._clock.monotonic() - started
             await asyncio.sleep(max(0.05, self.timing.retry_period - elapsed))
 
     async def tick(self, client: KubeClient, on_gained: Callable[[int], None]) -> None:
         await self._renew_member(client)
         found = await leases.list_leases(client, self.namespace, LEASE_LABEL)
-        now = self._clock()
+        now = self._clock.monotonic()
         self.observer.observe_all(found, now)
         self._update_members(found, now)
         await self._renew_held(client)
@@ -313,7 +214,7 @@ class Sharder:
             labels = lease["metadata"].get("labels") or {}
             if labels.get(LEASE_LABEL) != "member":
                 continue
-            holder = _holder(lease)
+            holder = holder_of(lease)
             if not holder or self.observer.expired(lease["metadata"]["name"], now):
                 continue
             members.add(holder)
@@ -336,7 +237,7 @@ class Sharder:
             self.members = ordered
 
     async def _renew_member(self, client: KubeClient) -> None:
-        now = datetime.datetime.now(datetime.UTC)
+        now = self._clock.now()
         spec = {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": round(self.timing.lease_seconds),
@@ -370,7 +271,7 @@ class Sharder:
         the request was sent by our clock)."""
         name = shard_lease_name(shard)
         current = self.observer.lease(name)
-        stamp = leases.micro_time(datetime.datetime.now(datetime.UTC))
+        stamp = leases.micro_time(self._clock.now())
         old_spec = dict((current or {}).get("spec") or {})
         spec: dict[str, Any] = {
             "holderIdentity": holder or None,
@@ -381,7 +282,7 @@ class Sharder:
             + (1 if transition and current is not None else 0),
         }
         labels = {LEASE_LABEL: "shard", SHARD_LABEL: str(shard)}
-        sent = self._clock()
+        sent = self._clock.monotonic()
         if current is None:
             written = await leases.create_lease(
                 client, leases.lease_manifest(name, self.namespace, labels, spec)
@@ -392,14 +293,14 @@ class Sharder:
                 client, leases.lease_manifest(name, self.namespace, labels, spec, rv)
             )
         if written is not None:
-            self.observer.observe(written, self._clock())
+            self.observer.observe(written, self._clock.monotonic())
         return written, sent
 
     async def _renew_held(self, client: KubeClient) -> None:
         for shard in sorted(self.held):
             held = self.held[shard]
             lease = self.observer.lease(shard_lease_name(shard))
-            if lease is None or _holder(lease) != self.identity:
+            if lease is None or holder_of(lease) != self.identity:
                 self._drop(shard, "its Lease has another holder")
                 continue
             try:
@@ -411,7 +312,7 @@ class Sharder:
                 written, sent = None, 0.0
             if written is not None:
                 held.valid_until = sent + self.timing.renew_deadline
-            elif self._clock() >= held.valid_until:
+            elif self._clock.monotonic() >= held.valid_until:
                 self._drop(shard, "its Lease could not be renewed within the renew deadline")
 
     def _drop(self, shard: int, why: str) -> None:
@@ -419,9 +320,9 @@ class Sharder:
         if held is not None:
             # The gate closed at valid_until, maybe long before this round noticed (a
             # stalled process): say when, in wall-clock time.
-            now = self._clock()
-            closed = time.time() - max(0.0, now - min(now, held.valid_until))
-            stamp = datetime.datetime.fromtimestamp(closed).strftime("%Y-%m-%d %H:%M:%S,%f")
+            late = max(0.0, self._clock.monotonic() - held.valid_until)
+            closed = self._clock.now() - datetime.timedelta(seconds=late)
+            stamp = closed.astimezone().strftime("%Y-%m-%d %H:%M:%S,%f")
             log.warning(
                 "sharding: stopped writing for shard %d (no write since %s): %s",
                 shard,
@@ -460,7 +361,7 @@ class Sharder:
         lease = self.observer.lease(name)
         if lease is None:
             return True
-        holder = _holder(lease)
+        holder = holder_of(lease)
         # Our own identity on a Lease we do not hold: this replica's previous life (a
         # container restarted in the same Pod), which wrote nothing since.
         return not holder or holder == self.identity or self.observer.expired(name, now)
@@ -471,7 +372,7 @@ class Sharder:
         for shard in preference(self.identity, self.shards):
             if len(self.held) >= share:
                 return
-            if shard in self.held or not self._free(shard, self._clock()):
+            if shard in self.held or not self._free(shard, self._clock.monotonic()):
                 continue
             try:
                 written, sent = await self._write_shard_lease(
@@ -496,18 +397,18 @@ class Sharder:
     ) -> None:
         """Delete the Leases of members gone for twice the lease duration (a SIGKILLed
         replica leaves its own behind), conditional on the version we saw."""
-        now = self._clock()
+        now = self._clock.monotonic()
         for lease in found:
             meta = lease["metadata"]
             if (meta.get("labels") or {}).get(LEASE_LABEL) != "member":
                 continue
-            if _holder(lease) == self.identity or not self.observer.expired(meta["name"], now, 2):
+            if holder_of(lease) == self.identity or not self.observer.expired(meta["name"], now, 2):
                 continue
             seen = self.observer.lease(meta["name"]) or lease
             if await leases.delete_lease(
                 client, meta["name"], self.namespace, seen["metadata"]["resourceVersion"]
             ):
-                log.info("sharding: removed the Lease of gone replica %s", _holder(lease))
+                log.info("sharding: removed the Lease of gone replica %s", holder_of(lease))
 
     async def stop_writing(self) -> None:
         """No new write for any shard; wait (at most the renew deadline) for the

@@ -1,0 +1,103 @@
+"""Which objects an event concerns beyond its own: the rules of who is woken.
+
+The watches (``berth.handlers.watch``) turn every event into keys to look at again;
+the keys beyond the object's own come from here. Each rule reads the cache only, and
+errs on the side of waking too many: a reconcile that finds nothing to do writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from berth.api import Environment
+from berth.handlers.cache import Cache
+from berth.handlers.catalogue import Catalogue
+from berth.handlers.keys import WorkloadKey
+from berth.provision import cluster_provisioner_name, serves_environment
+from berth.provision.identity import identities_of_spec, identity_of_entry
+
+
+def users_of_cluster_provisioner(
+    cache: Cache, catalogue: Catalogue, body: Mapping[str, Any]
+) -> list[WorkloadKey]:
+    """Workloads whose choice of provisioner a change to this ClusterProvisioner may change:
+    those it serves now (by their status), and those with a resource of its type in an
+    Environment that its criteria match."""
+    name = cluster_provisioner_name(str((body.get("metadata") or {}).get("name")))
+    spec = body.get("spec") or {}
+    definition = catalogue.parse(body)
+    found: set[WorkloadKey] = set()
+    for env_name in cache.environment_names():
+        env_body = cache.environment(env_name)
+        if env_body is None:
+            continue
+        try:
+            environment: Environment | None = Environment.model_validate(env_body)
+        except ValidationError:
+            environment = None
+        in_scope = (
+            definition is not None
+            and environment is not None
+            and serves_environment(definition.spec, environment)
+        )
+        namespace = (env_body.get("spec") or {}).get("namespace") or ""
+        for wl in cache.workloads_in(namespace):
+            entries = (wl.get("status") or {}).get("resources") or []
+            serves_now = any(
+                isinstance(e, Mapping) and e.get("provisioner") == name for e in entries
+            )
+            wants_type = in_scope and any(
+                isinstance(r, Mapping) and r.get("type") == spec.get("type")
+                for r in ((wl.get("spec") or {}).get("resources") or {}).values()
+            )
+            if serves_now or wants_type:
+                found.add(WorkloadKey(wl["metadata"]["namespace"], wl["metadata"]["name"]))
+    return sorted(found)
+
+
+def sharers(cache: Cache, body: Mapping[str, Any]) -> list[WorkloadKey]:
+    """The other Workloads of the namespace that share a resource with ``body`` — by its
+    spec or by its status (what it had until now): a change to one user of a shared
+    resource (new params, another id, deletion) can settle another's conflict, or make
+    it the definer."""
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    mine = set(identities_of_spec(name, body.get("spec")).values())
+    for entry in (body.get("status") or {}).get("resources") or []:
+        identity = identity_of_entry(name, entry)
+        if identity is not None and entry.get("id"):
+            mine.add(identity)
+    if not mine:  # nothing to share: no walk over the namespace's Workloads
+        return []
+    found = []
+    for other in cache.workloads_in(namespace):
+        other_name = other["metadata"]["name"]
+        if other_name == name:
+            continue
+        if mine & set(identities_of_spec(other_name, other.get("spec")).values()):
+            found.append(WorkloadKey(namespace, other_name))
+    return found
+
+
+def environments_of_workload(cache: Cache, workload: Mapping[str, Any]) -> list[str]:
+    """The Environments whose counts a change to this Workload may change."""
+    named = (workload.get("spec") or {}).get("environment")
+    if named:
+        return [named]
+    return [
+        e["metadata"]["name"]
+        for e in cache.environments_for_namespace(workload["metadata"]["namespace"])
+    ]
+
+
+def workloads_of_environment(cache: Cache, body: Mapping[str, Any]) -> list[WorkloadKey]:
+    """The Workloads of the namespace an Environment serves: a change to an Environment
+    is a change to every one of them."""
+    namespace = (body.get("spec") or {}).get("namespace") or ""
+    return [
+        WorkloadKey(wl["metadata"]["namespace"], wl["metadata"]["name"])
+        for wl in cache.workloads_in(namespace)
+    ]
