@@ -451,7 +451,7 @@ MAY = [
     ("create", "events", "-n", "team-x"),
     # promotion: the target Workload written (created, or replaced on a resourceVersion),
     # revisions recorded and collected, Promotions and approvals watched, a Promotion's
-    # status; the ServiceAccount's pull Secrets; whether an approver holds the grant
+    # status; the ServiceAccount's pull Secrets
     ("create", "workloads.berth.dev", "-n", "team-x"),
     ("update", "workloads.berth.dev", "-n", "team-x"),
     ("create", "workloadrevisions.berth.dev", "-n", "team-x"),
@@ -461,7 +461,6 @@ MAY = [
     ("watch", "promotionapprovals.berth.dev", "-A"),
     ("patch", "promotions.berth.dev/status", "-n", "team-x"),
     ("get", "serviceaccounts", "-n", "team-x"),
-    ("create", "subjectaccessreviews.authorization.k8s.io", "-A"),
 ]
 
 MAY_NOT = [

@@ -33,4 +33,30 @@ class EnvironmentKey(NamedTuple):
         return self.name
 
 
-Key = WorkloadKey | EnvironmentKey
+class RevisionKey(NamedTuple):
+    """A Workload whose Ready generation may be due a revision (handlers.revisions)."""
+
+    namespace: str
+    workload: str
+
+    @property
+    def kind(self) -> str:
+        return "revision"
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.workload}"
+
+
+class PromotionKey(NamedTuple):
+    namespace: str
+    name: str
+
+    @property
+    def kind(self) -> str:
+        return "promotion"
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+Key = WorkloadKey | EnvironmentKey | RevisionKey | PromotionKey
