@@ -135,7 +135,7 @@ class Reason(StrEnum):
     CHILD_CONFLICT = "ChildConflict"
     # Something unforeseen failed: retried with backoff.
     RECONCILE_ERROR = "ReconcileError"
-    # -- the rollout (render.status) --
+    # -- the rollout (render.rollout) --
     # The Deployment does not exist yet.
     DEPLOYMENT_MISSING = "DeploymentMissing"
     # The Deployment controller has not looked at the new generation yet.
@@ -148,7 +148,7 @@ class Reason(StrEnum):
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     # On the Available condition: every wanted replica is available.
     AVAILABLE = "Available"
-    # -- the summary conditions (render.status) --
+    # -- the summary conditions (render.conditions, render.status) --
     # On InputsValid=True.
     VALID = "Valid"
     # On Workloads and Environments: Ready=True (and Reconciling/Stalled=False once Ready,

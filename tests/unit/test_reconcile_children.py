@@ -9,7 +9,7 @@ import pytest
 
 from berth.handlers.workload import REFUSED_RETRY_SECONDS
 from berth.kube.client import ApiError
-from berth.render.status import FIRST_STATUS_WAIT_SECONDS
+from berth.render.folding import FIRST_STATUS_WAIT_SECONDS
 from tests.unit.builders import NAMESPACE
 from tests.unit.world import WEB_SERVICE, World
 

@@ -11,7 +11,7 @@ import pytest
 from berth.handlers.cache import slim_owner
 from berth.kube.children import SLIM, slim_child, untouched_since_our_apply
 from berth.names import LAST_APPLIED_ANNOTATION
-from tests.unit.test_children import (
+from tests.unit.test_kube_children import (
     DESIRED,
     kubectl_edit,
     kubectl_scale,

@@ -10,6 +10,17 @@ from berth.api.clusterprovisioner import (
     ClusterProvisionerStatus,
 )
 from berth.api.common import API_VERSION, GROUP, VERSION, Condition, ObjectMeta
+from berth.api.container import (
+    RESERVED_VARIABLE_PREFIX,
+    Container,
+    ContainerFile,
+    ContainerVolume,
+    ExecProbe,
+    HttpHeader,
+    HttpProbe,
+    Probe,
+    ResourceRequirements,
+)
 from berth.api.environment import (
     DeletionPolicy,
     Environment,
@@ -23,19 +34,10 @@ from berth.api.environment import (
     Routes,
 )
 from berth.api.workload import (
-    RESERVED_VARIABLE_PREFIX,
-    Container,
-    ContainerFile,
-    ContainerVolume,
-    ExecProbe,
-    HttpHeader,
-    HttpProbe,
     ObjectReference,
-    Probe,
     ReplicaStatus,
     ResourceMetadata,
     ResourceRequest,
-    ResourceRequirements,
     ResourceStatus,
     Service,
     ServicePort,

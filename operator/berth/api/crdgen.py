@@ -30,6 +30,11 @@ import yaml
 from pydantic import BaseModel
 
 from berth.api.clusterprovisioner import ClusterProvisioner
+from berth.api.columns import (
+    CLUSTER_PROVISIONER_COLUMNS,
+    ENVIRONMENT_COLUMNS,
+    WORKLOAD_COLUMNS,
+)
 from berth.api.common import DNS_1035_LABEL_PATTERN, DNS_LABEL_PATTERN, GROUP, VERSION
 from berth.api.environment import Environment
 from berth.api.promotion_crds import PROMOTION_KINDS
@@ -279,128 +284,6 @@ def _object_schema(
         },
         "x-kubernetes-validations": [name_rule],
     }
-
-
-_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
-_READY = '.status.conditions[?(@.type=="Ready")]'
-
-WORKLOAD_COLUMNS: list[dict[str, Any]] = [
-    {
-        "name": "Environment",
-        "type": "string",
-        "jsonPath": ".status.environment",
-        "description": "The Environment the workload runs in.",
-    },
-    {
-        "name": "Ready",
-        "type": "string",
-        "jsonPath": f"{_READY}.status",
-        "description": "Status of the Ready condition.",
-    },
-    {
-        "name": "Status",
-        "type": "string",
-        "jsonPath": f"{_READY}.reason",
-        "description": "Reason of the Ready condition.",
-    },
-    {
-        "name": "Replicas",
-        "type": "string",
-        "jsonPath": ".status.replicas.summary",
-        "description": "Ready/desired Pods.",
-    },
-    {
-        "name": "URL",
-        "type": "string",
-        "jsonPath": ".status.url",
-        "description": "External URL, if routed.",
-    },
-    _AGE,
-    {
-        "name": "Endpoint",
-        "type": "string",
-        "jsonPath": ".status.endpoint",
-        "priority": 1,
-        "description": "In-cluster address.",
-    },
-]
-
-ENVIRONMENT_COLUMNS: list[dict[str, Any]] = [
-    {
-        "name": "Type",
-        "type": "string",
-        "jsonPath": ".spec.type",
-        "description": "Kind of environment.",
-    },
-    {
-        "name": "Namespace",
-        "type": "string",
-        "jsonPath": ".spec.namespace",
-        "description": "Namespace of its Workloads.",
-    },
-    {
-        "name": "Ready",
-        "type": "string",
-        "jsonPath": f"{_READY}.status",
-        "description": "Status of the Ready condition.",
-    },
-    {
-        "name": "Workloads",
-        "type": "integer",
-        "jsonPath": ".status.workloads",
-        "description": "Workloads in the Environment.",
-    },
-    _AGE,
-    {
-        "name": "Ready-Workloads",
-        "type": "integer",
-        "jsonPath": ".status.readyWorkloads",
-        "priority": 1,
-        "description": "Workloads that are Ready.",
-    },
-]
-
-CLUSTER_PROVISIONER_COLUMNS: list[dict[str, Any]] = [
-    {
-        "name": "Type",
-        "type": "string",
-        "jsonPath": ".spec.type",
-        "description": "The resource type served.",
-    },
-    {
-        "name": "Class",
-        "type": "string",
-        "jsonPath": ".spec.class",
-        "description": "Only resources of this class (empty: any).",
-    },
-    {
-        "name": "Env-Types",
-        "type": "string",
-        "jsonPath": ".spec.environmentTypes",
-        "description": "Only in Environments of these types (empty: any).",
-    },
-    {
-        "name": "Env-Names",
-        "type": "string",
-        "jsonPath": ".spec.environmentNames",
-        "description": "Only in these Environments (empty: any).",
-    },
-    _AGE,
-    {
-        "name": "ID",
-        "type": "string",
-        "jsonPath": ".spec.id",
-        "priority": 1,
-        "description": "Only the resource with this id (empty: any).",
-    },
-    {
-        "name": "Description",
-        "type": "string",
-        "jsonPath": ".spec.description",
-        "priority": 1,
-        "description": "What it provides.",
-    },
-]
 
 
 def _crd(

@@ -22,7 +22,8 @@ from berth.api.common import (
     StatusModel,
     status_as_read,
 )
-from berth.api.workload import MAX_REPLICAS, ResourceRequirements
+from berth.api.container import ResourceRequirements
+from berth.api.workload import MAX_REPLICAS
 
 EnvironmentType = Literal["development", "staging", "production", "preview"]
 DeletionPolicy = Literal["Delete", "Retain", "Orphan"]

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from berth.api.workload import score_fields_at
+from berth.api.score_fields import score_fields_at
 from berth.cli.loader import Document, InputError, Loc, child, describe, line_of, locate
 
 M = TypeVar("M", bound=BaseModel)

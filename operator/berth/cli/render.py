@@ -126,7 +126,7 @@ def load_outputs(path: str) -> dict[str, dict[str, OutputValue]]:
     return result
 
 
-def _render_problems(shown: str, error: RenderError, outputs_given: bool) -> list[str]:
+def _render_problems(shown: str, error: RenderError, *, outputs_given: bool) -> list[str]:
     lines = [f"{shown}: {problem.reason}: {problem.message}" for problem in error.problems]
     if any(problem.reason == Reason.OUTPUTS_UNAVAILABLE for problem in error.problems):
         hint = OUTPUTS_HINT if not outputs_given else "add them to the --outputs file"
@@ -159,7 +159,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         rendered = render_workload(workload, environment, outputs)
     except RenderError as err:
-        raise InputError(*_render_problems(workload_doc.path, err, bool(args.outputs))) from None
+        raise InputError(
+            *_render_problems(workload_doc.path, err, outputs_given=bool(args.outputs))
+        ) from None
     if args.output == "json":
         listing = {"apiVersion": "v1", "kind": "List", "items": rendered.manifests}
         sys.stdout.write(json.dumps(listing, indent=2, ensure_ascii=False) + "\n")

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from berth.api import API_VERSION, Workload
 from berth.api.common import DNS_1035_LABEL_PATTERN, DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN
-from berth.api.workload import BUILD_HERE_IMAGE
+from berth.api.container import BUILD_HERE_IMAGE
 from berth.cli.checks import raise_all, validation_problems
 from berth.cli.loader import (
     Document,
@@ -171,29 +171,26 @@ def _check_flag(flag: str, value: str | None, pattern: str, what: str) -> list[s
     return [f"berth import: {flag} {value!r} is not {what}"]
 
 
-def main(args: argparse.Namespace) -> int:
-    flags = [
+def _flag_problems(args: argparse.Namespace) -> list[str]:
+    problems = [
         *_check_flag("--name", args.name, DNS_1035_LABEL_PATTERN, "a DNS-1035 label"),
         *_check_flag("--namespace", args.namespace, DNS_LABEL_PATTERN, "a DNS-1123 label"),
     ]
     if args.environment is not None and (
         len(args.environment) > 253 or not re.match(DNS_SUBDOMAIN_PATTERN, args.environment)
     ):
-        flags.append(f"berth import: --environment {args.environment!r} is not a valid name")
-    raise_all(flags)
-    document = load_document(args.score, "a Score workload")
-    data = document.data
-    root_line = line_of(document.node)
-    if not isinstance(data, dict):
-        raise InputError(
-            f"{document.at(root_line)}: expected a Score workload, found {describe(data)}"
-        )
+        problems.append(f"berth import: --environment {args.environment!r} is not a valid name")
+    return problems
+
+
+def _top_level_problems(document: Document, data: dict[str, Any]) -> list[str]:
+    """The Score workload's apiVersion and the fields at its top."""
     problems: list[str] = []
     if data.get("apiVersion") != SCORE_API_VERSION:
         found = child(document.node, "apiVersion")
         what = f"is {data['apiVersion']!r}" if "apiVersion" in data else "is missing"
         problems.append(
-            f"{document.at(found[0] if found else root_line)}: apiVersion {what}; "
+            f"{document.at(found[0] if found else line_of(document.node))}: apiVersion {what}; "
             f"expected {SCORE_API_VERSION!r}"
         )
     for key in data:
@@ -203,35 +200,39 @@ def main(args: argparse.Namespace) -> int:
                 f"{document.at(line)}: {key}: not a field of a Score workload "
                 f"(fields: {', '.join(SCORE_FIELDS)})"
             )
-    metadata = data.get("metadata")
-    meta_line, _ = locate(document.node, ("metadata",))
-    if not isinstance(metadata, dict):
-        problems.append(
-            f"{document.at(meta_line)}: metadata: expected a mapping with a name, "
-            f"found {describe(metadata)}"
-        )
-        metadata = {}
-    name = args.name if args.name is not None else metadata.get("name")
-    if args.name is None:
-        name_line, _ = locate(document.node, ("metadata", "name"))
-        if name is None:
-            problems.append(f"{document.at(name_line)}: metadata.name: Field required")
-        elif (
-            not isinstance(name, str)
-            or len(name) > 63
-            or not re.match(DNS_1035_LABEL_PATTERN, name)
-        ):
-            problems.append(
-                f"{document.at(name_line)}: metadata.name: {name!r} is not a DNS-1035 label "
-                "(at most 63 lowercase letters, digits and '-', starting with a letter and "
-                "ending with a letter or digit); fix it or pass --name"
-            )
-    raise_all(problems)
+    return problems
 
-    containers = copy.deepcopy(data.get("containers"))
-    problems.extend(_fill_images(document, containers, args.image or []))
-    raise_all(problems)
-    base = Path(document.path).parent if args.score != "-" else Path.cwd()
+
+def _metadata(document: Document, data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The Score workload's metadata (empty when it is not a mapping), and what is wrong
+    with it."""
+    metadata = data.get("metadata")
+    if isinstance(metadata, dict):
+        return metadata, []
+    meta_line, _ = locate(document.node, ("metadata",))
+    return {}, [
+        f"{document.at(meta_line)}: metadata: expected a mapping with a name, "
+        f"found {describe(metadata)}"
+    ]
+
+
+def _name_problems(document: Document, name: Any) -> list[str]:
+    """What is wrong with metadata.name, the Workload's name unless --name is given."""
+    name_line, _ = locate(document.node, ("metadata", "name"))
+    if name is None:
+        return [f"{document.at(name_line)}: metadata.name: Field required"]
+    if not isinstance(name, str) or len(name) > 63 or not re.match(DNS_1035_LABEL_PATTERN, name):
+        return [
+            f"{document.at(name_line)}: metadata.name: {name!r} is not a DNS-1035 label "
+            "(at most 63 lowercase letters, digits and '-', starting with a letter and "
+            "ending with a letter or digit); fix it or pass --name"
+        ]
+    return []
+
+
+def _inline_files(document: Document, containers: Any, base: Path) -> list[str]:
+    """Read every file's ``source`` into its content; the problems of those that fail."""
+    problems: list[str] = []
     for container_name, container in containers.items() if isinstance(containers, dict) else ():
         if not isinstance(container, dict):
             continue
@@ -241,8 +242,18 @@ def main(args: argparse.Namespace) -> int:
                 _inline_file(document, loc, file_spec, base)
             except InputError as err:
                 problems.extend(err.lines)
-    raise_all(problems)
+    return problems
 
+
+def _workload(
+    args: argparse.Namespace,
+    data: dict[str, Any],
+    metadata: dict[str, Any],
+    containers: Any,
+    name: Any,
+) -> dict[str, Any]:
+    """The Workload: Score's fields under spec, its name and the flags' namespace and
+    Environment."""
     spec: dict[str, Any] = {}
     if args.environment is not None:
         spec["environment"] = args.environment
@@ -257,19 +268,45 @@ def main(args: argparse.Namespace) -> int:
     object_metadata: dict[str, Any] = {"name": name}
     if args.namespace is not None:
         object_metadata["namespace"] = args.namespace
-    workload = {
+    return {
         "apiVersion": API_VERSION,
         "kind": "Workload",
         "metadata": object_metadata,
         "spec": spec,
     }
 
-    def to_score(loc: Loc) -> Loc:
-        return loc[1:] if loc[:1] == ("spec",) else loc
 
+def _to_score(loc: Loc) -> Loc:
+    """A place in the Workload as the place in the Score file it came from."""
+    return loc[1:] if loc[:1] == ("spec",) else loc
+
+
+def main(args: argparse.Namespace) -> int:
+    raise_all(_flag_problems(args))
+    document = load_document(args.score, "a Score workload")
+    data = document.data
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{document.at(line_of(document.node))}: expected a Score workload, "
+            f"found {describe(data)}"
+        )
+    problems = _top_level_problems(document, data)
+    metadata, metadata_problems = _metadata(document, data)
+    problems.extend(metadata_problems)
+    name = args.name if args.name is not None else metadata.get("name")
+    if args.name is None:
+        problems.extend(_name_problems(document, name))
+    raise_all(problems)
+
+    containers = copy.deepcopy(data.get("containers"))
+    raise_all(_fill_images(document, containers, args.image or []))
+    base = Path(document.path).parent if args.score != "-" else Path.cwd()
+    raise_all(_inline_files(document, containers, base))
+
+    workload = _workload(args, data, metadata, containers, name)
     try:
         Workload.model_validate(workload)
     except ValidationError as err:
-        raise InputError(*validation_problems(document, err, to_score)) from None
+        raise InputError(*validation_problems(document, err, _to_score)) from None
     sys.stdout.write(to_yaml(workload))
     return 0

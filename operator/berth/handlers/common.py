@@ -14,7 +14,7 @@ from berth.kube.client import KubeClient, NotFound
 from berth.kube.events import EventRecorder
 from berth.problems import Problem
 from berth.reasons import Reason
-from berth.render.status import transitions
+from berth.render.events import transitions
 
 log = logging.getLogger("berth")
 

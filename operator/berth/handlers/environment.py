@@ -20,8 +20,10 @@ from berth.kube.children import apply_if_changed, prepared_manifest
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.problems import Problem
 from berth.reasons import Reason
+from berth.render.conditions import ready_condition
+from berth.render.folding import only_workload_counts
 from berth.render.namespace import namespace_manifest
-from berth.render.status import environment_status, only_workload_counts, ready_condition
+from berth.render.status import environment_status
 
 FINALIZE_POLL_SECONDS = 1.0
 # An Environment's Workload counts are written at most this often (each Workload that

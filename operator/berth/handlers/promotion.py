@@ -25,6 +25,7 @@ from berth.handlers.common import post_event
 from berth.handlers.context import Context
 from berth.handlers.keys import PromotionKey, WorkloadKey
 from berth.handlers.revisions import list_revisions
+from berth.kube import objects
 from berth.kube import status as kube_status
 from berth.kube.client import Conflict, NotFound
 from berth.names import PROMOTED_REVISION_ANNOTATION, PROMOTION_ANNOTATION, PROMOTION_FIELD_MANAGER
@@ -152,11 +153,8 @@ def _desired(
 async def write_target(
     context: Context, desired: dict[str, Any], live: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    client = context.client
-    if live is None:
-        written = await client.create(desired, field_manager=PROMOTION_FIELD_MANAGER)
-    else:
-        written = await client.replace(desired, field_manager=PROMOTION_FIELD_MANAGER)
+    write = objects.create if live is None else objects.replace
+    written = await write(context.client, desired, field_manager=PROMOTION_FIELD_MANAGER)
     context.cache.remember_write(live, written)
     return written
 

@@ -24,6 +24,7 @@ from berth.handlers.common import post_event
 from berth.handlers.context import Context
 from berth.handlers.keys import RevisionKey, WorkloadKey
 from berth.handlers.workload import resolve_environment
+from berth.kube import objects
 from berth.kube.client import Conflict, KubeClient, NotFound
 from berth.kube.pullsecrets import pull_secrets
 from berth.names import (
@@ -132,7 +133,9 @@ async def reconcile(context: Context, key: RevisionKey) -> float | None:
         number = next_number(revisions, workload.get("status"))
         manifest = revision_manifest(workload, env_body, number, images, origin)
         try:
-            revision = await context.client.create(manifest, field_manager=REVISION_FIELD_MANAGER)
+            revision = await objects.create(
+                context.client, manifest, field_manager=REVISION_FIELD_MANAGER
+            )
         except Conflict:
             return 0.0  # another writer took the number first: look again at once
         revisions = [*revisions, revision]

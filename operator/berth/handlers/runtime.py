@@ -29,7 +29,7 @@ from berth.handlers.keys import EnvironmentKey, Key, WorkloadKey
 from berth.handlers.queue import WorkQueue
 from berth.kube.client import ApiError, KubeClient
 from berth.kube.events import EventRecorder
-from berth.render.status import ready_condition
+from berth.render.conditions import ready_condition
 
 log = logging.getLogger("berth")
 GAUGE_SECONDS = 5.0

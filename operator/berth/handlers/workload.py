@@ -31,13 +31,9 @@ from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.problems import Problem
 from berth.reasons import Reason
 from berth.render import RenderedWorkload, RenderError, render_workload
-from berth.render.status import (
-    Observed,
-    condition,
-    first_status_wait,
-    only_rollout_progress,
-    workload_status,
-)
+from berth.render.conditions import condition
+from berth.render.folding import first_status_wait, only_rollout_progress
+from berth.render.status import Observed, workload_status
 
 log = logging.getLogger("berth")
 RESOURCE_POLL_SECONDS = 2.0

@@ -432,30 +432,11 @@ class KubeClient:
         )
         return result
 
-    async def create(
-        self, manifest: Mapping[str, Any], *, field_manager: str | None = None
-    ) -> dict[str, Any]:
+    async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         meta = manifest["metadata"]
         path = await self.path_for(manifest["apiVersion"], manifest["kind"], meta.get("namespace"))
-        params = {"fieldManager": field_manager} if field_manager else None
         result: dict[str, Any] = await self.request(
-            "POST", path, params=params, body=manifest, kind=manifest["kind"]
-        )
-        return result
-
-    async def replace(self, manifest: Mapping[str, Any], *, field_manager: str) -> dict[str, Any]:
-        """Update (PUT) the whole object; its ``metadata.resourceVersion`` is a
-        precondition (409 Conflict when the object changed since)."""
-        meta = manifest["metadata"]
-        path = await self.path_for(
-            manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
-        )
-        result: dict[str, Any] = await self.request(
-            "PUT",
-            path,
-            params={"fieldManager": field_manager},
-            body=manifest,
-            kind=manifest["kind"],
+            "POST", path, body=manifest, kind=manifest["kind"]
         )
         return result
 

@@ -85,7 +85,7 @@ class ClaimRef:
         return f"{self.kind} {self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResourcePlan:
     """How one Score resource of a Workload is provisioned.
 
@@ -125,7 +125,7 @@ class ResourcePlan:
 # -- shared pieces ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PlanContext:
     """Everything a provisioner kind needs to plan one resource."""
 

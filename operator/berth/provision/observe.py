@@ -148,66 +148,12 @@ def outputs_from(
     secret_keys: Set[str] | None,
 ) -> tuple[dict[str, OutputValue] | None, ResourceState]:
     """The outputs of a planned resource (only when Ready) and its state."""
-    described = plan.claim.describe() if plan.claim is not None else ""
-    if plan.claim is not None:
-        if claim is None:
-            return None, ResourceState(
-                "Pending",
-                Reason.CLAIM_PENDING,
-                f"{described} (for resource {plan.resource!r}) does not exist yet",
-            )
-        metadata = claim.get("metadata")
-        if isinstance(metadata, Mapping) and metadata.get("deletionTimestamp"):
-            return None, ResourceState(
-                "Provisioning",
-                Reason.CLAIM_DELETING,
-                f"{described} is being deleted; it will be created again when it is gone",
-            )
-        synced = condition(claim, "Synced")
-        if synced is not None and synced.get("status") == "False":
-            return None, ResourceState(
-                "Failed",
-                Reason.CLAIM_NOT_SYNCED,
-                f"{described} is not synced {_explain(synced)}",
-            )
-        ready = condition(claim, "Ready")
-        if ready is None or ready.get("status") != "True":
-            if ready is None:
-                why = "it has no Ready condition yet"
-            else:
-                why = f"Ready={ready.get('status', 'Unknown')} {_explain(ready)}"
-            return None, ResourceState(
-                "Provisioning", Reason.CLAIM_NOT_READY, f"{described} is not ready: {why}"
-            )
-        if plan.secret_name is not None and secret_keys is None and _reads_secret(plan):
-            return None, ResourceState(
-                "Provisioning",
-                Reason.CONNECTION_SECRET_PENDING,
-                f"{described} is ready, but its connection Secret {plan.secret_name} does not "
-                "exist yet",
-            )
-    elif plan.secret_name is not None and secret_keys is None:
-        problem = check_secret_keys(plan, None)
-        assert problem is not None
-        return None, ResourceState("Pending", problem.reason, problem.message)
-
-    values: dict[str, OutputValue] = {}
-    missing: list[str] = []
+    waiting = _not_ready(plan, claim, secret_keys)
+    if waiting is not None:
+        return None, waiting
     present = secret_keys or set()
-    for output in plan.outputs:
-        source = output.source
-        if isinstance(source, FromValue):
-            values[output.name] = source.value
-        elif isinstance(source, FromField):
-            value = _as_output(field_value(claim or {}, source.path))
-            if value is None:
-                missing.append(f"{output.name!r} (the claim has no value at {source.path})")
-            else:
-                values[output.name] = value
-        elif source.secret_name == plan.secret_name and source.key not in present:
-            missing.append(f"{output.name!r} (Secret {source.secret_name} has no key {source.key})")
-        else:
-            values[output.name] = SecretRef(source.secret_name, source.key)
+    values, missing = _read_outputs(plan, claim, present)
+    described = plan.claim.describe() if plan.claim is not None else ""
     if missing:
         if plan.claim is not None:
             subject = f"{described} is ready, but resource {plan.resource!r} misses outputs"
@@ -227,6 +173,78 @@ def outputs_from(
     if plan.claim is not None:
         ready_message += f" ({described})"
     return values, ResourceState("Ready", Reason.PROVISIONED, ready_message)
+
+
+def _not_ready(
+    plan: ResourcePlan, claim: Mapping[str, Any] | None, secret_keys: Set[str] | None
+) -> ResourceState | None:
+    """Why the resource's outputs cannot be read yet (its claim, its Secret), or None."""
+    if plan.claim is None:
+        if plan.secret_name is not None and secret_keys is None:
+            problem = check_secret_keys(plan, None)
+            assert problem is not None
+            return ResourceState("Pending", problem.reason, problem.message)
+        return None
+    described = plan.claim.describe()
+    if claim is None:
+        return ResourceState(
+            "Pending",
+            Reason.CLAIM_PENDING,
+            f"{described} (for resource {plan.resource!r}) does not exist yet",
+        )
+    metadata = claim.get("metadata")
+    if isinstance(metadata, Mapping) and metadata.get("deletionTimestamp"):
+        return ResourceState(
+            "Provisioning",
+            Reason.CLAIM_DELETING,
+            f"{described} is being deleted; it will be created again when it is gone",
+        )
+    synced = condition(claim, "Synced")
+    if synced is not None and synced.get("status") == "False":
+        return ResourceState(
+            "Failed", Reason.CLAIM_NOT_SYNCED, f"{described} is not synced {_explain(synced)}"
+        )
+    ready = condition(claim, "Ready")
+    if ready is None or ready.get("status") != "True":
+        if ready is None:
+            why = "it has no Ready condition yet"
+        else:
+            why = f"Ready={ready.get('status', 'Unknown')} {_explain(ready)}"
+        return ResourceState(
+            "Provisioning", Reason.CLAIM_NOT_READY, f"{described} is not ready: {why}"
+        )
+    if plan.secret_name is not None and secret_keys is None and _reads_secret(plan):
+        return ResourceState(
+            "Provisioning",
+            Reason.CONNECTION_SECRET_PENDING,
+            f"{described} is ready, but its connection Secret {plan.secret_name} does not "
+            "exist yet",
+        )
+    return None
+
+
+def _read_outputs(
+    plan: ResourcePlan, claim: Mapping[str, Any] | None, present: Set[str]
+) -> tuple[dict[str, OutputValue], list[str]]:
+    """The outputs' values (literal, from the claim's fields, Secret references), and a
+    description of each one that is missing."""
+    values: dict[str, OutputValue] = {}
+    missing: list[str] = []
+    for output in plan.outputs:
+        source = output.source
+        if isinstance(source, FromValue):
+            values[output.name] = source.value
+        elif isinstance(source, FromField):
+            value = _as_output(field_value(claim or {}, source.path))
+            if value is None:
+                missing.append(f"{output.name!r} (the claim has no value at {source.path})")
+            else:
+                values[output.name] = value
+        elif source.secret_name == plan.secret_name and source.key not in present:
+            missing.append(f"{output.name!r} (Secret {source.secret_name} has no key {source.key})")
+        else:
+            values[output.name] = SecretRef(source.secret_name, source.key)
+    return values, missing
 
 
 def _reads_secret(plan: ResourcePlan) -> bool:

@@ -29,7 +29,7 @@ from berth.provision.model import ResourcePlan
 from berth.reasons import Reason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SharedDecision:
     """What a Workload does with a resource's objects.
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from berth.api.container import Container, ResourceRequirements
 from berth.api.environment import Environment
-from berth.api.workload import Container, ResourceRequirements, Workload
+from berth.api.workload import Workload
 from berth.problems import Problem
 from berth.reasons import Reason
 from berth.render.quantity import parse_quantity

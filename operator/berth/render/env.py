@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from berth.api.workload import RESERVED_VARIABLE_PREFIX, Container
+from berth.api.container import RESERVED_VARIABLE_PREFIX, Container
 from berth.problems import Problem
 from berth.render.errors import RenderError
 from berth.render.outputs import SecretRef

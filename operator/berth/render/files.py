@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.api.workload import Container
+from berth.api.container import Container
 from berth.problems import Problem
 from berth.reasons import Reason
 from berth.render.errors import RenderError

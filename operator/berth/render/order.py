@@ -21,7 +21,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from berth.api.workload import Container, start_order
+from berth.api.container import Container
+from berth.api.start_order import start_order
 from berth.problems import Problem
 from berth.reasons import Reason
 
@@ -30,7 +31,7 @@ def split_containers(
     containers: Mapping[str, Container], rendered: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Problem]]:
     """(init containers in start order, regular containers, problems)."""
-    order = start_order(dict(containers)) or []
+    order = start_order({name: set(c.before or {}) for name, c in containers.items()}) or []
     by_name = {spec["name"]: spec for spec in rendered}
     problems: list[Problem] = []
     init: list[dict[str, Any]] = []

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from berth.problems import Problem
@@ -55,6 +55,7 @@ OOM_ADVICE = "; raise its memory limit (resources.limits.memory) or make it use 
 @dataclass(frozen=True, slots=True)
 class ContainerSummary:
     name: str
+    _: KW_ONLY
     init: bool = False
     ready: bool = False
     waiting_reason: str | None = None
@@ -71,6 +72,7 @@ class ContainerSummary:
 @dataclass(frozen=True, slots=True)
 class PodSummary:
     name: str
+    _: KW_ONLY
     phase: str = "Pending"
     deleting: bool = False
     # The scheduler's message while the Pod is PodScheduled=False/Unschedulable.
@@ -86,7 +88,7 @@ def _short(text: str | None) -> str | None:
 
 
 def _container(
-    status: Mapping[str, Any], init: bool, images: Mapping[str, str]
+    status: Mapping[str, Any], *, init: bool, images: Mapping[str, str]
 ) -> ContainerSummary:
     state = status.get("state") or {}
     last = status.get("lastState") or {}
@@ -124,8 +126,10 @@ def summarise_pod(pod: Mapping[str, Any]) -> PodSummary:
         for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
     }
     containers = tuple(
-        _container(s, True, images) for s in status.get("initContainerStatuses") or []
-    ) + tuple(_container(s, False, images) for s in status.get("containerStatuses") or [])
+        _container(s, init=True, images=images) for s in status.get("initContainerStatuses") or []
+    ) + tuple(
+        _container(s, init=False, images=images) for s in status.get("containerStatuses") or []
+    )
     return PodSummary(
         name=str(metadata.get("name", "")),
         phase=str(status.get("phase") or "Pending"),

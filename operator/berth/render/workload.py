@@ -25,15 +25,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth.api.common import DNS_1035_LABEL_PATTERN
+from berth.api.container import Container, Probe
 from berth.api.environment import Environment
-from berth.api.workload import Container, Probe, ServicePort, Workload
+from berth.api.workload import ServicePort, Workload
 from berth.names import CHECKSUM_ANNOTATION
 from berth.problems import Problem
 from berth.reasons import Reason
 from berth.render.compute import effective_replicas, merged_resources
 from berth.render.env import render_container_env
 from berth.render.errors import RenderError
-from berth.render.files import files_configmap_name, files_volume, render_files
+from berth.render.files import (
+    RenderedFiles,
+    files_configmap_name,
+    files_volume,
+    render_files,
+)
 from berth.render.labels import selector_labels, workload_labels
 from berth.render.limits import check_api_limits
 from berth.render.order import split_containers
@@ -208,7 +214,6 @@ def render_workload(
     """The manifests of ``workload`` in ``environment``; raises RenderError on bad input."""
     name = workload.metadata.name
     namespace = environment.spec.namespace
-    pod_security = environment.spec.pod_security_level()
     problems: list[Problem] = _check_identity(workload, environment)
     problems.extend(check_policy(workload, environment))
     try:
@@ -223,46 +228,20 @@ def render_workload(
 
     ports = _sorted_ports(workload)
     default_probe_port = (ports[0][1].target_port or ports[0][1].port) if ports else None
-
     rendered_containers: list[dict[str, Any]] = []
     secret_refs: set[SecretRef] = set()
     for container_name in sorted(containers):
-        container: Container = containers[container_name]
-        env, env_problems = render_container_env(container_name, container, resolver)
-        problems.extend(env_problems)
-        secret_refs |= env.secret_refs
-        resources, resource_problems = merged_resources(container_name, container, environment)
-        problems.extend(resource_problems)
-        spec: dict[str, Any] = {"name": container_name, "image": container.image}
-        if env.command is not None:
-            spec["command"] = env.command
-        if env.args is not None:
-            spec["args"] = env.args
-        if env.env:
-            spec["env"] = env.env
-        if resources:
-            spec["resources"] = resources
-        for field, probe in (
-            ("livenessProbe", container.liveness_probe),
-            ("readinessProbe", container.readiness_probe),
-        ):
-            if probe is not None:
-                try:
-                    spec[field] = _probe(
-                        probe,
-                        f"container {container_name!r} {field}",
-                        default_probe_port,
-                        resolver,
-                    )
-                except RenderError as error:
-                    problems.extend(error.problems)
-        mounts = files.mounts.get(container_name, [])
-        if mounts:
-            spec["volumeMounts"] = mounts
-        container_security = CONTAINER_SECURITY_CONTEXTS[pod_security]
-        if container_security is not None:
-            spec["securityContext"] = copy.deepcopy(container_security)
+        spec, refs, container_problems = _render_container(
+            container_name,
+            containers[container_name],
+            environment=environment,
+            resolver=resolver,
+            files=files,
+            default_probe_port=default_probe_port,
+        )
         rendered_containers.append(spec)
+        secret_refs |= refs
+        problems.extend(container_problems)
     init_containers, rendered_containers, order_problems = split_containers(
         containers, rendered_containers
     )
@@ -273,82 +252,28 @@ def render_workload(
         raise RenderError(_fold_waiting(problems))
 
     replicas = effective_replicas(workload, environment)
-    checksum = config_checksum(files.data, files.binary_data, secret_refs)
     manifests: list[dict[str, Any]] = []
-
     volumes: list[dict[str, Any]] = []
     if files.has_files:
-        configmap: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": _metadata(files_configmap_name(name), namespace, name),
-        }
-        if files.data:
-            configmap["data"] = files.data
-        if files.binary_data:
-            configmap["binaryData"] = files.binary_data
-        manifests.append(configmap)
+        manifests.append(_files_configmap(name, namespace, files))
         volumes.append(files_volume(name, files.items))
     volumes.extend(files.claim_volumes[key] for key in sorted(files.claim_volumes))
-
-    score_metadata = workload.spec.metadata
-    pod_annotations = dict(score_metadata.annotations or {}) if score_metadata else {}
-    pod_annotations[CHECKSUM_ANNOTATION] = checksum
-    pod_spec: dict[str, Any] = {
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "securityContext": copy.deepcopy(POD_SECURITY_CONTEXTS[pod_security]),
-        "containers": rendered_containers,
-    }
-    if init_containers:
-        pod_spec["initContainers"] = init_containers
-    if volumes:
-        pod_spec["volumes"] = volumes
     manifests.append(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": _metadata(name, namespace, name),
-            "spec": {
-                "replicas": replicas,
-                "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
-                "progressDeadlineSeconds": _progress_deadline(environment),
-                "selector": {"matchLabels": selector_labels(name)},
-                "template": {
-                    "metadata": {
-                        "labels": workload_labels(name),
-                        "annotations": dict(sorted(pod_annotations.items())),
-                    },
-                    "spec": pod_spec,
-                },
-            },
-        }
+        _deployment(
+            workload,
+            environment,
+            replicas=replicas,
+            containers=rendered_containers,
+            init_containers=init_containers,
+            volumes=volumes,
+            checksum=config_checksum(files.data, files.binary_data, secret_refs),
+        )
     )
 
-    service_name: str | None = None
     endpoint: str | None = None
     if ports:
         service_name = workload.spec.service_name(name)
-        manifests.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": _metadata(service_name, namespace, name),
-                "spec": {
-                    "type": "ClusterIP",
-                    "selector": selector_labels(name),
-                    "ports": [
-                        {
-                            "name": port_name,
-                            "port": port.port,
-                            "targetPort": port.target_port or port.port,
-                            "protocol": port.protocol,
-                        }
-                        for port_name, port in ports
-                    ],
-                },
-            }
-        )
+        manifests.append(_service(service_name, namespace, name, ports))
         endpoint = f"{service_name}.{namespace}.svc.{cluster_domain}:{ports[0][1].port}"
 
     limit_problems = check_api_limits(manifests)
@@ -357,3 +282,127 @@ def render_workload(
     return RenderedWorkload(
         manifests=copy.deepcopy(manifests), replicas=replicas, endpoint=endpoint, url=url
     )
+
+
+def _render_container(
+    container_name: str,
+    container: Container,
+    *,
+    environment: Environment,
+    resolver: Resolver,
+    files: RenderedFiles,
+    default_probe_port: int | None,
+) -> tuple[dict[str, Any], frozenset[SecretRef], list[Problem]]:
+    """One container of the Pod: (its spec, the Secret keys it reads, its problems)."""
+    env, problems = render_container_env(container_name, container, resolver)
+    resources, resource_problems = merged_resources(container_name, container, environment)
+    problems = [*problems, *resource_problems]
+    spec: dict[str, Any] = {"name": container_name, "image": container.image}
+    if env.command is not None:
+        spec["command"] = env.command
+    if env.args is not None:
+        spec["args"] = env.args
+    if env.env:
+        spec["env"] = env.env
+    if resources:
+        spec["resources"] = resources
+    for field, probe in (
+        ("livenessProbe", container.liveness_probe),
+        ("readinessProbe", container.readiness_probe),
+    ):
+        if probe is not None:
+            try:
+                spec[field] = _probe(
+                    probe, f"container {container_name!r} {field}", default_probe_port, resolver
+                )
+            except RenderError as error:
+                problems.extend(error.problems)
+    mounts = files.mounts.get(container_name, [])
+    if mounts:
+        spec["volumeMounts"] = mounts
+    container_security = CONTAINER_SECURITY_CONTEXTS[environment.spec.pod_security_level()]
+    if container_security is not None:
+        spec["securityContext"] = copy.deepcopy(container_security)
+    return spec, env.secret_refs, problems
+
+
+def _files_configmap(name: str, namespace: str, files: RenderedFiles) -> dict[str, Any]:
+    configmap: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(files_configmap_name(name), namespace, name),
+    }
+    if files.data:
+        configmap["data"] = files.data
+    if files.binary_data:
+        configmap["binaryData"] = files.binary_data
+    return configmap
+
+
+def _deployment(
+    workload: Workload,
+    environment: Environment,
+    *,
+    replicas: int,
+    containers: list[dict[str, Any]],
+    init_containers: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    checksum: str,
+) -> dict[str, Any]:
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": copy.deepcopy(
+            POD_SECURITY_CONTEXTS[environment.spec.pod_security_level()]
+        ),
+        "containers": containers,
+    }
+    if init_containers:
+        pod_spec["initContainers"] = init_containers
+    if volumes:
+        pod_spec["volumes"] = volumes
+    name = workload.metadata.name
+    score_metadata = workload.spec.metadata
+    pod_annotations = dict(score_metadata.annotations or {}) if score_metadata else {}
+    pod_annotations[CHECKSUM_ANNOTATION] = checksum
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(name, environment.spec.namespace, name),
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
+            "progressDeadlineSeconds": _progress_deadline(environment),
+            "selector": {"matchLabels": selector_labels(name)},
+            "template": {
+                "metadata": {
+                    "labels": workload_labels(name),
+                    "annotations": dict(sorted(pod_annotations.items())),
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def _service(
+    service_name: str, namespace: str, workload_name: str, ports: list[tuple[str, ServicePort]]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(service_name, namespace, workload_name),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(workload_name),
+            "ports": [
+                {
+                    "name": port_name,
+                    "port": port.port,
+                    "targetPort": port.target_port or port.port,
+                    "protocol": port.protocol,
+                }
+                for port_name, port in ports
+            ],
+        },
+    }

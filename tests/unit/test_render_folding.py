@@ -1,21 +1,19 @@
-"""Fewer status writes: the steps of a rollout are said once (berth.render.status)."""
+"""Fewer status writes: the steps of a rollout are said once (berth.render.folding)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from berth.problems import Problem
-from berth.render.status import (
+from berth.render.events import transitions
+from berth.render.folding import (
     FIRST_STATUS_WAIT_SECONDS,
-    Observed,
-    environment_status,
     first_status_wait,
     only_rollout_progress,
     only_workload_counts,
-    transitions,
-    workload_status,
 )
-from tests.unit.test_status import T0, T1, T2, deployment
+from berth.render.status import Observed, environment_status, workload_status
+from tests.unit.builders import T0, T1, T2, deployment
 
 
 def status(
