@@ -242,9 +242,10 @@ def chart_rbac(
             for d in helm_template(module_tmp, release, release, values)
             if d["kind"] in RBAC_KINDS
         ]
-        # The operator's ClusterRole and its binding; the promotion approver's and
-        # promoter's ClusterRoles, which the chart binds to no one.
+        # The operator's ClusterRole and its binding; the promotion approver's, promoter's
+        # and Environment viewer's ClusterRoles, which the chart binds to no one.
         assert sorted(d["kind"] for d in docs) == [
+            "ClusterRole",
             "ClusterRole",
             "ClusterRole",
             "ClusterRole",

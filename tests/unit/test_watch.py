@@ -400,3 +400,15 @@ async def test_our_own_promotion_status_coming_back_wakes_nothing() -> None:
     await watch.on_promotion(event={"type": "DELETED"}, body=after, memo=memo)
     assert queued(memo) == set()
     memo.runtime.queue.shutdown()
+
+
+def test_keys_of_different_kinds_never_stand_for_each_other() -> None:
+    keys = {
+        WorkloadKey("ns", "checkout"),
+        RevisionKey("ns", "checkout"),
+        PromotionKey("ns", "checkout"),
+    }
+    assert len(keys) == 3
+    assert RevisionKey("ns", "checkout") == RevisionKey("ns", "checkout")
+    assert (str(RevisionKey("ns", "w")), RevisionKey("ns", "w").kind) == ("ns/w", "revision")
+    assert (str(PromotionKey("ns", "p")), PromotionKey("ns", "p").kind) == ("ns/p", "promotion")
