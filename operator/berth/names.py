@@ -77,6 +77,9 @@ PROMOTED_REVISION_ANNOTATION: Final = "berth.dev/promoted-revision"
 # The field manager of a Promotion's writes to its target Workload (not FIELD_MANAGER:
 # the Workload's spec is the user's, and managedFields say a promotion wrote it).
 PROMOTION_FIELD_MANAGER: Final = "berth-promotion"
+# The field manager of a Workload's status.revision and status.history: apart from the
+# rest of its status, which the Workload's reconcile applies whole (FIELD_MANAGER).
+REVISION_FIELD_MANAGER: Final = "berth-revisions"
 
 # -- labels of the sharding Leases (coordination.sharding) ---------------------------------------
 

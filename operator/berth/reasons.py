@@ -174,8 +174,6 @@ class Reason(StrEnum):
     PROMOTION_PATH_NOT_ALLOWED = "PromotionPathNotAllowed"
     # The target Environment requires an approval and none is there yet.
     AWAITING_APPROVAL = "AwaitingApproval"
-    # An approval names an approver who may not approve (no RBAC grant).
-    APPROVAL_NOT_GRANTED = "ApprovalNotGranted"
     # The target Workload is synced from git (Argo CD): the promotion does not write it.
     MANAGED_BY_GIT_OPS = "ManagedByGitOps"
     # The target Workload was changed by someone else before it became Ready.

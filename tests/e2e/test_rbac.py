@@ -242,9 +242,10 @@ def chart_rbac(
             for d in helm_template(module_tmp, release, release, values)
             if d["kind"] in RBAC_KINDS
         ]
-        # The operator's ClusterRole and its binding; the promotion approver's and
-        # promoter's ClusterRoles, which the chart binds to no one.
+        # The operator's ClusterRole and its binding; the promotion approver's, promoter's
+        # and Environment viewer's ClusterRoles, which the chart binds to no one.
         assert sorted(d["kind"] for d in docs) == [
+            "ClusterRole",
             "ClusterRole",
             "ClusterRole",
             "ClusterRole",
@@ -451,7 +452,7 @@ MAY = [
     ("create", "events", "-n", "team-x"),
     # promotion: the target Workload written (created, or replaced on a resourceVersion),
     # revisions recorded and collected, Promotions and approvals watched, a Promotion's
-    # status; the ServiceAccount's pull Secrets; whether an approver holds the grant
+    # status; the ServiceAccount's pull Secrets
     ("create", "workloads.berth.dev", "-n", "team-x"),
     ("update", "workloads.berth.dev", "-n", "team-x"),
     ("create", "workloadrevisions.berth.dev", "-n", "team-x"),
@@ -461,7 +462,6 @@ MAY = [
     ("watch", "promotionapprovals.berth.dev", "-A"),
     ("patch", "promotions.berth.dev/status", "-n", "team-x"),
     ("get", "serviceaccounts", "-n", "team-x"),
-    ("create", "subjectaccessreviews.authorization.k8s.io", "-A"),
 ]
 
 MAY_NOT = [

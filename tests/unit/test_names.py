@@ -43,6 +43,7 @@ WIRE = {
     "PROMOTION_ANNOTATION": "berth.dev/promotion",
     "PROMOTED_REVISION_ANNOTATION": "berth.dev/promoted-revision",
     "PROMOTION_FIELD_MANAGER": "berth-promotion",
+    "REVISION_FIELD_MANAGER": "berth-revisions",
     "ARGOCD_TRACKING_ANNOTATION": "argocd.argoproj.io/tracking-id",
     "ARGOCD_INSTANCE_LABEL": "app.kubernetes.io/instance",
     "FINALIZER": "berth.dev/cleanup",

@@ -197,11 +197,10 @@ def test_only_approvals_of_this_promotion_made_after_it_count() -> None:
     assert names == ["same-second", "late"]
 
 
-def test_waiting_names_who_was_not_accepted() -> None:
-    assert waiting_for_approval("prod", []).reason == Reason.AWAITING_APPROVAL
-    refused = waiting_for_approval("prod", ["system:serviceaccount:prod:dev"])
-    assert refused.reason == Reason.APPROVAL_NOT_GRANTED
-    assert "not accepted: system:serviceaccount:prod:dev" in refused.message
+def test_waiting_says_who_may_approve() -> None:
+    waiting = waiting_for_approval("prod")
+    assert (waiting.phase, waiting.reason) == ("WaitingForApproval", Reason.AWAITING_APPROVAL)
+    assert "by a subject allowed to create one there (RBAC" in waiting.message
 
 
 def target(

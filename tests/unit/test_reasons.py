@@ -92,7 +92,6 @@ WIRE = {
     "WORKLOAD_NOT_FOUND": "WorkloadNotFound",
     "PROMOTION_PATH_NOT_ALLOWED": "PromotionPathNotAllowed",
     "AWAITING_APPROVAL": "AwaitingApproval",
-    "APPROVAL_NOT_GRANTED": "ApprovalNotGranted",
     "MANAGED_BY_GIT_OPS": "ManagedByGitOps",
     "SUPERSEDED": "Superseded",
     "INVALID_PROMOTION": "InvalidPromotion",

@@ -9,9 +9,10 @@ approval where the target requires one, writes the target Workload, and follows 
 until it is Ready at that revision. A Promotion is one move: its spec is immutable.
 
 A **PromotionApproval**, in the same namespace, approves one Promotion. Who may approve
-is who RBAC lets create PromotionApprovals there; ``approver`` must be the creator's own
-user name (the chart's ValidatingAdmissionPolicy refuses anything else), and the
-operator asks the API server (SubjectAccessReview) whether the approver holds the grant.
+is who RBAC lets create PromotionApprovals there: the API server refuses anyone else at
+creation, so an approval that exists is one that counts. ``approver`` must be the
+creator's own user name (the chart's ValidatingAdmissionPolicy refuses anything else),
+so the record says truly who approved.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class PromotionStatus(StatusModel):
     )
     source_environment: str | None = Field(None, description="The Environment promoted from.")
     target_environment: str | None = Field(None, description="The Environment promoted to.")
-    revision: str | None = Field(
+    source_revision: str | None = Field(
         None, description="The WorkloadRevision applied (<namespace>/<name>)."
     )
     revision_number: int | None = Field(None, ge=1, description="Its number.")

@@ -20,6 +20,7 @@ from berth.handlers.catalogue import Catalogue
 from berth.kube.client import KubeClient
 from berth.kube.events import EventRecorder
 from berth.provision import ClaimRef
+from berth.registry.resolver import Resolver
 
 # Called right after a claim is created, before any status lists it. Tests use it to
 # stop the operator in that window (tests/statuscheck.py); in production it is None.
@@ -89,3 +90,6 @@ class Context:
     namespaces: tuple[str, ...] = ()
     # Environment name -> when (clock.monotonic) its status was last written.
     environment_status_written: dict[str, float] = field(default_factory=dict)
+    # Resolves image tags to digests at registries, for revisions whose Pods did not
+    # report one (one HTTP session for the process; closed at shutdown).
+    registry: Resolver = field(default_factory=Resolver)

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from berth.api import Environment
 from berth.handlers.cache import Cache
 from berth.handlers.catalogue import Catalogue
-from berth.handlers.keys import WorkloadKey
+from berth.handlers.keys import PromotionKey, WorkloadKey
+from berth.promotion.progress import finished
 from berth.provision import cluster_provisioner_name, serves_environment
 from berth.provision.identity import identities_of_spec, identity_of_entry
 
@@ -100,4 +101,17 @@ def workloads_of_environment(cache: Cache, body: Mapping[str, Any]) -> list[Work
     return [
         WorkloadKey(wl["metadata"]["namespace"], wl["metadata"]["name"])
         for wl in cache.workloads_in(namespace)
+    ]
+
+
+def promotions_of_target(cache: Cache, workload: Mapping[str, Any]) -> list[PromotionKey]:
+    """The Promotions under way whose target is this Workload: its rollout is theirs to
+    follow."""
+    meta = workload.get("metadata") or {}
+    return [
+        PromotionKey(p["metadata"]["namespace"], p["metadata"]["name"])
+        for p in cache.promotions()
+        if p["metadata"]["namespace"] == meta.get("namespace")
+        and (p.get("spec") or {}).get("workload") == meta.get("name")
+        and not finished(p.get("status") or {})
     ]

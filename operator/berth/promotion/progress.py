@@ -36,6 +36,14 @@ class Step:
         return cls("Failed", problem.reason, problem.message)
 
 
+def finished(status: Mapping[str, Any]) -> bool:
+    """Succeeded; or Failed before the target was written (a new Promotion is the way to
+    try again). A Promotion that wrote its target and Failed with it follows it still."""
+    phase = status.get("phase")
+    written = (status.get("target") or {}).get("generation") is not None
+    return phase == "Succeeded" or (phase == "Failed" and not written)
+
+
 def source_revision(
     spec: Mapping[str, Any], workload: Mapping[str, Any], revisions: Sequence[Mapping[str, Any]]
 ) -> Mapping[str, Any] | Problem:
@@ -88,18 +96,15 @@ def eligible_approvals(
     return sorted(found, key=lambda a: str(a["metadata"].get("creationTimestamp")))
 
 
-def waiting_for_approval(namespace: str, refused: Sequence[str]) -> Step:
-    message = (
-        f"waiting for a PromotionApproval in namespace {namespace!r} by a subject allowed to "
-        "create one there (RBAC on promotionapprovals.berth.dev)"
+def waiting_for_approval(namespace: str) -> Step:
+    """Who may approve is whom RBAC lets create a PromotionApproval there: the API server
+    refuses anyone else's at creation, so every approval there is one that counts."""
+    return Step(
+        "WaitingForApproval",
+        Reason.AWAITING_APPROVAL,
+        f"waiting for a PromotionApproval in namespace {namespace!r} naming this Promotion, by "
+        "a subject allowed to create one there (RBAC on promotionapprovals.berth.dev)",
     )
-    if refused:
-        message += (
-            f"; not accepted: {', '.join(refused)} (may not create promotionapprovals in "
-            f"{namespace!r})"
-        )
-        return Step("WaitingForApproval", Reason.APPROVAL_NOT_GRANTED, message)
-    return Step("WaitingForApproval", Reason.AWAITING_APPROVAL, message)
 
 
 def follow(target: Mapping[str, Any] | None, generation: int, revision: str) -> Step:
