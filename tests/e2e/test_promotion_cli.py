@@ -176,9 +176,11 @@ def test_promote_names_an_environment_that_does_not_exist(
     assert promotions(api, pipeline.prod) == []
 
 
-def test_wait_gives_up_after_its_timeout_when_no_operator_acts(
-    capsys: pytest.CaptureFixture[str], pipeline: Pipeline
+def test_wait_gives_up_after_its_timeout(
+    capsys: pytest.CaptureFixture[str], api: ApiClient, pipeline: Pipeline
 ) -> None:
+    # An approval nobody gives: waiting, whether an operator runs or not.
+    Berth(api).patch_environment(pipeline.prod, {"spec": {"promotion": {"requireApproval": True}}})
     code, out, _ = pipeline.run(
         capsys,
         "promote",

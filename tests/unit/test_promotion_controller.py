@@ -291,3 +291,29 @@ async def test_no_environment_serves_the_namespace() -> None:
     world.add_promotion("p1", "nowhere", **{"from": "dev"})
     await world.promote("p1", "nowhere")
     assert world.ready("p1", "nowhere")[1] == "EnvironmentNotFound"
+
+
+async def test_a_young_promotion_looks_again_for_what_the_watches_may_not_have_brought() -> None:
+    world = await pipeline()
+    world.add_promotion("p1", "prod", age=1, **{"from": "qa"})
+    assert await world.promote("p1", "prod") == RETRY_SECONDS
+    phase, reason, message = world.ready("p1", "prod")
+    assert (phase, reason) == ("Pending", "EnvironmentNotFound")
+    assert message == "Environment 'qa' does not exist; looking again"
+    world.world.clock.advance(10)
+    assert await world.promote("p1", "prod") is None
+    assert world.ready("p1", "prod")[:2] == ("Failed", "EnvironmentNotFound")
+
+
+async def test_a_source_ready_at_a_generation_not_yet_recorded_is_waited_for() -> None:
+    world = await pipeline()
+    world.edit("checkout", "dev", replicas=2)
+    await world.make_ready("checkout", "dev")  # Ready at generation 2, not recorded
+    world.add_promotion("p1", "prod", **{"from": "dev"})
+    assert await world.promote("p1", "prod") == RETRY_SECONDS
+    phase, _, message = world.ready("p1", "prod")
+    assert phase == "Pending"
+    assert "Ready at generation 2; waiting for its revision to be recorded" in message
+    await world.record("checkout", "dev")
+    await world.promote("p1", "prod")
+    assert world.promotion_status("p1", "prod")["revisionNumber"] == 2

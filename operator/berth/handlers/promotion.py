@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from berth.api import API_VERSION, Environment
 from berth.api.promotion import FINAL_PHASES, Promotion
-from berth.clock import rfc3339
+from berth.clock import rfc3339, seconds_between
 from berth.handlers.common import post_event
 from berth.handlers.context import Context
 from berth.handlers.keys import PromotionKey, WorkloadKey
@@ -46,13 +46,18 @@ from berth.promotion.progress import (
     source_revision,
     waiting_for_approval,
 )
+from berth.promotion.revision import due
 from berth.reasons import Reason
 
 log = logging.getLogger("berth")
 # While a Promotion is under way, it is looked at this often even without an event.
 FOLLOW_SECONDS = 30.0
-# After a conflict (the target changed between the checks and the write): soon.
+# After a conflict (the target changed between the checks and the write), or while
+# waiting for a revision to be recorded: soon.
 RETRY_SECONDS = 1.0
+# A Promotion this young that finds no Environment or Workload looks again before it
+# fails: the watches may not have brought them yet.
+GRACE_SECONDS = 10.0
 
 
 @dataclass
@@ -110,13 +115,22 @@ def _command(promotion: Promotion, target: Environment) -> str:
 
 async def _revision(
     context: Context, promotion: Promotion, source: Environment
-) -> Mapping[str, Any] | Problem:
+) -> Mapping[str, Any] | Problem | Step:
     namespace, name = source.spec.namespace, promotion.spec.workload
     workload = context.cache.workload(WorkloadKey(namespace, name))
     if workload is None:
         return Problem(
             Reason.WORKLOAD_NOT_FOUND,
             f"Environment {source.name!r} has no Workload {name!r} (namespace {namespace!r})",
+        )
+    if promotion.spec.revision is None and due(workload):
+        # Ready at a generation its revision is being recorded for: that one, not the
+        # one before, is what "its current revision" means a moment from now.
+        return Step(
+            "Pending",
+            Reason.PROGRESSING,
+            f"Workload {namespace}/{name} is Ready at generation "
+            f"{workload['metadata'].get('generation')}; waiting for its revision to be recorded",
         )
     revisions = await list_revisions(context.client, namespace, name)
     return source_revision(promotion.spec.model_dump(exclude_none=True), workload, revisions)
@@ -159,22 +173,34 @@ async def write_target(
     return written
 
 
+def refused(context: Context, body: Mapping[str, Any], problem: Problem) -> Step:
+    """Failed; but an object the watches may not have brought yet, moments after the
+    Promotion was made (with its Environment, say), is looked for again first."""
+    created = (body.get("metadata") or {}).get("creationTimestamp")
+    young = seconds_between(created, rfc3339(context.clock.now())) < GRACE_SECONDS
+    if young and problem.reason in (Reason.ENVIRONMENT_NOT_FOUND, Reason.WORKLOAD_NOT_FOUND):
+        return Step("Pending", problem.reason, f"{problem.message}; looking again")
+    return Step.failed(problem)
+
+
 async def advance(context: Context, body: Mapping[str, Any], promotion: Promotion) -> Found:
     """Check, approve, write: as far as the Promotion can go now."""
     namespace = body["metadata"]["namespace"]
     target = target_environment(context, promotion, namespace)
     if isinstance(target, Problem):
-        return Found(Step.failed(target))
+        return Found(refused(context, body, target))
     source = _environment(context, promotion.spec.from_)
     if isinstance(source, Problem):
-        return Found(Step.failed(source))
+        return Found(refused(context, body, source))
     fields: dict[str, Any] = {"sourceEnvironment": source.name, "targetEnvironment": target.name}
     path = path_problem(source.name, target)
     if path is not None:
         return Found(Step.failed(path), fields)
     revision = await _revision(context, promotion, source)
+    if isinstance(revision, Step):
+        return Found(revision, fields)
     if isinstance(revision, Problem):
-        return Found(Step.failed(revision), fields)
+        return Found(refused(context, body, revision), fields)
     ref = f"{revision['metadata']['namespace']}/{revision['metadata']['name']}"
     fields.update(sourceRevision=ref, revisionNumber=int(revision["spec"]["revision"]))
     name = promotion.spec.workload
