@@ -166,7 +166,28 @@ WORKLOAD_RULES = (
     # The default rbac.templateResources: volumes and routes of template provisioners.
     | grant("", "persistentvolumeclaims", "get create patch delete")
     | grant("networking.k8s.io", "ingresses", "get create patch delete")
+    # Promotion: a Promotion's target Workload written (created, or replaced on the
+    # resourceVersion its checks saw); revisions recorded, listed and collected; the
+    # Promotions and approvals indexed, a Promotion's status; the ServiceAccount read by
+    # name for its pull Secrets.
+    | grant("berth.dev", "workloads", "create update")
+    | grant("berth.dev", "workloadrevisions", "get list create delete")
+    | grant("berth.dev", "promotions promotionapprovals", "get list watch")
+    | grant("berth.dev", "promotions/status", "patch")
+    | grant("", "serviceaccounts", "get")
 )
+# The ClusterRoles for people (bound by the platform team, never by the chart).
+PEOPLE_ROLES = {
+    f"ClusterRole/{RELEASE}-promoter": grant("berth.dev", "promotions", "create get list watch")
+    | grant("berth.dev", "workloadrevisions workloads", "get list watch"),
+    f"ClusterRole/{RELEASE}-promotion-approver": grant(
+        "berth.dev", "promotionapprovals", "create get list watch"
+    )
+    | grant("berth.dev", "promotions workloadrevisions workloads", "get list watch"),
+    f"ClusterRole/{RELEASE}-environment-viewer": grant(
+        "berth.dev", "environments clusterprovisioners", "get list watch"
+    ),
+}
 CLAIM_RULES = grant(
     "platform.acme.dev", " ".join(EXAMPLE_CLAIMS["resources"]), "get create patch delete"
 )
@@ -367,24 +388,42 @@ def test_rbac_grants_exactly_what_the_operator_needs(
                     f"{doc['kind']}/{doc['metadata']['name']} has a wildcard in {field}: {rule}"
                 )
             assert not rule.get("nonResourceURLs"), rule
-    granted = rules_of(docs)
+    granted = {k: v for k, v in rules_of(docs).items() if k not in PEOPLE_ROLES}
     assert granted == expected
     for role, triples in granted.items():
         # Secrets: get by name, and nothing else — never list or watch, never a write.
         on_secrets = {t for t in triples if t[1] == "secrets"}
         assert on_secrets <= {("", "secrets", "get")}, f"{role} grants {sorted(on_secrets)}"
-        # Workloads and Environments: never "update" (Argo CD owns spec and metadata).
+        # Environments: never "update" (Argo CD owns spec and metadata). Workloads only
+        # as a Promotion's target, which is never one synced from git.
         for group, resource, verb in triples:
-            if group == "berth.dev" and resource in ("workloads", "environments"):
+            if group == "berth.dev" and resource == "environments":
                 assert verb != "update", f"{role} grants update on {resource}"
     # Secrets are read where Workloads live: bound per namespace in namespaced mode.
     if values and (values.get("operator") or {}).get("namespaces"):
         assert ("", "secrets", "get") not in granted[f"ClusterRole/{RELEASE}"]
 
 
+def test_the_roles_for_people_grant_exactly_promoting_approving_and_reading(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    docs = render(helm_env, tmp_path)
+    granted = rules_of(docs)
+    assert {k: v for k, v in granted.items() if k in PEOPLE_ROLES} == PEOPLE_ROLES
+    bindings = ("RoleBinding", "ClusterRoleBinding")
+    bound = {d["roleRef"]["name"] for d in docs if d["kind"] in bindings}
+    assert not bound & {k.split("/", 1)[1] for k in PEOPLE_ROLES}
+    policy = only(docs, "ValidatingAdmissionPolicy")
+    (rule,) = policy["spec"]["validations"]
+    assert rule["expression"] == "object.spec.approver == request.userInfo.username"
+    off = render(helm_env, tmp_path, {"promotion": {"approverPolicy": False}})
+    assert not [d for d in off if d["kind"].startswith("ValidatingAdmissionPolicy")]
+
+
 def test_every_rbac_rule_says_why() -> None:
     """Each rule in the RBAC templates follows a comment saying why it is there."""
-    for path in (CHART / "templates" / "rbac.yaml", CHART / "templates" / "_helpers.tpl"):
+    templates = CHART / "templates"
+    for path in (templates / "rbac.yaml", templates / "_helpers.tpl", templates / "promotion.yaml"):
         lines = path.read_text().splitlines()
         for i, line in enumerate(lines):
             if not line.lstrip().startswith("- apiGroups:"):
