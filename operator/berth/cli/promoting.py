@@ -112,6 +112,8 @@ def _said(body: dict[str, Any]) -> tuple[str, str]:
     status = body.get("status") or {}
     conditions = status.get("conditions") or []
     ready: dict[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
+    if not ready:
+        return "Pending", "waiting for the operator to look at it"
     return str(status.get("phase") or "Pending"), f"{ready.get('reason')}: {ready.get('message')}"
 
 
