@@ -186,11 +186,13 @@ def test_workload_printer_columns() -> None:
         ("URL", "string", ".status.url", 0),
         ("Age", "date", ".metadata.creationTimestamp", 0),
         ("Endpoint", "string", ".status.endpoint", 1),
+        ("Revision", "string", ".status.revision.name", 1),
     ]
     # every column reads a field the status schema has
     status = schema_of("Workload")["properties"]["status"]
     assert at(status, "replicas.summary")["type"] == "string"
     assert at(status, "url")["type"] == "string"
+    assert at(status, "revision.name")["type"] == "string"
 
 
 def test_environment_crd_names_and_columns() -> None:
