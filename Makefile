@@ -116,11 +116,11 @@ N ?= 100
 BENCH_ARGS ?=
 .PHONY: bench
 bench: venv tools ## Benchmark N Workloads (N=100|1000|5000) beside the floor on a cluster of its own (a table and JSON; not a test).
-	@$(PYTHON) hack/bench/scale.py --workloads $(N) $(BENCH_ARGS)
+	@$(PYTHON) -m hack.bench.scale --workloads $(N) $(BENCH_ARGS)
 
 .PHONY: chaos
 chaos: venv tools ## Chaos run on a cluster of its own: operator SIGKILLs, API server outage, checks (not in `make test`; CHAOS_ARGS=--help).
-	@$(PYTHON) hack/chaos.py $(CHAOS_ARGS)
+	@$(PYTHON) -m hack.chaos $(CHAOS_ARGS)
 
 .PHONY: chart-crds
 chart-crds: ## Copy crds/ into the Helm charts (charts/berth/crds, charts/berth-crds/files).

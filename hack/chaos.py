@@ -16,10 +16,13 @@ the test-only composer (tests/composer.py) playing Crossplane, it:
 
 then checks: every Workload converged, no duplicate children, one claim per identity,
 no claim that no Workload asks for (Delete), nothing lost that Retain protects, no
-finalizer stuck, no write while idle. Prints a table and a JSON document (also written to
---json). Bounded by --timeout; not part of `make test`.
+finalizer stuck, no write while idle, every status write as the CRD declares it. Prints a
+table and a JSON document (also written to --json). Bounded by --timeout; not part of
+`make test`. The operator runs as the e2e tests run it (tests/operatorharness.py: `python
+-m tests.statuscheck run`, status writes checked).
 
-Usage: .venv/bin/python hack/chaos.py [--workloads N] [--kills K] [--seed S] [--timeout S]
+Usage (from the repository's root): .venv/bin/python -m hack.chaos [--workloads N]
+[--kills K] [--seed S] [--timeout S]; or `make chaos CHAOS_ARGS="..."`.
 """
 
 from __future__ import annotations
@@ -31,39 +34,50 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from tests.clusterharness import (
+    BIN_DIR,
+    REPO_ROOT,
+    ClusterAccess,
+    ClusterUnavailable,
+    KubectlFailed,
+    LocalCluster,
+)
+from tests.composer import EXAMPLE_KINDS, TestOnlyComposer
+from tests.operatorharness import (
+    Metrics,
+    OperatorExited,
+    OperatorProcess,
+    label_text,
+    start_operator,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "operator"))
+from berth.provision.identity import identities_of_spec
 
-from kubernetes import client as k8s  # noqa: E402
-from kubernetes import config as k8s_config  # noqa: E402
-from kubernetes.client.exceptions import ApiException  # noqa: E402
-from tests.composer import EXAMPLE_KINDS, TestOnlyComposer  # noqa: E402
-
-from berth.provision.identity import identities_of_spec  # noqa: E402
-
-CLUSTER = "berth-chaos"
-STATE = REPO / ".cluster" / "chaos"
-KUBECONFIG = STATE / "kubeconfig"
-BIN = REPO / ".bin"
+CLUSTER = LocalCluster("berth-chaos", REPO_ROOT / ".cluster" / "chaos")
+STATE = CLUSTER.directory
 GROUP, VERSION = "berth.dev", "v1alpha1"
 CLAIM = ("platform.acme.dev", "v1alpha1", "postgresqlinstances")
 NS_DELETE, NS_RETAIN = "chaos-delete", "chaos-retain"
 RESYNC = 10.0
 EXIT_AFTER_CLAIM = "BERTH_TEST_EXIT_AFTER_CLAIM"
+# kube-controller-manager's and kube-scheduler's default --leader-elect-renew-deadline.
+LEADER_RENEW_DEADLINE = 10.0
+GARBAGE_COLLECTED_WITHIN = 60.0
+CRASH_EXIT_CODE = 99
+WRITES = "berth_api_writes_total"
 
 
 def say(message: str) -> None:
@@ -78,166 +92,80 @@ class Deadline:
         return max(0.0, self.end - time.monotonic())
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # -- the operator ---------------------------------------------------------------------------
 
 
 @dataclass
 class Operator:
-    """`python -m berth run`, started and SIGKILLed by pid, restarted on a new log."""
+    """The operator under chaos (tests/operatorharness.py), SIGKILLed by pid, restarted on
+    a new log each time."""
 
+    kubeconfig: Path
     starts: int = 0
     kills: int = 0
     crash_exits: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    metrics_port: int = 0
+    running: OperatorProcess | None = None
     logs: list[Path] = field(default_factory=list)
 
-    def start(self, extra_env: dict[str, str] | None = None) -> None:
+    def start(self, *, crash_after_claim: bool = False) -> None:
+        """Start it and wait until it is healthy — or has exited (the crash point, or an
+        error its log tells)."""
         self.starts += 1
-        self.metrics_port, health = free_port(), free_port()
         log_path = STATE / f"operator-{self.starts:02d}.log"
         self.logs.append(log_path)
-        # Through tests.statuscheck (`berth run` with its status writes checked): the
-        # test-only crash point (EXIT_AFTER_CLAIM) lives there, not in the operator.
-        violations = log_path.with_suffix(".status-violations")
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "BERTH_TEST_STATUS_VIOLATIONS": str(violations),
-            **(extra_env or {}),
-        }
-        for name in ("KUBECONFIG", "BERTH_NAMESPACES"):
-            env.pop(name, None)
-        if not extra_env:
-            env.pop(EXIT_AFTER_CLAIM, None)
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.statuscheck",
-                    "run",
-                    "--kubeconfig",
-                    str(KUBECONFIG),
-                    "--metrics-port",
-                    str(self.metrics_port),
-                    "--health-port",
-                    str(health),
-                    "--resync",
-                    str(RESYNC),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=REPO,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return  # exited (a crash point, or an error the log tells)
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise SystemExit(f"the operator was not healthy in 60s; see {log_path}")
+        self.running = start_operator(
+            self.kubeconfig,
+            log_path,
+            *("--resync", str(RESYNC)),
+            env={EXIT_AFTER_CLAIM: "1"} if crash_after_claim else None,
+            unset=() if crash_after_claim else (EXIT_AFTER_CLAIM,),
+            wait_for=None,
+        )
+        with contextlib.suppress(OperatorExited):
+            self.running.wait_answering("/healthz")
 
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.running is not None and self.running.alive()
+
+    def exit_code(self) -> int | None:
+        return None if self.running is None else self.running.process.poll()
 
     def kill(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
+        if self.running is not None and self.running.alive():
+            self.running.kill()
             self.kills += 1
 
     def stop(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.running is not None:
+            self.running.stop()
 
-    def metrics(self) -> dict[str, float]:
-        """Every berth_* sample by its name with labels, and each name's total."""
-        text = (
-            urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5)
-            .read()
-            .decode()
-        )
-        totals: dict[str, float] = {}
-        for line in text.splitlines():
-            if line.startswith("berth_") and not line.startswith("#"):
-                sample, value = line.rsplit(" ", 1)
-                name = sample.split("{", 1)[0]
-                if not name.endswith("_created"):
-                    totals[name] = totals.get(name, 0.0) + float(value)
-                    totals[sample] = float(value)
-        return totals
+    def metrics(self) -> Metrics:
+        assert self.running is not None
+        return self.running.metrics()
 
     def tracebacks(self) -> int:
         return sum(p.read_text(errors="replace").count("Traceback") for p in self.logs)
 
+    def status_violations(self) -> list[str]:
+        """Status writes the CRD's model does not declare, as tests/statuscheck.py
+        recorded them beside each log."""
+        files = [p.with_suffix(".status-violations") for p in self.logs]
+        return [line for f in files if f.exists() for line in f.read_text().splitlines()]
+
 
 # -- the cluster ----------------------------------------------------------------------------
-
-
-def cluster_env() -> dict[str, str]:
-    return {**os.environ, "BERTH_CLUSTER_NAME": CLUSTER, "BERTH_CLUSTER_DIR": str(STATE)}
-
-
-def cluster(action: str) -> None:
-    subprocess.run([str(REPO / "hack" / "cluster.sh"), action], env=cluster_env(), check=True)
-
-
-def kubectl(*args: str) -> str:
-    proc = subprocess.run(
-        [str(BIN / "kubectl"), "--kubeconfig", str(KUBECONFIG), *args],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def apiserver_pid_file() -> Path:
-    pids = STATE / "kwok" / "clusters" / CLUSTER / "pids"
-    return pids / "kube-apiserver.pid"
-
-
-def apiserver_ready() -> bool:
-    proc = subprocess.run(
-        [
-            str(BIN / "kubectl"),
-            "--kubeconfig",
-            str(KUBECONFIG),
-            "--request-timeout=2s",
-            "get",
-            "--raw",
-            "/readyz",
-        ],
-        capture_output=True,
-    )
-    return proc.returncode == 0
 
 
 class Aborted(Exception):
     """The run cannot go on (its cluster broke in a way the run did not intend)."""
 
 
+def kwok_dir() -> Path:
+    return STATE / "kwok" / "clusters" / CLUSTER.name
+
+
 def apiserver_port() -> int:
-    text = (STATE / "kwok" / "clusters" / CLUSTER / "kwok.yaml").read_text()
+    text = (kwok_dir() / "kwok.yaml").read_text()
     found = re.search(r"kubeApiserverPort:\s*(\d+)", text)
     return int(found.group(1)) if found else 0
 
@@ -250,7 +178,7 @@ def port_owner(port: int) -> str:
 
 
 def stop_apiserver() -> int:
-    pid = int(apiserver_pid_file().read_text().strip())
+    pid = int((kwok_dir() / "pids" / "kube-apiserver.pid").read_text().strip())
     os.kill(pid, signal.SIGKILL)
     for _ in range(50):
         try:
@@ -261,14 +189,25 @@ def stop_apiserver() -> int:
     return pid
 
 
+def dead_components() -> list[str]:
+    """The control plane's processes whose pid file names no running process."""
+    dead = []
+    for pid_file in sorted((kwok_dir() / "pids").glob("*.pid")):
+        try:
+            os.kill(int(pid_file.read_text().strip()), 0)
+        except ProcessLookupError:
+            dead.append(pid_file.stem)
+    return dead
+
+
 def start_apiserver() -> None:
     # kwokctl starts the components whose pid file names no running process.
-    env = cluster_env()
+    env = CLUSTER.env()
     env["KWOK_WORKDIR"] = str(STATE / "kwok")
-    env["KWOK_KUBECTL_BINARY"] = str(BIN / "kubectl")
-    env["PATH"] = f"{BIN}:{env['PATH']}"
+    env["KWOK_KUBECTL_BINARY"] = str(BIN_DIR / "kubectl")
+    env["PATH"] = f"{BIN_DIR}:{env['PATH']}"
     subprocess.run(
-        [str(BIN / "kwokctl"), "--name", CLUSTER, "start", "cluster"],
+        [str(BIN_DIR / "kwokctl"), "--name", CLUSTER.name, "start", "cluster"],
         env=env,
         check=True,
         capture_output=True,
@@ -279,7 +218,7 @@ def start_apiserver() -> None:
 
 
 def provisioners() -> list[dict[str, Any]]:
-    doc = yaml.safe_load((REPO / "examples/provisioners/environment.yaml").read_text())
+    doc = yaml.safe_load((REPO_ROOT / "examples/provisioners/environment.yaml").read_text())
     return [p for p in doc["spec"]["provisioners"] if p["name"] in ("postgres", "postgres-large")]
 
 
@@ -339,9 +278,9 @@ class Spec:
 class World:
     """The API through the official client: what the run arranges and inspects."""
 
-    def __init__(self) -> None:
+    def __init__(self, kubeconfig: Path) -> None:
         configuration = k8s.Configuration()
-        k8s_config.load_kube_config(config_file=str(KUBECONFIG), client_configuration=configuration)
+        k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
         configuration.retries = 0
         self.api = k8s.ApiClient(configuration)
         self.custom = k8s.CustomObjectsApi(self.api)
@@ -428,6 +367,7 @@ def converged(body: dict[str, Any]) -> bool:
 @dataclass
 class Run:
     args: argparse.Namespace
+    cluster: ClusterAccess
     world: World
     operator: Operator
     rng: random.Random
@@ -526,14 +466,14 @@ class Run:
         exits = 0
         for attempt in range(2):
             self.operator.kill()
-            self.operator.start({EXIT_AFTER_CLAIM: "1"})
+            self.operator.start(crash_after_claim=True)
             name = f"crash{attempt}"
             spec = Spec(NS_DELETE, name, id=f"c{attempt}" if attempt else None)
             self.world.apply_workload(spec)
             deadline = time.monotonic() + 60
             while self.operator.alive() and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if self.operator.process is not None and self.operator.process.returncode == 99:
+            if self.operator.exit_code() == CRASH_EXIT_CODE:
                 exits += 1
                 self.operator.crash_exits += 1
             else:
@@ -604,18 +544,12 @@ class Run:
         stop_apiserver()
         time.sleep(seconds)
         start_apiserver()
-        back_by = time.monotonic() + 90
-        while not apiserver_ready():
-            if time.monotonic() > back_by:
-                raise Aborted(
-                    "the kube-apiserver did not come back within 90s of its restart; "
-                    f"its port: {port_owner(apiserver_port())}"
-                )
-            time.sleep(0.2)
+        self.wait_apiserver_ready()
         self.outage = {
             "down_s": seconds,
             "restart_s": round(time.monotonic() - started - seconds, 1),
         }
+        self.restart_leaderless(killed_at=started)
         # Changes right after: the operator must have reconnected by itself to see them.
         for key in self.rng.sample(sorted(self.specs), max(1, len(self.specs) // 8)):
             spec = self.specs[key]
@@ -630,6 +564,37 @@ class Run:
                 "converged_after_s": waited,
             }
         )
+
+    def wait_apiserver_ready(self) -> None:
+        back_by = time.monotonic() + 90
+        while not self.cluster.succeeds("--request-timeout=2s", "get", "--raw", "/readyz"):
+            if time.monotonic() > back_by:
+                raise Aborted(
+                    "the kube-apiserver did not come back within 90s of its restart; "
+                    f"its port: {port_owner(apiserver_port())}"
+                )
+            time.sleep(0.2)
+
+    def restart_leaderless(self, killed_at: float) -> None:
+        """kube-controller-manager and kube-scheduler exit when they cannot renew their
+        leader Lease within its renew deadline. After a short outage that happens once
+        kwokctl has already started the API server again, and nothing would start them:
+        start again whatever exited, until the deadline has passed since the kill with
+        every component running."""
+        restarts = 0
+        while True:
+            dead = dead_components()
+            if not dead:
+                if time.monotonic() - killed_at > LEADER_RENEW_DEADLINE + 5:
+                    return
+                time.sleep(0.5)
+                continue
+            if restarts == 3:
+                raise Aborted(f"the control plane's {', '.join(dead)} keep exiting")
+            restarts += 1
+            say(f"phase apiserver-outage: {', '.join(dead)} exited; starting it again")
+            start_apiserver()
+            self.wait_apiserver_ready()
 
     def delete_half(self) -> None:
         chosen = self.rng.sample(sorted(self.specs), len(self.specs) // 2)
@@ -657,16 +622,35 @@ class Run:
 # -- the checks -----------------------------------------------------------------------------
 
 
+Row = Callable[[str, Any, Any, bool], None]
+Bodies = dict[tuple[str, str], dict[str, Any]]
+
+
 def check(run: Run) -> list[dict[str, Any]]:
-    world = run.world
     rows: list[dict[str, Any]] = []
 
     def row(name: str, expected: Any, observed: Any, ok: bool) -> None:
         rows.append({"check": name, "expected": expected, "observed": observed, "ok": ok})
 
     bodies = {
-        (ns, w["metadata"]["name"]): w for ns in (NS_DELETE, NS_RETAIN) for w in world.workloads(ns)
+        (ns, w["metadata"]["name"]): w
+        for ns in (NS_DELETE, NS_RETAIN)
+        for w in run.world.workloads(ns)
     }
+    check_workloads(run, bodies, row)
+    check_children(run, row)
+    check_claims(run, bodies, row)
+    check_idle(run, rows, row)
+    tracebacks = run.operator.tracebacks()
+    row("tracebacks in the operator's logs", 0, tracebacks, tracebacks == 0)
+    violations = run.operator.status_violations()
+    row("status writes the CRD does not declare", 0, len(violations), not violations)
+    if violations:
+        rows[-1]["which"] = violations[:10]
+    return rows
+
+
+def check_workloads(run: Run, bodies: Bodies, row: Row) -> None:
     done = sum(1 for key in run.specs if key in bodies and converged(bodies[key]))
     row(
         "Workloads converged (Ready, current generation)",
@@ -683,6 +667,26 @@ def check(run: Run) -> list[dict[str, Any]]:
         not stuck and not extra,
     )
 
+
+def check_children(run: Run, row: Row) -> None:
+    # A deleted Workload's children go through the garbage collector (ownerReferences),
+    # which lags for a while after an API server outage (kube-controller-manager
+    # rediscovers the resources first): it gets a bounded time, as it would in a cluster.
+    started = time.monotonic()
+    duplicates, orphans = count_children(run)
+    while orphans and time.monotonic() - started < GARBAGE_COLLECTED_WITHIN:
+        time.sleep(1)
+        duplicates, orphans = count_children(run)
+    row("duplicate children", 0, duplicates, duplicates == 0)
+    row("children of deleted Workloads left", 0, orphans, orphans == 0)
+    gc_waited = round(time.monotonic() - started, 1)
+    if gc_waited >= 1:
+        say(f"checks: the garbage collector took {gc_waited}s for the deleted Workloads")
+
+
+def count_children(run: Run) -> tuple[int, int]:
+    """(Children beyond one of a kind per Workload, children of no wanted Workload)."""
+    world = run.world
     duplicates = 0
     orphans = 0
     for namespace in (NS_DELETE, NS_RETAIN):
@@ -704,9 +708,11 @@ def check(run: Run) -> list[dict[str, Any]]:
                 elif kind != "ConfigMap":
                     owners[owner] = owners.get(owner, 0) + 1
             duplicates += sum(count - 1 for count in owners.values() if count > 1)
-    row("duplicate children", 0, duplicates, duplicates == 0)
-    row("children of deleted Workloads left", 0, orphans, orphans == 0)
+    return duplicates, orphans
 
+
+def check_claims(run: Run, bodies: Bodies, row: Row) -> None:
+    world = run.world
     # Claims are named by identity; the identity label says which resource each one is.
     per_identity: dict[tuple[str, str], int] = {}
     for namespace in (NS_DELETE, NS_RETAIN):
@@ -748,26 +754,27 @@ def check(run: Run) -> list[dict[str, Any]]:
         not lost,
     )
 
+
+def check_idle(run: Run, rows: list[dict[str, Any]], row: Row) -> None:
     # Idle: once the last effects of the run are written (Pods becoming available change
     # a status once more), nothing changes: across two resyncs and more, no write.
     settle_started = time.monotonic()
-    last = run.operator.metrics().get("berth_api_writes_total", 0)
+    last = run.operator.metrics().total(WRITES)
     quiet_since = time.monotonic()
     while time.monotonic() - quiet_since < RESYNC and time.monotonic() - settle_started < 90:
         time.sleep(1)
-        now = run.operator.metrics().get("berth_api_writes_total", 0)
+        now = run.operator.metrics().total(WRITES)
         if now != last:
             last, quiet_since = now, time.monotonic()
     run.settle_s = round(time.monotonic() - settle_started, 1)
     before = run.operator.metrics()
     time.sleep(run.args.idle)
     after = run.operator.metrics()
-    writes = after.get("berth_api_writes_total", 0) - before.get("berth_api_writes_total", 0)
-    reconciles = after.get("berth_reconciles_total", 0) - before.get("berth_reconciles_total", 0)
+    writes = after.total(WRITES) - before.total(WRITES)
+    reconciles = after.total("berth_reconciles_total") - before.total("berth_reconciles_total")
     which = sorted(
-        f"{k.split('{', 1)[1].rstrip('}')}: {after[k] - before.get(k, 0):.0f}"
-        for k in after
-        if k.startswith("berth_api_writes_total{") and after[k] != before.get(k, 0)
+        f"{label_text(labels)}: {delta:.0f}"
+        for labels, delta in after.increase(before, WRITES).items()
     )
     row(
         f"API writes while idle ({run.args.idle:.0f}s, resync {RESYNC:.0f}s)",
@@ -785,9 +792,6 @@ def check(run: Run) -> list[dict[str, Any]]:
             "ok": True,
         }
     )
-    tracebacks = run.operator.tracebacks()
-    row("tracebacks in the operator's logs", 0, tracebacks, tracebacks == 0)
-    return rows
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -799,8 +803,12 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+# -- the whole ------------------------------------------------------------------------------
+
+
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        prog="python -m hack.chaos",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -818,76 +826,97 @@ def main() -> int:
     parser.add_argument(
         "--keep-cluster", action="store_true", help="leave the chaos cluster up at the end"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def prepare(cluster: ClusterAccess) -> World:
+    """The CRDs (Berth's and the example claims'), and the two Environments."""
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        str(REPO_ROOT / "crds"),
+        "-f",
+        str(REPO_ROOT / "examples/claim-crds"),
+    )
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all")
+    world = World(cluster.kubeconfig)
+    for namespace, policy in ((NS_DELETE, "Delete"), (NS_RETAIN, "Retain")):
+        with contextlib.suppress(ApiException):
+            world.core.create_namespace({"metadata": {"name": namespace}})
+        with contextlib.suppress(ApiException):
+            world.custom.create_cluster_custom_object(
+                GROUP, VERSION, "environments", environment(namespace, policy)
+            )
+    return world
+
+
+def start_composer(world: World, stop: threading.Event) -> None:
+    """Crossplane's part, in a thread that survives the API server's outage."""
+    composer = TestOnlyComposer(world.api, EXAMPLE_KINDS)
+
+    def compose() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                composer._run()
+            stop.wait(1)
+
+    composer._stop = stop
+    threading.Thread(target=compose, name="composer", daemon=True).start()
+
+
+def report(run: Run, rows: list[dict[str, Any]], seed: int, started: float) -> bool:
+    result = {
+        "seed": seed,
+        "workloads": run.args.workloads,
+        "operator_sigkills": run.operator.kills,
+        "crash_window_exits": run.operator.crash_exits,
+        "apiserver_outage": run.outage,
+        "settled_before_idle_s": run.settle_s,
+        "phases": run.phases,
+        "checks": rows,
+        "ok": all(r["ok"] for r in rows),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    print(table(rows))
+    print()
+    phases = ", ".join(
+        f"{p['phase']} {p['kills']} kills {p['converged_after_s']}s" for p in run.phases
+    )
+    print(f"phases: {phases}")
+    print(json.dumps(result, indent=2))
+    run.args.json.write_text(json.dumps(result, indent=2))
+    return bool(result["ok"])
+
+
+def main() -> int:
+    args = arguments()
     seed = args.seed if args.seed is not None else random.randrange(10**6)
     started = time.monotonic()
     STATE.mkdir(parents=True, exist_ok=True)
-    say(f"seed {seed}; cluster {CLUSTER} in {STATE}")
-    cluster("up")
-    operator = Operator()
+    say(f"seed {seed}; cluster {CLUSTER.name} in {STATE}")
     composer_stop = threading.Event()
+    operator: Operator | None = None
     try:
-        kubectl(
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            str(REPO / "crds"),
-            "-f",
-            str(REPO / "examples/claim-crds"),
-        )
-        kubectl("wait", "--for=condition=Established", "crd", "--all")
-        world = World()
-        composer = TestOnlyComposer(world.api, EXAMPLE_KINDS)
-
-        def compose() -> None:  # survives the API server's outage
-            while not composer_stop.is_set():
-                with contextlib.suppress(Exception):
-                    composer._run()
-                composer_stop.wait(1)
-
-        composer._stop = composer_stop
-        threading.Thread(target=compose, name="composer", daemon=True).start()
-        for namespace, policy in ((NS_DELETE, "Delete"), (NS_RETAIN, "Retain")):
-            with contextlib.suppress(ApiException):
-                world.core.create_namespace({"metadata": {"name": namespace}})
-            with contextlib.suppress(ApiException):
-                world.custom.create_cluster_custom_object(
-                    GROUP, VERSION, "environments", environment(namespace, policy)
-                )
+        CLUSTER.up(quiet=False)
+        cluster = CLUSTER.access(started_here=True)
+        world = prepare(cluster)
+        start_composer(world, composer_stop)
+        operator = Operator(cluster.kubeconfig)
         operator.start()
-        run = Run(args, world, operator, random.Random(seed), Deadline(args.timeout))
-        try:
-            rows = check(run) if run.run_all() else []
-        except Aborted as err:
-            say(f"ABORTED: {err}")
-            return 2
-        result = {
-            "seed": seed,
-            "workloads": args.workloads,
-            "operator_sigkills": operator.kills,
-            "crash_window_exits": operator.crash_exits,
-            "apiserver_outage": run.outage,
-            "settled_before_idle_s": run.settle_s,
-            "phases": run.phases,
-            "checks": rows,
-            "ok": all(r["ok"] for r in rows),
-            "seconds": round(time.monotonic() - started, 1),
-        }
-        print(table(rows))
-        print()
-        phases = ", ".join(
-            f"{p['phase']} {p['kills']} kills {p['converged_after_s']}s" for p in run.phases
-        )
-        print(f"phases: {phases}")
-        print(json.dumps(result, indent=2))
-        args.json.write_text(json.dumps(result, indent=2))
-        return 0 if result["ok"] else 1
+        run = Run(args, cluster, world, operator, random.Random(seed), Deadline(args.timeout))
+        rows = check(run) if run.run_all() else []
+        return 0 if report(run, rows, seed, started) else 1
+    except (Aborted, ClusterUnavailable, KubectlFailed) as err:
+        say(f"ABORTED: {err}")
+        return 2
     finally:
         composer_stop.set()
-        operator.stop()
+        if operator is not None:
+            operator.stop()
         if not args.keep_cluster:
-            cluster("down")
+            CLUSTER.down(quiet=False)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
-"""Reach a real Kubernetes API server for integration and e2e tests.
+"""Reach a real Kubernetes API server for integration and e2e tests, and the scripts.
 
 Either the local control plane that hack/cluster.sh runs (a cluster of its own,
 ``berth-test``, so that a developer's ``make dev`` cluster is left alone), or an
 existing cluster named by ``BERTH_TEST_KUBECONFIG`` — guarded so that a context not
 meant for tests is refused. A cluster that cannot be had fails the run: it never
 skips.
+
+``LocalCluster`` names one such control plane (name, state directory, hack/cluster.sh
+profile): the tests' is ``TEST_CLUSTER``; hack/chaos.py and hack/bench/ start their own
+(``berth-chaos``, ``berth-bench``) and reach them through the same ``ClusterAccess``.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN_DIR = REPO_ROOT / ".bin"
+CLUSTER_SCRIPT = REPO_ROOT / "hack" / "cluster.sh"
 TEST_CLUSTER_NAME = "berth-test"
 TEST_CLUSTER_DIR = REPO_ROOT / ".cluster" / "test"
 # kubectl's discovery cache is keyed by host:port; in ~/.kube/cache, another cluster that
 # once listened on the same port (a sibling worktree's) answers for ours with its kinds.
-KUBECTL_CACHE_DIR = TEST_CLUSTER_DIR / "kubectl-cache"
+# So every cluster's kubectl keeps its cache in the cluster's own directory.
+KUBECTL_CACHE = "kubectl-cache"
+KUBECTL_CACHE_DIR = TEST_CLUSTER_DIR / KUBECTL_CACHE
 
 # A context is taken as meant for tests when its name says so. Anything else must
 # be named exactly in BERTH_TEST_CONTEXT, so a production context is never used by
@@ -35,27 +42,108 @@ class ClusterUnavailable(RuntimeError):
     """The suite cannot get its cluster; the message says why and what to do."""
 
 
+class KubectlFailed(AssertionError):
+    """A kubectl call that had to succeed did not; the message carries its output."""
+
+
 @dataclass(frozen=True)
 class ClusterAccess:
     kubeconfig: Path
     context: str
     started_here: bool
+    kubectl_cache: Path = KUBECTL_CACHE_DIR
 
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> str:
+    def kubectl(
+        self, *args: str, check: bool = True, timeout: float = 120, stdin: str | None = None
+    ) -> str:
+        """kubectl's stdout and stderr; ``KubectlFailed`` when it fails and ``check``."""
+        proc = self.run_kubectl(*args, timeout=timeout, stdin=stdin)
+        if check and proc.returncode != 0:
+            raise KubectlFailed(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+            )
+        return proc.stdout + proc.stderr
+
+    def succeeds(self, *args: str, timeout: float = 120) -> bool:
+        """Whether kubectl exits 0 (a probe: its output is of no interest)."""
+        return self.run_kubectl(*args, timeout=timeout).returncode == 0
+
+    def run_kubectl(
+        self, *args: str, timeout: float = 120, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         cmd = [
             str(kubectl_binary()),
             "--kubeconfig",
             str(self.kubeconfig),
             "--cache-dir",
-            str(KUBECTL_CACHE_DIR),
+            str(self.kubectl_cache),
             *args,
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+        return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """A local control plane run by hack/cluster.sh: its name, its state directory (the
+    kubeconfig is written there) and its profile (``bench``: sized for the benchmark)."""
+
+    name: str
+    directory: Path
+    profile: str = ""
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.directory / "kubeconfig"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "BERTH_CLUSTER_NAME": self.name,
+            "BERTH_CLUSTER_DIR": str(self.directory),
+        }
+        if self.profile:
+            env["BERTH_PROFILE"] = self.profile
+        return env
+
+    def script(
+        self, action: str, *, quiet: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """``hack/cluster.sh ACTION`` for this cluster; its output captured when ``quiet``,
+        else on the terminal (a script's user sees the cluster come up)."""
+        return subprocess.run(
+            [str(CLUSTER_SCRIPT), action],
+            env=self.env(),
+            capture_output=quiet,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def is_up(self) -> bool:
+        return self.script("status").returncode == 0
+
+    def up(self, *, quiet: bool = True) -> None:
+        """Start it (a no-op when it is up); ``ClusterUnavailable`` saying why it did not."""
+        proc = self.script("up", quiet=quiet)
+        if proc.returncode != 0:
+            raise ClusterUnavailable(
+                f"the local cluster {self.name} did not start (hack/cluster.sh up)"
+                + (":\n" + proc.stdout + proc.stderr if quiet else "")
             )
-        return proc.stdout + proc.stderr
+
+    def down(self, *, quiet: bool = True) -> None:
+        self.script("down", quiet=quiet, timeout=120)
+
+    def access(self, *, started_here: bool) -> ClusterAccess:
+        return ClusterAccess(
+            self.kubeconfig,
+            current_context(self.kubeconfig),
+            started_here=started_here,
+            kubectl_cache=self.directory / KUBECTL_CACHE,
+        )
+
+
+TEST_CLUSTER = LocalCluster(TEST_CLUSTER_NAME, TEST_CLUSTER_DIR)
 
 
 def kubectl_binary() -> Path:
@@ -102,47 +190,14 @@ def acquire() -> ClusterAccess:
         check_context_is_for_tests(context, os.environ.get("BERTH_TEST_CONTEXT"))
         return ClusterAccess(kubeconfig, context, started_here=False)
 
-    env = cluster_env()
-    was_up = (
-        subprocess.run(
-            [str(REPO_ROOT / "hack" / "cluster.sh"), "status"], env=env, capture_output=True
-        ).returncode
-        == 0
-    )
+    was_up = TEST_CLUSTER.is_up()
     if not was_up:
-        proc = subprocess.run(
-            [str(REPO_ROOT / "hack" / "cluster.sh"), "up"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if proc.returncode != 0:
-            raise ClusterUnavailable(
-                "the local test cluster did not start (hack/cluster.sh up):\n"
-                + proc.stdout
-                + proc.stderr
-            )
-    kubeconfig = TEST_CLUSTER_DIR / "kubeconfig"
-    return ClusterAccess(kubeconfig, current_context(kubeconfig), started_here=not was_up)
+        TEST_CLUSTER.up()
+    return TEST_CLUSTER.access(started_here=not was_up)
 
 
 def release(cluster: ClusterAccess) -> None:
     """Stop the local cluster if this session started it (unless asked to keep it)."""
     if not cluster.started_here or os.environ.get("BERTH_TEST_KEEP_CLUSTER") == "1":
         return
-    subprocess.run(
-        [str(REPO_ROOT / "hack" / "cluster.sh"), "down"],
-        env=cluster_env(),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def cluster_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "BERTH_CLUSTER_NAME": TEST_CLUSTER_NAME,
-        "BERTH_CLUSTER_DIR": str(TEST_CLUSTER_DIR),
-    }
+    TEST_CLUSTER.down()

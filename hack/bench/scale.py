@@ -21,7 +21,10 @@ profile; started here when it is not up, and stopped at the end unless --keep-cl
 
 Prints a table (floor, Berth, ratio) and writes it with a JSON of every figure to --out.
 Times are wall-clock on whatever machine runs this: compare ratios, not seconds. Not a
-test: nothing here passes or fails on a duration.
+test: nothing here passes or fails on a duration. The operator is started and scraped by
+the tests' operator harness (tests/operatorharness.py), as plain `python -m berth run`.
+
+Run from the repository's root: `python -m hack.bench.scale --help`, or `make bench N=...`.
 """
 
 from __future__ import annotations
@@ -30,55 +33,43 @@ import argparse
 import json
 import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "operator"))
+from tests.clusterharness import (
+    BIN_DIR,
+    REPO_ROOT,
+    ClusterAccess,
+    ClusterUnavailable,
+    KubectlFailed,
+    LocalCluster,
+)
+from tests.operatorharness import Metrics, OperatorFailed, OperatorProcess, start_operator
 
-from berth.api import Environment, Workload  # noqa: E402
-from berth.render import render_workload  # noqa: E402
+from berth.api import Environment, Workload
+from berth.render import render_workload
 
-CLUSTER_NAME = "berth-bench"
-CLUSTER_DIR = REPO / ".cluster" / "bench"
-KUBECONFIG = CLUSTER_DIR / "kubeconfig"
+CLUSTER = LocalCluster("berth-bench", REPO_ROOT / ".cluster" / "bench", profile="bench")
 FLOOR_NS = "bench-floor"
 BERTH_NS = "bench-berth"
+WRITES = "berth_api_writes_total"
+RECONCILES = "berth_reconciles_total"
+# kubectl calls that carry thousands of objects, or wait for them, take their time.
+KUBECTL_TIMEOUT = 3600.0
 
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-# -- the cluster ------------------------------------------------------------------------
-
-
-def cluster(action: str) -> None:
-    env = dict(
-        os.environ,
-        BERTH_CLUSTER_NAME=CLUSTER_NAME,
-        BERTH_CLUSTER_DIR=str(CLUSTER_DIR),
-        BERTH_PROFILE="bench",
-    )
-    subprocess.run([str(REPO / "hack" / "cluster.sh"), action], env=env, check=True)
-
-
-def kubectl(*args: str, stdin: str | None = None, timeout: float = 3600) -> str:
-    cmd = [str(REPO / ".bin" / "kubectl"), "--kubeconfig", str(KUBECONFIG), *args]
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise SystemExit(f"kubectl {' '.join(args[:4])}...: {proc.stderr.strip()[:2000]}")
-    return proc.stdout
+# -- the API --------------------------------------------------------------------------------
 
 
 class Api:
@@ -86,11 +77,11 @@ class Api:
     its models: deserializing thousands of objects into models would cost this process
     more CPU than the operator it measures."""
 
-    def __init__(self) -> None:
+    def __init__(self, kubeconfig: Path) -> None:
         from kubernetes import client, config
 
         configuration = client.Configuration()
-        config.load_kube_config(str(KUBECONFIG), client_configuration=configuration)
+        config.load_kube_config(str(kubeconfig), client_configuration=configuration)
         configuration.connection_pool_maxsize = 16
         self.client = client.ApiClient(configuration)
         self.host = configuration.host.rstrip("/")
@@ -308,16 +299,16 @@ def check_render_matches_cli(tmp: Path) -> None:
         capture_output=True,
         text=True,
         check=True,
-        cwd=REPO,
+        cwd=REPO_ROOT,
     ).stdout
     if json.loads(out)["items"] != floor_manifests(1):
         raise SystemExit("the floor's manifests differ from `berth render`'s")
 
 
-def ensure_environment_gone(api: Api) -> None:
+def ensure_environment_gone(cluster: ClusterAccess, api: Api) -> None:
     """A former run's Environment, whose operator is gone: without its finalizer."""
     path = f"/apis/berth.dev/v1alpha1/environments/{BERTH_NS}"
-    kubectl("delete", "environment", BERTH_NS, "--ignore-not-found", "--wait=false")
+    cluster.kubectl("delete", "environment", BERTH_NS, "--ignore-not-found", "--wait=false")
     try:
         api.call(
             "PATCH",
@@ -336,8 +327,8 @@ def ensure_environment_gone(api: Api) -> None:
         time.sleep(1)
 
 
-def ensure_namespace_gone(api: Api, name: str, timeout: float) -> None:
-    kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false")
+def ensure_namespace_gone(cluster: ClusterAccess, api: Api, name: str, timeout: float) -> None:
+    cluster.kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -348,13 +339,24 @@ def ensure_namespace_gone(api: Api, name: str, timeout: float) -> None:
     log(f"namespace {name} still terminating after {timeout:.0f} s; going on")
 
 
+def write_list(path: Path, items: list[dict[str, Any]]) -> Path:
+    """``items`` as one List, for one kubectl call (written before the clock starts)."""
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    return path
+
+
+def apply_list(cluster: ClusterAccess, listing: Path, field_manager: str) -> None:
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        f"--field-manager={field_manager}",
+        "-f",
+        str(listing),
+        timeout=KUBECTL_TIMEOUT,
+    )
+
+
 # -- the operator ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def proc_stats(pid: int) -> tuple[float, float]:
@@ -371,90 +373,70 @@ def proc_stats(pid: int) -> tuple[float, float]:
 
 @dataclass
 class Operator:
-    out: Path
-    extra: list[str] = field(default_factory=list)
-    proc: subprocess.Popen[bytes] | None = None
-    metrics_port: int = 0
-    started: float = 0.0
+    """`python -m berth run` at WARNING (tests/operatorharness.py), one log per start
+    (operator-TAG.log in ``out``); with ``profile``, under py-spy."""
 
+    out: Path
+    kubeconfig: Path
+    extra: list[str] = field(default_factory=list)
     profile: bool = False
+    running: OperatorProcess | None = None
 
     def start(self, tag: str) -> None:
-        self.metrics_port, health = free_port(), free_port()
-        logfile = open(self.out / f"operator-{tag}.log", "wb")  # noqa: SIM115 (the child owns it)
-        command = [sys.executable, "-m", "berth", "run", "--kubeconfig", str(KUBECONFIG)]
-        command += ["--metrics-port", str(self.metrics_port), "--health-port", str(health)]
-        command += ["--log-level", "WARNING", *self.extra]
+        """Start it and wait until its /metrics answers (what the restart's "metrics up"
+        measures)."""
+        wrapper: list[str] = []
         if self.profile:
             # py-spy samples the operator from outside (folded stacks, one line each);
             # hack/bench/profile_summary.py sums them up.
             spy = Path(sys.executable).parent / "py-spy"
             folded = self.out / f"operator-{tag}.folded"
-            spy_command = [str(spy), "record", "--rate", "50", "-f", "raw", "-o", str(folded)]
-            command = [*spy_command, "--", *command]
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(command, stdout=logfile, stderr=subprocess.STDOUT, cwd=REPO)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2)
-                return
-            except OSError as err:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise SystemExit(f"the operator did not start; see {logfile.name}") from err
-                time.sleep(0.2)
+            wrapper = [str(spy), "record", "--rate", "50", "-f", "raw", "-o", str(folded), "--"]
+        log_path = self.out / f"operator-{tag}.log"
+        try:
+            self.running = start_operator(
+                self.kubeconfig,
+                log_path,
+                *("--log-level", "WARNING", *self.extra),
+                checked=False,
+                wrapper=wrapper,
+                wait_for="/metrics",
+                timeout=120,
+            )
+        except OperatorFailed as err:
+            raise SystemExit(f"the operator did not start; see {log_path}\n{err}") from None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)  # under py-spy: the operator, then py-spy ends
-            try:
-                self.proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        if self.running is not None:
+            # Under py-spy: the operator first, then py-spy ends by itself.
+            self.running.stop(grace=90)
+        self.running = None
+
+    @property
+    def process(self) -> OperatorProcess:
+        assert self.running is not None, "the operator is not running"
+        return self.running
 
     @property
     def pid(self) -> int:
         """The operator's own process (under py-spy, py-spy's child)."""
-        assert self.proc is not None
-        if not self.profile:
-            return self.proc.pid
-        for children in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
-            found = children.read_text().split()
-            if found:
-                return int(found[0])
-        raise RuntimeError("py-spy has no child process")
+        return self.process.pid
 
-    def metrics(self) -> dict[str, dict[str, float]]:
-        """Every berth_* sample, by metric name and label string."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        text = urllib.request.urlopen(url, timeout=10).read().decode()
-        out: dict[str, dict[str, float]] = {}
-        for line in text.splitlines():
-            if not line.startswith("berth_"):
-                continue
-            series, value = line.rsplit(" ", 1)
-            name, _, labels = series.partition("{")
-            if name.endswith("_created"):
-                continue
-            out.setdefault(name, {})[labels.rstrip("}")] = float(value)
-        return out
+    @property
+    def started(self) -> float:
+        return self.process.started_at
+
+    def metrics(self) -> Metrics:
+        return self.process.metrics()
 
 
-def total(metrics: dict[str, dict[str, float]], name: str, contains: str = "") -> float:
-    return sum(v for k, v in metrics.get(name, {}).items() if contains in k)
-
-
-def writes_by_kind(
-    after: dict[str, dict[str, float]], before: dict[str, dict[str, float]]
-) -> dict[str, float]:
-    result = {}
-    for labels, value in after.get("berth_api_writes_total", {}).items():
-        delta = value - before.get("berth_api_writes_total", {}).get(labels, 0.0)
-        if delta:
-            parts = dict(p.split("=", 1) for p in labels.split(","))
-            result[f"{parts['verb'].strip(chr(34))} {parts['kind'].strip(chr(34))}"] = delta
+def writes_by_kind(after: Metrics, before: Metrics) -> dict[str, float]:
+    """API writes between two scrapes, by "VERB Kind"."""
+    result: dict[str, float] = {}
+    for labels, delta in after.increase(before, WRITES).items():
+        label = dict(labels)
+        key = f"{label['verb']} {label['kind']}"
+        result[key] = result.get(key, 0.0) + delta
     return dict(sorted(result.items()))
 
 
@@ -475,207 +457,249 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-# -- the run -------------------------------------------------------------------------------
+# -- the phases -----------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace, operator: Operator) -> dict[str, Any]:
-    n = args.workloads
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    timeout = max(300.0, n * 0.8)
-    result: dict[str, Any] = {
-        "workloads": n,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_at_start": os.getloadavg(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        },
-    }
-    api = Api()
-    nodes = api.list("/api/v1/nodes")["items"]
+@dataclass
+class Bench:
+    """What the phases of one run share."""
+
+    args: argparse.Namespace
+    cluster: ClusterAccess
+    api: Api
+    operator: Operator
+
+    @property
+    def n(self) -> int:
+        return int(self.args.workloads)
+
+    @property
+    def out(self) -> Path:
+        return Path(self.args.out)
+
+    @property
+    def timeout(self) -> float:
+        return max(300.0, self.n * 0.8)
+
+    def workloads_path(self) -> str:
+        return f"/apis/berth.dev/v1alpha1/namespaces/{BERTH_NS}/workloads"
+
+    def deployments_path(self, namespace: str) -> str:
+        return f"/apis/apps/v1/namespaces/{namespace}/deployments"
+
+
+def prepare(bench: Bench) -> None:
+    """A cluster that takes the Pods, the CRDs, and nothing left of a former run."""
+    nodes = bench.api.list("/api/v1/nodes")["items"]
     capacity = sum(count(node["status"]["allocatable"].get("pods", "0")) for node in nodes)
-    if capacity < n + 50:
+    if capacity < bench.n + 50:
         raise SystemExit(
-            f"the cluster takes {capacity} Pods, {n} are needed: start it with "
+            f"the cluster takes {capacity} Pods, {bench.n} are needed: start it with "
             "BERTH_PROFILE=bench (hack/cluster.sh) or more BERTH_NODES"
         )
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    ensure_environment_gone(api)
+    bench.cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds")
+    )
+    bench.cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    ensure_environment_gone(bench.cluster, bench.api)
     for ns in (FLOOR_NS, BERTH_NS):
-        ensure_namespace_gone(api, ns, timeout)
+        ensure_namespace_gone(bench.cluster, bench.api, ns, bench.timeout)
 
-    # 1. the floor
-    if not args.skip_floor:
-        log(f"floor: rendering {n} Workloads' manifests...")
-        check_render_matches_cli(out)
-        manifests = floor_manifests(n)
-        listing = out / "floor.json"
-        listing.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}))
-        kubectl("create", "namespace", FLOOR_NS)
-        tracker = Tracker(api, f"/apis/apps/v1/namespaces/{FLOOR_NS}/deployments", deployment_marks)
-        tracker.start()
-        log(f"floor: applying {len(manifests)} objects with one kubectl call...")
-        start = time.monotonic()
-        kubectl("apply", "--server-side", "--field-manager=bench-floor", "-f", str(listing))
-        applied = time.monotonic() - start
-        done = tracker.wait_count(lambda m: m == ("done", "0"), n, timeout)
-        tracker.stop()
-        result["floor"] = {"seconds": done - start, "apply_seconds": applied}
-        log(f"floor: {done - start:.1f} s (the kubectl apply: {applied:.1f} s)")
-        ensure_namespace_gone(api, FLOOR_NS, timeout)
 
-    # 2. Berth at its defaults
+def measure_floor(bench: Bench) -> dict[str, Any]:
+    """1. The rendered manifests applied, no operator: until every Deployment is Available."""
+    n = bench.n
+    log(f"floor: rendering {n} Workloads' manifests...")
+    check_render_matches_cli(bench.out)
+    manifests = floor_manifests(n)
+    listing = write_list(bench.out / "floor.json", manifests)
+    bench.cluster.kubectl("create", "namespace", FLOOR_NS)
+    tracker = Tracker(bench.api, bench.deployments_path(FLOOR_NS), deployment_marks)
+    tracker.start()
+    log(f"floor: applying {len(manifests)} objects with one kubectl call...")
+    start = time.monotonic()
+    apply_list(bench.cluster, listing, "bench-floor")
+    applied = time.monotonic() - start
+    done = tracker.wait_count(lambda m: m == ("done", "0"), n, bench.timeout)
+    tracker.stop()
+    log(f"floor: {done - start:.1f} s (the kubectl apply: {applied:.1f} s)")
+    ensure_namespace_gone(bench.cluster, bench.api, FLOOR_NS, bench.timeout)
+    return {"seconds": done - start, "apply_seconds": applied}
+
+
+def measure_creation(bench: Bench) -> tuple[dict[str, Any], Tracker, Tracker]:
+    """2. The operator at its defaults, the N Workloads applied: until every one is Ready
+    at its generation. Hands back the trackers of Workloads and Deployments, still
+    watching (the edits need them)."""
+    n, operator, cluster = bench.n, bench.operator, bench.cluster
     operator.start("first")
     cpu0, rss0 = proc_stats(operator.pid)
-    kubectl("apply", "-f", "-", stdin=json.dumps(environment(BERTH_NS)))
-    kubectl("wait", "--for=condition=Ready", f"environment/{BERTH_NS}", "--timeout=120s")
-    workloads = Tracker(
-        api, f"/apis/berth.dev/v1alpha1/namespaces/{BERTH_NS}/workloads", workload_marks
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps(environment(BERTH_NS)))
+    cluster.kubectl(
+        "wait", "--for=condition=Ready", f"environment/{BERTH_NS}", "--timeout=120s", timeout=180
     )
-    deployments = Tracker(api, f"/apis/apps/v1/namespaces/{BERTH_NS}/deployments", deployment_marks)
+    workloads = Tracker(bench.api, bench.workloads_path(), workload_marks)
+    deployments = Tracker(bench.api, bench.deployments_path(BERTH_NS), deployment_marks)
     workloads.start()
     deployments.start()
-    listing = out / "workloads.json"
-    listing.write_text(
-        json.dumps(
-            {"apiVersion": "v1", "kind": "List", "items": [workload(BERTH_NS, i) for i in range(n)]}
-        )
-    )
+    listing = write_list(bench.out / "workloads.json", [workload(BERTH_NS, i) for i in range(n)])
     before = operator.metrics()
     log(f"berth: applying {n} Workloads with one kubectl call...")
     start = time.monotonic()
-    kubectl("apply", "--server-side", "--field-manager=bench", "-f", str(listing))
+    apply_list(cluster, listing, "bench")
     applied = time.monotonic() - start
-    done = workloads.wait_count(lambda m: m == ("ready", 1), n, timeout)
+    done = workloads.wait_count(lambda m: m == ("ready", 1), n, bench.timeout)
     ready_seconds = done - start
     time.sleep(2)  # the last writes (an Event after the status) land
     after = operator.metrics()
     cpu1, rss1 = proc_stats(operator.pid)
-    writes = total(after, "berth_api_writes_total") - total(before, "berth_api_writes_total")
-    result["berth"] = {
+    writes = after.total(WRITES) - before.total(WRITES)
+    reconciles = after.total(RECONCILES, kind="workload") - before.total(
+        RECONCILES, kind="workload"
+    )
+    log(f"berth: {ready_seconds:.1f} s, {writes / n:.2f} writes per Workload, RSS {rss1:.0f} MiB")
+    figures = {
         "seconds": ready_seconds,
         "apply_seconds": applied,
         "writes": writes,
         "writes_per_workload": writes / n,
         "writes_by_kind": {k: v / n for k, v in writes_by_kind(after, before).items()},
-        "reconciles_per_workload": (
-            total(after, "berth_reconciles_total", 'kind="workload"')
-            - total(before, "berth_reconciles_total", 'kind="workload"')
-        )
-        / n,
-        "throttled": {k: v for k, v in after.get("berth_api_throttled_total", {}).items() if v},
-        "concurrency_limit_at_end": total(after, "berth_api_concurrency_limit"),
+        "reconciles_per_workload": reconciles / n,
+        "throttled": {k: v for k, v in after.series("berth_api_throttled_total").items() if v},
+        "concurrency_limit_at_end": after.total("berth_api_concurrency_limit"),
         "cpu_seconds": cpu1 - cpu0,
         "rss_mib_empty": rss0,
         "rss_mib": rss1,
         "rss_kib_per_workload": (rss1 - rss0) * 1024 / n,
     }
-    log(f"berth: {ready_seconds:.1f} s, {writes / n:.2f} writes per Workload, RSS {rss1:.0f} MiB")
+    return figures, workloads, deployments
 
-    # 3. edits under a steady stream
-    edits: list[tuple[str, int, float]] = []
-    if args.edits:
-        names = random.Random(7).sample(range(n), min(args.edits, n))
-        log(f"edits: {len(names)} edits at {args.edit_rate}/s with {n} Workloads present...")
-        before_edits = operator.metrics()
-        start = time.monotonic()
-        for k, i in enumerate(names):
-            due = start + k / args.edit_rate
-            time.sleep(max(0.0, due - time.monotonic()))
-            name = f"w{i:05d}"
-            patch = {"spec": {"containers": {"main": {"variables": {"REV": str(k + 1)}}}}}
-            sent = time.monotonic()
-            answer = api.call(
-                "PATCH",
-                f"/apis/berth.dev/v1alpha1/namespaces/{BERTH_NS}/workloads/{name}",
-                body=patch,
-                content_type="application/merge-patch+json",
-            )
-            edits.append((name, int(answer["metadata"]["generation"]), sent))
-        latencies, rollouts, overheads = [], [], []
-        deadline = time.monotonic() + timeout
-        for k, (name, gen, sent) in enumerate(edits):
-            rev = str(k + 1)
-            while True:
-                with workloads.cond:
-                    ready = workloads.first.get((name, ("ready", gen)))
-                with deployments.cond:
-                    seen = deployments.first.get((name, ("seen", rev)))
-                    rolled = deployments.first.get((name, ("done", rev)))
-                if ready is not None and seen is not None and rolled is not None:
-                    break
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"edit of {name} not Ready in time")
-                time.sleep(0.2)
-            latencies.append(ready - sent)
-            rollouts.append(rolled - seen)
-            overheads.append((ready - sent) - (rolled - seen))
-        time.sleep(2)
-        after_edits = operator.metrics()
-        edit_writes = total(after_edits, "berth_api_writes_total") - total(
-            before_edits, "berth_api_writes_total"
-        )
-        result["edits"] = {
-            "count": len(edits),
-            "rate_per_second": args.edit_rate,
-            "to_ready_p50": percentile(latencies, 50),
-            "to_ready_p99": percentile(latencies, 99),
-            "rollout_p50": percentile(rollouts, 50),
-            "rollout_p99": percentile(rollouts, 99),
-            "berth_p50": percentile(overheads, 50),
-            "berth_p99": percentile(overheads, 99),
-            "writes_per_edit": edit_writes / len(edits),
-            "writes_by_kind": {
-                k: v / len(edits) for k, v in writes_by_kind(after_edits, before_edits).items()
-            },
-        }
-        log(
-            f"edits: to Ready p50 {percentile(latencies, 50):.2f} s, p99 "
-            f"{percentile(latencies, 99):.2f} s; rollout p50 {percentile(rollouts, 50):.2f} s"
-        )
-    workloads.stop()
-    deployments.stop()
 
-    # 4. idle
-    log(f"idle: {args.idle:.0f} s...")
+Edit = tuple[str, int, float]  # the Workload's name, its generation after the edit, when sent
+
+
+def send_edits(bench: Bench) -> list[Edit]:
+    """A steady stream of spec edits, each on another Workload (REV=k in its template)."""
+    names = random.Random(7).sample(range(bench.n), min(bench.args.edits, bench.n))
+    rate = bench.args.edit_rate
+    log(f"edits: {len(names)} edits at {rate}/s with {bench.n} Workloads present...")
+    edits: list[Edit] = []
+    start = time.monotonic()
+    for k, i in enumerate(names):
+        due = start + k / rate
+        time.sleep(max(0.0, due - time.monotonic()))
+        name = f"w{i:05d}"
+        patch = {"spec": {"containers": {"main": {"variables": {"REV": str(k + 1)}}}}}
+        sent = time.monotonic()
+        answer = bench.api.call(
+            "PATCH",
+            f"{bench.workloads_path()}/{name}",
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+        edits.append((name, int(answer["metadata"]["generation"]), sent))
+    return edits
+
+
+def edit_times(
+    bench: Bench, edits: list[Edit], workloads: Tracker, deployments: Tracker
+) -> tuple[list[float], list[float], list[float]]:
+    """Per edit: edit → Ready at its generation; the Deployment's rollout (its new
+    template seen → Available); and the difference, Berth's part."""
+    latencies, rollouts, overheads = [], [], []
+    deadline = time.monotonic() + bench.timeout
+    for k, (name, gen, sent) in enumerate(edits):
+        rev = str(k + 1)
+        while True:
+            with workloads.cond:
+                ready = workloads.first.get((name, ("ready", gen)))
+            with deployments.cond:
+                seen = deployments.first.get((name, ("seen", rev)))
+                rolled = deployments.first.get((name, ("done", rev)))
+            if ready is not None and seen is not None and rolled is not None:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"edit of {name} not Ready in time")
+            time.sleep(0.2)
+        latencies.append(ready - sent)
+        rollouts.append(rolled - seen)
+        overheads.append((ready - sent) - (rolled - seen))
+    return latencies, rollouts, overheads
+
+
+def measure_edits(bench: Bench, workloads: Tracker, deployments: Tracker) -> dict[str, Any]:
+    """3. Edits under a steady stream, with the N present."""
+    before = bench.operator.metrics()
+    edits = send_edits(bench)
+    latencies, rollouts, overheads = edit_times(bench, edits, workloads, deployments)
+    time.sleep(2)
+    after = bench.operator.metrics()
+    edit_writes = after.total(WRITES) - before.total(WRITES)
+    log(
+        f"edits: to Ready p50 {percentile(latencies, 50):.2f} s, p99 "
+        f"{percentile(latencies, 99):.2f} s; rollout p50 {percentile(rollouts, 50):.2f} s"
+    )
+    return {
+        "count": len(edits),
+        "rate_per_second": bench.args.edit_rate,
+        "to_ready_p50": percentile(latencies, 50),
+        "to_ready_p99": percentile(latencies, 99),
+        "rollout_p50": percentile(rollouts, 50),
+        "rollout_p99": percentile(rollouts, 99),
+        "berth_p50": percentile(overheads, 50),
+        "berth_p99": percentile(overheads, 99),
+        "writes_per_edit": edit_writes / len(edits),
+        "writes_by_kind": {k: v / len(edits) for k, v in writes_by_kind(after, before).items()},
+    }
+
+
+def measure_idle(bench: Bench) -> dict[str, Any]:
+    """4. The operator's CPU, writes and reconciles while nothing changes."""
+    seconds, operator = bench.args.idle, bench.operator
+    log(f"idle: {seconds:.0f} s...")
     time.sleep(3)
-    idle_before = operator.metrics()
+    before = operator.metrics()
     cpu_a, _ = proc_stats(operator.pid)
-    time.sleep(args.idle)
+    time.sleep(seconds)
     cpu_b, rss_idle = proc_stats(operator.pid)
-    idle_after = operator.metrics()
-    result["idle"] = {
-        "seconds": args.idle,
-        "cpu_percent": (cpu_b - cpu_a) / args.idle * 100,
-        "writes": total(idle_after, "berth_api_writes_total")
-        - total(idle_before, "berth_api_writes_total"),
-        "writes_by_kind": writes_by_kind(idle_after, idle_before),
-        "reconciles": total(idle_after, "berth_reconciles_total")
-        - total(idle_before, "berth_reconciles_total"),
+    after = operator.metrics()
+    return {
+        "seconds": seconds,
+        "cpu_percent": (cpu_b - cpu_a) / seconds * 100,
+        "writes": after.total(WRITES) - before.total(WRITES),
+        "writes_by_kind": writes_by_kind(after, before),
+        "reconciles": after.total(RECONCILES) - before.total(RECONCILES),
         "rss_mib": rss_idle,
     }
 
-    # 5. restart into N unchanged Workloads
-    operator.stop()
+
+def listing_times(bench: Bench) -> tuple[float, float]:
+    """What a restart must read at least: (the Workloads, with their children)."""
     start = time.monotonic()
-    api.list(f"/apis/berth.dev/v1alpha1/namespaces/{BERTH_NS}/workloads")
+    bench.api.list(bench.workloads_path())
     list_workloads = time.monotonic() - start
     for path in (
-        f"/apis/apps/v1/namespaces/{BERTH_NS}/deployments",
+        bench.deployments_path(BERTH_NS),
         f"/api/v1/namespaces/{BERTH_NS}/services",
         f"/api/v1/namespaces/{BERTH_NS}/configmaps",
     ):
-        api.list(path, labelSelector="app.kubernetes.io/managed-by=berth,berth.dev/workload")
-    list_all = time.monotonic() - start
+        bench.api.list(path, labelSelector="app.kubernetes.io/managed-by=berth,berth.dev/workload")
+    return list_workloads, time.monotonic() - start
+
+
+def measure_restart(bench: Bench) -> dict[str, Any]:
+    """5. The operator stopped and started into the N unchanged Workloads: until every
+    one was reconciled once; its writes (0), against the time to list what it reads."""
+    operator = bench.operator
+    operator.stop()
+    list_workloads, list_all = listing_times(bench)
     log(f"restart: listing took {list_workloads:.2f} s (with children {list_all:.2f} s)")
     operator.start("restart")
     up = time.monotonic() - operator.started
     cpu_r0, _ = proc_stats(operator.pid)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + bench.timeout
     while True:
-        metrics = operator.metrics()
-        if total(metrics, "berth_reconciles_total", 'kind="workload"') >= n:
+        if operator.metrics().total(RECONCILES, kind="workload") >= bench.n:
             settled = time.monotonic() - operator.started
             break
         if time.monotonic() > deadline:
@@ -684,39 +708,59 @@ def run(args: argparse.Namespace, operator: Operator) -> dict[str, Any]:
     cpu_r1, rss_r = proc_stats(operator.pid)
     time.sleep(5)
     metrics = operator.metrics()
-    result["restart"] = {
+    return {
         "settled_seconds": settled,
         "metrics_up_seconds": up,
         "list_workloads_seconds": list_workloads,
         "list_with_children_seconds": list_all,
-        "writes": total(metrics, "berth_api_writes_total"),
-        "writes_by_kind": writes_by_kind(metrics, {}),
+        "writes": metrics.total(WRITES),
+        "writes_by_kind": writes_by_kind(metrics, Metrics()),
         "cpu_seconds": cpu_r1 - cpu_r0,
         "rss_mib": rss_r,
     }
-    resync = 300.0
+
+
+def clean_up(bench: Bench) -> None:
+    # While the operator runs, so that it lets its Environment go (finalizer); the next
+    # run clears what is left.
+    bench.cluster.kubectl(
+        "delete", "environment", BERTH_NS, "--ignore-not-found", "--timeout=60s", check=False
+    )
+    bench.cluster.kubectl("delete", "namespace", BERTH_NS, "--ignore-not-found", "--wait=false")
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace, cluster: ClusterAccess, operator: Operator) -> dict[str, Any]:
+    bench = Bench(args, cluster, Api(cluster.kubeconfig), operator)
+    bench.out.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "workloads": bench.n,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_at_start": os.getloadavg(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    }
+    prepare(bench)
+    if not args.skip_floor:
+        result["floor"] = measure_floor(bench)
+    result["berth"], workloads, deployments = measure_creation(bench)
+    if args.edits:
+        result["edits"] = measure_edits(bench, workloads, deployments)
+    workloads.stop()
+    deployments.stop()
+    result["idle"] = measure_idle(bench)
+    result["restart"] = measure_restart(bench)
+    # A resync every 300 s is a pass over every Workload: a restart's CPU, at most.
     result["idle"]["cpu_percent_with_resync_estimate"] = (
-        result["idle"]["cpu_percent"] + (cpu_r1 - cpu_r0) / resync * 100
+        result["idle"]["cpu_percent"] + result["restart"]["cpu_seconds"] / 300.0 * 100
     )
     result["machine"]["load_at_end"] = os.getloadavg()
-    save(result, out)
+    save(result, bench.out)
     if not args.keep:
-        # While the operator runs, so that it lets its Environment go (finalizer); the
-        # next run clears what is left.
-        subprocess.run(
-            [
-                str(REPO / ".bin" / "kubectl"),
-                "--kubeconfig",
-                str(KUBECONFIG),
-                "delete",
-                "environment",
-                BERTH_NS,
-                "--ignore-not-found",
-                "--timeout=60s",
-            ],
-            capture_output=True,
-        )
-        kubectl("delete", "namespace", BERTH_NS, "--ignore-not-found", "--wait=false")
+        clean_up(bench)
     operator.stop()
     return result
 
@@ -730,77 +774,75 @@ def save(result: dict[str, Any], out: Path) -> Path:
     return base
 
 
-def table(result: dict[str, Any]) -> str:
+Rows = list[tuple[str, str, str, str]]
+
+
+def ratio(value: float | None, base: float | None) -> str:
+    return f"{value / base:.2f}" if value and base else "—"
+
+
+def creation_rows(result: dict[str, Any]) -> Rows:
     n = result["workloads"]
-    rows: list[tuple[str, str, str, str]] = []
     floor = result.get("floor", {}).get("seconds")
     berth = result["berth"]
-
-    def ratio(value: float | None, base: float | None) -> str:
-        return f"{value / base:.2f}" if value and base else "—"
-
-    rows.append(
+    kinds = ", ".join(f"{k} {v:.2f}" for k, v in berth["writes_by_kind"].items())
+    throttled = ", ".join(f"{k} {v:.0f}" for k, v in berth["throttled"].items()) or "none"
+    return [
         (
             f"{n} Workloads: nothing to all Ready",
             f"{floor:.1f} s" if floor else "—",
             f"{berth['seconds']:.1f} s",
             ratio(berth["seconds"], floor),
-        )
-    )
-    kinds = ", ".join(f"{k} {v:.2f}" for k, v in berth["writes_by_kind"].items())
-    rows.append(
+        ),
         (
             "API writes per Workload until Ready",
             "3 (applies)",
             f"{berth['writes_per_workload']:.2f} ({kinds})",
             "",
-        )
-    )
-    rows.append(
-        ("reconciles per Workload until Ready", "", f"{berth['reconciles_per_workload']:.2f}", "")
-    )
-    throttled = ", ".join(f"{k} {v:.0f}" for k, v in berth["throttled"].items()) or "none"
-    rows.append(
+        ),
+        ("reconciles per Workload until Ready", "", f"{berth['reconciles_per_workload']:.2f}", ""),
         (
             "throttling signals; concurrency limit at end",
             "",
             f"{throttled}; {berth['concurrency_limit_at_end']:.0f}",
             "",
-        )
-    )
-    if "edits" in result:
-        e = result["edits"]
-        rows.append(
-            (
-                f"edit → observedGeneration and Ready, p50 / p99 "
-                f"({e['count']} edits at {e['rate_per_second']:g}/s)",
-                f"rollout alone {e['rollout_p50']:.2f} / {e['rollout_p99']:.2f} s",
-                f"{e['to_ready_p50']:.2f} / {e['to_ready_p99']:.2f} s",
-                f"Berth's part {e['berth_p50']:.2f} / {e['berth_p99']:.2f} s",
-            )
-        )
-        rows.append(("API writes per edit", "1 (apply)", f"{e['writes_per_edit']:.2f}", ""))
-    r = result["restart"]
-    rows.append(
+        ),
+    ]
+
+
+def edit_rows(result: dict[str, Any]) -> Rows:
+    if "edits" not in result:
+        return []
+    e = result["edits"]
+    return [
+        (
+            f"edit → observedGeneration and Ready, p50 / p99 "
+            f"({e['count']} edits at {e['rate_per_second']:g}/s)",
+            f"rollout alone {e['rollout_p50']:.2f} / {e['rollout_p99']:.2f} s",
+            f"{e['to_ready_p50']:.2f} / {e['to_ready_p99']:.2f} s",
+            f"Berth's part {e['berth_p50']:.2f} / {e['berth_p99']:.2f} s",
+        ),
+        ("API writes per edit", "1 (apply)", f"{e['writes_per_edit']:.2f}", ""),
+    ]
+
+
+def restart_and_idle_rows(result: dict[str, Any]) -> Rows:
+    n, berth, r, i = result["workloads"], result["berth"], result["restart"], result["idle"]
+    return [
         (
             f"restart into {n} unchanged Workloads: settled",
             f"list {r['list_workloads_seconds']:.2f} s "
             f"(with children {r['list_with_children_seconds']:.2f} s)",
             f"{r['settled_seconds']:.2f} s (metrics up at {r['metrics_up_seconds']:.2f} s)",
             ratio(r["settled_seconds"], r["list_with_children_seconds"]),
-        )
-    )
-    rows.append(("API writes after the restart", "0", f"{r['writes']:.0f}", ""))
-    rows.append(
+        ),
+        ("API writes after the restart", "0", f"{r['writes']:.0f}", ""),
         (
             "operator RSS: empty / N Ready / after restart",
             "",
             f"{berth['rss_mib_empty']:.0f} / {berth['rss_mib']:.0f} / {r['rss_mib']:.0f} MiB",
             f"{berth['rss_kib_per_workload']:.1f} KiB per Workload",
-        )
-    )
-    i = result["idle"]
-    rows.append(
+        ),
         (
             f"idle {i['seconds']:.0f} s: CPU, writes",
             "",
@@ -809,9 +851,13 @@ def table(result: dict[str, Any]) -> str:
             + f", {i['reconciles']:.0f} reconciles",
             f"with a resync every 300 s, at most ~{i['cpu_percent_with_resync_estimate']:.2f} %"
             " (a restart's CPU as the pass)",
-        )
-    )
-    m = result["machine"]
+        ),
+    ]
+
+
+def table(result: dict[str, Any]) -> str:
+    n, m = result["workloads"], result["machine"]
+    rows = creation_rows(result) + edit_rows(result) + restart_and_idle_rows(result)
     header = (
         f"Berth bench, {n} Workloads, {m['started']}; {m['cpus']} CPUs, load average "
         f"{m['load_at_start'][0]:.1f} at start, {m.get('load_at_end', [0])[0]:.1f} at end\n\n"
@@ -821,9 +867,11 @@ def table(result: dict[str, Any]) -> str:
     return header + "\n".join(lines) + "\n"
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        prog="python -m hack.bench.scale",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--workloads", "-n", type=int, default=100, help="N: 100, 1000, 5000...")
     parser.add_argument("--edits", type=int, default=100, help="spec edits in the edit phase")
@@ -840,24 +888,33 @@ def main() -> int:
         action="store_true",
         help="run the operator under py-spy (pip install py-spy); folded stacks in --out",
     )
-    parser.add_argument("--out", type=Path, default=REPO / ".cluster" / "bench-results")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / ".cluster" / "bench-results")
     parser.add_argument("--keep", action="store_true", help="leave the bench's objects")
     parser.add_argument(
         "--keep-cluster", action="store_true", help="leave the bench cluster running"
     )
-    args = parser.parse_args()
-    if not (REPO / ".bin" / "kubectl").exists():
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = arguments()
+    if not (BIN_DIR / "kubectl").exists():
         print("no tools: run `make tools` first", file=sys.stderr)
         return 2
-    cluster("up")
     args.out.mkdir(parents=True, exist_ok=True)
-    operator = Operator(args.out, args.operator_arg or [], profile=args.profile)
+    operator: Operator | None = None
     try:
-        result = run(args, operator)
+        CLUSTER.up(quiet=False)
+        cluster = CLUSTER.access(started_here=True)
+        operator = Operator(args.out, cluster.kubeconfig, args.operator_arg or [], args.profile)
+        result = run(args, cluster, operator)
+    except (ClusterUnavailable, KubectlFailed) as err:
+        raise SystemExit(f"bench: {str(err)[:3000]}") from None
     finally:
-        operator.stop()  # whatever happened: never an operator left behind
+        if operator is not None:
+            operator.stop()  # whatever happened: never an operator left behind
         if not args.keep_cluster:
-            cluster("down")
+            CLUSTER.down(quiet=False)
     print(table(result))
     print(f"(also in {args.out}/bench-{result['workloads']}-*.md and .json)")
     return 0

@@ -12,6 +12,8 @@ Runs on the bench cluster of hack/bench/scale.py (`berth-bench`, started when no
 stopped at the end unless --keep-cluster). Times are wall-clock on this machine, which
 runs the API server and every replica on the same cores: compare work per replica and
 ratios, not seconds. Not a test: nothing passes or fails on a number.
+
+Run from the repository's root: `python -m hack.bench.shards --help`.
 """
 
 from __future__ import annotations
@@ -26,24 +28,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tests.clusterharness import (
+    BIN_DIR,
+    REPO_ROOT,
+    ClusterAccess,
+    ClusterUnavailable,
+    KubectlFailed,
+)
+from tests.operatorharness import Metrics
 
-from scale import (
-    REPO,
+from berth.coordination.shards import shard_of
+from hack.bench.scale import (
+    CLUSTER,
+    KUBECTL_TIMEOUT,
+    WRITES,
     Api,
     Operator,
     Tracker,
-    cluster,
+    apply_list,
     environment,
-    kubectl,
     log,
     proc_stats,
-    total,
     workload,
     workload_marks,
+    write_list,
 )
-
-from berth.coordination.shards import shard_of
 
 SHARDED_LCM = 4  # namespaces are spread evenly over 4 shards, hence over 2 and 1 as well
 
@@ -77,43 +86,60 @@ class PeakRss(threading.Thread):
             time.sleep(0.5)
 
 
-def lease_writes(metrics: dict[str, dict[str, float]]) -> float:
-    return total(metrics, "berth_api_writes_total", 'kind="Lease"')
+def lease_writes(metrics: Metrics) -> float:
+    return metrics.total(WRITES, kind="Lease")
 
 
-def one_run(
-    args: argparse.Namespace, api: Api, replicas: int, names: list[str], first: bool
-) -> dict[str, Any]:
-    n = args.workloads
+def start_replicas(
+    args: argparse.Namespace, kubeconfig: Path, replicas: int, operators: list[Operator]
+) -> None:
+    """R operators (R = 1: unsharded; R > 1: --shards R) into ``operators`` (where the
+    caller stops them, whatever happens), until each holds one shard."""
     extra = ["--resync", "300"]
     if replicas > 1:
         extra += ["--shards", str(replicas), "--shard-namespace", "default"]
-    operators = [Operator(args.out, extra, profile=args.profile) for _ in range(replicas)]
+    for i in range(replicas):
+        operators.append(Operator(args.out, kubeconfig, extra, profile=args.profile))
+        operators[-1].start(f"shards{replicas}-{i}")
+    if replicas > 1:
+        # Each its fair share, one shard: the first replica up holds them all for a while.
+        deadline = time.monotonic() + 120
+        while any(op.metrics().total("berth_shards_held") != 1 for op in operators):
+            if time.monotonic() > deadline:
+                raise SystemExit("the replicas did not settle on one shard each in 120 s")
+            time.sleep(0.5)
+
+
+def create_environments(cluster: ClusterAccess, names: list[str]) -> None:
+    envs = [environment(ns) for ns in names]
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": envs}),
+    )
+    for ns in names:
+        cluster.kubectl(
+            "wait", "--for=condition=Ready", f"environment/{ns}", "--timeout=180s", timeout=240
+        )
+
+
+def one_run(
+    args: argparse.Namespace,
+    cluster: ClusterAccess,
+    api: Api,
+    replicas: int,
+    names: list[str],
+    first: bool,
+) -> dict[str, Any]:
+    n = args.workloads
+    operators: list[Operator] = []
     try:
-        for i, op in enumerate(operators):
-            op.start(f"shards{replicas}-{i}")
-        if replicas > 1:
-            deadline = time.monotonic() + 120
-            while sum(total(op.metrics(), "berth_shards_held") for op in operators) < replicas:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the replicas did not take every shard in 120 s")
-                time.sleep(0.5)
+        start_replicas(args, cluster.kubeconfig, replicas, operators)
         if first:
-            envs = [environment(ns) for ns in names]
-            kubectl(
-                "apply",
-                "-f",
-                "-",
-                stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": envs}),
-            )
-            for ns in names:
-                kubectl("wait", "--for=condition=Ready", f"environment/{ns}", "--timeout=180s")
-        items = []
-        for i in range(n):
-            body = workload(names[i % len(names)], i)
-            items.append(body)
-        listing = args.out / f"shards-workloads-{n}.json"
-        listing.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+            create_environments(cluster, names)
+        items = [workload(names[i % len(names)], i) for i in range(n)]
+        listing = write_list(args.out / f"shards-workloads-{n}.json", items)
         tracker = Tracker(api, "/apis/berth.dev/v1alpha1/workloads", workload_marks)
         tracker.start()
         pids = [op.pid for op in operators]
@@ -123,7 +149,7 @@ def one_run(
         cpu_before = [proc_stats(pid)[0] for pid in pids]
         log(f"{replicas} replica(s): applying {n} Workloads over {len(names)} namespaces...")
         start = time.monotonic()
-        kubectl("apply", "--server-side", "--field-manager=bench", "-f", str(listing))
+        apply_list(cluster, listing, "bench")
         done = tracker.wait_count(lambda m: m == ("ready", 1), n, max(300.0, n * 1.5))
         seconds = done - start
         time.sleep(2)
@@ -133,13 +159,11 @@ def one_run(
         rss.stopping = True
         per_replica = []
         for i in range(replicas):
-            writes = total(after[i], "berth_api_writes_total") - total(
-                before[i], "berth_api_writes_total"
-            )
+            writes = after[i].total(WRITES) - before[i].total(WRITES)
             leases = lease_writes(after[i]) - lease_writes(before[i])
             per_replica.append(
                 {
-                    "shards_held": total(after[i], "berth_shards_held"),
+                    "shards_held": after[i].total("berth_shards_held"),
                     "cpu_seconds": cpu_after[i] - cpu_before[i],
                     "peak_rss_mib": rss.peak[pids[i]],
                     "writes": writes - leases,
@@ -148,7 +172,15 @@ def one_run(
             )
         log(f"{replicas} replica(s): all Ready in {seconds:.1f} s")
         log(f"{replicas} replica(s): deleting the Workloads...")
-        kubectl("delete", "workloads", "--all", "-A", "--wait=true", "--timeout=600s")
+        cluster.kubectl(
+            "delete",
+            "workloads",
+            "--all",
+            "-A",
+            "--wait=true",
+            "--timeout=600s",
+            timeout=KUBECTL_TIMEOUT,
+        )
         return {"replicas": replicas, "seconds": seconds, "per_replica": per_replica}
     finally:
         for op in operators:
@@ -178,14 +210,16 @@ def table(runs: list[dict[str, Any]], n: int) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        prog="python -m hack.bench.shards",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--workloads", "-n", type=int, default=300, help="Workloads per run")
     parser.add_argument("--namespaces", type=int, default=16, help="a multiple of 4")
     parser.add_argument("--replicas", default="1,2,4", help="comma-separated replica counts")
-    parser.add_argument("--out", type=Path, default=REPO / ".cluster" / "bench-results")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / ".cluster" / "bench-results")
     parser.add_argument("--keep-cluster", action="store_true", help="leave the bench cluster up")
     parser.add_argument(
         "--profile",
@@ -196,31 +230,46 @@ def main() -> int:
     args = parser.parse_args()
     if args.namespaces % SHARDED_LCM:
         parser.error("--namespaces must be a multiple of 4")
-    if not (REPO / ".bin" / "kubectl").exists():
+    return args
+
+
+def all_runs(args: argparse.Namespace, cluster: ClusterAccess) -> list[dict[str, Any]]:
+    counts = [int(r) for r in args.replicas.split(",")]
+    names = namespaces(args.namespaces)
+    api = Api(cluster.kubeconfig)
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    runs = [
+        one_run(args, cluster, api, replicas, names, first=i == 0)
+        for i, replicas in enumerate(counts)
+    ]
+    # The Environments carry a finalizer: one operator lets them go.
+    cleaner = Operator(args.out, cluster.kubeconfig)
+    cleaner.start("shards-cleanup")
+    try:
+        cluster.kubectl(
+            "delete", "environments", *names, "--wait=true", "--timeout=300s", timeout=360
+        )
+    finally:
+        cleaner.stop()
+    cluster.kubectl("delete", "namespace", *names, "--wait=false")
+    return runs
+
+
+def main() -> int:
+    args = arguments()
+    if not (BIN_DIR / "kubectl").exists():
         print("no tools: run `make tools` first", file=sys.stderr)
         return 2
-    counts = [int(r) for r in args.replicas.split(",")]
-    cluster("up")
     args.out.mkdir(parents=True, exist_ok=True)
-    runs: list[dict[str, Any]] = []
-    names = namespaces(args.namespaces)
     try:
-        api = Api()
-        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-        kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-        for i, replicas in enumerate(counts):
-            runs.append(one_run(args, api, replicas, names, first=i == 0))
-        # The Environments carry a finalizer: one operator lets them go.
-        cleaner = Operator(args.out, [])
-        cleaner.start("shards-cleanup")
-        try:
-            kubectl("delete", "environments", *names, "--wait=true", "--timeout=300s")
-        finally:
-            cleaner.stop()
-        kubectl("delete", "namespace", *names, "--wait=false")
+        CLUSTER.up(quiet=False)
+        runs = all_runs(args, CLUSTER.access(started_here=True))
+    except (ClusterUnavailable, KubectlFailed) as err:
+        raise SystemExit(f"shards: {str(err)[:3000]}") from None
     finally:
         if not args.keep_cluster:
-            cluster("down")
+            CLUSTER.down(quiet=False)
     text = table(runs, args.workloads)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     (args.out / f"shards-{args.workloads}-{stamp}.json").write_text(json.dumps(runs, indent=2))

@@ -45,7 +45,6 @@ from kubernetes.client import ApiClient
 import berth
 from tests.clusterharness import BIN_DIR, REPO_ROOT, ClusterAccess
 from tests.composer import TestOnlyComposer
-from tests.e2e.conftest import OperatorProcess, free_port
 from tests.e2e.test_rbac import (
     EXAMPLE_CLAIMS,
     EXAMPLES,
@@ -59,6 +58,7 @@ from tests.e2e.test_rbac import (
     run_kubectl,
 )
 from tests.kubeutil import Berth, wait_for
+from tests.operatorharness import OperatorFailed, OperatorProcess, free_port, launch
 
 __all__ = ["claim_crds", "composer"]  # fixtures, shared with the RBAC test
 
@@ -356,41 +356,30 @@ def image_operator(
         elif item.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name":
             env += ["--env", f"{item['name']}={release.pod['metadata']['name']}"]
     (command,) = container["command"]  # the non-HA chart: command [berth], args [run, ...]
-    log_path = module_tmp / "image-operator.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                *image.run_args(),
-                "--sa-dir",
-                str(sa_dir),
-                "--env",
-                f"KUBERNETES_SERVICE_HOST={host}",
-                "--env",
-                f"KUBERNETES_SERVICE_PORT={port}",
-                *env,
-                "--entrypoint",
-                command,
-                "--",
-                *container["args"],
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    running = OperatorProcess(process, log_path, release.metrics_port)
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"the image's operator exited:\n{running.log_tail()}")
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{release.health_port}/healthz", timeout=1
-            ):
-                return True
-        except OSError:
-            return False
-
+    running = launch(
+        [
+            *image.run_args(),
+            "--sa-dir",
+            str(sa_dir),
+            "--env",
+            f"KUBERNETES_SERVICE_HOST={host}",
+            "--env",
+            f"KUBERNETES_SERVICE_PORT={port}",
+            *env,
+            "--entrypoint",
+            command,
+            "--",
+            *container["args"],
+        ],
+        module_tmp / "image-operator.log",
+        release.metrics_port,
+        release.health_port,
+    )
     try:
-        wait_for(healthy, 120, "the image's operator to answer /healthz")
+        try:
+            running.wait_answering("/healthz", 120)
+        except OperatorFailed as err:
+            raise AssertionError(f"the image's operator did not come up: {err}") from None
         yield running
     finally:
         running.stop()

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m hack.bench.scale` and `python -m hack.bench.shards` (--help)."""
