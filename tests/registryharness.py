@@ -17,7 +17,6 @@ import base64
 import io
 import json
 import secrets
-import socket
 import subprocess
 import tarfile
 import threading
@@ -31,15 +30,10 @@ from pathlib import Path
 
 from tests.clusterharness import BIN_DIR, REPO_ROOT
 from tests.kubeutil import wait_for
+from tests.operatorharness import free_port
 
 CRANE = BIN_DIR / "crane"
 SERVICE = "test-registry"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def build_release_tools() -> None:

@@ -17,7 +17,7 @@ On the bench cluster (hack/cluster.sh's bench profile, as `make bench` uses it):
                appearance to Available), both taken by polling every 50 ms.
 
 Prints a table and writes it with a JSON of every figure to --out. Run by hand (not a
-test): `python hack/bench/revisions.py --workloads 1000 --edits 10`.
+test), from the repository's root: `python -m hack.bench.revisions -n 1000 --edits 10`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tests.clusterharness import REPO_ROOT, ClusterAccess, ClusterUnavailable, KubectlFailed
 
-import scale
+from hack.bench.scale import CLUSTER, Api, Operator, log, writes_by_kind
 
 NS = "bench-rev"
 PROD = "bench-rev-prod"
@@ -59,7 +59,7 @@ def workload(i: int) -> dict[str, Any]:
     }
 
 
-def recorded(api: scale.Api, n: int, what: str, timeout: float = 3600) -> float:
+def recorded(api: Api, n: int, what: str, timeout: float = 3600) -> float:
     """Wait until all n Workloads have their current generation recorded; seconds."""
     started = time.monotonic()
     last = 0.0
@@ -76,15 +76,15 @@ def recorded(api: scale.Api, n: int, what: str, timeout: float = 3600) -> float:
         if time.monotonic() - started > timeout:
             raise SystemExit(f"timed out: {done} of {n} {what}")
         if time.monotonic() - last > 15:
-            scale.log(f"  {what}: {done} of {n} recorded")
+            log(f"  {what}: {done} of {n} recorded")
             last = time.monotonic()
         time.sleep(2)
 
 
-def storage_metrics() -> dict[str, float]:
+def storage_metrics(cluster: ClusterAccess) -> dict[str, float]:
     """The API server's gauge of etcd's database size (the whole cluster's: Pods,
     Deployments, Events and all; context, not the revisions' share)."""
-    text = scale.kubectl("get", "--raw", "/metrics")
+    text = cluster.kubectl("get", "--raw", "/metrics")
     found: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith("apiserver_storage_size_bytes"):
@@ -92,14 +92,14 @@ def storage_metrics() -> dict[str, float]:
     return found
 
 
-def mean_bytes(api: scale.Api, path: str) -> float:
+def mean_bytes(api: Api, path: str) -> float:
     """Mean size of the objects at ``path`` as the API server serves them (JSON)."""
     items = api.list(path)["items"]
     sizes = [len(json.dumps(item, separators=(",", ":")).encode()) for item in items]
     return statistics.mean(sizes) if sizes else 0.0
 
 
-def revision_sizes(api: scale.Api) -> dict[str, Any]:
+def revision_sizes(api: Api) -> dict[str, Any]:
     items = api.list(f"{API}/namespaces/{NS}/workloadrevisions")["items"]
     sizes = [len(json.dumps(item, separators=(",", ":")).encode()) for item in items]
     per_workload: dict[str, int] = {}
@@ -118,7 +118,7 @@ def revision_sizes(api: scale.Api) -> dict[str, Any]:
     }
 
 
-def edit_round(api: scale.Api, n: int, round_no: int) -> None:
+def edit_round(api: Api, n: int, round_no: int) -> None:
     def patch(i: int) -> None:
         body = {"spec": {"containers": {"main": {"variables": {"ROUND": str(round_no)}}}}}
         api.call(
@@ -132,7 +132,7 @@ def edit_round(api: scale.Api, n: int, round_no: int) -> None:
         list(pool.map(patch, range(n)))
 
 
-def promote_one(api: scale.Api, name: str) -> dict[str, float]:
+def promote_one(api: Api, name: str) -> dict[str, float]:
     """Create a Promotion of ``name`` into PROD and time it against its rollout."""
     started = time.monotonic()
     api.call(
@@ -174,18 +174,19 @@ def promote_one(api: scale.Api, name: str) -> dict[str, float]:
     }
 
 
-def run(args: argparse.Namespace, operator: scale.Operator) -> dict[str, Any]:
-    api = scale.Api()
-    scale.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(scale.REPO / "crds"))
-    before = storage_metrics()
+def run(args: argparse.Namespace, cluster: ClusterAccess, operator: Operator) -> dict[str, Any]:
+    api = Api(cluster.kubeconfig)
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
+    before = storage_metrics(cluster)
     operator.start("revisions")
+    started = operator.metrics()
     for env in (
         environment(NS, "development"),
         environment(PROD, "production", promotion={"from": [NS]}),
     ):
-        scale.kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(env))
+        cluster.kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(env))
     time.sleep(3)  # the Environments' namespaces (created by the operator)
-    scale.kubectl(
+    cluster.kubectl(
         "apply",
         "--server-side",
         "-f",
@@ -196,9 +197,9 @@ def run(args: argparse.Namespace, operator: scale.Operator) -> dict[str, Any]:
     for round_no in range(1, args.edits + 1):
         edit_round(api, args.workloads, round_no)
         rounds.append(recorded(api, args.workloads, f"round {round_no}"))
-        scale.log(f"round {round_no}: all recorded in {rounds[-1]:.0f} s")
+        log(f"round {round_no}: all recorded in {rounds[-1]:.0f} s")
     time.sleep(10)  # the storage gauges are sampled
-    after = storage_metrics()
+    after = storage_metrics(cluster)
     sizes = revision_sizes(api)
     sizes["bytes_per_workload_mean"] = mean_bytes(api, f"{API}/namespaces/{NS}/workloads")
     sizes["bytes_per_deployment_mean"] = mean_bytes(
@@ -213,7 +214,7 @@ def run(args: argparse.Namespace, operator: scale.Operator) -> dict[str, Any]:
         "sizes": sizes,
         "storage_before": before,
         "storage_after": after,
-        "operator_writes": scale.writes_by_kind(metrics, {}),
+        "operator_writes": writes_by_kind(metrics, started),
         "promotions": timings,
     }
 
@@ -266,7 +267,9 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m hack.bench.revisions", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--workloads", "-n", type=int, default=1000)
     parser.add_argument(
         "--edits", type=int, default=10, help="edit rounds (each edits every Workload)"
@@ -274,20 +277,25 @@ def main() -> int:
     parser.add_argument(
         "--promotions", type=int, default=20, help="promotions timed, one at a time"
     )
-    parser.add_argument("--out", type=Path, default=scale.REPO / ".cluster" / "bench-results")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / ".cluster" / "bench-results")
     parser.add_argument(
         "--keep-cluster", action="store_true", help="leave the bench cluster running"
     )
     args = parser.parse_args()
-    scale.cluster("up")
     args.out.mkdir(parents=True, exist_ok=True)
-    operator = scale.Operator(args.out)
+    operator: Operator | None = None
     try:
-        result = run(args, operator)
+        CLUSTER.up(quiet=False)
+        cluster = CLUSTER.access(started_here=True)
+        operator = Operator(args.out, cluster.kubeconfig)
+        result = run(args, cluster, operator)
+    except (ClusterUnavailable, KubectlFailed) as err:
+        raise SystemExit(f"bench: {str(err)[:3000]}") from None
     finally:
-        operator.stop()
+        if operator is not None:
+            operator.stop()  # whatever happened: never an operator left behind
         if not args.keep_cluster:
-            scale.cluster("down")
+            CLUSTER.down(quiet=False)
     text = table(result)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (args.out / f"revisions-{stamp}.json").write_text(json.dumps(result, indent=2))

@@ -26,8 +26,8 @@ from kubernetes.client.exceptions import ApiException
 
 from berth.cli import main
 from tests.clusterharness import ClusterAccess
-from tests.e2e.conftest import OperatorProcess
 from tests.kubeutil import GROUP, VERSION, Berth, stays, wait_for
+from tests.operatorharness import OperatorProcess
 from tests.registryharness import LocalRegistry, build_release_tools, local_registry
 
 READY_TIMEOUT = 120

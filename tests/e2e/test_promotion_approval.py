@@ -27,9 +27,9 @@ from kubernetes.client import ApiClient
 
 from berth.cli import main
 from tests.clusterharness import ClusterAccess
-from tests.e2e.conftest import OperatorProcess
 from tests.e2e.test_rbac import helm_template, run_kubectl, token_kubeconfig
 from tests.kubeutil import GROUP, VERSION, Berth, stays, wait_for
+from tests.operatorharness import OperatorProcess
 
 TIMEOUT = 120
 
