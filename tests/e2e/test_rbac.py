@@ -540,8 +540,19 @@ def test_the_api_server_refuses_the_real_requests(chart_rbac: ChartRbac, module_
     """Not only RBAC's opinion: the requests themselves fail with Forbidden. Writes are
     server-side dry runs, so that nothing would change even if one were allowed."""
     ns = chart_rbac.namespace
-    workload = module_tmp / "replace-workload.yaml"
-    workload.write_text(yaml.safe_dump(shop_manifest(ns)))
+    environment = module_tmp / "replace-environment.yaml"
+    environment.write_text(yaml.safe_dump(environment_manifest(f"{ns}-env")))
+    approval = module_tmp / "approval.yaml"
+    approval.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "berth.dev/v1alpha1",
+                "kind": "PromotionApproval",
+                "metadata": {"name": "self-approved", "namespace": ns},
+                "spec": {"promotion": "any", "approver": chart_rbac.user},
+            }
+        )
+    )
     attempts = {
         "list secrets cluster-wide": ["get", "secrets", "-A"],
         "list secrets in a namespace": ["get", "secrets", "-n", ns],
@@ -564,7 +575,15 @@ def test_the_api_server_refuses_the_real_requests(chart_rbac: ChartRbac, module_
             f"--serviceaccount={ns}:{chart_rbac.service_account}",
             "--dry-run=server",
         ],
-        "update a Workload (its spec)": ["replace", "-f", str(workload), "--dry-run=server"],
+        # A Workload's spec is written only as a Promotion's target; an Environment's never.
+        "update an Environment (its spec)": [
+            "replace",
+            "-f",
+            str(environment),
+            "--dry-run=server",
+        ],
+        # The operator never approves a promotion itself.
+        "approve a promotion": ["create", "-f", str(approval), "--dry-run=server"],
         "read a Pod": ["get", "pod", "x", "-n", ns],
     }
     for what, args in attempts.items():

@@ -568,7 +568,11 @@ def test_a_sharded_replica_needs_only_the_charts_rbac(
     workload_ns = f"{release}-wl"
     replica: OperatorProcess | None = None
     try:
+        # The operator's, and the three for people (promoter, approver, Environment viewer).
         assert sorted(d["kind"] for d in docs) == [
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
             "ClusterRole",
             "ClusterRoleBinding",
             "Role",

@@ -104,6 +104,9 @@ def test_a_revision_is_due_once_per_ready_generation() -> None:
     recorded = {"name": "checkout-r1", "number": 1, "workloadGeneration": 2}
     assert not due(body(revision=recorded))
     assert due(body(generation=3, observed=3, revision=recorded))
+    deleting = body()
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert not due(deleting)
 
 
 def pod(*containers: ContainerSummary, deleting: bool = False) -> PodSummary:

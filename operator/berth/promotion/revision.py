@@ -48,10 +48,12 @@ def is_ready_at(workload: Mapping[str, Any], generation: int | None = None) -> b
 
 
 def due(workload: Mapping[str, Any]) -> bool:
-    """Is the Workload's generation Ready and not yet recorded (nor matched to a revision)?"""
-    generation = (workload.get("metadata") or {}).get("generation")
+    """Is the Workload's generation Ready and not yet recorded (nor matched to a revision)?
+    A Workload being deleted is due nothing."""
+    meta = workload.get("metadata") or {}
     recorded = ((workload.get("status") or {}).get("revision") or {}).get("workloadGeneration")
-    return is_ready_at(workload) and recorded != generation
+    deleting = bool(meta.get("deletionTimestamp"))
+    return is_ready_at(workload) and recorded != meta.get("generation") and not deleting
 
 
 def revision_name(workload: str, number: int) -> str:
