@@ -894,6 +894,13 @@ def can_i(cluster: ClusterAccess, sa: str, verb: str, resource: str, namespace: 
 # (verb, resource) the operator's ServiceAccount must be allowed, then refused.
 ALLOWED = [
     ("watch", "workloads.berth.dev"),
+    # A Promotion's target Workload; revisions; Promotions and their approvals.
+    ("create", "workloads.berth.dev"),
+    ("update", "workloads.berth.dev"),
+    ("create", "workloadrevisions.berth.dev"),
+    ("watch", "promotions.berth.dev"),
+    ("patch", "promotions.berth.dev/status"),
+    ("watch", "promotionapprovals.berth.dev"),
     ("patch", "workloads.berth.dev"),
     ("patch", "workloads.berth.dev/status"),
     ("update", "workloads.berth.dev/finalizers"),
@@ -919,10 +926,11 @@ REFUSED = [
     ("create", "secrets"),
     ("update", "secrets"),
     ("delete", "secrets"),
-    ("update", "workloads.berth.dev"),
     ("update", "environments.berth.dev"),
     ("delete", "environments.berth.dev"),
-    ("create", "workloads.berth.dev"),
+    ("update", "workloadrevisions.berth.dev"),
+    ("create", "promotionapprovals.berth.dev"),
+    ("update", "promotions.berth.dev"),
     ("create", "postgresqlinstances.platform.acme.dev"),  # rbac.claims is empty by default
     ("delete", "namespaces"),
     ("create", "pods"),
