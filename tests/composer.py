@@ -16,8 +16,10 @@ touches claims and the Secrets they name.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +52,19 @@ class TestOnlyComposer:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     errors: list[str] = field(default_factory=list)
+    # While held, it composes nothing: a test plays Crossplane by hand meanwhile.
+    _held: threading.Event = field(default_factory=threading.Event)
+    _pass: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Compose nothing until the block ends (a pass under way finishes first)."""
+        with self._pass:
+            self._held.set()
+        try:
+            yield
+        finally:
+            self._held.clear()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="test-only-composer", daemon=True)
@@ -64,25 +79,28 @@ class TestOnlyComposer:
         custom = k8s.CustomObjectsApi(self.api)
         core = k8s.CoreV1Api(self.api)
         while not self._stop.is_set():
-            for kind in self.kinds:
-                try:
-                    claims = custom.list_cluster_custom_object(
-                        kind.group, kind.version, kind.plural
-                    )
-                except ApiException as err:
-                    if err.status != 404:  # the claim CRD is not installed (yet)
-                        self.errors.append(f"list {kind.plural}: {err.status} {err.reason}")
-                    continue
-                for claim in claims.get("items", []):
-                    try:
-                        self._compose(custom, core, kind, claim)
-                    except ApiException as err:
-                        # 403: the claim's namespace is terminating; 404/409: raced a change.
-                        if err.status not in (403, 404, 409):
-                            self.errors.append(
-                                f"{kind.plural}/{claim['metadata']['name']}: {err.reason}"
-                            )
+            with self._pass:
+                if not self._held.is_set():
+                    self._compose_all(custom, core)
             self._stop.wait(self.interval)
+
+    def _compose_all(self, custom: k8s.CustomObjectsApi, core: k8s.CoreV1Api) -> None:
+        for kind in self.kinds:
+            try:
+                claims = custom.list_cluster_custom_object(kind.group, kind.version, kind.plural)
+            except ApiException as err:
+                if err.status != 404:  # the claim CRD is not installed (yet)
+                    self.errors.append(f"list {kind.plural}: {err.status} {err.reason}")
+                continue
+            for claim in claims.get("items", []):
+                try:
+                    self._compose(custom, core, kind, claim)
+                except ApiException as err:
+                    # 403: the claim's namespace is terminating; 404/409: raced a change.
+                    if err.status not in (403, 404, 409):
+                        self.errors.append(
+                            f"{kind.plural}/{claim['metadata']['name']}: {err.reason}"
+                        )
 
     def _compose(
         self,

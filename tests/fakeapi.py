@@ -226,8 +226,11 @@ class FakeApi(KubeClient):
 
     # -- arranging state (no request, nothing recorded) --------------------------------------
 
-    def add(self, obj: Mapping[str, Any], *, manager: str = "kubectl") -> dict[str, Any]:
-        """Store an object as if someone (``manager``) had created it; returns it."""
+    def add(
+        self, obj: Mapping[str, Any], *, manager: str = "kubectl", operation: str = "Update"
+    ) -> dict[str, Any]:
+        """Store an object as if someone (``manager``, by ``operation``) had created it;
+        returns it."""
         body = _copy(obj)
         info = self._kinds[(body["apiVersion"], body["kind"])]
         meta = body.setdefault("metadata", {})
@@ -239,7 +242,9 @@ class FakeApi(KubeClient):
         self._stamp_new(body)
         if manager and not meta.get("managedFields"):
             meta["managedFields"] = [
-                _managed_entry(manager, "Update", body["apiVersion"], _fieldset(body), self._time())
+                _managed_entry(
+                    manager, operation, body["apiVersion"], _fieldset(body), self._time()
+                )
             ]
         self.objects[key] = body
         return _copy(body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -24,6 +25,20 @@ def poll_until(predicate: Callable[[], T], timeout: float, interval: float = 0.2
         if last or time.monotonic() >= deadline:
             return last
         time.sleep(interval)
+
+
+async def wait_for_async(
+    predicate: Callable[[], T], seconds: float, what: str, interval: float = 0.05
+) -> T:
+    """``wait_for`` for a test that runs in an event loop: the loop goes on meanwhile."""
+    deadline = time.monotonic() + seconds
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}; last: {last!r}")
+        await asyncio.sleep(interval)
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:

@@ -29,9 +29,7 @@ real request (server-side dry run, so nothing changes even if it were allowed).
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,17 +43,24 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from tests.clusterharness import BIN_DIR, REPO_ROOT, ClusterAccess, kubectl_binary
+from tests.chartrbac import (  # re-exported: other modules read them from here
+    CLAIM_GROUP,
+    EXAMPLE_CLAIMS,
+    RBAC_KINDS,
+    ChartRbac,
+    apply_docs,
+    helm_template,
+    run_kubectl,
+    token_kubeconfig,
+)
+from tests.clusterharness import REPO_ROOT, ClusterAccess
 from tests.composer import EXAMPLE_KINDS, TestOnlyComposer
 from tests.e2e.conftest import OperatorProcess, start_operator
 from tests.kubeutil import Berth, poll_until, wait_for
 
-CHART = REPO_ROOT / "charts" / "berth"
 EXAMPLES = REPO_ROOT / "examples"
-CLAIM_GROUP, CLAIM_VERSION = "platform.acme.dev", "v1alpha1"
-EXAMPLE_CLAIMS = {"apiGroup": CLAIM_GROUP, "resources": sorted(k.plural for k in EXAMPLE_KINDS)}
+CLAIM_VERSION = "v1alpha1"
 FINALIZER = "berth.dev/cleanup"
-RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 # Lines in the operator's log that say the API server refused it something.
 # (Berth's own ApiError reads "403 Forbidden: ...", kopf's APIForbiddenError alike.)
 REFUSAL = re.compile(r"forbidden", re.IGNORECASE)
@@ -63,54 +68,6 @@ FAILED_WORKLOAD = re.compile(r"reconcile of workload (?P<namespace>[^/\s]*)/\S+ 
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def run_kubectl(
-    kubeconfig: Path, *args: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(kubectl_binary()), "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def helm_template(
-    tmp: Path, release: str, namespace: str, values: dict[str, Any]
-) -> list[dict[str, Any]]:
-    helm = BIN_DIR / "helm"
-    if not helm.exists():
-        pytest.fail(f"{helm} is missing: run `make tools` first", pytrace=False)
-    values_path = tmp / f"values-{release}.yaml"
-    values_path.write_text(yaml.safe_dump(values))
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
-        env[name] = str(tmp / "helm" / name.lower())
-    proc = subprocess.run(
-        [
-            str(helm),
-            "template",
-            release,
-            str(CHART),
-            "--namespace",
-            namespace,
-            "-f",
-            str(values_path),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
-
-
-def apply_docs(cluster: ClusterAccess, tmp: Path, docs: list[dict[str, Any]]) -> None:
-    path = tmp / f"apply-{uuid.uuid4().hex[:6]}.yaml"
-    path.write_text(yaml.safe_dump_all(docs))
-    cluster.kubectl("apply", "--server-side", "--field-manager=berth-rbac-test", "-f", str(path))
 
 
 def create_namespace(core: k8s.CoreV1Api, name: str) -> None:
@@ -132,61 +89,6 @@ def delete_namespace(core: k8s.CoreV1Api, name: str) -> None:
     except ApiException as err:
         if err.status != 404:
             raise
-
-
-def token_kubeconfig(cluster: ClusterAccess, token: str, path: Path) -> Path:
-    """A kubeconfig with the test cluster's server and CA, and only this bearer token."""
-    admin = yaml.safe_load(cluster.kubeconfig.read_text())
-    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
-    server = dict(
-        next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])["cluster"]
-    )
-    ca = server.get("certificate-authority")
-    if ca and not Path(ca).is_absolute():
-        server["certificate-authority"] = str((cluster.kubeconfig.parent / ca).resolve())
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "berth-test", "cluster": server}],
-        "users": [{"name": "berth-operator", "user": {"token": token}}],
-        "contexts": [
-            {
-                "name": "berth-operator",
-                "context": {"cluster": "berth-test", "user": "berth-operator"},
-            }
-        ],
-        "current-context": "berth-operator",
-    }
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
-
-
-@dataclass(frozen=True)
-class ChartRbac:
-    release: str
-    namespace: str  # the release's, where its ServiceAccount lives
-    service_account: str
-    kubeconfig: Path  # holding a token of that ServiceAccount
-    docs: list[dict[str, Any]]
-
-    @property
-    def user(self) -> str:
-        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
-
-    def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """kubectl as the ServiceAccount, with its token."""
-        return run_kubectl(self.kubeconfig, *args)
-
-    def can_i(self, verb: str, resource: str, *where: str) -> bool:
-        resource, _, subresource = resource.partition("/")
-        args = ["auth", "can-i", verb, resource, *where]
-        if subresource:
-            args.append(f"--subresource={subresource}")
-        proc = self.kubectl(*args)
-        answer = proc.stdout.strip().splitlines()[:1]
-        assert answer in (["yes"], ["no"]), f"kubectl {' '.join(args)}: {proc.stdout}{proc.stderr}"
-        return answer == ["yes"]
 
 
 def delete_cluster_scoped(cluster: ClusterAccess, docs: list[dict[str, Any]]) -> None:
@@ -295,7 +197,7 @@ def rbac_operator(
     chart_rbac: ChartRbac, crds: None, claim_crds: None, module_tmp: Path
 ) -> Iterator[OperatorProcess]:
     """A second operator, with nothing but the ServiceAccount's token."""
-    running = start_operator(chart_rbac.kubeconfig, module_tmp / "rbac-operator.log", resync=10)
+    running = start_operator(chart_rbac, module_tmp / "rbac-operator.log", resync=10)
     try:
         yield running
     finally:
@@ -434,13 +336,16 @@ MAY = [
     ("patch", "deployments.apps", "-n", "team-x"),
     ("delete", "services", "-n", "team-x"),
     ("patch", "configmaps", "-n", "team-x"),
-    # claims (rbac.claims) and template objects (rbac.templateResources)
+    # claims (rbac.claims: watched by Berth's label, so a claim's change wakes its
+    # Workloads) and template objects (rbac.templateResources: listed by the sweep)
     *(
         (verb, f"{plural}.{CLAIM_GROUP}", "-n", "team-x")
         for plural in EXAMPLE_CLAIMS["resources"]
-        for verb in ("get", "create", "patch", "delete")
+        for verb in ("get", "list", "watch", "create", "patch", "delete")
     ),
+    ("watch", f"postgresqlinstances.{CLAIM_GROUP}", "-A"),
     ("create", "persistentvolumeclaims", "-n", "team-x"),
+    ("list", "persistentvolumeclaims", "-n", "team-x"),
     ("patch", "ingresses.networking.k8s.io", "-n", "team-x"),
     ("delete", "ingresses.networking.k8s.io", "-n", "team-x"),
     # a connection Secret's keys, by name
@@ -450,6 +355,8 @@ MAY = [
     ("create", "namespaces", "-A"),
     ("patch", "namespaces", "-A"),
     ("create", "events", "-n", "team-x"),
+    # a repeated Event counts up on the one posted
+    ("patch", "events", "-n", "team-x"),
     # promotion: the target Workload written (created, or replaced on a resourceVersion),
     # revisions recorded and collected, Promotions and approvals watched, a Promotion's
     # status; the ServiceAccount's pull Secrets
@@ -505,11 +412,12 @@ MAY_NOT = [
     ("create", "clusterprovisioners.berth.dev", "-A"),
     ("patch", "clusterprovisioners.berth.dev", "-A"),
     ("delete", "clusterprovisioners.berth.dev", "-A"),
-    # children by apply only; claims by name, never listed or watched
+    # children by apply only; claims never updated, template objects never watched
     ("update", "deployments.apps", "-n", "team-x"),
     ("patch", "deployments.apps/scale", "-n", "team-x"),
-    ("list", f"postgresqlinstances.{CLAIM_GROUP}", "-n", "team-x"),
-    ("watch", f"postgresqlinstances.{CLAIM_GROUP}", "-A"),
+    ("update", f"postgresqlinstances.{CLAIM_GROUP}", "-n", "team-x"),
+    ("watch", "persistentvolumeclaims", "-n", "team-x"),
+    ("delete", "events", "-n", "team-x"),
     # revisions never changed; Promotions and approvals are people's, never written
     # (but a Promotion's status); ServiceAccounts read by name only
     ("update", "workloadrevisions.berth.dev", "-n", "team-x"),

@@ -148,7 +148,8 @@ CLUSTER_RULES = (
     | grant("berth.dev", "environments/status", "patch")
     | grant("", "namespaces", "get create patch")
     | grant("apiextensions.k8s.io", "customresourcedefinitions", "get list watch")
-    | grant("", "events", "create")
+    # A repeated Event counts up: a merge patch of the one posted.
+    | grant("", "events", "create patch")
 )
 WORKLOAD_RULES = (
     # kopf's index and watch, the finalizer by server-side apply (never "update"), and
@@ -164,8 +165,9 @@ WORKLOAD_RULES = (
     # A Workload's Pods, watched (label-filtered) for their failures: nothing more.
     | grant("", "pods", "list watch")
     # The default rbac.templateResources: volumes and routes of template provisioners.
-    | grant("", "persistentvolumeclaims", "get create patch delete")
-    | grant("networking.k8s.io", "ingresses", "get create patch delete")
+    # (listed by Berth's labels: the sweep of what a crash left behind)
+    | grant("", "persistentvolumeclaims", "get list create patch delete")
+    | grant("networking.k8s.io", "ingresses", "get list create patch delete")
     # Promotion: a Promotion's target Workload written (created, or replaced on the
     # resourceVersion its checks saw); revisions recorded, listed and collected; the
     # Promotions and approvals indexed, a Promotion's status; the ServiceAccount read by
@@ -188,8 +190,11 @@ PEOPLE_ROLES = {
         "berth.dev", "environments clusterprovisioners", "get list watch"
     ),
 }
+# Claims are watched (by Berth's label): their changes wake their Workloads.
 CLAIM_RULES = grant(
-    "platform.acme.dev", " ".join(EXAMPLE_CLAIMS["resources"]), "get create patch delete"
+    "platform.acme.dev",
+    " ".join(EXAMPLE_CLAIMS["resources"]),
+    "get list watch create patch delete",
 )
 KOPF_NAMESPACES = grant("", "namespaces", "list watch")
 CLUSTER_PEERING = grant("kopf.dev", "clusterkopfpeerings", "get list watch patch")
@@ -368,8 +373,8 @@ RBAC_CASES: dict[str, tuple[dict[str, Any] | None, dict[str, set[tuple[str, str,
         {
             f"ClusterRole/{RELEASE}": CLUSTER_RULES
             | WORKLOAD_RULES
-            - grant("", "persistentvolumeclaims", "get create patch delete")
-            - grant("networking.k8s.io", "ingresses", "get create patch delete")
+            - grant("", "persistentvolumeclaims", "get list create patch delete")
+            - grant("networking.k8s.io", "ingresses", "get list create patch delete")
         },
     ),
 }

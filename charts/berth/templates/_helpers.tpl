@@ -165,24 +165,24 @@ per namespace when operator.namespaces is set.
 {{- with .Values.rbac.templateResources }}
 # Objects that template provisioners render (rbac.templateResources; their Deployments,
 # Services and ConfigMaps fall under the rules above): read by name, server-side
-# applied ("create" for an apply that creates, "patch", dry-run applies), and deleted
-# or unlabelled (a merge patch) as the deletion policy says. Never listed or watched:
-# Berth knows them by name, from the Workload's status.
+# applied ("create" for an apply that creates, "patch", dry-run applies), deleted or
+# unlabelled (a merge patch) as the deletion policy says, and listed by Berth's labels
+# to find what a crash left behind (the sweep). Never watched.
 {{- range . }}
 - apiGroups: [{{ .apiGroup | quote }}]
   resources: {{ toJson .resources }}
-  verbs: ["get", "create", "patch", "delete"]
+  verbs: ["get", "list", "create", "patch", "delete"]
 {{- end }}
 {{- end }}
 {{- with .Values.rbac.claims }}
-# Crossplane claims that crossplane provisioners create (rbac.claims): read by name to
-# follow their conditions, server-side applied, and deleted or unlabelled (a merge
-# patch) as the deletion policy says. Never listed or watched: Berth polls them by
-# name while they are not Ready.
+# Crossplane claims that crossplane provisioners create (rbac.claims): read by name,
+# server-side applied, deleted or unlabelled (a merge patch) as the deletion policy
+# says, and listed and watched by Berth's managed-by label: a claim's change wakes its
+# Workloads (no polling), and the sweep finds what a crash left behind.
 {{- range . }}
 - apiGroups: [{{ .apiGroup | quote }}]
   resources: {{ toJson .resources }}
-  verbs: ["get", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 {{- end }}
 {{- end }}
 {{- end }}

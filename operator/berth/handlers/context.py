@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from berth.clock import Clock
 from berth.handlers.cache import Cache
 from berth.handlers.catalogue import Catalogue
+from berth.handlers.dependents import ClaimWatch, Dependents
+from berth.handlers.refusals import RefusalMemory
 from berth.kube.client import KubeClient
 from berth.kube.events import EventRecorder
 from berth.provision import ClaimRef
@@ -90,6 +92,12 @@ class Context:
     namespaces: tuple[str, ...] = ()
     # Environment name -> when (clock.monotonic) its status was last written.
     environment_status_written: dict[str, float] = field(default_factory=dict)
+    # What the API server refused each Workload for good, not to be sent again.
+    refusals: RefusalMemory = field(default_factory=RefusalMemory)
+    # Which Workloads read which others (templates' ``workloads``): who is woken by whom.
+    dependents: Dependents = field(default_factory=Dependents)
+    # The claim kinds in use, and their watches (none in a unit test's Runtime).
+    claims: ClaimWatch = field(default_factory=ClaimWatch)
     # Resolves image tags to digests at registries, for revisions whose Pods did not
     # report one (one HTTP session for the process; closed at shutdown).
     registry: Resolver = field(default_factory=Resolver)

@@ -22,16 +22,28 @@ from berth.clock import Clock, SystemClock
 from berth.coordination.peering import Peering
 from berth.coordination.sharding import Sharder, ShardLost
 from berth.coordination.shards import shard_of
+from berth.handlers import wakeups
 from berth.handlers.cache import Cache
 from berth.handlers.config import OperatorConfig
 from berth.handlers.context import AfterClaimCreated, Context, ProvisioningState
+from berth.handlers.dependents import ClaimWatch
 from berth.handlers.keys import EnvironmentKey, Key, WorkloadKey
 from berth.handlers.queue import WorkQueue
 from berth.kube.client import ApiError, KubeClient
 from berth.kube.events import EventRecorder
+from berth.kube.informer import Informers, WatchSpec
 
 log = logging.getLogger("berth")
 GAUGE_SECONDS = 5.0
+
+
+def _claims_unwatched(spec: WatchSpec, err: Exception) -> None:
+    log.warning(
+        "cannot watch claims %s (%s): their Workloads look at them every few seconds instead",
+        spec.describe(),
+        err,
+    )
+
 
 # A reconciler of one kind: given the Context and a key of its kind (Key.kind), it says
 # when to look again (None: only when an event says so).
@@ -55,6 +67,9 @@ class Runtime:
     peering: Peering | None = None
     # A test's hook (tests/statuscheck.py); None in production.
     after_claim_created: AfterClaimCreated | None = None
+    # Watch the claim kinds in use (berth.handlers.dependents.ClaimWatch); a unit test's
+    # Runtime, over an API that cannot stream, does not.
+    watch_claims: bool = False
     context: Context = field(init=False)
     # Times each Workload's new generation to observed and to Ready (berth.metrics).
     generations: metrics.GenerationClock = field(default_factory=metrics.GenerationClock)
@@ -70,6 +85,22 @@ class Runtime:
             provisioning=ProvisioningState(after_claim_created=self.after_claim_created),
             namespaces=self.config.namespaces,
         )
+        if self.watch_claims:
+            self.context.claims = ClaimWatch(
+                Informers(self.client, self._on_claim, on_error=_claims_unwatched),
+                namespaces=self.config.namespaces,
+            )
+
+    def _on_claim(self, spec: WatchSpec, type_: str, claim: dict[str, Any]) -> None:
+        """A claim changed: the Workloads it serves look at it now."""
+        for key in wakeups.users_of_claim(self.cache, claim):
+            self.queue.add(key)
+
+    async def forget_workload(self, key: WorkloadKey) -> None:
+        """A Workload is gone: nothing is remembered of it any more."""
+        self.context.refusals.forget(key)
+        self.context.dependents.forget(key)
+        await self.context.claims.forget(key)
 
     def start_sharding(self) -> None:
         """Start keeping the shards' Leases (with --shards), at once: not only when the
@@ -99,6 +130,8 @@ class Runtime:
             # cancel them mid-request: a request cancelled here could still land on the
             # server after the shard went to another replica.
             await self.sharder.stop_writing()
+        if self.context.claims.informers is not None:
+            await self.context.claims.informers.stop()
         tasks = [*self._tasks, *([self._sharding] if self._sharding else [])]
         for task in tasks:
             task.cancel()

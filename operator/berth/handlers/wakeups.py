@@ -15,7 +15,9 @@ from pydantic import ValidationError
 from berth.api import Environment
 from berth.handlers.cache import Cache
 from berth.handlers.catalogue import Catalogue
+from berth.handlers.dependents import Dependents, seen_of
 from berth.handlers.keys import PromotionKey, WorkloadKey
+from berth.names import RESOURCE_LABEL, WORKLOAD_LABEL
 from berth.promotion.progress import finished
 from berth.provision import cluster_provisioner_name, serves_environment
 from berth.provision.identity import identities_of_spec, identity_of_entry
@@ -102,6 +104,36 @@ def workloads_of_environment(cache: Cache, body: Mapping[str, Any]) -> list[Work
         WorkloadKey(wl["metadata"]["namespace"], wl["metadata"]["name"])
         for wl in cache.workloads_in(namespace)
     ]
+
+
+def readers_of(
+    dependents: Dependents, body: Mapping[str, Any], *, deleted: bool
+) -> list[WorkloadKey]:
+    """The Workloads whose templates read this Workload (``workloads``: service-port waits
+    for it) and saw it otherwise than it is now: it appeared, its spec changed, or it
+    went. Its status changing wakes nobody."""
+    meta = body["metadata"]
+    now = None if deleted else seen_of(body)
+    return dependents.woken_by(meta["namespace"], meta["name"], now)
+
+
+def users_of_claim(cache: Cache, claim: Mapping[str, Any]) -> list[WorkloadKey]:
+    """The Workloads a claim serves: the one its inventory label names, or — shared by
+    ``id`` — every Workload of its namespace that asks for its resource."""
+    meta = claim.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "")
+    labels = meta.get("labels") or {}
+    owner = labels.get(WORKLOAD_LABEL)
+    if owner:
+        return [WorkloadKey(namespace, str(owner))]
+    identity = labels.get(RESOURCE_LABEL)
+    if not identity:
+        return []
+    return sorted(
+        WorkloadKey(namespace, wl["metadata"]["name"])
+        for wl in cache.workloads_in(namespace)
+        if identity in identities_of_spec(wl["metadata"]["name"], wl.get("spec")).values()
+    )
 
 
 def promotions_of_target(cache: Cache, workload: Mapping[str, Any]) -> list[PromotionKey]:

@@ -77,6 +77,8 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
         qps=config.qps,
         burst=config.burst,
         on_write=metrics.record_write,
+        on_write_failure=metrics.record_write_failure,
+        on_forbidden=forbidden,
         on_throttle=metrics.record_throttle,
         on_limit=metrics.record_limit,
         # With shards, every write of a reconcile is checked against the shard's Lease.
@@ -89,6 +91,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
         client=client,
         sharder=sharder,
         peering=peering,
+        watch_claims=True,
         # A test's hook (tests/statuscheck.py); production passes none.
         after_claim_created=memo.get("after_claim_created"),
     )
@@ -98,6 +101,13 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     runtime.reconcilers["promotion"] = promotion.reconcile
     memo.runtime = runtime
     runtime.start_sharding()
+
+
+def forbidden(verb: str, resource: str, message: str) -> None:
+    """A 403: never silent, whoever asked (an Event's patch as much as a child's apply).
+    The reconcile that made the request reports it too where it concerns a Workload."""
+    log.warning("the API server forbids the operator to %s %s: %s", verb, resource, message)
+    metrics.record_forbidden(verb, resource.split(" ", 1)[0])
 
 
 def gates(config: OperatorConfig) -> tuple[Sharder | None, Peering | None]:
@@ -274,9 +284,11 @@ async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs
     runtime = _woken(memo, kwargs)
     echo = event["type"] != "DELETED" and runtime.cache.own_echo(body)
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    if event["type"] == "DELETED":
+    deleted = event["type"] == "DELETED"
+    if deleted:
         runtime.cache.forget(body)
         runtime.generations.forget(WorkloadKey(namespace, name))
+        await runtime.forget_workload(WorkloadKey(namespace, name))
     else:  # times a new generation until observed and Ready (berth.metrics)
         ours = runtime.reconciles(WorkloadKey(namespace, name))
         runtime.generations.saw(WorkloadKey(namespace, name), body, record=ours)
@@ -284,6 +296,9 @@ async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs
         runtime.enqueue(WorkloadKey(namespace, name))
     for other in wakeups.sharers(runtime.cache, body):
         runtime.enqueue(other)
+    # Those waiting for it (a service-port to it), when it appeared, changed or went.
+    for reader in wakeups.readers_of(runtime.context.dependents, body, deleted=deleted):
+        runtime.enqueue(reader)
     # Its Environment counts it: looked at as soon as its counts may be written again,
     # once for many events (counting is a walk over all Workloads).
     for env in wakeups.environments_of_workload(runtime.cache, body):

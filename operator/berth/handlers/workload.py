@@ -25,8 +25,9 @@ from berth.handlers.common import (
 from berth.handlers.context import Context
 from berth.handlers.keys import WorkloadKey
 from berth.handlers.provisioning import Provisioned, provision
+from berth.handlers.refusals import fingerprint, name_taken, refused_problem
 from berth.handlers.release import release_deleted, release_removed
-from berth.kube.children import NameConflict, ObjectKey, Refusal, sync_children
+from berth.kube.children import ObjectKey, foreign_owner, sync_children
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.problems import Problem
 from berth.reasons import Reason
@@ -36,10 +37,6 @@ from berth.render.folding import first_status_wait, only_rollout_progress
 from berth.render.status import Observed, workload_status
 
 log = logging.getLogger("berth")
-RESOURCE_POLL_SECONDS = 2.0
-# A claim that reports a failure may recover by itself (Crossplane retries): look now and
-# then, not every two seconds.
-FAILED_RESOURCE_POLL_SECONDS = 30.0
 # A child refused with 403 or 409 may be let through later (RBAC granted, a race over).
 REFUSED_RETRY_SECONDS = 15.0
 ENVIRONMENT_GRACE_SECONDS = 4.0
@@ -243,6 +240,9 @@ def gather(context: Context, key: WorkloadKey) -> Inputs | None:
     if body is None:
         return None
     env_name, env_body, problem = resolve_environment(context.cache, body)
+    # The inventory is what carries our labels; of it, only what is this Workload's
+    # (berth.kube.ownership) is its children: anyone can write labels.
+    children = [c for c in context.cache.children_of(key) if foreign_owner(c, body) is None]
     return Inputs(
         key=key,
         body=body,
@@ -250,7 +250,7 @@ def gather(context: Context, key: WorkloadKey) -> Inputs | None:
         env_name=env_name,
         env_body=env_body,
         env_problem=problem,
-        children=context.cache.children_of(key),
+        children=children,
     )
 
 
@@ -348,15 +348,28 @@ async def apply_children(context: Context, inputs: Inputs, plan: Plan) -> Applie
         return Applied(managed=inputs.children)
     body, children = plan.body, inputs.children
     before = {ObjectKey.of(c): c for c in children}
-    result = await sync_children(context.client, body, plan.rendered.manifests, children)
+    # A child refused for good is not sent again while its inputs stay the same.
+    # (The fingerprint is only worked out for a Workload that has a refusal to compare.)
+    manifests = plan.rendered.manifests
+    known = None
+    if inputs.key in context.refusals:
+        inputs_print = fingerprint(context.cache, body, inputs.env_body, manifests)
+        known = context.refusals.recall(inputs.key, inputs_print)
+    result = await sync_children(
+        context.client, body, plan.rendered.manifests, children, known_refusal=known
+    )
     applied = Applied(managed=[])
     if result.conflict is not None:
         applied.problem = name_taken(result.conflict, inputs.key.namespace)
     elif result.refused is not None:
         if result.refused.permanent:
             applied.problem = refused_problem(result.refused)
+            inputs_print = fingerprint(context.cache, body, inputs.env_body, manifests)
+            context.refusals.remember(inputs.key, inputs_print, result.refused)
         else:
             applied.retrying = refused_problem(result.refused)
+    if result.refused is None or not result.refused.permanent:
+        context.refusals.forget(inputs.key)
     for key in result.applied:
         context.cache.remember_write(before.get(key), result.current[key])
     for corrected in result.corrected:
@@ -415,41 +428,16 @@ async def update_status(
 
 
 def requeue_after(plan: Plan, applied: Applied) -> float | None:
-    """When to look again without an event saying so (None: only when one does)."""
+    """When to look again without an event saying so (None: only when one does).
+
+    Stalled on the inputs, nothing changes until the Workload, its Environment or their
+    provisioners do, and each of those wakes us; a resource that waits for another
+    Workload is woken by it, one that waits for a claim by the claim's watch. Only what
+    no watch tells of is looked at again on a timer (see ``berth.handlers.provisioning``).
+    """
     if applied.retrying is not None:
         return REFUSED_RETRY_SECONDS
-    provisioned = plan.provisioned
-    if (applied.problem or plan.problem) is not None and not provisioned.observed_failure:
-        # Stalled on the inputs: nothing changes until the Workload, its Environment or
-        # their provisioners do, and each of those wakes us. No polling.
-        return None
-    # Claims are not watched (their kinds are the Environment's to choose): while a
-    # resource is on its way, or its claim reports a failure, look again.
-    if provisioned.observed_failure:
-        return FAILED_RESOURCE_POLL_SECONDS
-    return None if provisioned.all_ready else RESOURCE_POLL_SECONDS
-
-
-def name_taken(conflict: NameConflict, namespace: str) -> Problem:
-    key = conflict.key
-    return Problem(
-        Reason.NAME_TAKEN,
-        f"{key.kind} {key.name} already exists in namespace {namespace} and belongs to "
-        f"{conflict.owner}; Berth never writes over an object it did not make for this "
-        f"Workload: rename the Workload, or remove that {key.kind}",
-    )
-
-
-def refused_problem(refusal: Refusal) -> Problem:
-    """The API server's answer, word for word, with the child it was about."""
-    key = refusal.key
-    reason = {403: Reason.CHILD_FORBIDDEN, 409: Reason.CHILD_CONFLICT}.get(
-        refusal.status, Reason.CHILD_REJECTED
-    )
-    what = "refused" if refusal.permanent else "refused (retrying)"
-    return Problem(
-        reason, f"the API server {what} {key.kind} {key.name} ({refusal.status}): {refusal.message}"
-    )
+    return plan.provisioned.look_again
 
 
 def just_created(body: Mapping[str, Any], now: datetime.datetime) -> bool:
