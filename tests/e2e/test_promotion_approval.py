@@ -26,8 +26,8 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 
 from berth.cli import main
+from tests.chartrbac import helm_template, run_kubectl, token_kubeconfig
 from tests.clusterharness import ClusterAccess
-from tests.e2e.test_rbac import helm_template, run_kubectl, token_kubeconfig
 from tests.kubeutil import GROUP, VERSION, Berth, stays, wait_for
 from tests.operatorharness import OperatorProcess
 
