@@ -90,6 +90,9 @@ BUILTIN_KINDS: tuple[tuple[str, str, str, bool], ...] = (
     ("berth.dev/v1alpha1", "ClusterProvisioner", "clusterprovisioners", False),
     ("berth.dev/v1alpha1", "Preview", "previews", True),
     ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
+    ("berth.dev/v1alpha1", "WorkloadRevision", "workloadrevisions", True),
+    ("berth.dev/v1alpha1", "Promotion", "promotions", True),
+    ("berth.dev/v1alpha1", "PromotionApproval", "promotionapprovals", True),
     ("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", False),
     ("kopf.dev/v1", "KopfPeering", "kopfpeerings", True),
 )
@@ -412,6 +415,8 @@ class FakeApi(KubeClient):
             "berth_services": ("v1", "Service"),
             "berth_configmaps": ("v1", "ConfigMap"),
             cache_module.PODS_INDEX: ("v1", "Pod"),
+            cache_module.PROMOTIONS_INDEX: ("berth.dev/v1alpha1", "Promotion"),
+            cache_module.APPROVALS_INDEX: ("berth.dev/v1alpha1", "PromotionApproval"),
         }
         result: dict[str, dict[Any, list[Any]]] = {}
         for index, (api_version, kind) in sources.items():

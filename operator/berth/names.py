@@ -90,6 +90,21 @@ OUTPUTS_ANNOTATION: Final = "berth.dev/outputs"
 # entities Berth gives Backstage (a Backstage entity reference such as group:payments).
 OWNER_ANNOTATION: Final = "berth.dev/owner"
 
+# -- promotion (berth.promotion, handlers.promotion, cli.promote) ----------------------------
+
+# On a Workload a Promotion wrote, value "<namespace>/<name>" of that Promotion: the
+# revision recorded when the Workload becomes Ready names it in its history.
+PROMOTION_ANNOTATION: Final = "berth.dev/promotion"
+# On a Workload a Promotion (or `berth promote --write`) wrote, value
+# "<namespace>/<name>" of the WorkloadRevision it came from.
+PROMOTED_REVISION_ANNOTATION: Final = "berth.dev/promoted-revision"
+# The field manager of a Promotion's writes to its target Workload (not FIELD_MANAGER:
+# the Workload's spec is the user's, and managedFields say a promotion wrote it).
+PROMOTION_FIELD_MANAGER: Final = "berth-promotion"
+# The field manager of a Workload's status.revision and status.history: apart from the
+# rest of its status, which the Workload's reconcile applies whole (FIELD_MANAGER).
+REVISION_FIELD_MANAGER: Final = "berth-revisions"
+
 # -- labels of the sharding Leases (coordination.sharding) ---------------------------------------
 
 # On every Lease of sharded replicas, value "shard" or "member": the replicas list their
@@ -118,9 +133,6 @@ SCORE_SERVICE_NAME_ANNOTATION: Final = "k8s.score.dev/service-name"
 DEFAULT_IMAGE_DOMAIN: Final = "docker.io"
 # The path an image reference with neither registry nor namespace is read under.
 DEFAULT_IMAGE_NAMESPACE: Final = "library"
-# Argo CD's default tracking label (value: the Application): a preview's copy of a base
-# Workload never takes it, or Argo CD would count the copy as the base's (preview.copies).
-ARGOCD_INSTANCE_LABEL: Final = "app.kubernetes.io/instance"
 # Backstage's Kubernetes plugin finds an entity's objects by this label, value the
 # component's id (render.labels.component_id): on every child of a Workload, its Pod
 # template included. The same key, as a Score annotation, names another component, and
@@ -130,6 +142,13 @@ BACKSTAGE_KUBERNETES_ID: Final = "backstage.io/kubernetes-id"
 # find the objects by this label selector instead (a provisioned resource's).
 BACKSTAGE_KUBERNETES_NAMESPACE: Final = "backstage.io/kubernetes-namespace"
 BACKSTAGE_LABEL_SELECTOR: Final = "backstage.io/kubernetes-label-selector"
+# Argo CD's marks on an object it syncs from git: the tracking annotation (its default
+# tracking method) and the instance label (its label tracking method; Helm sets it too).
+# A Promotion does not write a Workload that carries either (berth.promotion.preflight);
+# a preview's copy of a base Workload never takes the label, or Argo CD would count the
+# copy as the base's (preview.copies).
+ARGOCD_TRACKING_ANNOTATION: Final = "argocd.argoproj.io/tracking-id"
+ARGOCD_INSTANCE_LABEL: Final = "app.kubernetes.io/instance"
 # kubectl's copy of the last applied object: the watch cache drops it (handlers.cache).
 LAST_APPLIED_ANNOTATION: Final = "kubectl.kubernetes.io/last-applied-configuration"
 

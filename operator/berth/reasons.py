@@ -185,6 +185,28 @@ class Reason(StrEnum):
     PROGRESSING = "Progressing"
     # On Stalled=False while a refused write is retried (ChildForbidden, ChildConflict...).
     RETRYING = "Retrying"
+    # -- revisions (berth.promotion, handlers.revisions) --
+    # On a Workload's Event: a new generation became Ready and was recorded as a revision.
+    REVISION_RECORDED = "RevisionRecorded"
+    # -- promotions (berth.promotion, handlers.promotion), on Promotions --
+    # Ready=True: the target Workload is Ready at the promoted revision.
+    PROMOTED = "Promoted"
+    # The source Workload has no revision yet: none of its generations became Ready.
+    NO_READY_REVISION = "NoReadyRevision"
+    # spec.revision names a revision the source Workload does not have (or no longer has).
+    REVISION_NOT_FOUND = "RevisionNotFound"
+    # The Workload to promote does not exist in the source Environment.
+    WORKLOAD_NOT_FOUND = "WorkloadNotFound"
+    # The target Environment does not accept promotions from the source (spec.promotion.from).
+    PROMOTION_PATH_NOT_ALLOWED = "PromotionPathNotAllowed"
+    # The target Environment requires an approval and none is there yet.
+    AWAITING_APPROVAL = "AwaitingApproval"
+    # The target Workload is synced from git (Argo CD): the promotion does not write it.
+    MANAGED_BY_GIT_OPS = "ManagedByGitOps"
+    # The target Workload was changed by someone else before it became Ready.
+    SUPERSEDED = "Superseded"
+    # The Promotion's own spec cannot be acted on (e.g. the target is not its namespace's).
+    INVALID_PROMOTION = "InvalidPromotion"
     # -- Events only (handlers) --
     # Berth set right a child someone else changed.
     DRIFT_CORRECTED = "DriftCorrected"

@@ -40,6 +40,9 @@ def crds(cluster: ClusterAccess) -> None:
         "crd/workloads.berth.dev",
         "crd/environments.berth.dev",
         "crd/clusterprovisioners.berth.dev",
+        "crd/workloadrevisions.berth.dev",
+        "crd/promotions.berth.dev",
+        "crd/promotionapprovals.berth.dev",
     )
     install_admission_policies(cluster)
 

@@ -152,10 +152,16 @@ def chart_rbac(
             if d["kind"] in RBAC_KINDS
             or (d["kind"] in ADMISSION_KINDS and d["metadata"]["name"].startswith(release))
         ]
+        # The operator's ClusterRole and its binding; the roles for people, which the
+        # chart binds to no one: preview editors' and requesters', the promotion
+        # approver's, promoter's and Environment viewer's.
         assert sorted(d["kind"] for d in docs if d["kind"] in RBAC_KINDS) == [
-            "ClusterRole",  # the operator's
-            "ClusterRole",  # preview editors'
-            "ClusterRole",  # preview requesters'
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
             "ClusterRoleBinding",
             "ServiceAccount",
         ]
@@ -377,6 +383,17 @@ MAY = [
     ("create", "workloads.berth.dev", "-n", "team-x"),
     ("delete", "namespaces", "-A"),
     ("create", "rolebindings.rbac.authorization.k8s.io", "-n", "team-x"),
+    # promotion: the target Workload written (created, or replaced on a resourceVersion),
+    # revisions recorded and collected, Promotions and approvals watched, a Promotion's
+    # status; the ServiceAccount's pull Secrets
+    ("update", "workloads.berth.dev", "-n", "team-x"),
+    ("create", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("list", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("delete", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("watch", "promotions.berth.dev", "-A"),
+    ("watch", "promotionapprovals.berth.dev", "-A"),
+    ("patch", "promotions.berth.dev/status", "-n", "team-x"),
+    ("get", "serviceaccounts", "-n", "team-x"),
 ]
 
 MAY_NOT = [
@@ -412,8 +429,8 @@ MAY_NOT = [
     ("create", "serviceaccounts/token", "-n", "team-x"),
     ("create", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
     ("delete", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
-    # Workloads, Environments and Previews: written by apply only, never updated
-    ("update", "workloads.berth.dev", "-n", "team-x"),
+    # Environments and Previews: written by apply only, never updated (a Workload is
+    # updated only as a Promotion's target, on a resourceVersion)
     ("update", "environments.berth.dev", "-A"),
     ("update", "previews.berth.dev", "-n", "team-x"),
     ("create", "previews.berth.dev", "-n", "team-x"),
@@ -438,6 +455,16 @@ MAY_NOT = [
     ("update", BINDINGS, "-A"),
     ("patch", BINDINGS, "-A"),
     ("create", "validatingwebhookconfigurations.admissionregistration.k8s.io", "-A"),
+    # revisions never changed; Promotions and approvals are people's, never written
+    # (but a Promotion's status); ServiceAccounts read by name only
+    ("update", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("patch", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("create", "promotionapprovals.berth.dev", "-n", "team-x"),
+    ("delete", "promotionapprovals.berth.dev", "-n", "team-x"),
+    ("create", "promotions.berth.dev", "-n", "team-x"),
+    ("update", "promotions.berth.dev", "-n", "team-x"),
+    ("patch", "promotions.berth.dev", "-n", "team-x"),
+    ("list", "serviceaccounts", "-A"),
     # nothing else
     ("get", "nodes", "-A"),
     ("create", "persistentvolumes", "-A"),
@@ -481,8 +508,19 @@ def test_the_api_server_refuses_the_real_requests(chart_rbac: ChartRbac, module_
     """Not only RBAC's opinion: the requests themselves fail with Forbidden. Writes are
     server-side dry runs, so that nothing would change even if one were allowed."""
     ns = chart_rbac.namespace
-    workload = module_tmp / "replace-workload.yaml"
-    workload.write_text(yaml.safe_dump(shop_manifest(ns)))
+    environment = module_tmp / "replace-environment.yaml"
+    environment.write_text(yaml.safe_dump(environment_manifest(f"{ns}-env")))
+    approval = module_tmp / "approval.yaml"
+    approval.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "berth.dev/v1alpha1",
+                "kind": "PromotionApproval",
+                "metadata": {"name": "self-approved", "namespace": ns},
+                "spec": {"promotion": "any", "approver": chart_rbac.user},
+            }
+        )
+    )
     attempts = {
         "list secrets cluster-wide": ["get", "secrets", "-A"],
         "list secrets in a namespace": ["get", "secrets", "-n", ns],
@@ -507,7 +545,15 @@ def test_the_api_server_refuses_the_real_requests(chart_rbac: ChartRbac, module_
             f"--serviceaccount={ns}:{chart_rbac.service_account}",
             "--dry-run=server",
         ],
-        "update a Workload (its spec)": ["replace", "-f", str(workload), "--dry-run=server"],
+        # A Workload's spec is written only as a Promotion's target; an Environment's never.
+        "update an Environment (its spec)": [
+            "replace",
+            "-f",
+            str(environment),
+            "--dry-run=server",
+        ],
+        # The operator never approves a promotion itself.
+        "approve a promotion": ["create", "-f", str(approval), "--dry-run=server"],
         "read a Pod": ["get", "pod", "x", "-n", ns],
     }
     for what, args in attempts.items():

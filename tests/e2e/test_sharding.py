@@ -602,10 +602,14 @@ def test_a_sharded_replica_needs_only_the_charts_rbac(
     workload_ns = f"{release}-wl"
     replica: OperatorProcess | None = None
     try:
+        # The operator's, and five for people (previews: two; promotion: three).
         assert sorted(d["kind"] for d in docs) == [
             "ClusterRole",  # the operator's
             "ClusterRole",  # preview editors'
             "ClusterRole",  # preview requesters'
+            "ClusterRole",  # promotion approvers'
+            "ClusterRole",  # promoters'
+            "ClusterRole",  # Environment viewers'
             "ClusterRoleBinding",
             "Role",
             "RoleBinding",

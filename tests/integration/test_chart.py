@@ -174,7 +174,28 @@ WORKLOAD_RULES = (
     # (listed by Berth's labels: the sweep of what a crash left behind)
     | grant("", "persistentvolumeclaims", "get list create patch delete")
     | grant("networking.k8s.io", "ingresses", "get list create patch delete")
+    # Promotion: a Promotion's target Workload written (created, or replaced on the
+    # resourceVersion its checks saw); revisions recorded, listed and collected; the
+    # Promotions and approvals indexed, a Promotion's status; the ServiceAccount read by
+    # name for its pull Secrets.
+    | grant("berth.dev", "workloads", "create update")
+    | grant("berth.dev", "workloadrevisions", "get list create delete")
+    | grant("berth.dev", "promotions promotionapprovals", "get list watch")
+    | grant("berth.dev", "promotions/status", "patch")
+    | grant("", "serviceaccounts", "get")
 )
+# The ClusterRoles for people (bound by the platform team, never by the chart).
+PEOPLE_ROLES = {
+    f"ClusterRole/{RELEASE}-promoter": grant("berth.dev", "promotions", "create get list watch")
+    | grant("berth.dev", "workloadrevisions workloads", "get list watch"),
+    f"ClusterRole/{RELEASE}-promotion-approver": grant(
+        "berth.dev", "promotionapprovals", "create get list watch"
+    )
+    | grant("berth.dev", "promotions workloadrevisions workloads", "get list watch"),
+    f"ClusterRole/{RELEASE}-environment-viewer": grant(
+        "berth.dev", "environments clusterprovisioners", "get list watch"
+    ),
+}
 # Claims are watched (by Berth's label): their changes wake their Workloads.
 CLAIM_RULES = grant(
     "platform.acme.dev",
@@ -420,25 +441,43 @@ def test_rbac_grants_exactly_what_the_operator_needs(
                     f"{doc['kind']}/{doc['metadata']['name']} has a wildcard in {field}: {rule}"
                 )
             assert not rule.get("nonResourceURLs"), rule
-    granted = rules_of(docs)
+    granted = {k: v for k, v in rules_of(docs).items() if k not in PEOPLE_ROLES}
     assert granted == expected
     for role, triples in granted.items():
         # Secrets: get by name, and nothing else — never list or watch, never a write.
         on_secrets = {t for t in triples if t[1] == "secrets"}
         assert on_secrets <= {("", "secrets", "get")}, f"{role} grants {sorted(on_secrets)}"
-        # Workloads and Environments: never "update" (Argo CD owns spec and metadata),
-        # by the operator or by whoever makes previews.
+        # Environments: never "update" (Argo CD owns spec and metadata), by the operator
+        # or by whoever makes previews. Workloads only as a Promotion's target, which is
+        # never one synced from git.
         for group, resource, verb in triples:
-            if group == "berth.dev" and resource in ("workloads", "environments"):
+            if group == "berth.dev" and resource == "environments":
                 assert verb != "update", f"{role} grants update on {resource}"
     # Secrets are read where Workloads live: bound per namespace in namespaced mode.
     if values and (values.get("operator") or {}).get("namespaces"):
         assert ("", "secrets", "get") not in granted[f"ClusterRole/{RELEASE}"]
 
 
+def test_the_roles_for_people_grant_exactly_promoting_approving_and_reading(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    docs = render(helm_env, tmp_path)
+    granted = rules_of(docs)
+    assert {k: v for k, v in granted.items() if k in PEOPLE_ROLES} == PEOPLE_ROLES
+    bindings = ("RoleBinding", "ClusterRoleBinding")
+    bound = {d["roleRef"]["name"] for d in docs if d["kind"] in bindings}
+    assert not bound & {k.split("/", 1)[1] for k in PEOPLE_ROLES}
+    policy = only(docs, "ValidatingAdmissionPolicy")
+    (rule,) = policy["spec"]["validations"]
+    assert rule["expression"] == "object.spec.approver == request.userInfo.username"
+    off = render(helm_env, tmp_path, {"promotion": {"approverPolicy": False}})
+    assert not [d for d in off if d["kind"].startswith("ValidatingAdmissionPolicy")]
+
+
 def test_every_rbac_rule_says_why() -> None:
     """Each rule in the RBAC templates follows a comment saying why it is there."""
-    for path in (CHART / "templates" / "rbac.yaml", CHART / "templates" / "_helpers.tpl"):
+    templates = CHART / "templates"
+    for path in (templates / "rbac.yaml", templates / "_helpers.tpl", templates / "promotion.yaml"):
         lines = path.read_text().splitlines()
         for i, line in enumerate(lines):
             if not line.lstrip().startswith("- apiGroups:"):
@@ -928,6 +967,13 @@ def can_i(cluster: ClusterAccess, sa: str, verb: str, resource: str, namespace: 
 # (verb, resource) the operator's ServiceAccount must be allowed, then refused.
 ALLOWED = [
     ("watch", "workloads.berth.dev"),
+    # A Promotion's target Workload; revisions; Promotions and their approvals.
+    ("create", "workloads.berth.dev"),
+    ("update", "workloads.berth.dev"),
+    ("create", "workloadrevisions.berth.dev"),
+    ("watch", "promotions.berth.dev"),
+    ("patch", "promotions.berth.dev/status"),
+    ("watch", "promotionapprovals.berth.dev"),
     ("patch", "workloads.berth.dev"),
     ("patch", "workloads.berth.dev/status"),
     ("update", "workloads.berth.dev/finalizers"),
@@ -959,8 +1005,10 @@ REFUSED = [
     ("create", "secrets"),
     ("update", "secrets"),
     ("delete", "secrets"),
-    ("update", "workloads.berth.dev"),
     ("update", "environments.berth.dev"),
+    ("update", "workloadrevisions.berth.dev"),
+    ("create", "promotionapprovals.berth.dev"),
+    ("update", "promotions.berth.dev"),
     ("create", "postgresqlinstances.platform.acme.dev"),  # rbac.claims is empty by default
     ("update", "namespaces"),
     ("create", "pods"),

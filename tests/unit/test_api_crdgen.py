@@ -187,11 +187,13 @@ def test_workload_printer_columns() -> None:
         ("URL", "string", ".status.url", 0),
         ("Age", "date", ".metadata.creationTimestamp", 0),
         ("Endpoint", "string", ".status.endpoint", 1),
+        ("Revision", "string", ".status.revision.name", 1),
     ]
     # every column reads a field the status schema has
     status = schema_of("Workload")["properties"]["status"]
     assert at(status, "replicas.summary")["type"] == "string"
     assert at(status, "url")["type"] == "string"
+    assert at(status, "revision.name")["type"] == "string"
 
 
 def status_of_environment() -> dict[str, Any]:
@@ -492,4 +494,7 @@ def test_filenames() -> None:
         "berth.dev_environments.yaml",
         "berth.dev_clusterprovisioners.yaml",
         "berth.dev_previews.yaml",
+        "berth.dev_workloadrevisions.yaml",
+        "berth.dev_promotions.yaml",
+        "berth.dev_promotionapprovals.yaml",
     ]

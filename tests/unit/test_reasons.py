@@ -104,6 +104,16 @@ WIRE = {
     "NAMESPACE_KEPT": "NamespaceKept",
     "COPY_REPLACED": "CopyReplaced",
     "COPY_RESTORED": "CopyRestored",
+    "REVISION_RECORDED": "RevisionRecorded",
+    "PROMOTED": "Promoted",
+    "NO_READY_REVISION": "NoReadyRevision",
+    "REVISION_NOT_FOUND": "RevisionNotFound",
+    "WORKLOAD_NOT_FOUND": "WorkloadNotFound",
+    "PROMOTION_PATH_NOT_ALLOWED": "PromotionPathNotAllowed",
+    "AWAITING_APPROVAL": "AwaitingApproval",
+    "MANAGED_BY_GIT_OPS": "ManagedByGitOps",
+    "SUPERSEDED": "Superseded",
+    "INVALID_PROMOTION": "InvalidPromotion",
 }
 POD_WIRE = {
     "IMAGE_PULL_BACK_OFF": "ImagePullBackOff",

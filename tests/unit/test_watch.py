@@ -15,7 +15,13 @@ import pytest
 
 from berth.handlers import watch
 from berth.handlers.config import OperatorConfig
-from berth.handlers.keys import EnvironmentKey, WorkloadKey
+from berth.handlers.keys import (
+    EnvironmentKey,
+    PreviewKey,
+    PromotionKey,
+    RevisionKey,
+    WorkloadKey,
+)
 from berth.handlers.queue import WorkQueue
 from berth.handlers.runtime import Runtime
 from tests.fakeapi import FakeApi
@@ -62,7 +68,13 @@ async def test_startup_settings_and_runtime(
         assert settings.watching.label_selectors[("apps", "v1", "deployments")] == selector
         assert settings.watching.label_selectors[("v1", "pods")] == selector
         runtime = memo.runtime
-        assert set(runtime.reconcilers) == {"workload", "environment", "preview"}
+        assert set(runtime.reconcilers) == {
+            "workload",
+            "environment",
+            "preview",
+            "revision",
+            "promotion",
+        }
         assert runtime.client.credentials.server == "https://127.0.0.1:6443"
 
         # SIGUSR1 dumps the tasks, for a stuck operator.
@@ -311,3 +323,105 @@ async def test_a_pod_event_wakes_the_workload_whose_deployment_made_it() -> None
         event={"type": "MODIFIED"}, labels=labels, body=pod(labels, "checkout-abc"), memo=memo
     )
     assert queued(memo) == {WorkloadKey(NAMESPACE, "checkout")}
+
+
+# -- promotion: revisions, Promotions, approvals ------------------------------------------
+
+
+async def test_a_ready_workload_wakes_its_revision_and_the_promotions_that_target_it() -> None:
+    api, memo, _ = await woken_world()
+    for name, status in (("p1", {}), ("p2", {"phase": "Succeeded"})):
+        api.add(
+            {
+                "apiVersion": "berth.dev/v1alpha1",
+                "kind": "Promotion",
+                "metadata": {"name": name, "namespace": NAMESPACE},
+                "spec": {"workload": "lone", "from": "dev"},
+                "status": status,
+            }
+        )
+    memo.runtime.cache.attach(await api.indices())
+    body = api.edit(
+        "berth.dev/v1alpha1",
+        "Workload",
+        "lone",
+        NAMESPACE,
+        {"status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True"}]}},
+        subresource="status",
+    )
+    await watch.on_workload(event={"type": "MODIFIED"}, body=body, memo=memo)
+    assert queued(memo) == {
+        WorkloadKey(NAMESPACE, "lone"),
+        RevisionKey(NAMESPACE, "lone"),
+        PromotionKey(NAMESPACE, "p1"),  # not p2: it is done
+    }
+    memo.runtime.queue.shutdown()
+
+
+async def test_promotion_and_approval_events_wake_the_promotion() -> None:
+    api, memo, indices = await woken_world()
+    memo.runtime.cache.attach(indices)
+    promotion = api.add(
+        {
+            "apiVersion": "berth.dev/v1alpha1",
+            "kind": "Promotion",
+            "metadata": {"name": "p1", "namespace": NAMESPACE},
+            "spec": {"workload": "lone", "from": "dev"},
+        }
+    )
+    approval = api.add(
+        {
+            "apiVersion": "berth.dev/v1alpha1",
+            "kind": "PromotionApproval",
+            "metadata": {"name": "a1", "namespace": NAMESPACE},
+            "spec": {"promotion": "p2", "approver": "me"},
+        }
+    )
+    await watch.on_promotion(event={"type": "ADDED"}, body=promotion, memo=memo)
+    await watch.on_approval(event={"type": "ADDED"}, body=approval, memo=memo)
+    assert queued(memo) == {PromotionKey(NAMESPACE, "p1"), PromotionKey(NAMESPACE, "p2")}
+    indexed = await watch.berth_promotionapprovals(namespace=NAMESPACE, body=approval)
+    assert list(indexed) == [(NAMESPACE, "p2")]
+    assert await watch.berth_promotionapprovals(namespace=NAMESPACE, body={"spec": {}}) == {}
+    memo.runtime.queue.shutdown()
+
+
+async def test_our_own_promotion_status_coming_back_wakes_nothing() -> None:
+    api, memo, indices = await woken_world()
+    cache = memo.runtime.cache
+    cache.attach(indices)
+    before = api.add(
+        {
+            "apiVersion": "berth.dev/v1alpha1",
+            "kind": "Promotion",
+            "metadata": {"name": "p1", "namespace": NAMESPACE},
+            "spec": {"workload": "lone", "from": "dev"},
+        }
+    )
+    after = api.edit(
+        "berth.dev/v1alpha1",
+        "Promotion",
+        "p1",
+        NAMESPACE,
+        {"status": {"phase": "Pending"}},
+        manager="berth",
+        subresource="status",
+    )
+    cache.remember_write(before, after)
+    await watch.on_promotion(event={"type": "MODIFIED"}, body=after, memo=memo)
+    await watch.on_promotion(event={"type": "DELETED"}, body=after, memo=memo)
+    assert queued(memo) == set()
+    memo.runtime.queue.shutdown()
+
+
+def test_keys_of_different_kinds_never_stand_for_each_other() -> None:
+    keys = {
+        WorkloadKey("ns", "checkout"),
+        PreviewKey("ns", "checkout"),
+        RevisionKey("ns", "checkout"),
+        PromotionKey("ns", "checkout"),
+    }
+    assert len(keys) == 4
+    assert RevisionKey("ns", "checkout") == RevisionKey("ns", "checkout")
+    assert (str(RevisionKey("ns", "w")), RevisionKey("ns", "w").kind) == ("ns/w", "revision")
+    assert (str(PromotionKey("ns", "p")), PromotionKey("ns", "p").kind) == ("ns/p", "promotion")

@@ -94,10 +94,35 @@ per namespace when operator.namespaces is set.
   verbs: ["get", "list", "watch"]
 # Berth's finalizer (berth.dev/cleanup), held while a Workload has resources, is added
 # and removed by server-side apply of metadata.finalizers alone, under a field manager
-# of its own: "patch" on the Workload itself. Never "update": Berth writes no spec.
+# of its own: "patch" on the Workload itself.
 - apiGroups: ["berth.dev"]
   resources: ["workloads"]
   verbs: ["patch"]
+# A Promotion writes its target Workload's spec, as a person applying it would, and only
+# that one: "create" where it is missing, else "update" (a replace conditional on the
+# resourceVersion its pre-flight checks saw). Nothing else of Berth writes a spec.
+- apiGroups: ["berth.dev"]
+  resources: ["workloads"]
+  verbs: ["create", "update"]
+# Revisions: recorded ("create") when a Workload's generation becomes Ready, listed by
+# the Workload's label, read by name, and the oldest collected ("delete"). Never changed:
+# the API server keeps them immutable.
+- apiGroups: ["berth.dev"]
+  resources: ["workloadrevisions"]
+  verbs: ["get", "list", "create", "delete"]
+# Promotions and their approvals: indexed by kopf; a Promotion's status is Berth's.
+- apiGroups: ["berth.dev"]
+  resources: ["promotions", "promotionapprovals"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["berth.dev"]
+  resources: ["promotions/status"]
+  verbs: ["patch"]
+# A Workload's ServiceAccount, read by name for its imagePullSecrets: the Secrets Berth
+# resolves the Workload's image tags to digests with (a Pod that reports its digest needs
+# none of this).
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get"]
 # An Environment deleted under deletionPolicy Delete takes its Workloads with it: Berth
 # deletes them (each then releases its resources) before the Environment goes.
 - apiGroups: ["berth.dev"]

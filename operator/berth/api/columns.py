@@ -62,6 +62,13 @@ WORKLOAD_COLUMNS: list[dict[str, Any]] = [
         "priority": 1,
         "description": "In-cluster address.",
     },
+    {
+        "name": "Revision",
+        "type": "string",
+        "jsonPath": ".status.revision.name",
+        "priority": 1,
+        "description": "The WorkloadRevision it runs.",
+    },
 ]
 
 ENVIRONMENT_COLUMNS: list[dict[str, Any]] = [

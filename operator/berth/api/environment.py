@@ -30,6 +30,7 @@ from berth.api.policy import (
     PolicyRuleStatus,
 )
 from berth.api.preview import PreviewOf, PreviewPolicy, PreviewState, TeardownState
+from berth.api.promotion_policy import PromotionPolicy
 from berth.api.workload import MAX_REPLICAS
 
 EnvironmentType = Literal["development", "staging", "production", "preview"]
@@ -397,6 +398,14 @@ class EnvironmentSpec(BerthModel):
         description=(
             "Set on a base: it accepts previews, this many, this long, made by these. "
             "Absent: no previews of this Environment."
+        ),
+    )
+    promotion: PromotionPolicy | None = Field(
+        None,
+        description=(
+            "Which Environments may promote into this one, whether a promotion needs an "
+            "approval, and how many revisions Workloads keep. Absent: promotions from any "
+            "Environment, no approval, 10 revisions."
         ),
     )
 

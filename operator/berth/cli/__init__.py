@@ -17,6 +17,10 @@ files:
 Workload or an Environment as a tree, its first failure marked (``berth.cli.trace``).
 Installed as ``kubectl-berth`` too, it is a kubectl plugin: ``kubectl berth trace ...``.
 
+``berth promote`` and ``berth rollback`` work on the cluster, with the user's own
+kubeconfig: they create a Promotion, or write a pinned Workload into a git checkout
+(``berth.cli.promote``, ``berth.cli.rollback``, sharing ``berth.cli.promoting``).
+
 Bad input is reported as ``file:line: path.to.field: what is wrong`` on stderr, with exit
 code 1 (``berth.cli.loader`` reads YAML with line numbers, ``berth.cli.checks`` turns
 validation errors into those lines).
@@ -30,7 +34,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from berth import __version__
-from berth.cli import admission, crds, docs_api, render, run, score_import, trace
+from berth.cli import (
+    admission,
+    crds,
+    docs_api,
+    promote,
+    render,
+    rollback,
+    run,
+    score_import,
+    trace,
+)
 from berth.cli.loader import InputError
 
 Command = Callable[[argparse.Namespace], int]
@@ -46,6 +60,8 @@ COMMANDS: dict[
     "admission": (admission.add_parser, admission.main),
     "docs-api": (docs_api.add_parser, docs_api.main),
     "trace": (trace.add_parser, trace.main),
+    "promote": (promote.add_parser, promote.main),
+    "rollback": (rollback.add_parser, rollback.main),
 }
 # Invoked as this, the command is kubectl's plugin ``kubectl berth``.
 KUBECTL_PLUGIN = "kubectl-berth"

@@ -77,6 +77,9 @@ PREVIEWS_INDEX = "berth_previews"
 CHILD_INDICES = ("berth_deployments", "berth_services", "berth_configmaps")
 # The Pods of Workloads' Deployments, each as a small PodSummary (never the body).
 PODS_INDEX = "berth_pods"
+# Promotions, by (namespace, name), and their approvals, by (namespace, promotion).
+PROMOTIONS_INDEX = "berth_promotions"
+APPROVALS_INDEX = "berth_promotionapprovals"
 
 
 def _values(index: Mapping[Any, Any] | None, key: Any) -> list[dict[str, Any]]:
@@ -109,6 +112,8 @@ class Cache:
             PREVIEWS_INDEX,
             *CHILD_INDICES,
             PODS_INDEX,
+            PROMOTIONS_INDEX,
+            APPROVALS_INDEX,
         ):
             if name in kwargs:
                 self.indices[name] = kwargs[name]
@@ -276,3 +281,19 @@ class Cache:
         if index is None or owner not in index:
             return []
         return sorted(index[owner], key=lambda p: p.name)
+
+    def promotion(self, namespace: str, name: str) -> dict[str, Any] | None:
+        found = _values(self.indices.get(PROMOTIONS_INDEX), (namespace, name))
+        if not found:
+            return None
+        return self._fresh(found[0], ObjectKey.of(found[0]))
+
+    def promotions(self) -> list[dict[str, Any]]:
+        """Every Promotion, by namespace and name."""
+        index = self.indices.get(PROMOTIONS_INDEX) or {}
+        found = (self.promotion(namespace, name) for namespace, name in sorted(index.keys()))
+        return [p for p in found if p is not None]
+
+    def approvals_of(self, namespace: str, promotion: str) -> list[dict[str, Any]]:
+        """The PromotionApprovals naming a Promotion."""
+        return _values(self.indices.get(APPROVALS_INDEX), (namespace, promotion))

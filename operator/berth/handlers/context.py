@@ -22,6 +22,7 @@ from berth.handlers.refusals import RefusalMemory
 from berth.kube.client import KubeClient
 from berth.kube.events import EventRecorder
 from berth.provision import ClaimRef
+from berth.registry.resolver import Resolver
 
 # Called right after a claim is created, before any status lists it. Tests use it to
 # stop the operator in that window (tests/statuscheck.py); in production it is None.
@@ -97,3 +98,6 @@ class Context:
     dependents: Dependents = field(default_factory=Dependents)
     # The claim kinds in use, and their watches (none in a unit test's Runtime).
     claims: ClaimWatch = field(default_factory=ClaimWatch)
+    # Resolves image tags to digests at registries, for revisions whose Pods did not
+    # report one (one HTTP session for the process; closed at shutdown).
+    registry: Resolver = field(default_factory=Resolver)

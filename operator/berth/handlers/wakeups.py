@@ -16,10 +16,11 @@ from berth.api import Environment
 from berth.handlers.cache import Cache
 from berth.handlers.catalogue import Catalogue
 from berth.handlers.dependents import Dependents, seen_of
-from berth.handlers.keys import EnvironmentKey, Key, PreviewKey, WorkloadKey
+from berth.handlers.keys import EnvironmentKey, Key, PreviewKey, PromotionKey, WorkloadKey
 from berth.names import RESOURCE_LABEL, WORKLOAD_LABEL
 from berth.preview.inherit import base_name
 from berth.preview.requests import request_of
+from berth.promotion.progress import finished
 from berth.provision import cluster_provisioner_name, serves_environment
 from berth.provision.identity import identities_of_spec, identity_of_entry
 
@@ -180,3 +181,19 @@ def previews_of_workload(cache: Cache, workload: Mapping[str, Any]) -> list[Envi
         if base_name(env):
             found.append(EnvironmentKey(name))
     return found
+
+
+# -- promotions -----------------------------------------------------------------------------
+
+
+def promotions_of_target(cache: Cache, workload: Mapping[str, Any]) -> list[PromotionKey]:
+    """The Promotions under way whose target is this Workload: its rollout is theirs to
+    follow."""
+    meta = workload.get("metadata") or {}
+    return [
+        PromotionKey(p["metadata"]["namespace"], p["metadata"]["name"])
+        for p in cache.promotions()
+        if p["metadata"]["namespace"] == meta.get("namespace")
+        and (p.get("spec") or {}).get("workload") == meta.get("name")
+        and not finished(p.get("status") or {})
+    ]

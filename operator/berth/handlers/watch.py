@@ -15,10 +15,24 @@ from berth import metrics
 from berth.api import GROUP, VERSION
 from berth.coordination.peering import Peering
 from berth.coordination.sharding import Sharder
-from berth.handlers import environment, kopfpatch, preview_request, wakeups, workload
+from berth.handlers import (
+    environment,
+    kopfpatch,
+    preview_request,
+    promotion,
+    revisions,
+    wakeups,
+    workload,
+)
 from berth.handlers.cache import slim_owner
 from berth.handlers.config import OperatorConfig
-from berth.handlers.keys import EnvironmentKey, PreviewKey, WorkloadKey
+from berth.handlers.keys import (
+    EnvironmentKey,
+    PreviewKey,
+    PromotionKey,
+    RevisionKey,
+    WorkloadKey,
+)
 from berth.handlers.runtime import Runtime
 from berth.kube import credentials
 from berth.kube.children import slim_child
@@ -31,6 +45,7 @@ from berth.names import (
     RESOURCE_LABEL,
     WORKLOAD_LABEL,
 )
+from berth.promotion.revision import due
 from berth.render.pods import summarise_pod
 
 log = logging.getLogger("berth")
@@ -97,6 +112,8 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     runtime.reconcilers["workload"] = workload.reconcile
     runtime.reconcilers["environment"] = environment.reconcile
     runtime.reconcilers["preview"] = preview_request.reconcile
+    runtime.reconcilers["revision"] = revisions.reconcile
+    runtime.reconcilers["promotion"] = promotion.reconcile
     memo.runtime = runtime
     runtime.start_sharding()
 
@@ -154,6 +171,7 @@ async def shutdown(memo: Any, **_: Any) -> None:
     runtime = _runtime(memo)
     await runtime.stop()
     await runtime.client.close()
+    await runtime.context.registry.close()
 
 
 @kopf.on.login()
@@ -192,6 +210,22 @@ async def berth_previews(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
     return {(namespace, name): slim_owner(body)}
+
+
+@kopf.index(GROUP, VERSION, "promotions")
+async def berth_promotions(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    return {(namespace, name): slim_owner(body)}
+
+
+@kopf.index(GROUP, VERSION, "promotionapprovals")
+async def berth_promotionapprovals(
+    namespace: str | None, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    # Small, few, and read by the Promotion they name.
+    promotion = (body.get("spec") or {}).get("promotion")
+    return {(namespace, promotion): slim_owner(body)} if promotion else {}
 
 
 @kopf.index(GROUP, VERSION, "clusterprovisioners")
@@ -296,6 +330,14 @@ async def on_workload(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs
         runtime.queue.add_after(
             EnvironmentKey(env), environment.counts_due_in(runtime.context, env)
         )
+    if event["type"] != "DELETED":
+        # A generation Ready and not recorded yet is due its revision; the Promotions
+        # under way that target it follow its rollout.
+        meta = body["metadata"]
+        if due(body):
+            runtime.enqueue(RevisionKey(meta["namespace"], meta["name"]))
+        for key in wakeups.promotions_of_target(runtime.cache, body):
+            runtime.enqueue(key)
 
 
 @kopf.on.event(GROUP, VERSION, "environments")
@@ -369,3 +411,22 @@ async def on_pod(
     owner = pod_owner(labels, body)
     if owner:
         runtime.enqueue(WorkloadKey(body["metadata"]["namespace"], owner))
+
+
+@kopf.on.event(GROUP, VERSION, "promotions")
+async def on_promotion(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    runtime = _woken(memo, kwargs)
+    if event["type"] == "DELETED":
+        runtime.cache.forget(body)
+        return
+    if runtime.cache.own_echo(body):
+        return  # our own status write coming back
+    runtime.enqueue(PromotionKey(body["metadata"]["namespace"], body["metadata"]["name"]))
+
+
+@kopf.on.event(GROUP, VERSION, "promotionapprovals")
+async def on_approval(event: kopf.RawEvent, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    runtime = _woken(memo, kwargs)
+    promotion_name = (body.get("spec") or {}).get("promotion")
+    if event["type"] != "DELETED" and promotion_name:
+        runtime.enqueue(PromotionKey(body["metadata"]["namespace"], str(promotion_name)))
