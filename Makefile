@@ -49,8 +49,9 @@ argocd-down: ## Stop the local Argo CD started by `make argocd`, leaving no proc
 	@hack/argocd.sh down
 
 .PHONY: crds
-crds: venv ## Generate crds/ from the pydantic models.
+crds: venv ## Generate crds/ from the pydantic models and admission/ from the policy rules (and the chart's copies).
 	@$(PYTHON) -m berth crds --out crds/
+	@$(PYTHON) -m berth admission --out admission/
 	@$(MAKE) --no-print-directory chart-crds
 
 .PHONY: lint
@@ -127,9 +128,10 @@ chaos: venv tools ## Chaos run on a cluster of its own: operator SIGKILLs, API s
 	@$(PYTHON) -m hack.chaos $(CHAOS_ARGS)
 
 .PHONY: chart-crds
-chart-crds: ## Copy crds/ into the Helm charts (charts/berth/crds, charts/berth-crds/files).
+chart-crds: ## Copy crds/ into the Helm charts (charts/berth/crds, charts/berth-crds/files) and admission/ into charts/berth/admission.
 	@cp crds/*.yaml charts/berth/crds/
 	@cp crds/*.yaml charts/berth-crds/files/
+	@mkdir -p charts/berth/admission && cp admission/*.yaml charts/berth/admission/
 
 .PHONY: chart-lint
 chart-lint: tools ## helm lint the charts.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A local Argo CD against the local cluster: its CRDs and config maps applied to the
-# cluster (namespace argocd), the application controller and the repo server running
-# as local processes on loopback (one `argocd` binary, built by `make test-tools`, that
+# cluster (namespace argocd), the application controller, the ApplicationSet controller
+# and the repo server running as local processes on loopback (one `argocd` binary, built by `make test-tools`, that
 # serves each component by the name in ARGOCD_BINARY_NAME), and a Redis from the
 # machine's packages (Debian's redis-server, installed when absent). Berth's health
 # checks go into argocd-cm exactly as charts/berth/README.md tells users to paste them.
@@ -32,7 +32,7 @@ self_heal_timeout=${BERTH_ARGOCD_SELF_HEAL_TIMEOUT:-5}
 bin_dir=${BERTH_BIN_DIR:-$repo_root/.bin}
 namespace=argocd
 chart_readme="$repo_root/charts/berth/README.md"
-components=(redis repo-server application-controller)
+components=(redis repo-server application-controller applicationset-controller)
 
 log() { printf '[argocd] %s\n' "$*" >&2; }
 die() { printf '[argocd] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -121,15 +121,17 @@ readme_argocd_cm() {
 apply_cluster_objects() {
   local dir
   dir=$(crd_dir)
-  log "applying Argo CD's CRDs (Application, AppProject) and config maps to namespace $namespace..."
+  log "applying Argo CD's CRDs (Application, ApplicationSet, AppProject) and config maps to namespace $namespace..."
   # The Application CRD is too large for a client-side apply's annotation.
   kubectl apply --server-side --force-conflicts --field-manager=berth-argocd \
-    -f "$dir/application-crd.yaml" -f "$dir/appproject-crd.yaml" >/dev/null
+    -f "$dir/application-crd.yaml" -f "$dir/applicationset-crd.yaml" \
+    -f "$dir/appproject-crd.yaml" >/dev/null
   # (kubectl wait errors out, rather than waits, while a new CRD has no conditions yet.)
   local i
   for i in $(seq 1 120); do
     kubectl wait --for=condition=Established --timeout=30s \
-      crd/applications.argoproj.io crd/appprojects.argoproj.io >/dev/null 2>&1 && break
+      crd/applications.argoproj.io crd/applicationsets.argoproj.io \
+      crd/appprojects.argoproj.io >/dev/null 2>&1 && break
     ((i < 120)) || die "Argo CD's CRDs did not become Established"
     sleep 0.5
   done
@@ -247,6 +249,22 @@ up() {
     --persist-resource-health "${self_heal[@]}"
   wait_until application-controller 60 http_ok "http://127.0.0.1:$controller_metrics_port/healthz"
 
+  # The ApplicationSet controller (generators: one Application per directory of a git
+  # repository, for preview environments), reading git through the same repo server.
+  local appset_metrics_port appset_probe_port appset_webhook_port
+  appset_metrics_port=$(free_port)
+  appset_probe_port=$(free_port)
+  appset_webhook_port=$(free_port)
+  log "starting the ApplicationSet controller..."
+  start applicationset-controller env "${common_env[@]}" ARGOCD_BINARY_NAME=argocd-applicationset-controller \
+    KUBECONFIG="$kubeconfig" \
+    "$bin_dir/argocd" --logformat text --kubeconfig "$kubeconfig" --namespace "$namespace" \
+    --argocd-repo-server "$repo_addr" --repo-server-plaintext \
+    --metrics-addr "127.0.0.1:$appset_metrics_port" --probe-addr "127.0.0.1:$appset_probe_port" \
+    --webhook-addr "127.0.0.1:$appset_webhook_port" --enable-scm-providers=false
+  # (It registers no health check: its metrics endpoint answers once its manager runs.)
+  wait_until applicationset-controller 60 http_ok "http://127.0.0.1:$appset_metrics_port/metrics"
+
   cat >"$state_dir/env" <<EOF
 ARGOCD_NAMESPACE=$namespace
 ARGOCD_KUBECONFIG=$kubeconfig
@@ -259,6 +277,7 @@ ARGOCD_CONTROLLER_METRICS_PORT=$controller_metrics_port
 ARGOCD_REDIS_PID=$(pid_of redis)
 ARGOCD_REPO_SERVER_PID=$(pid_of repo-server)
 ARGOCD_CONTROLLER_PID=$(pid_of application-controller)
+ARGOCD_APPLICATIONSET_PID=$(pid_of applicationset-controller)
 EOF
   trap - EXIT
   log "Argo CD is up in $((SECONDS - start_time))s (namespace $namespace, logs in $state_dir)"
@@ -268,7 +287,7 @@ EOF
 stopped=0
 stop_processes() {
   local quiet=${1:-}
-  local -a order=(application-controller repo-server redis)
+  local -a order=(applicationset-controller application-controller repo-server redis)
   local c pid i
   for c in "${order[@]}"; do
     pid=$(pid_of "$c") || continue

@@ -16,7 +16,11 @@ the test-only composer (tests/composer.py) playing Crossplane, it:
 
 then checks: every Workload converged, no duplicate children, one claim per identity,
 no claim that no Workload asks for (Delete), nothing lost that Retain protects, no
-finalizer stuck, no write while idle, every status write as the CRD declares it. Prints a
+finalizer stuck, no write while idle, every status write as the CRD declares it; and,
+beside them (hack/chaos_bystanders.py), a Workload whose children someone made and
+labelled as Berth's (NameTaken, never written over, owned or deleted) and one whose child
+the API server refuses (sent once per operator process, never while idle). The operator
+runs with the chart's own rights (tests/chartrbac.py). Prints a
 table and a JSON document (also written to --json). Bounded by --timeout; not part of
 `make test`. The operator runs as the e2e tests run it (tests/operatorharness.py: `python
 -m tests.statuscheck run`, status writes checked).
@@ -47,6 +51,7 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+from tests import chartrbac
 from tests.clusterharness import (
     BIN_DIR,
     REPO_ROOT,
@@ -65,6 +70,8 @@ from tests.operatorharness import (
 )
 
 from berth.provision.identity import identities_of_spec
+from hack.chaos_bystanders import NAMES as BYSTANDERS
+from hack.chaos_bystanders import Bystanders
 
 CLUSTER = LocalCluster("berth-chaos", REPO_ROOT / ".cluster" / "chaos")
 STATE = CLUSTER.directory
@@ -378,6 +385,8 @@ class Run:
     outage: dict[str, float] = field(default_factory=dict)
     kills_planned: int = 0
     settle_s: float = 0.0
+    # Workloads that must never converge: spoofed labels, a refused child.
+    bystanders: Bystanders | None = None
 
     @contextlib.contextmanager
     def phase(self, name: str, kills: int) -> Iterator[None]:
@@ -431,7 +440,11 @@ class Run:
 
     def all_converged(self) -> bool:
         for namespace in (NS_DELETE, NS_RETAIN):
-            bodies = {w["metadata"]["name"]: w for w in self.world.workloads(namespace)}
+            bodies = {
+                w["metadata"]["name"]: w
+                for w in self.world.workloads(namespace)
+                if w["metadata"]["name"] not in BYSTANDERS  # never converge: checked apart
+            }
             wanted = {n for (ns, n) in self.specs if ns == namespace}
             if set(bodies) != wanted:
                 return False
@@ -541,10 +554,14 @@ class Run:
         seconds = self.args.outage
         say(f"phase apiserver-outage: kube-apiserver killed for {seconds:.0f}s")
         started = time.monotonic()
+        if self.bystanders is not None:  # its count starts from 0 again after the restart
+            self.bystanders.count_refused()
         stop_apiserver()
         time.sleep(seconds)
         start_apiserver()
         self.wait_apiserver_ready()
+        if self.bystanders is not None:
+            self.bystanders.count_refused()
         self.outage = {
             "down_s": seconds,
             "restart_s": round(time.monotonic() - started - seconds, 1),
@@ -605,6 +622,8 @@ class Run:
                 time.sleep(self.rng.uniform(0.0, 0.2))
 
     def run_all(self) -> bool:
+        self.bystanders = Bystanders(self.cluster, NS_DELETE)
+        self.bystanders.arrange(self.world.custom, self.operator.starts)
         self.rollout()
         self.crash_window()
         self.change()
@@ -636,11 +655,14 @@ def check(run: Run) -> list[dict[str, Any]]:
         (ns, w["metadata"]["name"]): w
         for ns in (NS_DELETE, NS_RETAIN)
         for w in run.world.workloads(ns)
+        if w["metadata"]["name"] not in BYSTANDERS
     }
     check_workloads(run, bodies, row)
     check_children(run, row)
     check_claims(run, bodies, row)
-    check_idle(run, rows, row)
+    idle_resends = check_idle(run, rows, row)
+    if run.bystanders is not None:
+        run.bystanders.check(run.world.custom, run.operator.starts, idle_resends, row)
     tracebacks = run.operator.tracebacks()
     row("tracebacks in the operator's logs", 0, tracebacks, tracebacks == 0)
     violations = run.operator.status_violations()
@@ -703,6 +725,8 @@ def count_children(run: Run) -> tuple[int, int]:
             owners: dict[str, int] = {}
             for item in items:
                 owner = item.metadata.labels["berth.dev/workload"]
+                if owner in BYSTANDERS:
+                    continue  # checked on their own (hack/chaos_bystanders.py)
                 if (namespace, owner) not in run.specs:
                     orphans += 1
                 elif kind != "ConfigMap":
@@ -755,7 +779,8 @@ def check_claims(run: Run, bodies: Bodies, row: Row) -> None:
     )
 
 
-def check_idle(run: Run, rows: list[dict[str, Any]], row: Row) -> None:
+def check_idle(run: Run, rows: list[dict[str, Any]], row: Row) -> float:
+    """No write while idle; returns how often the refused child was sent meanwhile."""
     # Idle: once the last effects of the run are written (Pods becoming available change
     # a status once more), nothing changes: across two resyncs and more, no write.
     settle_started = time.monotonic()
@@ -768,8 +793,10 @@ def check_idle(run: Run, rows: list[dict[str, Any]], row: Row) -> None:
             last, quiet_since = now, time.monotonic()
     run.settle_s = round(time.monotonic() - settle_started, 1)
     before = run.operator.metrics()
+    refused_before = run.bystanders.refused_count() if run.bystanders else 0.0
     time.sleep(run.args.idle)
     after = run.operator.metrics()
+    refused_after = run.bystanders.refused_count() if run.bystanders else 0.0
     writes = after.total(WRITES) - before.total(WRITES)
     reconciles = after.total("berth_reconciles_total") - before.total("berth_reconciles_total")
     which = sorted(
@@ -792,6 +819,7 @@ def check_idle(run: Run, rows: list[dict[str, Any]], row: Row) -> None:
             "ok": True,
         }
     )
+    return refused_after - refused_before
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -903,7 +931,10 @@ def main() -> int:
         cluster = CLUSTER.access(started_here=True)
         world = prepare(cluster)
         start_composer(world, composer_stop)
-        operator = Operator(cluster.kubeconfig)
+        # The operator runs with the chart's rights (its ServiceAccount's token), as it
+        # would installed: a verb the chart lacks shows here too.
+        rights = chartrbac.grant(cluster, STATE, chartrbac.DEFAULT_VALUES, prefix="berth-chaos")
+        operator = Operator(rights.kubeconfig)
         operator.start()
         run = Run(args, cluster, world, operator, random.Random(seed), Deadline(args.timeout))
         rows = check(run) if run.run_all() else []

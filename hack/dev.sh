@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The quick start: a local cluster, Berth's CRDs, the default catalogue of
+# The quick start: a local cluster, Berth's CRDs and admission policies, the default catalogue of
 # ClusterProvisioners, the operator running in the background (with a test-only
 # stand-in for Crossplane), the examples applied and waited for.
 #
@@ -83,6 +83,8 @@ up() {
   kubectl apply --server-side --force-conflicts -f crds/ -f examples/claim-crds/ >/dev/null
   kubectl wait --for=condition=Established crd/workloads.berth.dev crd/environments.berth.dev \
     crd/clusterprovisioners.berth.dev >/dev/null
+  log "installing the admission policies (admission/: a Workload is checked against its Environment's policy at kubectl apply, as the chart does)"
+  kubectl apply --server-side --force-conflicts -f admission/policies.yaml >/dev/null
   log "applying the default catalogue (charts/berth/catalogue: a ClusterProvisioner per resource type)"
   kubectl apply --server-side --force-conflicts -f charts/berth/catalogue/ >/dev/null
   start_operator

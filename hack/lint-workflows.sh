@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Lint the GitHub Actions workflows in .github/workflows with actionlint (built from
-# its Go module by hack/release-tools.sh); the shell of every `run:` step is checked
-# with shellcheck, installed from Debian's packages when missing.
+# Lint the GitHub Actions workflows in .github/workflows, and the ones the manual gives
+# as recipes (examples/*/github-actions/), with actionlint (built from its Go module by
+# hack/release-tools.sh); the shell of every `run:` step is checked with shellcheck,
+# installed from Debian's packages when missing.
 #
 # Usage: hack/lint-workflows.sh [--help] [actionlint flags...] [WORKFLOW FILE...]
-# With no file, every workflow of this repository.
+# With no file, every workflow of this repository and every recipe.
 set -euo pipefail
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -21,4 +22,12 @@ if ! command -v shellcheck >/dev/null; then
 fi
 "$repo_root/hack/release-tools.sh" >&2
 cd "$repo_root"
+files=()
+for arg in "$@"; do
+  [[ $arg == *.yml || $arg == *.yaml ]] && files+=("$arg")
+done
+if ((${#files[@]} == 0)); then
+  shopt -s nullglob
+  set -- "$@" .github/workflows/*.yml .github/workflows/*.yaml examples/*/github-actions/*.yml
+fi
 exec "${BERTH_BIN_DIR:-$repo_root/.bin}/actionlint" -shellcheck "$(command -v shellcheck)" "$@"

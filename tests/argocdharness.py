@@ -22,7 +22,7 @@ ARGOCD_SCRIPT = REPO_ROOT / "hack" / "argocd.sh"
 NAMESPACE = "argocd"
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "applications"
 APPLICATION_EXAMPLE = REPO_ROOT / "examples" / "argocd" / "application.yaml"
-LOG_FILES = ("application-controller", "repo-server", "redis")
+LOG_FILES = ("application-controller", "applicationset-controller", "repo-server", "redis")
 # The annotation that orders an Environment before its Workloads (docs/how-to/platform/argocd.md).
 WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 
@@ -59,6 +59,18 @@ class LocalArgoCD:
         except ApiException as err:
             if err.status != 404:
                 raise
+
+    def terminate_operation(self, name: str) -> None:
+        """Stop an Application's running sync (and its retries), as `argocd app
+        terminate-op` does: the operation's phase set to Terminating."""
+        self.custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            NAMESPACE,
+            PLURAL,
+            name,
+            {"status": {"operationState": {"phase": "Terminating"}}},
+        )
 
     def config_map(self, name: str) -> dict[str, str]:
         found = k8s.CoreV1Api(self.api).read_namespaced_config_map(name, NAMESPACE)

@@ -13,9 +13,11 @@ profile): the tests' is ``TEST_CLUSTER``; hack/chaos.py and hack/bench/ start th
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,3 +203,57 @@ def release(cluster: ClusterAccess) -> None:
     if not cluster.started_here or os.environ.get("BERTH_TEST_KEEP_CLUSTER") == "1":
         return
     TEST_CLUSTER.down()
+
+
+# The admission policies `make dev` and the chart install (`make crds` generates them).
+ADMISSION_POLICIES = REPO_ROOT / "admission" / "policies.yaml"
+# A namespace no Environment serves, where a dry-run Workload shows the policies at work.
+UNSERVED_NAMESPACE = "default"
+
+
+def install_admission_policies(cluster: ClusterAccess, timeout: float = 60) -> None:
+    """Apply admission/ (the ValidatingAdmissionPolicies the chart ships), as the chart
+    does, and return once the API server enforces them: each policy type-checked without
+    a warning, and a Workload in a namespace no Environment serves refused."""
+    from tests.kubeutil import wait_for
+
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ADMISSION_POLICIES))
+    names = [
+        d["metadata"]["name"]
+        for d in yaml.safe_load_all(ADMISSION_POLICIES.read_text())
+        if d and d["kind"] == "ValidatingAdmissionPolicy"
+    ]
+
+    def type_checked(name: str) -> bool:
+        policy = json.loads(cluster.kubectl("get", "validatingadmissionpolicy", name, "-o", "json"))
+        status = policy.get("status") or {}
+        warnings = (status.get("typeChecking") or {}).get("expressionWarnings") or []
+        if warnings:
+            raise AssertionError(
+                f"ValidatingAdmissionPolicy {name} does not type-check: {warnings}"
+            )
+        return bool(status.get("observedGeneration") == policy["metadata"]["generation"])
+
+    wait_for(
+        lambda: all(type_checked(name) for name in names),
+        timeout,
+        f"ValidatingAdmissionPolicies {', '.join(names)} type-checked",
+    )
+    probe = {
+        "apiVersion": "berth.dev/v1alpha1",
+        "kind": "Workload",
+        "metadata": {"name": "admission-probe", "namespace": UNSERVED_NAMESPACE},
+        "spec": {"containers": {"main": {"image": "registry.acme.dev/probe:1"}}},
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "probe.yaml"
+        path.write_text(yaml.safe_dump(probe))
+        wait_for(
+            lambda: (
+                "no Environment serves namespace"
+                in cluster.kubectl("create", "--dry-run=server", "-f", str(path), check=False)
+            ),
+            timeout,
+            "the admission policies in force (a Workload where no Environment is, refused)",
+            interval=0.5,
+        )

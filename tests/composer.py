@@ -7,7 +7,10 @@ claim Synced and Ready. A claim can ask for trouble through annotations:
 
 - ``composer.berth.dev/fail: <message>``: Synced=False with that message, no Secret;
 - ``composer.berth.dev/omit-keys: a,b``: the Secret lacks those keys;
-- ``composer.berth.dev/delay: <seconds>``: wait that long after creation (default 0.5).
+- ``composer.berth.dev/delay: <seconds>``: wait that long after creation (default 0.5);
+- ``composer.berth.dev/finalize: <seconds>``: hold a finalizer on the claim, as Crossplane
+  does, and let it go that many seconds after the claim is deleted; ``never`` holds it
+  until the annotation changes (a claim that will not go).
 
 It polls (every ``interval`` seconds) in a thread of the test process, and only ever
 touches claims and the Secrets they name.
@@ -16,8 +19,10 @@ touches claims and the Secrets they name.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +33,8 @@ from kubernetes.client.exceptions import ApiException
 FAIL = "composer.berth.dev/fail"
 OMIT_KEYS = "composer.berth.dev/omit-keys"
 DELAY = "composer.berth.dev/delay"
+FINALIZE = "composer.berth.dev/finalize"
+FINALIZER = "composer.berth.dev/claim"
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,19 @@ class TestOnlyComposer:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     errors: list[str] = field(default_factory=list)
+    # While held, it composes nothing: a test plays Crossplane by hand meanwhile.
+    _held: threading.Event = field(default_factory=threading.Event)
+    _pass: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Compose nothing until the block ends (a pass under way finishes first)."""
+        with self._pass:
+            self._held.set()
+        try:
+            yield
+        finally:
+            self._held.clear()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="test-only-composer", daemon=True)
@@ -64,25 +84,28 @@ class TestOnlyComposer:
         custom = k8s.CustomObjectsApi(self.api)
         core = k8s.CoreV1Api(self.api)
         while not self._stop.is_set():
-            for kind in self.kinds:
-                try:
-                    claims = custom.list_cluster_custom_object(
-                        kind.group, kind.version, kind.plural
-                    )
-                except ApiException as err:
-                    if err.status != 404:  # the claim CRD is not installed (yet)
-                        self.errors.append(f"list {kind.plural}: {err.status} {err.reason}")
-                    continue
-                for claim in claims.get("items", []):
-                    try:
-                        self._compose(custom, core, kind, claim)
-                    except ApiException as err:
-                        # 403: the claim's namespace is terminating; 404/409: raced a change.
-                        if err.status not in (403, 404, 409):
-                            self.errors.append(
-                                f"{kind.plural}/{claim['metadata']['name']}: {err.reason}"
-                            )
+            with self._pass:
+                if not self._held.is_set():
+                    self._compose_all(custom, core)
             self._stop.wait(self.interval)
+
+    def _compose_all(self, custom: k8s.CustomObjectsApi, core: k8s.CoreV1Api) -> None:
+        for kind in self.kinds:
+            try:
+                claims = custom.list_cluster_custom_object(kind.group, kind.version, kind.plural)
+            except ApiException as err:
+                if err.status != 404:  # the claim CRD is not installed (yet)
+                    self.errors.append(f"list {kind.plural}: {err.status} {err.reason}")
+                continue
+            for claim in claims.get("items", []):
+                try:
+                    self._compose(custom, core, kind, claim)
+                except ApiException as err:
+                    # 403: the claim's namespace is terminating; 404/409: raced a change.
+                    if err.status not in (403, 404, 409):
+                        self.errors.append(
+                            f"{kind.plural}/{claim['metadata']['name']}: {err.reason}"
+                        )
 
     def _compose(
         self,
@@ -92,9 +115,11 @@ class TestOnlyComposer:
         claim: dict[str, Any],
     ) -> None:
         meta = claim["metadata"]
+        annotations = meta.get("annotations") or {}
+        if FINALIZE in annotations:
+            self._finalize(custom, kind, claim, annotations[FINALIZE])
         if meta.get("deletionTimestamp"):
             return
-        annotations = meta.get("annotations") or {}
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if FAIL in annotations:
             status = {
@@ -164,6 +189,40 @@ class TestOnlyComposer:
                     condition("Ready", "True", "Available", "", now),
                 ],
             },
+        )
+
+    def _finalize(
+        self, custom: k8s.CustomObjectsApi, kind: ClaimKind, claim: dict[str, Any], hold: str
+    ) -> None:
+        """Hold the finalizer while the claim lives; let it go ``hold`` seconds after its
+        deletion (never, for ``never``)."""
+        meta = claim["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        deleted = meta.get("deletionTimestamp")
+        if not deleted:
+            if FINALIZER not in finalizers:
+                self._set_finalizers(custom, kind, claim, [*finalizers, FINALIZER])
+            return
+        if FINALIZER not in finalizers or hold == "never":
+            return
+        since = datetime.datetime.strptime(deleted, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.UTC
+        )
+        if (datetime.datetime.now(datetime.UTC) - since).total_seconds() >= float(hold):
+            self._set_finalizers(custom, kind, claim, [f for f in finalizers if f != FINALIZER])
+
+    @staticmethod
+    def _set_finalizers(
+        custom: k8s.CustomObjectsApi, kind: ClaimKind, claim: dict[str, Any], finalizers: list[str]
+    ) -> None:
+        meta = claim["metadata"]
+        custom.patch_namespaced_custom_object(
+            kind.group,
+            kind.version,
+            meta["namespace"],
+            kind.plural,
+            meta["name"],
+            {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}},
         )
 
     def _set_status(

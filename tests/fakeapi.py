@@ -79,14 +79,27 @@ BUILTIN_KINDS: tuple[tuple[str, str, str, bool], ...] = (
     ("apps/v1", "Deployment", "deployments", True),
     ("networking.k8s.io/v1", "Ingress", "ingresses", True),
     ("coordination.k8s.io/v1", "Lease", "leases", True),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        False,
+    ),
     ("berth.dev/v1alpha1", "Workload", "workloads", True),
     ("berth.dev/v1alpha1", "Environment", "environments", False),
     ("berth.dev/v1alpha1", "ClusterProvisioner", "clusterprovisioners", False),
+    ("berth.dev/v1alpha1", "Preview", "previews", True),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
+    ("berth.dev/v1alpha1", "WorkloadRevision", "workloadrevisions", True),
+    ("berth.dev/v1alpha1", "Promotion", "promotions", True),
+    ("berth.dev/v1alpha1", "PromotionApproval", "promotionapprovals", True),
     ("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", False),
     ("kopf.dev/v1", "KopfPeering", "kopfpeerings", True),
 )
 # Kinds whose status is written only through the status subresource.
-NO_STATUS_SUBRESOURCE = frozenset({"ConfigMap", "Secret", "ServiceAccount", "Event"})
+NO_STATUS_SUBRESOURCE = frozenset(
+    {"ConfigMap", "Secret", "ServiceAccount", "Event", "ValidatingAdmissionPolicyBinding"}
+)
 
 REASONS = {
     400: "BadRequest",
@@ -223,8 +236,11 @@ class FakeApi(KubeClient):
 
     # -- arranging state (no request, nothing recorded) --------------------------------------
 
-    def add(self, obj: Mapping[str, Any], *, manager: str = "kubectl") -> dict[str, Any]:
-        """Store an object as if someone (``manager``) had created it; returns it."""
+    def add(
+        self, obj: Mapping[str, Any], *, manager: str = "kubectl", operation: str = "Update"
+    ) -> dict[str, Any]:
+        """Store an object as if someone (``manager``, by ``operation``) had created it;
+        returns it."""
         body = _copy(obj)
         info = self._kinds[(body["apiVersion"], body["kind"])]
         meta = body.setdefault("metadata", {})
@@ -236,7 +252,9 @@ class FakeApi(KubeClient):
         self._stamp_new(body)
         if manager and not meta.get("managedFields"):
             meta["managedFields"] = [
-                _managed_entry(manager, "Update", body["apiVersion"], _fieldset(body), self._time())
+                _managed_entry(
+                    manager, operation, body["apiVersion"], _fieldset(body), self._time()
+                )
             ]
         self.objects[key] = body
         return _copy(body)
@@ -708,7 +726,8 @@ class FakeApi(KubeClient):
         new_entries = []
         for entry in entries:
             if entry is mine:
-                new_entries.append(ours)
+                if fields:  # a manager that applies nothing owns nothing: its entry goes
+                    new_entries.append(ours)
                 continue
             if taken and (entry.get("subresource") or "") == subresource:
                 remaining = _paths(entry.get("fieldsV1") or {}) - taken
@@ -716,7 +735,7 @@ class FakeApi(KubeClient):
                     continue
                 entry = {**entry, "fieldsV1": _from_paths(remaining)}
             new_entries.append(entry)
-        if mine is None:
+        if mine is None and fields:
             new_entries.append(ours)
         obj["metadata"]["managedFields"] = new_entries
         if dry_run:
@@ -805,7 +824,13 @@ class FakeApi(KubeClient):
                 )
         if obj == before:
             return _copy(before)
-        self._update_managed(obj, manager, _fieldset(touched), subresource, info.api_version)
+        if "managedFields" in (touched.get("metadata") or {}):
+            # As the API server does: managedFields the request sets are taken as given
+            # ([{}] clears them), and the request's own changes are not recorded.
+            entries = [e for e in obj["metadata"].get("managedFields") or [] if e]
+            obj["metadata"]["managedFields"] = entries
+        else:
+            self._update_managed(obj, manager, _fieldset(touched), subresource, info.api_version)
         if dry_run:
             return obj
         return self._store(key, before, obj)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -9,6 +10,8 @@ from typing import Any, TypeVar
 from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
+
+from berth.names import ENVIRONMENT_LABEL
 
 GROUP, VERSION = "berth.dev", "v1alpha1"
 T = TypeVar("T")
@@ -24,6 +27,20 @@ def poll_until(predicate: Callable[[], T], timeout: float, interval: float = 0.2
         if last or time.monotonic() >= deadline:
             return last
         time.sleep(interval)
+
+
+async def wait_for_async(
+    predicate: Callable[[], T], seconds: float, what: str, interval: float = 0.05
+) -> T:
+    """``wait_for`` for a test that runs in an event loop: the loop goes on meanwhile."""
+    deadline = time.monotonic() + seconds
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}; last: {last!r}")
+        await asyncio.sleep(interval)
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
@@ -68,6 +85,7 @@ class Berth:
         self.custom = k8s.CustomObjectsApi(api)
         self.apps = k8s.AppsV1Api(api)
         self.core = k8s.CoreV1Api(api)
+        self.admission = k8s.AdmissionregistrationV1Api(api)
 
     # Environments (cluster-scoped)
     def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -86,11 +104,50 @@ class Berth:
             if err.status != 404:
                 raise
 
+    def wait_served(self, environment: str, namespace: str, timeout: float = 30) -> None:
+        """Until the operator has labelled ``namespace`` as ``environment``'s and bound the
+        admission policies to it: from then on admission checks the namespace's Workloads
+        against that Environment's policy (and before, refuses them: no Environment
+        serves the namespace yet)."""
+
+        def labelled() -> bool:
+            labels = self.core.read_namespace(namespace).metadata.labels or {}
+            return labels.get(ENVIRONMENT_LABEL) == environment
+
+        def bound() -> bool:  # the operator binds the policies right after labelling
+            found = self.admission.list_validating_admission_policy_binding(
+                label_selector=f"{ENVIRONMENT_LABEL}={environment}"
+            )
+            return len(found.items) == 3  # one per level: Deny, Warn, Audit
+
+        wait_for(
+            labelled, timeout, f"namespace {namespace} labelled as Environment {environment}'s"
+        )
+        wait_for(bound, timeout, f"the admission policies bound for Environment {environment}")
+
     # Workloads
     def create_workload(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.custom.create_namespaced_custom_object(
             GROUP, VERSION, namespace, "workloads", body
         )  # type: ignore[no-any-return]
+
+    def wait_admitted(self, namespace: str, body: dict[str, Any], timeout: float = 30) -> None:
+        """Until a server-side dry run of creating ``body`` is admitted: the API server's
+        admission policies read an Environment's policy from a watch, a moment behind a
+        change to it (a refusal by them is a 403)."""
+
+        def admitted() -> bool:
+            try:
+                self.custom.create_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "workloads", body, dry_run="All"
+                )
+            except ApiException as err:
+                if err.status != 403:
+                    raise
+                return False
+            return True
+
+        wait_for(admitted, timeout, f"Workload {body['metadata']['name']} admitted", interval=0.5)
 
     def workload(self, namespace: str, name: str) -> dict[str, Any]:
         return self.custom.get_namespaced_custom_object(

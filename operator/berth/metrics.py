@@ -37,6 +37,17 @@ API_WRITES = Counter(
     "Requests that changed something on the API server (dry runs excluded), by verb and kind.",
     ["verb", "kind"],
 )
+API_WRITE_FAILURES = Counter(
+    "berth_api_write_failures_total",
+    "Writes the API server refused in the end (dry runs excluded), by verb, kind and HTTP "
+    "status code.",
+    ["verb", "kind", "code"],
+)
+API_FORBIDDEN = Counter(
+    "berth_api_forbidden_total",
+    "Requests the API server refused with 403 Forbidden, by RBAC verb and resource.",
+    ["verb", "resource"],
+)
 DRIFT_CORRECTIONS = Counter(
     "berth_drift_corrections_total",
     "Children found changed or deleted by someone else and set right, by kind.",
@@ -65,6 +76,14 @@ WORKLOADS = Gauge("berth_workloads", "Workloads known to the operator, by Ready 
 
 def record_write(verb: str, kind: str) -> None:
     API_WRITES.labels(verb, kind).inc()
+
+
+def record_write_failure(verb: str, kind: str, code: int) -> None:
+    API_WRITE_FAILURES.labels(verb, kind, str(code)).inc()
+
+
+def record_forbidden(verb: str, resource: str) -> None:
+    API_FORBIDDEN.labels(verb, resource).inc()
 
 
 def record_throttle(cause: str) -> None:

@@ -38,6 +38,15 @@ RESOURCE_TYPE_LABEL: Final = "berth.dev/resource-type"
 SHARED_LABEL: Final = "berth.dev/shared"
 SHARED_VALUE: Final = "true"
 
+# On a preview's copy of a base Workload, value the base's namespace (the copy has the
+# same name there): berth.preview.copies tells copies from the preview's own Workloads by
+# it, and the SOURCE printer column of Workloads shows it.
+COPY_OF_LABEL: Final = "berth.dev/copy-of"
+# On a preview Environment and on its Namespace, value the base Environment's name: the
+# ValidatingAdmissionPolicy refuses a Preview in a namespace that carries it (a preview
+# cannot be a base), and people select a base's previews by it.
+PREVIEW_OF_LABEL: Final = "berth.dev/preview-of"
+
 # -- annotations Berth puts on what it makes -----------------------------------------------
 
 # On the Pod template, value a hash of the files' ConfigMap: a change of files rolls Pods.
@@ -55,6 +64,21 @@ DEFINED_BY_ANNOTATION: Final = "berth.dev/defined-by"
 # (provision.sharing: a user with another fingerprint gets SharedResourceConflict).
 DEFINITION_ANNOTATION: Final = "berth.dev/definition"
 
+# On a Namespace Berth created for an Environment, value the Environment's name: only such
+# a namespace is deleted when its Environment goes under deletionPolicy Delete
+# (berth.preview.teardown); a namespace that was there before Berth is never deleted.
+CREATED_BY_ANNOTATION: Final = "berth.dev/created-by"
+# On a preview Environment made from a Preview, value "<namespace>/<name>" of that
+# Preview: the Preview's reconciler finds its Environment by it, and an Environment of
+# that name made for another Preview is not taken over.
+PREVIEW_REQUEST_ANNOTATION: Final = "berth.dev/preview-request"
+
+# -- annotations people put on Berth's objects -----------------------------------------------
+
+# On a preview Environment or a Preview, value "true": the preview never expires
+# (berth.preview.expiry). Any other value, or none, lets the TTL run.
+KEEP_ANNOTATION: Final = "berth.dev/keep"
+
 # -- annotations on the entities Berth gives Backstage (berth.backstage) -----------------------
 
 # On a Resource entity, value the names of the outputs Workloads read from it (never values).
@@ -65,6 +89,21 @@ OUTPUTS_ANNOTATION: Final = "berth.dev/outputs"
 # A Score annotation on a Workload, or an annotation on an Environment: the owner of the
 # entities Berth gives Backstage (a Backstage entity reference such as group:payments).
 OWNER_ANNOTATION: Final = "berth.dev/owner"
+
+# -- promotion (berth.promotion, handlers.promotion, cli.promote) ----------------------------
+
+# On a Workload a Promotion wrote, value "<namespace>/<name>" of that Promotion: the
+# revision recorded when the Workload becomes Ready names it in its history.
+PROMOTION_ANNOTATION: Final = "berth.dev/promotion"
+# On a Workload a Promotion (or `berth promote --write`) wrote, value
+# "<namespace>/<name>" of the WorkloadRevision it came from.
+PROMOTED_REVISION_ANNOTATION: Final = "berth.dev/promoted-revision"
+# The field manager of a Promotion's writes to its target Workload (not FIELD_MANAGER:
+# the Workload's spec is the user's, and managedFields say a promotion wrote it).
+PROMOTION_FIELD_MANAGER: Final = "berth-promotion"
+# The field manager of a Workload's status.revision and status.history: apart from the
+# rest of its status, which the Workload's reconcile applies whole (FIELD_MANAGER).
+REVISION_FIELD_MANAGER: Final = "berth-revisions"
 
 # -- labels of the sharding Leases (coordination.sharding) ---------------------------------------
 
@@ -92,6 +131,14 @@ POD_SECURITY_WARN_LABEL: Final = "pod-security.kubernetes.io/warn"
 # and its Service's name (api.workload validates them; provision.services reads the name).
 SCORE_KIND_ANNOTATION: Final = "k8s.score.dev/kind"
 SCORE_SERVICE_NAME_ANNOTATION: Final = "k8s.score.dev/service-name"
+# The domain an image reference that names no registry is read with ("nginx:1.27" is
+# "<DEFAULT_IMAGE_DOMAIN>/library/nginx:1.27"): the container image reference grammar's
+# default, which container runtimes apply. Berth never contacts it; the Environment
+# policy's allowedRegistries compares images in this full form (render.images), so a
+# prefix list cannot be dodged by leaving the registry out.
+DEFAULT_IMAGE_DOMAIN: Final = "docker.io"
+# The path an image reference with neither registry nor namespace is read under.
+DEFAULT_IMAGE_NAMESPACE: Final = "library"
 # Backstage's Kubernetes plugin finds an entity's objects by this label, value the
 # component's id (render.labels.component_id): on every child of a Workload, its Pod
 # template included. The same key, as a Score annotation, names another component, and
@@ -101,6 +148,13 @@ BACKSTAGE_KUBERNETES_ID: Final = "backstage.io/kubernetes-id"
 # find the objects by this label selector instead (a provisioned resource's).
 BACKSTAGE_KUBERNETES_NAMESPACE: Final = "backstage.io/kubernetes-namespace"
 BACKSTAGE_LABEL_SELECTOR: Final = "backstage.io/kubernetes-label-selector"
+# Argo CD's marks on an object it syncs from git: the tracking annotation (its default
+# tracking method) and the instance label (its label tracking method; Helm sets it too).
+# A Promotion does not write a Workload that carries either (berth.promotion.preflight);
+# a preview's copy of a base Workload never takes the label, or Argo CD would count the
+# copy as the base's (preview.copies).
+ARGOCD_TRACKING_ANNOTATION: Final = "argocd.argoproj.io/tracking-id"
+ARGOCD_INSTANCE_LABEL: Final = "app.kubernetes.io/instance"
 # kubectl's copy of the last applied object: the watch cache drops it (handlers.cache).
 LAST_APPLIED_ANNOTATION: Final = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -115,6 +169,20 @@ KOPF_FINALIZER: Final = "berth.dev/kopf"
 # The server-side apply field manager of every child and every status Berth writes;
 # kube.children tells drift (someone else wrote after us) by the managedFields entries.
 FIELD_MANAGER: Final = "berth"
+# The field manager of the Workloads Berth copies into a preview from its base: a manager
+# of their own, so that another writer of a copy's spec is told apart from Berth, and
+# Berth can give up its fields of a copy (berth.preview.copies) without touching its
+# finalizer or status.
+PREVIEW_FIELD_MANAGER: Final = "berth-preview"
+# The ClusterRoles the chart defines for whoever makes previews, and the RoleBindings by
+# which Berth binds a base's previews.creators to them (berth.preview.access): in the
+# base's namespace, to make Previews; in each preview's namespace, to edit its Workloads.
+# Cluster-wide names, one Berth per cluster: the operator's RBAC names them (bind, and
+# get/patch/delete of the bindings).
+PREVIEW_REQUESTER_ROLE: Final = "berth-preview-requester"
+PREVIEW_EDITOR_ROLE: Final = "berth-preview-editor"
+PREVIEW_REQUESTERS_BINDING: Final = "berth-preview-requesters"
+PREVIEW_EDITORS_BINDING: Final = "berth-preview-editors"
 # An Event's source.component (what `kubectl describe` shows under From).
 EVENT_SOURCE_COMPONENT: Final = "berth"
 # An Event's reportingComponent (events.k8s.io readers group Events by it).

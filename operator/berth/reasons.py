@@ -79,6 +79,14 @@ class Reason(StrEnum):
     REPLICAS_ABOVE_LIMIT = "ReplicasAboveLimit"
     # A container without the limits ``policy`` requires.
     LIMITS_REQUIRED = "LimitsRequired"
+    # An image not pinned by digest where ``policy.requireDigest`` asks for it.
+    DIGEST_REQUIRED = "DigestRequired"
+    # An image tagged latest, or with no tag, where ``policy.disallowLatestTag`` is set.
+    LATEST_TAG_NOT_ALLOWED = "LatestTagNotAllowed"
+    # A resource type or class outside ``policy.allowedResources``.
+    RESOURCE_NOT_ALLOWED = "ResourceNotAllowed"
+    # On PolicyCompliant=True: the Workload breaks no rule of its Environment's policy.
+    COMPLIANT = "Compliant"
     # -- the Environment (handlers) --
     # No Environment serves the namespace, or ``spec.environment`` names none.
     ENVIRONMENT_NOT_FOUND = "EnvironmentNotFound"
@@ -88,6 +96,25 @@ class Reason(StrEnum):
     NAMESPACE_TAKEN = "NamespaceTaken"
     # On an Environment: its Namespace is not Active yet.
     NAMESPACE_NOT_READY = "NamespaceNotReady"
+    # -- previews (berth.preview), on preview Environments and Previews --
+    # The base Environment does not exist, or is being deleted: the preview waits.
+    BASE_NOT_FOUND = "BaseNotFound"
+    # The base is itself a preview.
+    BASE_IS_PREVIEW = "BaseIsPreview"
+    # Following the bases leads back to this preview.
+    PREVIEW_CYCLE = "PreviewCycle"
+    # The base has no spec.previews: it accepts none.
+    PREVIEWS_NOT_ALLOWED = "PreviewsNotAllowed"
+    # The ttl does not parse (admission refuses most such).
+    INVALID_TTL = "InvalidTTL"
+    # The ttl is longer than the base's previews.maxTTL.
+    TTL_TOO_LONG = "TTLTooLong"
+    # On a Preview: the base has previews.maxCount previews already; it waits its turn.
+    PREVIEW_QUOTA_EXCEEDED = "PreviewQuotaExceeded"
+    # On a Preview: the Environment of its derived name exists and is not its own.
+    PREVIEW_NAME_TAKEN = "PreviewNameTaken"
+    # The preview is being torn down (Workloads, then resources, then the namespace).
+    TEARING_DOWN = "TearingDown"
     # -- resources: choosing and configuring a provisioner (provision) --
     # No provisioner serves the resource's type, class and id.
     NO_PROVISIONER = "NoProvisioner"
@@ -161,6 +188,28 @@ class Reason(StrEnum):
     PROGRESSING = "Progressing"
     # On Stalled=False while a refused write is retried (ChildForbidden, ChildConflict...).
     RETRYING = "Retrying"
+    # -- revisions (berth.promotion, handlers.revisions) --
+    # On a Workload's Event: a new generation became Ready and was recorded as a revision.
+    REVISION_RECORDED = "RevisionRecorded"
+    # -- promotions (berth.promotion, handlers.promotion), on Promotions --
+    # Ready=True: the target Workload is Ready at the promoted revision.
+    PROMOTED = "Promoted"
+    # The source Workload has no revision yet: none of its generations became Ready.
+    NO_READY_REVISION = "NoReadyRevision"
+    # spec.revision names a revision the source Workload does not have (or no longer has).
+    REVISION_NOT_FOUND = "RevisionNotFound"
+    # The Workload to promote does not exist in the source Environment.
+    WORKLOAD_NOT_FOUND = "WorkloadNotFound"
+    # The target Environment does not accept promotions from the source (spec.promotion.from).
+    PROMOTION_PATH_NOT_ALLOWED = "PromotionPathNotAllowed"
+    # The target Environment requires an approval and none is there yet.
+    AWAITING_APPROVAL = "AwaitingApproval"
+    # The target Workload is synced from git (Argo CD): the promotion does not write it.
+    MANAGED_BY_GIT_OPS = "ManagedByGitOps"
+    # The target Workload was changed by someone else before it became Ready.
+    SUPERSEDED = "Superseded"
+    # The Promotion's own spec cannot be acted on (e.g. the target is not its namespace's).
+    INVALID_PROMOTION = "InvalidPromotion"
     # -- Events only (handlers) --
     # Berth set right a child someone else changed.
     DRIFT_CORRECTED = "DriftCorrected"
@@ -168,6 +217,19 @@ class Reason(StrEnum):
     RESOURCE_RELEASED = "ResourceReleased"
     # On an Environment with deletionPolicy Delete: its Workloads are being deleted first.
     DELETING_WORKLOADS = "DeletingWorkloads"
+    # On a preview: it expires within previews.expiryWarning.
+    EXPIRING_SOON = "ExpiringSoon"
+    # On a preview: its ttl ran out; it is torn down.
+    EXPIRED = "Expired"
+    # On an Environment being torn down: something does not go (named in the message).
+    TEARDOWN_BLOCKED = "TeardownBlocked"
+    # On an Environment torn down: its namespace stays (Berth did not create it, or it
+    # holds retained resources).
+    NAMESPACE_KEPT = "NamespaceKept"
+    # On a preview: one of its Workloads replaced the copy of the base's (or the copy
+    # came back when it went).
+    COPY_REPLACED = "CopyReplaced"
+    COPY_RESTORED = "CopyRestored"
 
 
 @unique
@@ -199,5 +261,12 @@ class PodReason(StrEnum):
 TRANSIENT_REASONS = frozenset({Reason.OUTPUTS_UNAVAILABLE, Reason.WAITING})
 # Reasons of the Environment's policy: they come first when there are several problems.
 POLICY_REASONS = frozenset(
-    {Reason.IMAGE_NOT_ALLOWED, Reason.REPLICAS_ABOVE_LIMIT, Reason.LIMITS_REQUIRED}
+    {
+        Reason.IMAGE_NOT_ALLOWED,
+        Reason.REPLICAS_ABOVE_LIMIT,
+        Reason.LIMITS_REQUIRED,
+        Reason.DIGEST_REQUIRED,
+        Reason.LATEST_TAG_NOT_ALLOWED,
+        Reason.RESOURCE_NOT_ALLOWED,
+    }
 )

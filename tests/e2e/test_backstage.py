@@ -154,6 +154,7 @@ def test_backstage_shows_every_workload_with_its_objects_resources_and_status(
 ) -> None:
     env = namespace
     berth.create_environment(example_environment(env))
+    berth.wait_served(env, env)  # admission refuses Workloads until the namespace is its
     try:
         shows_the_catalog_and_the_kubernetes_tab(backstage, berth, env)
         follows_workloads_coming_and_going(backstage, berth, env)
@@ -166,11 +167,13 @@ def shows_the_catalog_and_the_kubernetes_tab(
 ) -> None:
     for name in ("checkout", "shop"):
         berth.create_workload(env, example(name, env))
-    # A Workload the Environment's policy refuses: Stalled, and the portal says why.
+    # A Workload Berth refuses: Stalled, and the portal says why. (One that breaks the
+    # Environment's policy never gets in: admission refuses it. This one names a resource
+    # it does not declare, which only the operator finds.)
     refused = copy.deepcopy(example("checkout", env))
     refused["metadata"]["name"] = "refused"
     refused["metadata"]["labels"] = {KUBERNETES_ID: "refused"}
-    refused["spec"]["containers"]["main"]["image"] = "elsewhere.example/checkout:1"
+    refused["spec"]["containers"]["main"]["variables"]["DB_HOST"] = "${resources.db.host}"
     berth.create_workload(env, refused)
     for name in ("checkout", "shop"):
         berth.wait_condition(env, name, "Ready", "True", timeout=180)
@@ -244,8 +247,9 @@ def shows_the_catalog_and_the_kubernetes_tab(
     stalled = condition(workload, "Stalled")
     assert stalled["status"] == "True"
     assert stalled["message"] == condition(berth.workload(env, "refused"), "Stalled")["message"]
-    assert "elsewhere.example/" in stalled["message"]
-    assert refused_tab["deployments"] == []  # nothing runs: the policy refused it
+    assert stalled["reason"] == "UnknownResource"
+    assert "${resources.db.host}" in stalled["message"]
+    assert refused_tab["deployments"] == []  # nothing runs: Berth refused it
 
 
 def follows_workloads_coming_and_going(backstage: LocalBackstage, berth: Berth, env: str) -> None:

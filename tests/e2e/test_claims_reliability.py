@@ -17,7 +17,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from tests.clusterharness import ClusterAccess
-from tests.e2e.conftest import RESYNC_SECONDS, OperatorProcess, start_operator
+from tests.e2e.conftest import RESYNC_SECONDS, ChartRights, OperatorProcess, start_operator
 from tests.e2e.test_provisioning import (  # noqa: F401  (fixtures: claim_crds, composer)
     claim_crds,
     claims,
@@ -176,6 +176,7 @@ def test_a_claim_created_just_before_a_crash_goes_with_its_workload(
     namespace: str,
     make_environment: Any,
     operator: OperatorProcess,
+    chart_rights: ChartRights,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     make_environment(provisioner("postgres"), deletionPolicy="Delete")
@@ -183,7 +184,7 @@ def test_a_claim_created_just_before_a_crash_goes_with_its_workload(
     with paused(operator):
         # An operator that dies right after creating its first claim, before any status.
         monkeypatch.setenv("BERTH_TEST_EXIT_AFTER_CLAIM", "1")
-        crashing = start_operator(cluster.kubeconfig, logs / f"crash-{namespace}.log", 2)
+        crashing = start_operator(chart_rights(), logs / f"crash-{namespace}.log", 2)
         monkeypatch.delenv("BERTH_TEST_EXIT_AFTER_CLAIM")
         try:
             berth.create_workload(namespace, db_workload("crashy"))
@@ -198,7 +199,7 @@ def test_a_claim_created_just_before_a_crash_goes_with_its_workload(
         assert body["metadata"]["finalizers"] == ["berth.dev/cleanup"]
         # Deleted while no operator runs; the one that starts next finds it being deleted.
         berth.delete_workload(namespace, "crashy")
-        restarted = start_operator(cluster.kubeconfig, logs / f"restart-{namespace}.log", 2)
+        restarted = start_operator(chart_rights(), logs / f"restart-{namespace}.log", 2)
         try:
             wait_for(lambda: gone(berth, namespace, "crashy"), 60, "the Workload to go")
             wait_for(

@@ -163,6 +163,11 @@ def test_every_generated_workload_ends_with_an_answer(
             # Files that pass one by one but together outgrow what etcd stores: the API
             # server's own answer, at once, to whoever applied it.
             return
+        if answer.status == 403:
+            # Refused by the Environment's policy at admission: the rule, in Berth's words.
+            assert "'berth-policy-deny'" in str(answer.body), answer.body
+            assert "(policy." in str(answer.body), answer.body
+            return
         # Refused at admission: a 422 that names the field at fault.
         assert answer.status == 422, (answer.status, answer.body, spec)
         assert "spec." in str(answer.body), answer.body

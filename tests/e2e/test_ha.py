@@ -14,9 +14,10 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 
+from tests.chartrbac import DEFAULT_VALUES
 from tests.clusterharness import REPO_ROOT, ClusterAccess
 from tests.composer import DELAY
-from tests.e2e.conftest import OperatorProcess, start_operator
+from tests.e2e.conftest import ChartRights, OperatorProcess, start_operator
 from tests.e2e.test_claims_reliability import paused
 from tests.e2e.test_provisioning import (  # noqa: F401  (fixtures: claim_crds, composer)
     claim_crds,
@@ -29,6 +30,8 @@ from tests.kubeutil import Berth, settles, stays, wait_for, workload_body
 
 PEERING_CRDS = REPO_ROOT / "charts/berth/charts/kopf-peering/crds"
 LIFETIME = 10  # --peering-lifetime of the replicas here (the default is 60)
+# The chart's rights with ha.enabled: kopf's peering objects besides the defaults.
+HA_VALUES = {**DEFAULT_VALUES, "ha": {"enabled": True}}
 # Documented in the manual (docs/operations/ha-and-sharding.md): the lifetime, plus a
 # quarter of it (the grace), plus a poll.
 TAKEOVER_BOUND = LIFETIME + 10
@@ -52,9 +55,12 @@ def peering(cluster: ClusterAccess, api: ApiClient, namespace: str) -> Iterator[
     custom.delete_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", name)
 
 
-def replica(cluster: ClusterAccess, peering: str, priority: int) -> OperatorProcess:
+def replica(
+    cluster: ClusterAccess, rights: ChartRights, peering: str, priority: int
+) -> OperatorProcess:
+    """A peered replica, with the chart's rights when ha.enabled (the peering's verbs)."""
     return start_operator(
-        cluster.kubeconfig,
+        rights(HA_VALUES),
         cluster.kubeconfig.parent / f"operator-{peering}-{priority}.log",
         2,
         "--peering",
@@ -88,11 +94,12 @@ def test_the_standby_takes_over_when_the_working_replica_dies(
     namespace: str,
     environment: str,
     operator: OperatorProcess,
+    chart_rights: ChartRights,
     peering: str,
 ) -> None:
     with paused(operator):
-        working = replica(cluster, peering, 200)
-        standby = replica(cluster, peering, 100)
+        working = replica(cluster, chart_rights, peering, 200)
+        standby = replica(cluster, chart_rights, peering, 100)
         try:
             create_workloads(berth, namespace)
             wait_for(
@@ -139,18 +146,19 @@ def test_a_replica_that_is_outranked_stops_writing(
     namespace: str,
     make_environment: Any,
     operator: OperatorProcess,
+    chart_rights: ChartRights,
     peering: str,
 ) -> None:
     # A claim that takes a while: the replica that created it keeps polling it (claims
     # are read from the API server, not from the watch caches a pause freezes).
     make_environment(provisioner("postgres", crossplane={"annotations": {DELAY: "12"}}))
     with paused(operator):
-        low = replica(cluster, peering, 100)
+        low = replica(cluster, chart_rights, peering, 100)
         high: OperatorProcess | None = None
         try:
             berth.create_workload(namespace, db_workload("slow"))
             wait_for(lambda: low.metric(WRITES) > 0, 20, "the low replica to start working")
-            high = replica(cluster, peering, 200)
+            high = replica(cluster, chart_rights, peering, 200)
             # The low one stands by once it sees the high one's keep-alive.
             wait_for(lambda: "standing by" in low.log_path.read_text(), 20, "the low to stand by")
             # A reconcile under way when it stood by may finish: its writes end.

@@ -59,7 +59,10 @@ VALUES = {
 }
 # What Grafana puts in place of the dashboard's variables; $__range is the life cycle's.
 RATE_INTERVAL = "10s"
-OUTSIDE = "elsewhere.example/app:2.0"  # not under the Environment's allowedRegistries
+# Admission refuses a Workload whose image is outside its Environment's allowedRegistries;
+# a policy that tightens under a running one stalls it (ImageNotAllowed) instead.
+TIGHTENED = {"spec": {"policy": {"allowedRegistries": ["registry.other.dev/"]}}}
+RESTORED = {"spec": {"policy": {"allowedRegistries": ["registry.acme.dev/"]}}}
 UNSERVED = "berth-e2e-unserved"  # a resource type no provisioner serves
 
 
@@ -128,8 +131,7 @@ def test_a_stalled_workload_fires_its_alert_and_it_resolves_when_fixed(
     berth.wait_condition(namespace, "web", "Ready", "True")
     assert not stalled_alerts(prometheus, environment, None)
 
-    image = {"spec": {"containers": {"main": {"image": OUTSIDE}}}}
-    berth.patch_workload(namespace, "web", image)
+    berth.patch_environment(environment, TIGHTENED)
     berth.wait_condition(namespace, "web", "Stalled", "True", reason="ImageNotAllowed")
     stalled_at = time.monotonic()
     (alert,) = wait_for(
@@ -153,8 +155,7 @@ def test_a_stalled_workload_fires_its_alert_and_it_resolves_when_fixed(
     )
     assert not prometheus.alerts("BerthOperatorDown"), "the rules miss the scraped operator"
 
-    fixed = {"spec": {"containers": {"main": {"image": "registry.acme.dev/app:1.1"}}}}
-    berth.patch_workload(namespace, "web", fixed)
+    berth.patch_environment(environment, RESTORED)
     berth.wait_condition(namespace, "web", "Ready", "True")
     wait_for(
         lambda: not stalled_alerts(prometheus, environment, None),
@@ -204,11 +205,10 @@ def life_cycle(prometheus: LocalPrometheus, berth: Berth, namespace: str) -> Non
         "the edit observed",
     )
     berth.wait_condition(namespace, "shop", "Ready", "True")
-    berth.patch_workload(namespace, "shop", {"spec": {"containers": {"main": {"image": OUTSIDE}}}})
+    berth.patch_environment(namespace, TIGHTENED)  # the Environment is named after it
     berth.wait_condition(namespace, "shop", "Stalled", "True", reason="ImageNotAllowed")
     seen_stalled(prometheus, namespace, "ImageNotAllowed")
-    fixed = {"spec": {"containers": {"main": {"image": "registry.acme.dev/app:1.0"}}}}
-    berth.patch_workload(namespace, "shop", fixed)
+    berth.patch_environment(namespace, RESTORED)
     berth.wait_condition(namespace, "shop", "Ready", "True")
     unserved = {"spec": {"resources": {"cache": {"type": UNSERVED}}}}
     berth.patch_workload(namespace, "shop", unserved)

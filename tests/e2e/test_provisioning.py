@@ -66,6 +66,7 @@ def make_environment(
         body = environment_body(namespace, namespace, provisioners=list(provisioners), **spec)
         body["spec"]["policy"]["maxReplicas"] = 5
         berth.create_environment(body)
+        berth.wait_served(namespace, namespace)
         return namespace
 
     yield make

@@ -29,9 +29,7 @@ real request (server-side dry run, so nothing changes even if it were allowed).
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,17 +43,29 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from tests.clusterharness import BIN_DIR, REPO_ROOT, ClusterAccess, kubectl_binary
+from tests.chartrbac import (  # re-exported: other modules read them from here
+    CLAIM_GROUP,
+    EXAMPLE_CLAIMS,
+    RBAC_KINDS,
+    ChartRbac,
+    apply_docs,
+    helm_template,
+    run_kubectl,
+    token_kubeconfig,
+)
+from tests.clusterharness import REPO_ROOT, ClusterAccess
 from tests.composer import EXAMPLE_KINDS, TestOnlyComposer
 from tests.e2e.conftest import OperatorProcess, start_operator
 from tests.kubeutil import Berth, poll_until, wait_for
 
-CHART = REPO_ROOT / "charts" / "berth"
 EXAMPLES = REPO_ROOT / "examples"
-CLAIM_GROUP, CLAIM_VERSION = "platform.acme.dev", "v1alpha1"
-EXAMPLE_CLAIMS = {"apiGroup": CLAIM_GROUP, "resources": sorted(k.plural for k in EXAMPLE_KINDS)}
+CLAIM_VERSION = "v1alpha1"
 FINALIZER = "berth.dev/cleanup"
-RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+BINDINGS = "validatingadmissionpolicybindings.admissionregistration.k8s.io"
+# The chart's admission policies that narrow what RBAC grants (a namespace the operator
+# may delete is one it created), applied with its RBAC.
+ADMISSION_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding", *ADMISSION_KINDS)
 # Lines in the operator's log that say the API server refused it something.
 # (Berth's own ApiError reads "403 Forbidden: ...", kopf's APIForbiddenError alike.)
 REFUSAL = re.compile(r"forbidden", re.IGNORECASE)
@@ -63,54 +73,6 @@ FAILED_WORKLOAD = re.compile(r"reconcile of workload (?P<namespace>[^/\s]*)/\S+ 
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def run_kubectl(
-    kubeconfig: Path, *args: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(kubectl_binary()), "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def helm_template(
-    tmp: Path, release: str, namespace: str, values: dict[str, Any]
-) -> list[dict[str, Any]]:
-    helm = BIN_DIR / "helm"
-    if not helm.exists():
-        pytest.fail(f"{helm} is missing: run `make tools` first", pytrace=False)
-    values_path = tmp / f"values-{release}.yaml"
-    values_path.write_text(yaml.safe_dump(values))
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
-        env[name] = str(tmp / "helm" / name.lower())
-    proc = subprocess.run(
-        [
-            str(helm),
-            "template",
-            release,
-            str(CHART),
-            "--namespace",
-            namespace,
-            "-f",
-            str(values_path),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
-
-
-def apply_docs(cluster: ClusterAccess, tmp: Path, docs: list[dict[str, Any]]) -> None:
-    path = tmp / f"apply-{uuid.uuid4().hex[:6]}.yaml"
-    path.write_text(yaml.safe_dump_all(docs))
-    cluster.kubectl("apply", "--server-side", "--field-manager=berth-rbac-test", "-f", str(path))
 
 
 def create_namespace(core: k8s.CoreV1Api, name: str) -> None:
@@ -134,64 +96,9 @@ def delete_namespace(core: k8s.CoreV1Api, name: str) -> None:
             raise
 
 
-def token_kubeconfig(cluster: ClusterAccess, token: str, path: Path) -> Path:
-    """A kubeconfig with the test cluster's server and CA, and only this bearer token."""
-    admin = yaml.safe_load(cluster.kubeconfig.read_text())
-    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
-    server = dict(
-        next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])["cluster"]
-    )
-    ca = server.get("certificate-authority")
-    if ca and not Path(ca).is_absolute():
-        server["certificate-authority"] = str((cluster.kubeconfig.parent / ca).resolve())
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "berth-test", "cluster": server}],
-        "users": [{"name": "berth-operator", "user": {"token": token}}],
-        "contexts": [
-            {
-                "name": "berth-operator",
-                "context": {"cluster": "berth-test", "user": "berth-operator"},
-            }
-        ],
-        "current-context": "berth-operator",
-    }
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
-
-
-@dataclass(frozen=True)
-class ChartRbac:
-    release: str
-    namespace: str  # the release's, where its ServiceAccount lives
-    service_account: str
-    kubeconfig: Path  # holding a token of that ServiceAccount
-    docs: list[dict[str, Any]]
-
-    @property
-    def user(self) -> str:
-        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
-
-    def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """kubectl as the ServiceAccount, with its token."""
-        return run_kubectl(self.kubeconfig, *args)
-
-    def can_i(self, verb: str, resource: str, *where: str) -> bool:
-        resource, _, subresource = resource.partition("/")
-        args = ["auth", "can-i", verb, resource, *where]
-        if subresource:
-            args.append(f"--subresource={subresource}")
-        proc = self.kubectl(*args)
-        answer = proc.stdout.strip().splitlines()[:1]
-        assert answer in (["yes"], ["no"]), f"kubectl {' '.join(args)}: {proc.stdout}{proc.stderr}"
-        return answer == ["yes"]
-
-
 def delete_cluster_scoped(cluster: ClusterAccess, docs: list[dict[str, Any]]) -> None:
     for doc in docs:
-        if doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+        if doc["kind"] in CLUSTER_SCOPED:
             cluster.kubectl(
                 "delete",
                 doc["kind"].lower(),
@@ -240,9 +147,20 @@ def chart_rbac(
         docs = [
             d
             for d in helm_template(module_tmp, release, release, values)
+            # The release's own admission policies (the previews'); the Workload policy
+            # ones (berth-policy-*) the session installed already, as the chart would.
             if d["kind"] in RBAC_KINDS
+            or (d["kind"] in ADMISSION_KINDS and d["metadata"]["name"].startswith(release))
         ]
-        assert sorted(d["kind"] for d in docs) == [
+        # The operator's ClusterRole and its binding; the roles for people, which the
+        # chart binds to no one: preview editors' and requesters', the promotion
+        # approver's, promoter's and Environment viewer's.
+        assert sorted(d["kind"] for d in docs if d["kind"] in RBAC_KINDS) == [
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
             "ClusterRole",
             "ClusterRoleBinding",
             "ServiceAccount",
@@ -290,7 +208,7 @@ def rbac_operator(
     chart_rbac: ChartRbac, crds: None, claim_crds: None, module_tmp: Path
 ) -> Iterator[OperatorProcess]:
     """A second operator, with nothing but the ServiceAccount's token."""
-    running = start_operator(chart_rbac.kubeconfig, module_tmp / "rbac-operator.log", resync=10)
+    running = start_operator(chart_rbac, module_tmp / "rbac-operator.log", resync=10)
     try:
         yield running
     finally:
@@ -429,13 +347,16 @@ MAY = [
     ("patch", "deployments.apps", "-n", "team-x"),
     ("delete", "services", "-n", "team-x"),
     ("patch", "configmaps", "-n", "team-x"),
-    # claims (rbac.claims) and template objects (rbac.templateResources)
+    # claims (rbac.claims: watched by Berth's label, so a claim's change wakes its
+    # Workloads) and template objects (rbac.templateResources: listed by the sweep)
     *(
         (verb, f"{plural}.{CLAIM_GROUP}", "-n", "team-x")
         for plural in EXAMPLE_CLAIMS["resources"]
-        for verb in ("get", "create", "patch", "delete")
+        for verb in ("get", "list", "watch", "create", "patch", "delete")
     ),
+    ("watch", f"postgresqlinstances.{CLAIM_GROUP}", "-A"),
     ("create", "persistentvolumeclaims", "-n", "team-x"),
+    ("list", "persistentvolumeclaims", "-n", "team-x"),
     ("patch", "ingresses.networking.k8s.io", "-n", "team-x"),
     ("delete", "ingresses.networking.k8s.io", "-n", "team-x"),
     # a connection Secret's keys, by name
@@ -445,6 +366,34 @@ MAY = [
     ("create", "namespaces", "-A"),
     ("patch", "namespaces", "-A"),
     ("create", "events", "-n", "team-x"),
+    # a repeated Event counts up on the one posted
+    ("patch", "events", "-n", "team-x"),
+    # Berth's admission policies, bound per Environment: created when missing
+    ("get", BINDINGS, "-A"),
+    ("create", BINDINGS, "-A"),
+    # previews: Previews (finalizer, status, an expired one deleted), their Environments,
+    # copies of Workloads, the namespace Berth created deleted last by a teardown, and the
+    # RoleBindings of a base's creators to the two preview ClusterRoles, by name
+    ("watch", "previews.berth.dev", "-A"),
+    ("patch", "previews.berth.dev", "-n", "team-x"),
+    ("patch", "previews.berth.dev/status", "-n", "team-x"),
+    ("delete", "previews.berth.dev", "-n", "team-x"),
+    ("create", "environments.berth.dev", "-A"),
+    ("delete", "environments.berth.dev", "-A"),
+    ("create", "workloads.berth.dev", "-n", "team-x"),
+    ("delete", "namespaces", "-A"),
+    ("create", "rolebindings.rbac.authorization.k8s.io", "-n", "team-x"),
+    # promotion: the target Workload written (created, or replaced on a resourceVersion),
+    # revisions recorded and collected, Promotions and approvals watched, a Promotion's
+    # status; the ServiceAccount's pull Secrets
+    ("update", "workloads.berth.dev", "-n", "team-x"),
+    ("create", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("list", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("delete", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("watch", "promotions.berth.dev", "-A"),
+    ("watch", "promotionapprovals.berth.dev", "-A"),
+    ("patch", "promotions.berth.dev/status", "-n", "team-x"),
+    ("get", "serviceaccounts", "-n", "team-x"),
 ]
 
 MAY_NOT = [
@@ -466,8 +415,7 @@ MAY_NOT = [
     ("get", "pods/log", "-n", "team-x"),
     ("create", "pods", "-n", "team-x"),
     ("delete", "pods", "-n", "team-x"),
-    # namespaces: never deleted (nor replaced)
-    ("delete", "namespaces", "-A"),
+    # namespaces: never replaced (deleted only by a teardown: see MAY)
     ("update", "namespaces", "-A"),
     # no way to more rights
     ("create", "clusterroles.rbac.authorization.k8s.io", "-A"),
@@ -475,27 +423,48 @@ MAY_NOT = [
     ("escalate", "clusterroles.rbac.authorization.k8s.io", "-A"),
     ("bind", "clusterroles.rbac.authorization.k8s.io", "-A"),
     ("create", "clusterrolebindings.rbac.authorization.k8s.io", "-A"),
-    ("create", "rolebindings.rbac.authorization.k8s.io", "-n", "team-x"),
+    ("patch", "rolebindings.rbac.authorization.k8s.io", "-n", "team-x"),
+    ("delete", "rolebindings.rbac.authorization.k8s.io", "-n", "team-x"),
     ("impersonate", "serviceaccounts", "-n", "team-x"),
     ("create", "serviceaccounts/token", "-n", "team-x"),
     ("create", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
     ("delete", "customresourcedefinitions.apiextensions.k8s.io", "-A"),
-    # Workloads and Environments: written by apply only, never updated, created or
-    # (Environments) deleted
-    ("update", "workloads.berth.dev", "-n", "team-x"),
-    ("create", "workloads.berth.dev", "-n", "team-x"),
+    # Environments and Previews: written by apply only, never updated (a Workload is
+    # updated only as a Promotion's target, on a resourceVersion)
     ("update", "environments.berth.dev", "-A"),
-    ("create", "environments.berth.dev", "-A"),
-    ("delete", "environments.berth.dev", "-A"),
+    ("update", "previews.berth.dev", "-n", "team-x"),
+    ("create", "previews.berth.dev", "-n", "team-x"),
     # ClusterProvisioners: the platform team's, read only
     ("create", "clusterprovisioners.berth.dev", "-A"),
     ("patch", "clusterprovisioners.berth.dev", "-A"),
     ("delete", "clusterprovisioners.berth.dev", "-A"),
-    # children by apply only; claims by name, never listed or watched
+    # children by apply only; claims never updated, template objects never watched
     ("update", "deployments.apps", "-n", "team-x"),
     ("patch", "deployments.apps/scale", "-n", "team-x"),
-    ("list", f"postgresqlinstances.{CLAIM_GROUP}", "-n", "team-x"),
-    ("watch", f"postgresqlinstances.{CLAIM_GROUP}", "-A"),
+    ("update", f"postgresqlinstances.{CLAIM_GROUP}", "-n", "team-x"),
+    ("watch", "persistentvolumeclaims", "-n", "team-x"),
+    ("delete", "events", "-n", "team-x"),
+    # admission (issue 18): the chart ships the policies; the operator only creates
+    # bindings: it can change or remove none, Berth's or another policy's
+    ("get", "validatingadmissionpolicies.admissionregistration.k8s.io", "-A"),
+    ("create", "validatingadmissionpolicies.admissionregistration.k8s.io", "-A"),
+    ("patch", "validatingadmissionpolicies.admissionregistration.k8s.io", "-A"),
+    ("list", BINDINGS, "-A"),
+    ("watch", BINDINGS, "-A"),
+    ("delete", BINDINGS, "-A"),
+    ("update", BINDINGS, "-A"),
+    ("patch", BINDINGS, "-A"),
+    ("create", "validatingwebhookconfigurations.admissionregistration.k8s.io", "-A"),
+    # revisions never changed; Promotions and approvals are people's, never written
+    # (but a Promotion's status); ServiceAccounts read by name only
+    ("update", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("patch", "workloadrevisions.berth.dev", "-n", "team-x"),
+    ("create", "promotionapprovals.berth.dev", "-n", "team-x"),
+    ("delete", "promotionapprovals.berth.dev", "-n", "team-x"),
+    ("create", "promotions.berth.dev", "-n", "team-x"),
+    ("update", "promotions.berth.dev", "-n", "team-x"),
+    ("patch", "promotions.berth.dev", "-n", "team-x"),
+    ("list", "serviceaccounts", "-A"),
     # nothing else
     ("get", "nodes", "-A"),
     ("create", "persistentvolumes", "-A"),
@@ -507,6 +476,29 @@ def test_the_service_account_may_do_what_the_operator_does(chart_rbac: ChartRbac
     assert not refused, f"{chart_rbac.user} may not: {refused}"
 
 
+def test_the_service_account_binds_the_two_preview_roles_and_no_other(
+    chart_rbac: ChartRbac,
+) -> None:
+    """``bind`` names exactly the two preview ClusterRoles; the RoleBindings it may change
+    or delete are exactly the two it writes."""
+
+    def can(verb: str, named: str, *where: str) -> bool:
+        proc = chart_rbac.kubectl("auth", "can-i", verb, named, *where)
+        return proc.stdout.strip().splitlines()[:1] == ["yes"]
+
+    roles = "clusterroles.rbac.authorization.k8s.io"
+    for role in ("berth-preview-editor", "berth-preview-requester"):
+        assert can("bind", f"{roles}/{role}")
+    for other in ("cluster-admin", "admin", "edit", chart_rbac.release):
+        assert not can("bind", f"{roles}/{other}"), other
+    bindings = "rolebindings.rbac.authorization.k8s.io"
+    for mine in ("berth-preview-editors", "berth-preview-requesters"):
+        assert can("patch", f"{bindings}/{mine}", "-n", "team-x")
+        assert can("delete", f"{bindings}/{mine}", "-n", "team-x")
+    assert not can("patch", f"{bindings}/someone-elses", "-n", "team-x")
+    assert not can("delete", f"{bindings}/someone-elses", "-n", "team-x")
+
+
 def test_the_service_account_may_not_do_anything_else(chart_rbac: ChartRbac) -> None:
     allowed = [" ".join(case) for case in MAY_NOT if chart_rbac.can_i(*case)]
     assert not allowed, f"{chart_rbac.user} may: {allowed}"
@@ -516,8 +508,19 @@ def test_the_api_server_refuses_the_real_requests(chart_rbac: ChartRbac, module_
     """Not only RBAC's opinion: the requests themselves fail with Forbidden. Writes are
     server-side dry runs, so that nothing would change even if one were allowed."""
     ns = chart_rbac.namespace
-    workload = module_tmp / "replace-workload.yaml"
-    workload.write_text(yaml.safe_dump(shop_manifest(ns)))
+    environment = module_tmp / "replace-environment.yaml"
+    environment.write_text(yaml.safe_dump(environment_manifest(f"{ns}-env")))
+    approval = module_tmp / "approval.yaml"
+    approval.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "berth.dev/v1alpha1",
+                "kind": "PromotionApproval",
+                "metadata": {"name": "self-approved", "namespace": ns},
+                "spec": {"promotion": "any", "approver": chart_rbac.user},
+            }
+        )
+    )
     attempts = {
         "list secrets cluster-wide": ["get", "secrets", "-A"],
         "list secrets in a namespace": ["get", "secrets", "-n", ns],
@@ -531,6 +534,8 @@ def test_the_api_server_refuses_the_real_requests(chart_rbac: ChartRbac, module_
             "--from-literal=a=b",
             "--dry-run=server",
         ],
+        # (RBAC lets a teardown delete namespaces; the chart's admission policy only one
+        # the operator created, which this one is not)
         "delete a namespace": ["delete", "namespace", ns, "--dry-run=server"],
         "bind cluster-admin": [
             "create",
@@ -540,7 +545,15 @@ def test_the_api_server_refuses_the_real_requests(chart_rbac: ChartRbac, module_
             f"--serviceaccount={ns}:{chart_rbac.service_account}",
             "--dry-run=server",
         ],
-        "update a Workload (its spec)": ["replace", "-f", str(workload), "--dry-run=server"],
+        # A Workload's spec is written only as a Promotion's target; an Environment's never.
+        "update an Environment (its spec)": [
+            "replace",
+            "-f",
+            str(environment),
+            "--dry-run=server",
+        ],
+        # The operator never approves a promotion itself.
+        "approve a promotion": ["create", "-f", str(approval), "--dry-run=server"],
         "read a Pod": ["get", "pod", "x", "-n", ns],
     }
     for what, args in attempts.items():

@@ -18,9 +18,11 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from tests.chartrbac import DEFAULT_VALUES
 from tests.clusterharness import ClusterAccess
-from tests.e2e.conftest import OperatorProcess, start_operator
+from tests.e2e.conftest import RESYNC_SECONDS, ChartRights, OperatorProcess, start_operator
 from tests.kubeutil import Berth, environment_body, settles, stays, wait_for, workload_body
+from tests.operatorharness import Metrics
 
 WEB = {"ports": {"web": {"port": 80, "targetPort": 8080}}}
 
@@ -174,6 +176,71 @@ def test_an_admission_policys_denial_is_reported_word_for_word(
     berth.wait_condition(namespace, "tiered", "Ready", "True", timeout=90)
 
 
+# The API server's own count of the server-side applies (PATCH requests, which its
+# metrics call APPLY) of Deployments it refused as invalid, dry runs apart.
+REFUSED_DEPLOYMENT_PATCHES = {
+    "verb": "APPLY",
+    "resource": "deployments",
+    "code": "422",
+    "dry_run": "",
+}
+
+
+def apiserver_count(cluster: ClusterAccess, **labels: str) -> float:
+    """A sum of the API server's own apiserver_request_total samples (its /metrics)."""
+    text = cluster.kubectl("get", "--raw", "/metrics")
+    return Metrics.parse(text).total("apiserver_request_total", **labels)
+
+
+def test_a_refused_child_is_sent_once_until_its_inputs_change(
+    cluster: ClusterAccess,
+    berth: Berth,
+    namespace: str,
+    environment: str,
+    operator: OperatorProcess,
+) -> None:
+    """Issue 17, point 3: a child refused for good is not sent again by resyncs or by its
+    neighbours' wake-ups (each one that comes or goes changes the Environment's counts,
+    which wakes every Workload of the namespace) — counted by the API server itself and
+    by the operator's failed-writes counter — and is sent again once the Workload changes."""
+    failed = {"verb": "PATCH", "kind": "Deployment", "code": "422"}
+    server_before = apiserver_count(cluster, **REFUSED_DEPLOYMENT_PATCHES)
+    ours_before = operator.metric("berth_api_write_failures_total", **failed)
+    container = {"image": "registry.acme.dev/app:1.0", "resources": {"limits": {"memory": "-5"}}}
+    berth.create_workload(namespace, workload_body("minus", containers={"main": container}))
+    stalled = berth.wait_condition(namespace, "minus", "Stalled", "True", reason="ChildRejected")
+    assert "Deployment minus (422)" in stalled["message"]
+
+    # Neighbours come and go, and resyncs go by (RESYNC_SECONDS each).
+    for i in range(3):
+        berth.create_workload(namespace, workload_body(f"neighbour{i}"))
+    for i in range(3):
+        berth.wait_condition(namespace, f"neighbour{i}", "Ready", "True", timeout=90)
+    for i in range(3):
+        berth.delete_workload(namespace, f"neighbour{i}")
+    sent: list[float] = []
+
+    def sent_once() -> bool:
+        sent.append(apiserver_count(cluster, **REFUSED_DEPLOYMENT_PATCHES) - server_before)
+        return sent[-1] == 1
+
+    stays(
+        sent_once,
+        6 * RESYNC_SECONDS,
+        "exactly one refused PATCH over six resyncs and the neighbours' churn",
+    )
+    assert sent[-1] == 1, sent
+    ours = operator.metric("berth_api_write_failures_total", **failed) - ours_before
+    assert ours == 1, ours
+    assert berth.condition(namespace, "minus", "Stalled")["reason"] == "ChildRejected"  # type: ignore[index]
+
+    # The Workload changes: sent again, taken, Ready.
+    container["resources"]["limits"]["memory"] = "64Mi"  # type: ignore[index]
+    berth.patch_workload(namespace, "minus", {"spec": {"containers": {"main": container}}})
+    berth.wait_condition(namespace, "minus", "Ready", "True", timeout=90)
+    assert apiserver_count(cluster, **REFUSED_DEPLOYMENT_PATCHES) - server_before == 1
+
+
 def test_a_quota_refusal_is_retried_and_clears_by_itself(
     berth: Berth, namespace: str, environment: str
 ) -> None:
@@ -296,7 +363,11 @@ def test_a_foreign_label_is_not_drift_and_repeated_corrections_count_on_one_even
 
 
 def test_a_stalled_workload_is_not_polled(
-    cluster: ClusterAccess, berth: Berth, namespace: str, environment: str
+    cluster: ClusterAccess,
+    berth: Berth,
+    namespace: str,
+    environment: str,
+    chart_rights: ChartRights,
 ) -> None:
     """A resource no provisioner serves needs a change from someone: nothing to poll for."""
     berth.create_workload(
@@ -305,7 +376,7 @@ def test_a_stalled_workload_is_not_polled(
     berth.wait_condition(namespace, "lonely", "Stalled", "True", reason="NoProvisioner")
     # An operator of this namespace alone, with a resync long enough not to count.
     own = start_operator(
-        cluster.kubeconfig,
+        chart_rights({**DEFAULT_VALUES, "operator": {"namespaces": [namespace]}}),
         cluster.kubeconfig.parent / f"operator-{namespace}.log",
         3600,
         "--namespace",

@@ -44,6 +44,7 @@ def score_env(berth: Berth, namespace: str, operator: OperatorProcess) -> Iterat
     )
     body["spec"]["policy"] = {"maxReplicas": 3}
     berth.create_environment(body)
+    berth.wait_served(namespace, namespace)
     yield namespace
     berth.delete_environment(namespace)
 

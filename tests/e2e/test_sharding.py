@@ -34,8 +34,9 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from berth.coordination.shards import shard_of
+from tests.chartrbac import DEFAULT_VALUES
 from tests.clusterharness import ClusterAccess
-from tests.e2e.conftest import OperatorProcess, start_operator
+from tests.e2e.conftest import ChartRights, OperatorProcess, start_operator
 from tests.e2e.test_claims_reliability import paused
 from tests.e2e.test_rbac import (
     RBAC_KINDS,
@@ -56,6 +57,11 @@ NAMESPACES = 8  # two per shard
 PER_NAMESPACE = 4  # 32 Workloads
 HELD = "berth_shards_held"
 RESYNC = 600
+# The chart's rights with sharding.enabled: the shard Leases' Role besides the defaults.
+SHARDING_VALUES = {
+    **DEFAULT_VALUES,
+    "sharding": {"enabled": True, "shards": SHARDS, "leaseDuration": LEASE},
+}
 LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 WRITE = re.compile(r"write (\w+) (\S+) rv=\S* took=([\d.]+)s shard=(\d+) by ")
 ACQUIRED = re.compile(r"sharding: acquired shard (\d+)")
@@ -82,6 +88,12 @@ class Tenure:
     replica: str
     start: float
     end: float = float("inf")
+    # How long after ``end`` a write sent before it may still be answered. A released
+    # shard: none (the Lease is cleared only once no reconcile of it runs). A dropped one
+    # (its Lease not renewed in time): the gate closed at ``end``, but another replica may
+    # take the shard only once the last renewal has aged a full lease duration, which is
+    # a third of it later; a write answered before then overlapped no other holder.
+    grace: float = 0.0
 
 
 @dataclass
@@ -129,6 +141,7 @@ def read_journal(replicas: list[Replica]) -> Journal:
                 tenure = open_tenures.pop(int(found.group(1)), None)
                 if tenure is not None:
                     tenure.end = stamp_time(found.group(2))
+                    tenure.grace = LEASE / 3
             elif found := WRITE.search(line):
                 obj = found.group(2).removesuffix("/status")
                 took = float(found.group(3))
@@ -173,7 +186,9 @@ def check_journal(journal: Journal) -> tuple[int, int]:
             f"{write.replica} wrote {write.obj} (namespace {home}) as shard {write.shard}"
         )
         assert any(
-            t.replica == write.replica and t.start <= write.sent and write.answered <= t.end
+            t.replica == write.replica
+            and t.start <= write.sent <= t.end
+            and write.answered <= t.end + t.grace
             for t in journal.tenures[write.shard]
         ), f"{write.replica} wrote {write.obj} for shard {write.shard} without holding it"
     by_object: dict[str, list[Write]] = defaultdict(list)
@@ -211,11 +226,15 @@ def namespaces_covering_every_shard(prefix: str) -> list[str]:
     return sorted(n for names in found.values() for n in names)
 
 
-def start_replica(cluster: ClusterAccess, lease_namespace: str, name: str) -> Replica:
+def start_replica(
+    cluster: ClusterAccess, rights: ChartRights, lease_namespace: str, name: str
+) -> Replica:
+    """A sharded replica, with the chart's rights when sharding.enabled (its Lease Role in
+    ``lease_namespace``, the release's)."""
     # A resync far beyond any test here: a Workload whose edit came while another replica
     # held its shard is reconciled on takeover only because a shard gained is queued.
     process = start_operator(
-        cluster.kubeconfig,
+        rights(SHARDING_VALUES, namespace=lease_namespace),
         cluster.kubeconfig.parent / f"operator-shard-{lease_namespace}-{name}.log",
         RESYNC,
         "--shards",
@@ -328,13 +347,14 @@ def test_replicas_share_the_workloads_by_shard_and_never_write_the_same_one(
     berth: Berth,
     namespace: str,
     operator: OperatorProcess,
+    chart_rights: ChartRights,
     shard_namespaces: list[str],
 ) -> None:
     replicas: list[Replica] = []
     with paused(operator):
         try:
-            replicas.append(start_replica(cluster, namespace, "a"))
-            replicas.append(start_replica(cluster, namespace, "b"))
+            replicas.append(start_replica(cluster, chart_rights, namespace, "a"))
+            replicas.append(start_replica(cluster, chart_rights, namespace, "b"))
             wait_for(
                 lambda: held_by(replicas) == {"a": 2, "b": 2},
                 3 * LEASE,
@@ -346,7 +366,7 @@ def test_replicas_share_the_workloads_by_shard_and_never_write_the_same_one(
             # A third replica joins during a rollout; the others keep running.
             set_image(berth, shard_namespaces, "registry.acme.dev/app:2.0")
             pids = {r.name: r.process.process.pid for r in replicas}
-            replicas.append(start_replica(cluster, namespace, "c"))
+            replicas.append(start_replica(cluster, chart_rights, namespace, "c"))
             wait_for(
                 lambda: sorted(held_by(replicas).values()) == [1, 1, 2],
                 4 * LEASE,
@@ -400,6 +420,7 @@ def test_a_stalled_replica_writes_nothing_once_its_shards_could_have_moved(
     berth: Berth,
     namespace: str,
     operator: OperatorProcess,
+    chart_rights: ChartRights,
     shard_namespaces: list[str],
 ) -> None:
     """A replica frozen (SIGSTOP: a long GC pause, a starved or partitioned process) past
@@ -409,8 +430,8 @@ def test_a_stalled_replica_writes_nothing_once_its_shards_could_have_moved(
     replicas: list[Replica] = []
     with paused(operator):
         try:
-            replicas.append(start_replica(cluster, namespace, "a"))
-            replicas.append(start_replica(cluster, namespace, "b"))
+            replicas.append(start_replica(cluster, chart_rights, namespace, "a"))
+            replicas.append(start_replica(cluster, chart_rights, namespace, "b"))
             frozen, other = replicas
             wait_for(lambda: held_by(replicas) == {"a": 2, "b": 2}, 3 * LEASE, "a 2/2 split")
             populate(berth, shard_namespaces)
@@ -447,14 +468,18 @@ def test_a_stalled_replica_writes_nothing_once_its_shards_could_have_moved(
 
 
 def test_the_shard_leases_say_who_holds_what(
-    cluster: ClusterAccess, api: ApiClient, namespace: str, operator: OperatorProcess
+    cluster: ClusterAccess,
+    api: ApiClient,
+    namespace: str,
+    operator: OperatorProcess,
+    chart_rights: ChartRights,
 ) -> None:
     """A replica stopped cleanly hands its shards over at once: it clears its Leases'
     holder and removes its membership, so the other takes them without waiting for the
     lease to expire."""
     coordination = k8s.CoordinationV1Api(api)
     with paused(operator):
-        a = start_replica(cluster, namespace, "a")
+        a = start_replica(cluster, chart_rights, namespace, "a")
         b: Replica | None = None
         try:
             wait_for(lambda: a.held() == SHARDS, 3 * LEASE, "one replica to hold every shard")
@@ -472,7 +497,7 @@ def test_the_shard_leases_say_who_holds_what(
             assert None not in holders
             assert all(lease.spec.lease_duration_seconds == LEASE for lease in shard_leases)
 
-            b = start_replica(cluster, namespace, "b")
+            b = start_replica(cluster, chart_rights, namespace, "b")
             wait_for(lambda: (a.held(), b.held()) == (2, 2), 4 * LEASE, "a fair split")
             a.process.stop()
             stopped = time.monotonic()
@@ -541,6 +566,15 @@ def test_the_journal_check_catches_two_writers() -> None:
         check_journal(journal(Write("a", shard, obj, 2.5, 2.6), tenures=[Tenure("a", 0.0, 2.0)]))
     with pytest.raises(AssertionError, match="as shard"):
         check_journal(journal(Write("a", (shard + 1) % SHARDS, obj, 1.0, 1.1), tenures=[]))
+    # Sent before a dropped tenure's gate closed: answered within the grace is fine, past
+    # it (another may hold the shard by then) is not; a released tenure has no grace.
+    in_flight = Write("a", shard, obj, 1.9, 2.0 + LEASE / 3 - 0.1)
+    assert check_journal(journal(in_flight, tenures=[Tenure("a", 0.0, 2.0, LEASE / 3)]))
+    late = Write("a", shard, obj, 1.9, 2.0 + LEASE / 3 + 0.1)
+    with pytest.raises(AssertionError, match="without holding it"):
+        check_journal(journal(late, tenures=[Tenure("a", 0.0, 2.0, LEASE / 3)]))
+    with pytest.raises(AssertionError, match="without holding it"):
+        check_journal(journal(in_flight, tenures=[Tenure("a", 0.0, 2.0)]))
     overlapping = journal(
         Write("a", shard, obj, 1.0, 4.5),
         Write("b", shard, obj, 4.2, 4.3),
@@ -568,8 +602,14 @@ def test_a_sharded_replica_needs_only_the_charts_rbac(
     workload_ns = f"{release}-wl"
     replica: OperatorProcess | None = None
     try:
+        # The operator's, and five for people (previews: two; promotion: three).
         assert sorted(d["kind"] for d in docs) == [
-            "ClusterRole",
+            "ClusterRole",  # the operator's
+            "ClusterRole",  # preview editors'
+            "ClusterRole",  # preview requesters'
+            "ClusterRole",  # promotion approvers'
+            "ClusterRole",  # promoters'
+            "ClusterRole",  # Environment viewers'
             "ClusterRoleBinding",
             "Role",
             "RoleBinding",
@@ -590,7 +630,7 @@ def test_a_sharded_replica_needs_only_the_charts_rbac(
 
         with paused(operator):
             replica = start_operator(
-                kubeconfig,
+                rbac,
                 tmp_path / "sharded-rbac-operator.log",
                 5,
                 *("--shards", "2", "--shard-namespace", release),

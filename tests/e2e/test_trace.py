@@ -126,6 +126,8 @@ def _delete_environment(custom: k8s.CustomObjectsApi, core: k8s.CoreV1Api) -> No
 
 
 def stalled_workload() -> dict[str, Any]:
+    """A Workload from before its Environment's registry rule: admitted while the rule was
+    only audited, Stalled (ImageNotAllowed) since the rule is enforced."""
     body = load(EXAMPLES / "hello.yaml")
     body["metadata"]["name"] = "legacy"
     body["spec"]["containers"]["main"]["image"] = "registry.other.dev/legacy:0.9"
@@ -139,6 +141,17 @@ def crashing_workload() -> dict[str, Any]:
     body["spec"]["metadata"] = {"annotations": {"kwok.berth.dev/fail": "CrashLoopBackOff"}}
     body["spec"]["resources"] = {"ledger": {"type": "mysql"}}
     return body
+
+
+def create_legacy(berth: Berth) -> None:
+    """The Stalled Workload, as it comes about with admission in place: it ran before the
+    Environment's registry rule was enforced (kubectl apply refuses it since)."""
+    audited = {"spec": {"policy": {"enforcement": {"allowedRegistries": "Audit"}}}}
+    berth.patch_environment(ENVIRONMENT, audited)
+    berth.wait_admitted(NAMESPACE, stalled_workload())
+    berth.create_workload(NAMESPACE, stalled_workload())
+    berth.wait_condition(NAMESPACE, "legacy", "Ready", "True", timeout=120)
+    berth.patch_environment(ENVIRONMENT, {"spec": {"policy": {"enforcement": None}}})
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +178,7 @@ def quick_start(
         )
         for name in EXAMPLE_WORKLOADS:
             cluster.kubectl("apply", "-f", str(EXAMPLES / f"{name}.yaml"))
-        berth.create_workload(NAMESPACE, stalled_workload())
+        create_legacy(berth)
         berth.create_workload(NAMESPACE, crashing_workload())
         for name in EXAMPLE_WORKLOADS:
             berth.wait_condition(NAMESPACE, name, "Ready", "True", timeout=120)

@@ -74,13 +74,25 @@ def test_workload_becomes_ready_and_kubectl_wait_returns(
         ).items
         return [(e.type, e.reason) for e in events if e.involved_object.kind == "Workload"]
 
-    # An Event would be posted right after the status write that kubectl wait saw.
-    stays(lambda: workload_events() == [], 3, "a Workload without Events")
+    # Its first report being Ready is no Event; its first Ready generation recorded as a
+    # revision is (berth.handlers.revisions), and it is the only one.
+    expected = [("Normal", "RevisionRecorded")]
+    wait_for(lambda: workload_events() == expected, 10, "the revision's Event")
+    stays(lambda: workload_events() == expected, 3, "the revision's Event alone")
 
     # The printer columns answer "is it up, where".
     table = cluster.kubectl("-n", namespace, "get", "workloads")
     header, row = table.strip().splitlines()[:2]
-    assert header.split() == ["NAME", "ENVIRONMENT", "READY", "STATUS", "REPLICAS", "URL", "AGE"]
+    assert header.split() == [
+        "NAME",
+        "ENVIRONMENT",
+        "SOURCE",  # empty: not a preview's copy
+        "READY",
+        "STATUS",
+        "REPLICAS",
+        "URL",
+        "AGE",
+    ]
     assert row.split()[:5] == ["web", environment, "True", "Ready", "2/2"]
 
 
@@ -295,6 +307,7 @@ def test_a_rollout_that_cannot_progress_is_reported(
             namespace, namespace, defaults={"replicas": 1, "progressDeadlineSeconds": 3}
         )
     )
+    berth.wait_served(namespace, namespace)
     try:
         berth.create_workload(
             namespace,

@@ -51,6 +51,10 @@ FULL = {
     "dashboard": {"enabled": True},
 }
 NO_CATALOGUE = {"enabled": False, "exclude": []}
+# The admission policies are cluster-scoped, one set per cluster, and the test session
+# installs them from admission/ (tests/e2e/conftest.py): an install test leaves them out.
+NO_ADMISSION = {"enabled": False}
+ADMISSION = REPO_ROOT / "admission" / "policies.yaml"
 CATALOGUE = CHART / "catalogue"
 
 
@@ -148,7 +152,10 @@ CLUSTER_RULES = (
     | grant("berth.dev", "environments/status", "patch")
     | grant("", "namespaces", "get create patch")
     | grant("apiextensions.k8s.io", "customresourcedefinitions", "get list watch")
-    | grant("", "events", "create")
+    # A repeated Event counts up: a merge patch of the one posted.
+    | grant("", "events", "create patch")
+    # Berth's admission policies bound per Environment: read and created, nothing more.
+    | grant("admissionregistration.k8s.io", "validatingadmissionpolicybindings", "get create")
 )
 WORKLOAD_RULES = (
     # kopf's index and watch, the finalizer by server-side apply (never "update"), and
@@ -164,12 +171,61 @@ WORKLOAD_RULES = (
     # A Workload's Pods, watched (label-filtered) for their failures: nothing more.
     | grant("", "pods", "list watch")
     # The default rbac.templateResources: volumes and routes of template provisioners.
-    | grant("", "persistentvolumeclaims", "get create patch delete")
-    | grant("networking.k8s.io", "ingresses", "get create patch delete")
+    # (listed by Berth's labels: the sweep of what a crash left behind)
+    | grant("", "persistentvolumeclaims", "get list create patch delete")
+    | grant("networking.k8s.io", "ingresses", "get list create patch delete")
+    # Promotion: a Promotion's target Workload written (created, or replaced on the
+    # resourceVersion its checks saw); revisions recorded, listed and collected; the
+    # Promotions and approvals indexed, a Promotion's status; the ServiceAccount read by
+    # name for its pull Secrets.
+    | grant("berth.dev", "workloads", "create update")
+    | grant("berth.dev", "workloadrevisions", "get list create delete")
+    | grant("berth.dev", "promotions promotionapprovals", "get list watch")
+    | grant("berth.dev", "promotions/status", "patch")
+    | grant("", "serviceaccounts", "get")
 )
+# The ClusterRoles for people (bound by the platform team, never by the chart).
+PEOPLE_ROLES = {
+    f"ClusterRole/{RELEASE}-promoter": grant("berth.dev", "promotions", "create get list watch")
+    | grant("berth.dev", "workloadrevisions workloads", "get list watch"),
+    f"ClusterRole/{RELEASE}-promotion-approver": grant(
+        "berth.dev", "promotionapprovals", "create get list watch"
+    )
+    | grant("berth.dev", "promotions workloadrevisions workloads", "get list watch"),
+    f"ClusterRole/{RELEASE}-environment-viewer": grant(
+        "berth.dev", "environments clusterprovisioners", "get list watch"
+    ),
+}
+# Claims are watched (by Berth's label): their changes wake their Workloads.
 CLAIM_RULES = grant(
-    "platform.acme.dev", " ".join(EXAMPLE_CLAIMS["resources"]), "get create patch delete"
+    "platform.acme.dev",
+    " ".join(EXAMPLE_CLAIMS["resources"]),
+    "get list watch create patch delete",
 )
+# Previews (cluster-wide only): Previews, their Environments, copies of Workloads, the
+# namespace a teardown deletes last, and the RoleBindings of a base's creators (by name;
+# "bind" on the two preview ClusterRoles by name: rules_of does not show names).
+PREVIEW_RULES = (
+    grant("berth.dev", "previews", "get list watch patch delete")
+    | grant("berth.dev", "previews/status", "patch")
+    | grant("berth.dev", "environments", "create delete")
+    | grant("berth.dev", "workloads", "create")
+    | grant("", "namespaces", "delete")
+    | grant("rbac.authorization.k8s.io", "rolebindings", "create get patch delete")
+    | grant("rbac.authorization.k8s.io", "clusterroles", "bind")
+)
+# What a base's creators get: Previews in its namespace; Workloads, and reading why one
+# is not Ready, in each preview's.
+PREVIEW_ROLES = {
+    "ClusterRole/berth-preview-requester": grant(
+        "berth.dev", "previews", "get list watch create patch delete"
+    ),
+    "ClusterRole/berth-preview-editor": grant(
+        "berth.dev", "workloads", "get list watch create patch delete"
+    )
+    | grant("", "pods pods/log events services configmaps", "get list watch")
+    | grant("apps", "deployments", "get list watch"),
+}
 KOPF_NAMESPACES = grant("", "namespaces", "list watch")
 CLUSTER_PEERING = grant("kopf.dev", "clusterkopfpeerings", "get list watch patch")
 NAMESPACED_PEERING = grant("kopf.dev", "kopfpeerings", "get list watch patch")
@@ -308,13 +364,26 @@ def test_bad_values_are_refused(
 
 
 RBAC_CASES: dict[str, tuple[dict[str, Any] | None, dict[str, set[tuple[str, str, str]]]]] = {
-    "default": (None, {f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES}),
-    "ha": (HA, {f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES | CLUSTER_PEERING}),
+    "default": (
+        None,
+        {f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES | PREVIEW_RULES, **PREVIEW_ROLES},
+    ),
+    "ha": (
+        HA,
+        {
+            f"ClusterRole/{RELEASE}": CLUSTER_RULES
+            | WORKLOAD_RULES
+            | CLUSTER_PEERING
+            | PREVIEW_RULES,
+            **PREVIEW_ROLES,
+        },
+    ),
     "sharding": (
         SHARDED,
         {
-            f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES,
+            f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES | PREVIEW_RULES,
             f"Role/{RELEASE}-sharding": SHARD_LEASES,
+            **PREVIEW_ROLES,
         },
     ),
     "namespaced": (
@@ -333,7 +402,10 @@ RBAC_CASES: dict[str, tuple[dict[str, Any] | None, dict[str, set[tuple[str, str,
     ),
     "claims": (
         CLAIMS,
-        {f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES | CLAIM_RULES},
+        {
+            f"ClusterRole/{RELEASE}": CLUSTER_RULES | WORKLOAD_RULES | CLAIM_RULES | PREVIEW_RULES,
+            **PREVIEW_ROLES,
+        },
     ),
     "namespaced-claims": (
         {**CLAIMS, "operator": {"namespaces": ["team-a"]}},
@@ -346,9 +418,11 @@ RBAC_CASES: dict[str, tuple[dict[str, Any] | None, dict[str, set[tuple[str, str,
         {"rbac": {"templateResources": []}},
         {
             f"ClusterRole/{RELEASE}": CLUSTER_RULES
+            | PREVIEW_RULES
             | WORKLOAD_RULES
-            - grant("", "persistentvolumeclaims", "get create patch delete")
-            - grant("networking.k8s.io", "ingresses", "get create patch delete")
+            - grant("", "persistentvolumeclaims", "get list create patch delete")
+            - grant("networking.k8s.io", "ingresses", "get list create patch delete"),
+            **PREVIEW_ROLES,
         },
     ),
 }
@@ -367,24 +441,43 @@ def test_rbac_grants_exactly_what_the_operator_needs(
                     f"{doc['kind']}/{doc['metadata']['name']} has a wildcard in {field}: {rule}"
                 )
             assert not rule.get("nonResourceURLs"), rule
-    granted = rules_of(docs)
+    granted = {k: v for k, v in rules_of(docs).items() if k not in PEOPLE_ROLES}
     assert granted == expected
     for role, triples in granted.items():
         # Secrets: get by name, and nothing else — never list or watch, never a write.
         on_secrets = {t for t in triples if t[1] == "secrets"}
         assert on_secrets <= {("", "secrets", "get")}, f"{role} grants {sorted(on_secrets)}"
-        # Workloads and Environments: never "update" (Argo CD owns spec and metadata).
+        # Environments: never "update" (Argo CD owns spec and metadata), by the operator
+        # or by whoever makes previews. Workloads only as a Promotion's target, which is
+        # never one synced from git.
         for group, resource, verb in triples:
-            if group == "berth.dev" and resource in ("workloads", "environments"):
+            if group == "berth.dev" and resource == "environments":
                 assert verb != "update", f"{role} grants update on {resource}"
     # Secrets are read where Workloads live: bound per namespace in namespaced mode.
     if values and (values.get("operator") or {}).get("namespaces"):
         assert ("", "secrets", "get") not in granted[f"ClusterRole/{RELEASE}"]
 
 
+def test_the_roles_for_people_grant_exactly_promoting_approving_and_reading(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    docs = render(helm_env, tmp_path)
+    granted = rules_of(docs)
+    assert {k: v for k, v in granted.items() if k in PEOPLE_ROLES} == PEOPLE_ROLES
+    bindings = ("RoleBinding", "ClusterRoleBinding")
+    bound = {d["roleRef"]["name"] for d in docs if d["kind"] in bindings}
+    assert not bound & {k.split("/", 1)[1] for k in PEOPLE_ROLES}
+    policy = only(docs, "ValidatingAdmissionPolicy")
+    (rule,) = policy["spec"]["validations"]
+    assert rule["expression"] == "object.spec.approver == request.userInfo.username"
+    off = render(helm_env, tmp_path, {"promotion": {"approverPolicy": False}})
+    assert not [d for d in off if d["kind"].startswith("ValidatingAdmissionPolicy")]
+
+
 def test_every_rbac_rule_says_why() -> None:
     """Each rule in the RBAC templates follows a comment saying why it is there."""
-    for path in (CHART / "templates" / "rbac.yaml", CHART / "templates" / "_helpers.tpl"):
+    templates = CHART / "templates"
+    for path in (templates / "rbac.yaml", templates / "_helpers.tpl", templates / "promotion.yaml"):
         lines = path.read_text().splitlines()
         for i, line in enumerate(lines):
             if not line.lstrip().startswith("- apiGroups:"):
@@ -750,6 +843,25 @@ def test_the_catalogue_is_rendered_as_shipped_and_can_be_trimmed(
     assert not [d for d in off if d["kind"] == "ClusterProvisioner"]
 
 
+def test_the_admission_policies_are_rendered_as_generated(
+    helm_env: dict[str, str], tmp_path: Path
+) -> None:
+    generated = [d for d in yaml.safe_load_all(ADMISSION.read_text()) if d]
+    kinds = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+    rendered = [d for d in render(helm_env, tmp_path) if d["kind"] in kinds]
+
+    def key(doc: dict[str, Any]) -> tuple[str, str]:
+        return doc["kind"], doc["metadata"]["name"]
+
+    # As data, in Helm's install order: Helm left the CEL alone.
+    assert sorted(rendered, key=key) == sorted(generated, key=key)
+    off = render(helm_env, tmp_path, {"admissionPolicies": NO_ADMISSION})
+    assert not [d for d in off if d["kind"] in kinds]
+    # Without them, the operator binds nothing and gets no right to.
+    granted = set().union(*rules_of(off).values())
+    assert not [t for t in granted if t[0] == "admissionregistration.k8s.io"]
+
+
 def test_default_render_is_accepted_by_the_api_server(
     cluster: ClusterAccess,
     namespace: str,
@@ -855,6 +967,13 @@ def can_i(cluster: ClusterAccess, sa: str, verb: str, resource: str, namespace: 
 # (verb, resource) the operator's ServiceAccount must be allowed, then refused.
 ALLOWED = [
     ("watch", "workloads.berth.dev"),
+    # A Promotion's target Workload; revisions; Promotions and their approvals.
+    ("create", "workloads.berth.dev"),
+    ("update", "workloads.berth.dev"),
+    ("create", "workloadrevisions.berth.dev"),
+    ("watch", "promotions.berth.dev"),
+    ("patch", "promotions.berth.dev/status"),
+    ("watch", "promotionapprovals.berth.dev"),
     ("patch", "workloads.berth.dev"),
     ("patch", "workloads.berth.dev/status"),
     ("update", "workloads.berth.dev/finalizers"),
@@ -873,6 +992,12 @@ ALLOWED = [
     ("get", "secrets"),
     ("create", "persistentvolumeclaims"),
     ("delete", "ingresses.networking.k8s.io"),
+    # previews: their Environments, copies, the namespace a teardown deletes last (the
+    # chart's admission policy narrows which), the creators' RoleBindings
+    ("delete", "environments.berth.dev"),
+    ("create", "workloads.berth.dev"),
+    ("delete", "namespaces"),
+    ("create", "rolebindings.rbac.authorization.k8s.io"),
 ]
 REFUSED = [
     ("list", "secrets"),
@@ -880,13 +1005,14 @@ REFUSED = [
     ("create", "secrets"),
     ("update", "secrets"),
     ("delete", "secrets"),
-    ("update", "workloads.berth.dev"),
     ("update", "environments.berth.dev"),
-    ("delete", "environments.berth.dev"),
-    ("create", "workloads.berth.dev"),
+    ("update", "workloadrevisions.berth.dev"),
+    ("create", "promotionapprovals.berth.dev"),
+    ("update", "promotions.berth.dev"),
     ("create", "postgresqlinstances.platform.acme.dev"),  # rbac.claims is empty by default
-    ("delete", "namespaces"),
+    ("update", "namespaces"),
     ("create", "pods"),
+    ("bind", "clusterroles.rbac.authorization.k8s.io"),
     ("update", "deployments.apps"),
     ("patch", "clusterkopfpeerings.kopf.dev"),
     ("create", "clusterroles.rbac.authorization.k8s.io"),
@@ -908,7 +1034,14 @@ def test_install_creates_every_object_and_uninstall_removes_them(
     restricted(cluster, namespace)
     kube = ["--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]
     # The catalogue (cluster-scoped, one per cluster) is proven by its own test below.
-    values = values_file(tmp_path, {"dashboard": {"enabled": True}, "catalogue": NO_CATALOGUE})
+    values = values_file(
+        tmp_path,
+        {
+            "dashboard": {"enabled": True},
+            "catalogue": NO_CATALOGUE,
+            "admissionPolicies": NO_ADMISSION,
+        },
+    )
     install = ["install", release_name, str(CHART), *kube, *values, "--skip-crds"]
     helm(helm_env, *install, "--wait", "--timeout", "180s")
     try:
@@ -968,7 +1101,12 @@ def test_ha_install_brings_the_peering_and_uninstall_removes_it(
     kube = ["--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]
     values = values_file(
         tmp_path,
-        {**HA, "ha": {"enabled": True, "peeringName": release_name}, "catalogue": NO_CATALOGUE},
+        {
+            **HA,
+            "ha": {"enabled": True, "peeringName": release_name},
+            "catalogue": NO_CATALOGUE,
+            "admissionPolicies": NO_ADMISSION,
+        },
     )
     # Without --skip-crds, so that Helm installs the subchart's CRDs first; from a copy
     # of the chart without Berth's own CRDs, which other tests own on this cluster.

@@ -35,6 +35,7 @@ from tests.clusterharness import REPO_ROOT, ClusterAccess, kubectl_binary
 from tests.integration.test_chart import (
     CHART,
     CRD_CHART,
+    NO_ADMISSION,
     NO_CATALOGUE,
     documents,
     get_json,
@@ -165,11 +166,13 @@ def workload_keeps(cluster: ClusterAccess, group: str, namespace: str, probe: st
 
 @pytest.fixture
 def test_group(cluster: ClusterAccess) -> Iterator[str]:
-    """A CRD group of this test's own; its CRDs are deleted at the end (Helm keeps them)."""
+    """A CRD group of this test's own; its CRDs are deleted at the end (Helm keeps them).
+    Not waited for: the group is this run's alone, and on a loaded machine the API
+    server's cleanup of a CRD can outlast any timeout worth waiting."""
     group = f"u{uuid.uuid4().hex[:6]}.upgrade.berth.dev"
     yield group
     for plural in ("workloads", "environments", "clusterprovisioners"):
-        cluster.kubectl("delete", "crd", f"{plural}.{group}", "--ignore-not-found", "--wait=true")
+        cluster.kubectl("delete", "crd", f"{plural}.{group}", "--ignore-not-found", "--wait=false")
 
 
 def test_helm_upgrade_from_the_previous_chart_serves_the_new_crd_schema(
@@ -182,6 +185,11 @@ def test_helm_upgrade_from_the_previous_chart_serves_the_new_crd_schema(
     kube = ["--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]
     release, crd_release = f"berth-{uuid.uuid4().hex[:5]}", f"crds-{uuid.uuid4().hex[:5]}"
     no_catalogue = values_file(tmp_path, {"catalogue": NO_CATALOGUE})
+    # This chart's admission policies (cluster-scoped, one set per cluster) are the test
+    # session's; the previous chart had none (and refuses the value).
+    current_values = values_file(
+        tmp_path, {"catalogue": NO_CATALOGUE, "admissionPolicies": NO_ADMISSION}
+    )
     workloads_crd = f"workloads.{test_group}"
 
     # 1. The previous chart, installed as its README said: its crds/ come in, unowned.
@@ -211,7 +219,7 @@ def test_helm_upgrade_from_the_previous_chart_serves_the_new_crd_schema(
         assert workload_keeps(cluster, test_group, namespace, "probeOne")
 
         # 3. The operator's release moves to this chart with a plain upgrade.
-        helm(helm_env, "upgrade", release, str(CHART), *kube, *no_catalogue)
+        helm(helm_env, "upgrade", release, str(CHART), *kube, *current_values)
 
         # 4. From now on, a plain `helm upgrade` of the CRD chart brings each new schema.
         regroup(current / "files", test_group, probe="probeTwo")

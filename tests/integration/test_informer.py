@@ -1,7 +1,9 @@
 """The informer (berth.kube.informer) against the real API server: a paged listing, the
 watch's events, an object that leaves the selector when a label changes, a watch that
 ends and resumes without a listing, and a resourceVersion too old to watch from (410),
-answered by a listing that tells what changed meanwhile."""
+answered by a listing that tells what changed meanwhile; without a namespace, every
+namespace's objects (how claims are watched). tests/unit/test_kube_informer.py shows
+the same against a scripted HTTP server."""
 
 from __future__ import annotations
 
@@ -172,3 +174,12 @@ async def test_too_old_a_version_lists_again_and_tells_the_difference(
         assert inf.store.get((namespace, "kept"))["n"] == "2"
     finally:
         await inf.stop()
+
+
+async def test_every_namespace_without_one(client: KubeClient, namespace: str) -> None:
+    """No namespace: the kind's objects of every namespace (how claims are watched by an
+    operator of the whole cluster)."""
+    await client.create(configmap(namespace, "ours-x"))
+    inf = Informer(client, Source("v1", "ConfigMap", None, SELECTOR), Store())
+    await inf.relist()
+    assert inf.get(namespace, "ours-x") is not None

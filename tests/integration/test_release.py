@@ -211,3 +211,24 @@ def test_chart_push_refuses_a_target_that_is_not_oci(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "must be an oci:// URL" in proc.stderr
+
+
+PREVIEW_RECIPE = REPO_ROOT / "examples" / "previews" / "github-actions" / "preview.yml"
+
+
+def test_the_preview_recipe_passes_actionlint_and_a_broken_one_does_not(tmp_path: Path) -> None:
+    """The manual's GitHub Actions recipe for previews is linted like the release
+    workflow (`make lint-workflows` lints it too; tests/e2e/test_preview_rbac.py runs it)."""
+    proc = lint(PREVIEW_RECIPE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    broken = tmp_path / "preview.yml"
+    text = PREVIEW_RECIPE.read_text()
+    text = text.replace(
+        '-n "$BASE_NAMESPACE" --ignore-not-found', "-n $BASE_NAMESPACE --ignore-not-found"
+    )
+    text = text.replace("secrets.PREVIEW_KUBE_TOKEN", "secret.PREVIEW_KUBE_TOKEN", 1)
+    broken.write_text(text)
+    proc = lint(broken)
+    assert proc.returncode != 0
+    assert 'undefined variable "secret"' in proc.stdout
+    assert "SC2086" in proc.stdout

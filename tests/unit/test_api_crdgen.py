@@ -180,17 +180,59 @@ def test_workload_printer_columns() -> None:
     columns = crd("Workload")["spec"]["versions"][0]["additionalPrinterColumns"]
     assert [(c["name"], c["type"], c["jsonPath"], c.get("priority", 0)) for c in columns] == [
         ("Environment", "string", ".status.environment", 0),
+        ("Source", "string", ".metadata.labels.berth\\.dev/copy-of", 0),
         ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status', 0),
         ("Status", "string", '.status.conditions[?(@.type=="Ready")].reason', 0),
         ("Replicas", "string", ".status.replicas.summary", 0),
         ("URL", "string", ".status.url", 0),
         ("Age", "date", ".metadata.creationTimestamp", 0),
         ("Endpoint", "string", ".status.endpoint", 1),
+        ("Revision", "string", ".status.revision.name", 1),
     ]
     # every column reads a field the status schema has
     status = schema_of("Workload")["properties"]["status"]
     assert at(status, "replicas.summary")["type"] == "string"
     assert at(status, "url")["type"] == "string"
+    assert at(status, "revision.name")["type"] == "string"
+
+
+def status_of_environment() -> dict[str, Any]:
+    status: dict[str, Any] = schema_of("Environment")["properties"]["status"]
+    return status
+
+
+def test_preview_crd_names_and_columns() -> None:
+    preview = crd("Preview")
+    spec = preview["spec"]
+    assert preview["metadata"]["name"] == "previews.berth.dev"
+    assert spec["scope"] == "Namespaced"
+    assert spec["names"]["shortNames"] == ["prev"]
+    columns = spec["versions"][0]["additionalPrinterColumns"]
+    assert [(c["name"], c["jsonPath"]) for c in columns] == [
+        ("Preview-Namespace", ".status.namespace"),
+        ("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+        ("Status", '.status.conditions[?(@.type=="Ready")].reason'),
+        ("Expires", ".status.expiresAt"),
+        ("Age", ".metadata.creationTimestamp"),
+    ]
+    ttl = at(schema_of("Preview")["properties"]["spec"], "ttl")
+    assert ttl["pattern"] == "^([0-9]{1,5}(s|m|h|d))+$"
+
+
+def test_environment_rules_of_previews() -> None:
+    rules = [r["rule"] for r in schema_of("Environment")["x-kubernetes-validations"]]
+    assert "!has(self.spec.preview) || self.spec.preview.base != self.metadata.name" in rules
+    spec_rules = [
+        r["rule"]
+        for r in schema_of("Environment")["properties"]["spec"]["x-kubernetes-validations"]
+    ]
+    assert "(self.type == 'preview') == has(self.preview)" in spec_rules
+    assert "!(self.type == 'preview' && has(self.previews))" in spec_rules
+    # No server-side defaults where a preview inherits: what is stored is what was written.
+    spec = schema_of("Environment")["properties"]["spec"]
+    for section in ("defaults", "policy"):
+        for prop in at(spec, section)["properties"].values():
+            assert "default" not in prop
 
 
 def test_environment_crd_names_and_columns() -> None:
@@ -208,7 +250,10 @@ def test_environment_crd_names_and_columns() -> None:
         ("Workloads", "integer", ".status.workloads", 0),
         ("Age", "date", ".metadata.creationTimestamp", 0),
         ("Ready-Workloads", "integer", ".status.readyWorkloads", 1),
+        ("Base", "string", ".spec.preview.base", 1),
+        ("Expires", "string", ".status.preview.expiresAt", 1),
     ]
+    assert at(status_of_environment(), "preview.expiresAt")["format"] == "date-time"
     status = schema_of("Environment")["properties"]["status"]
     assert at(status, "workloads")["type"] == "integer"
     assert at(status, "readyWorkloads")["type"] == "integer"
@@ -329,15 +374,14 @@ def test_environment_validation_rules() -> None:
     assert at(spec, "deletionPolicy")["enum"] == ["Delete", "Retain", "Orphan"]
     assert "default" not in at(spec, "deletionPolicy")
     assert at(spec, "policy.maxReplicas")["minimum"] == 0
-    assert at(spec, "policy.requireLimits")["default"] is False
+    # (no server-side defaults in policy and defaults: test_environment_rules_of_previews)
+    assert "default" not in at(spec, "policy.requireLimits")
     assert at(spec, "policy.maxReplicas")["maximum"] == 2**31 - 1
     assert at(spec, "policy.podSecurity")["enum"] == ["restricted", "baseline"]
-    assert at(spec, "policy.podSecurity")["default"] == "restricted"
     assert at(spec, "defaults.replicas") == {
         "type": "integer",
         "minimum": 0,
         "maximum": 2**31 - 1,
-        "default": 1,
         "description": "Replicas of a Workload that sets none.",
     }
     provisioner = at(spec, "provisioners")["items"]
@@ -449,4 +493,8 @@ def test_filenames() -> None:
         "berth.dev_workloads.yaml",
         "berth.dev_environments.yaml",
         "berth.dev_clusterprovisioners.yaml",
+        "berth.dev_previews.yaml",
+        "berth.dev_workloadrevisions.yaml",
+        "berth.dev_promotions.yaml",
+        "berth.dev_promotionapprovals.yaml",
     ]

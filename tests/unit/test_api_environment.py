@@ -37,6 +37,8 @@ SERVER_ENVIRONMENT: dict[str, Any] = {
             "allowedRegistries": ["registry.acme.dev/"],
             "maxReplicas": 3,
             "requireLimits": False,
+            "requireDigest": False,
+            "disallowLatestTag": False,
             "podSecurity": "restricted",
         },
         "deletionPolicy": "Retain",

@@ -34,6 +34,7 @@ FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures" / "argocd"
 HEALTH_SCRIPTS = {
     "Workload": ARGOCD_DIR / "workload-health.lua",
     "Environment": ARGOCD_DIR / "environment-health.lua",
+    "Preview": ARGOCD_DIR / "preview-health.lua",
 }
 # The health statuses Argo CD knows.
 ARGO_STATUSES = frozenset({"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"})

@@ -231,6 +231,16 @@ def test_port_by_name_resolves_to_the_services_port_number(type_: str) -> None:
         plan_port({"workload": "ledger", "port": "web"})
     assert caught.value.transient
     assert "Workload ledger does not exist in namespace team-a-dev yet" in str(caught.value)
+    # A value that can never name a Workload is refused at once, not waited for.
+    for never in ("../sb/victim", "Billing", "a" * 64, "9lives", 5, "billing\n"):
+        with pytest.raises(ProvisionError) as caught:
+            plan_port({"workload": never, "port": "http"})
+        assert caught.value.reason == "ParamInvalid", never
+        assert not caught.value.transient
+        assert "is not a Workload's name" in str(caught.value)
+    with pytest.raises(ProvisionError) as caught:
+        plan_port({"workload": "../sb/victim", "port": "http"})
+    assert 'params.workload "../sb/victim" is not a Workload\'s name' in str(caught.value)
 
 
 def test_the_example_cluster_provisioners_layer_over_the_catalogue() -> None:

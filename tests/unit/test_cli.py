@@ -715,7 +715,15 @@ def test_crds_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert out == "".join(dump_crd(crd) for crd in build_crds())
     kinds = [doc["spec"]["names"]["kind"] for doc in yaml.safe_load_all(out) if doc]
-    assert kinds == ["Workload", "Environment", "ClusterProvisioner"]
+    assert kinds == [
+        "Workload",
+        "Environment",
+        "ClusterProvisioner",
+        "Preview",
+        "WorkloadRevision",
+        "Promotion",
+        "PromotionApproval",
+    ]
 
 
 def test_crds_to_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -724,10 +732,10 @@ def test_crds_to_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert code == 0
     for crd in build_crds():
         assert (out_dir / crd_filename(crd)).read_text() == dump_crd(crd)
-    assert out.count("wrote ") == 3
+    assert out.count("wrote ") == 7
     code, out, _ = run(capsys, "crds", "--out", str(out_dir))
     assert code == 0
-    assert out.count("unchanged ") == 3
+    assert out.count("unchanged ") == 7
 
 
 # -- help and the command line itself -------------------------------------------------------

@@ -354,12 +354,25 @@ def test_fields_we_do_not_write_are_not_compared() -> None:
     assert same_as_live(would_be, current, DESIRED)
 
 
-def existing(labels: dict[str, str], owner: dict[str, Any] | None = None) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "name": "web",
-        "labels": labels,
-        "managedFields": [{"manager": "kubectl-client-side-apply"}],
+def berth_apply_of(labels: dict[str, str]) -> dict[str, Any]:
+    """Berth's managedFields entry of a server-side apply that set ``labels``."""
+    return {
+        "manager": FIELD_MANAGER,
+        "operation": "Apply",
+        "fieldsV1": {"f:metadata": {"f:labels": {f"f:{k}": {} for k in labels}}},
     }
+
+
+def existing(
+    labels: dict[str, str],
+    owner: dict[str, Any] | None = None,
+    *,
+    berth_wrote: bool = False,
+) -> dict[str, Any]:
+    entries: list[dict[str, Any]] = [{"manager": "kubectl-client-side-apply"}]
+    if berth_wrote:
+        entries.append(berth_apply_of(labels))
+    meta: dict[str, Any] = {"name": "web", "labels": labels, "managedFields": entries}
     if owner is not None:
         meta["ownerReferences"] = [{**owner, "controller": True}]
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta}
@@ -387,9 +400,39 @@ def test_a_resources_object_is_foreign_even_with_our_workload_label() -> None:
 
 
 def test_our_own_child_is_ours_also_from_a_former_workload_of_the_name() -> None:
-    assert foreign_owner(existing(OURS), WEB) is None
+    assert foreign_owner(existing(OURS, berth_wrote=True), WEB) is None
     ref = {"kind": "Workload", "name": "web", "uid": "an-older-uid"}
-    assert foreign_owner(existing(OURS, ref), WEB) is None
+    assert foreign_owner(existing(OURS, ref, berth_wrote=True), WEB) is None
+
+
+def test_our_labels_written_by_someone_else_make_nothing_ours() -> None:
+    assert foreign_owner(existing(OURS), WEB) == (
+        "nobody Berth knows: it carries Berth's labels, but Berth did not write them "
+        "(written by kubectl-client-side-apply)"
+    )
+    # Not even with a former Workload of the name as its controller: someone wrote that.
+    ref = {"kind": "Workload", "name": "web", "uid": "an-older-uid"}
+    assert foreign_owner(existing(OURS, ref), WEB) is not None
+
+
+def test_berths_apply_must_own_the_inventory_label_itself() -> None:
+    """Berth applied the object once, and someone relabelled it for this Workload since:
+    the label's value is theirs, and so is the object."""
+    obj = existing(OURS)
+    obj["metadata"]["managedFields"] = [
+        berth_apply_of({"app.kubernetes.io/managed-by": "berth"}),
+        {
+            "manager": "kubectl-label",
+            "operation": "Update",
+            "fieldsV1": {"f:metadata": {"f:labels": {"f:berth.dev/workload": {}}}},
+        },
+    ]
+    assert foreign_owner(obj, WEB) is not None
+    # An apply entry of Berth's on a subresource, or an Update under Berth's name, is no
+    # apply of the object by Berth.
+    for entry in ({"subresource": "status"}, {"operation": "Update"}):
+        obj["metadata"]["managedFields"] = [{**berth_apply_of(OURS), **entry}]
+        assert foreign_owner(obj, WEB) is not None, entry
 
 
 def test_a_child_of_this_very_workload_is_ours_whatever_its_labels() -> None:

@@ -318,6 +318,12 @@ def owner_ref(kind: str, name: str, uid: str) -> dict[str, Any]:
     return {"apiVersion": "x/v1", "kind": kind, "name": name, "uid": uid, "controller": True}
 
 
+BERTH_APPLIED_LABELS = {
+    "manager": "berth",
+    "operation": "Apply",
+    "fieldsV1": {"f:metadata": {"f:labels": {f"f:{k}": {} for k in LABELS}}},
+}
+
 OWNER = {
     "apiVersion": "berth.dev/v1alpha1",
     "kind": "Workload",
@@ -330,9 +336,23 @@ OWNER = {
     [
         # Our controller reference: ours, whatever the labels say.
         ({"ownerReferences": [owner_ref("Workload", "shop", "u-shop")]}, None),
-        # A former Workload of the same name, not yet collected, with our labels: ours.
-        ({"labels": LABELS, "ownerReferences": [owner_ref("Workload", "shop", "u-old")]}, None),
-        ({"labels": LABELS}, None),
+        # A former Workload of the same name, not yet collected, with our labels that
+        # Berth applied: ours (adopted).
+        (
+            {
+                "labels": LABELS,
+                "ownerReferences": [owner_ref("Workload", "shop", "u-old")],
+                "managedFields": [BERTH_APPLIED_LABELS],
+            },
+            None,
+        ),
+        ({"labels": LABELS, "managedFields": [BERTH_APPLIED_LABELS]}, None),
+        # Our labels, written by someone else: not ours.
+        (
+            {"labels": LABELS, "managedFields": [{"manager": "kubectl-label"}]},
+            "nobody Berth knows: it carries Berth's labels, but Berth did not write them "
+            "(written by kubectl-label)",
+        ),
         ({"ownerReferences": [owner_ref("ReplicaSet", "rs", "u-rs")]}, "ReplicaSet rs"),
         (
             {"labels": {**LABELS, "berth.dev/resource": "db"}},

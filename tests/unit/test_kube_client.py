@@ -46,6 +46,7 @@ from berth.kube.client import (
     error_class,
 )
 from berth.kube.credentials import Credentials
+from berth.kube.errors import rbac_terms
 from berth.kube.limiter import SERVER_ERROR, THROTTLED
 
 # -- an API server in this process ------------------------------------------------
@@ -734,3 +735,79 @@ async def test_tls_refuses_a_server_the_ca_did_not_sign_unless_told_not_to_verif
     async with KubeClient(lambda: Credentials(server=tls_server.url, verify_tls=False)) as client:
         assert (await client.request("GET", "/api/v1"))["groupVersion"] == "v1"
     assert tls_server.peers == [""]  # no client certificate offered
+
+
+# -- refusals told to the hooks ----------------------------------------------------------
+
+
+async def test_a_refused_write_is_counted_and_a_403_is_told_with_verb_and_resource(
+    apiserver: ApiServer,
+) -> None:
+    failures: list[tuple[str, str, int]] = []
+    forbidden: list[tuple[str, str, str]] = []
+    message = 'events "x" is forbidden: User "sa" cannot patch resource "events"'
+    apiserver.answer(
+        "PATCH",
+        "/api/v1/namespaces/team/events/x",
+        Answer(403, status(403, "Forbidden", message)),
+    )
+    apiserver.answer("PATCH", CM_PATH, Answer(422, status(422, "Invalid", "data: Invalid")))
+    async with KubeClient(
+        lambda: Credentials(server=apiserver.url, token="t0"),
+        on_write_failure=lambda verb, kind, code: failures.append((verb, kind, code)),
+        on_forbidden=lambda verb, resource, msg: forbidden.append((verb, resource, msg)),
+    ) as kube:
+        with pytest.raises(Forbidden):
+            await kube.merge_patch("v1", "Event", "x", {"count": 2}, namespace="team")
+        with pytest.raises(Invalid):
+            await kube.merge_patch("v1", "ConfigMap", "settings", {"data": {}}, namespace="team")
+        apiserver.answer("PATCH", CM_PATH, Answer(422, status(422, "Invalid", "no")))
+        with pytest.raises(Invalid):  # a dry run is no write: not counted
+            await kube.apply(
+                {**configmap(), "apiVersion": "v1", "kind": "ConfigMap"},
+                field_manager="berth",
+                dry_run=True,
+            )
+        assert await kube.get("v1", "ConfigMap", "gone", "team") is None  # 404: no refusal
+    assert failures == [("PATCH", "Event", 403), ("PATCH", "ConfigMap", 422)]
+    assert forbidden == [("patch", "events in namespace team", message)]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "expected"),
+    [
+        ("PATCH", "/api/v1/namespaces/a/events/x", None, ("patch", "events in namespace a")),
+        ("POST", "/api/v1/namespaces/a/events", None, ("create", "events in namespace a")),
+        (
+            "GET",
+            "/apis/apps/v1/namespaces/a/deployments",
+            None,
+            ("list", "deployments.apps in namespace a"),
+        ),
+        (
+            "GET",
+            "/apis/platform.acme.dev/v1alpha1/namespaces/a/postgresqlinstances",
+            {"watch": "1"},
+            ("watch", "postgresqlinstances.platform.acme.dev in namespace a"),
+        ),
+        ("GET", "/api/v1/namespaces/a", None, ("get", "namespaces")),
+        ("DELETE", "/api/v1/namespaces/a/pods", None, ("deletecollection", "pods in namespace a")),
+        (
+            "PATCH",
+            "/apis/berth.dev/v1alpha1/namespaces/a/workloads/w/status",
+            None,
+            ("patch", "workloads/status.berth.dev in namespace a"),
+        ),
+        (
+            "PUT",
+            "/apis/coordination.k8s.io/v1/namespaces/a/leases/l",
+            None,
+            ("update", "leases.coordination.k8s.io in namespace a"),
+        ),
+        ("GET", "/healthz", None, ("get", "/healthz")),
+    ],
+)
+def test_a_request_is_named_in_rbac_terms(
+    method: str, path: str, params: dict[str, str] | None, expected: tuple[str, str]
+) -> None:
+    assert rbac_terms(method, path, params) == expected

@@ -109,6 +109,10 @@ def test_the_reference_is_generated_into_the_site() -> None:
         "reference/workload.md",
         "reference/environment.md",
         "reference/clusterprovisioner.md",
+        "reference/preview.md",
+        "reference/workloadrevision.md",
+        "reference/promotion.md",
+        "reference/promotionapproval.md",
     }
     assert generated["reference/workload.md"].content_string.startswith("# Workload\n")
 

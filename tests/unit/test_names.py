@@ -40,9 +40,27 @@ WIRE = {
     "OWNER_ANNOTATION": "berth.dev/owner",
     "OUTPUTS_ANNOTATION": "berth.dev/outputs",
     "LAST_APPLIED_ANNOTATION": "kubectl.kubernetes.io/last-applied-configuration",
+    "DEFAULT_IMAGE_DOMAIN": "docker.io",
+    "DEFAULT_IMAGE_NAMESPACE": "library",
+    "PROMOTION_ANNOTATION": "berth.dev/promotion",
+    "PROMOTED_REVISION_ANNOTATION": "berth.dev/promoted-revision",
+    "PROMOTION_FIELD_MANAGER": "berth-promotion",
+    "REVISION_FIELD_MANAGER": "berth-revisions",
+    "ARGOCD_TRACKING_ANNOTATION": "argocd.argoproj.io/tracking-id",
+    "ARGOCD_INSTANCE_LABEL": "app.kubernetes.io/instance",
     "FINALIZER": "berth.dev/cleanup",
     "KOPF_FINALIZER": "berth.dev/kopf",
     "FIELD_MANAGER": "berth",
+    "COPY_OF_LABEL": "berth.dev/copy-of",
+    "PREVIEW_OF_LABEL": "berth.dev/preview-of",
+    "CREATED_BY_ANNOTATION": "berth.dev/created-by",
+    "PREVIEW_REQUEST_ANNOTATION": "berth.dev/preview-request",
+    "KEEP_ANNOTATION": "berth.dev/keep",
+    "PREVIEW_FIELD_MANAGER": "berth-preview",
+    "PREVIEW_REQUESTER_ROLE": "berth-preview-requester",
+    "PREVIEW_EDITOR_ROLE": "berth-preview-editor",
+    "PREVIEW_REQUESTERS_BINDING": "berth-preview-requesters",
+    "PREVIEW_EDITORS_BINDING": "berth-preview-editors",
     "EVENT_SOURCE_COMPONENT": "berth",
     "EVENT_REPORTING_COMPONENT": "berth.dev/operator",
     "SHARD_LEASE_LABEL": "berth.dev/shard-lease",
@@ -94,3 +112,20 @@ def test_no_name_is_written_as_a_string_literal_elsewhere() -> None:
             ):
                 found.append(f"{path.relative_to(package)}:{node.lineno}: {text}")
     assert found == []
+
+
+def test_the_chart_names_the_preview_roles_and_bindings_as_berth_writes_them() -> None:
+    """The operator may bind exactly the ClusterRoles the chart defines, and change exactly
+    the RoleBindings it writes: the chart's names are berth.names'."""
+    chart = Path(names.__file__).parents[2] / "charts" / "berth" / "templates"
+    rules = (chart / "_helpers.tpl").read_text(encoding="utf-8")
+    roles = (chart / "rbac.yaml").read_text(encoding="utf-8")
+    assert (
+        f'resourceNames: ["{names.PREVIEW_EDITOR_ROLE}", "{names.PREVIEW_REQUESTER_ROLE}"]' in rules
+    )
+    assert (
+        f'resourceNames: ["{names.PREVIEW_REQUESTERS_BINDING}", "{names.PREVIEW_EDITORS_BINDING}"]'
+        in rules
+    )
+    for role in (names.PREVIEW_EDITOR_ROLE, names.PREVIEW_REQUESTER_ROLE):
+        assert f"  name: {role}\n" in roles

@@ -135,3 +135,31 @@ def test_reveal_is_lenient_for_messages() -> None:
     tokens = Tokens()
     value = tokens.wrap("db", "a")
     assert tokens.reveal(f"no {value} here, nor BerthValue7X") == "no db here, nor BerthValue7X"
+
+
+@pytest.mark.parametrize(
+    ("value", "label_1035", "label_1123", "subdomain"),
+    [
+        ("billing", True, True, True),
+        ("9lives", False, True, True),
+        ("db.internal", False, False, True),
+        ("../sb/victim", False, False, False),
+        ("Billing", False, False, False),
+        ("billing\n", False, False, False),
+        ("a" * 64, False, False, True),
+        ("", False, False, False),
+        (5, False, False, False),
+    ],
+)
+def test_the_name_tests_answer_about_the_real_value(
+    value: Any, label_1035: bool, label_1123: bool, subdomain: bool
+) -> None:
+    from berth.provision.sandbox import SANDBOX
+
+    tokens = Tokens()
+    wrapped = tokens.wrap(value, "resource.params.workload") if isinstance(value, str) else value
+    answers = [
+        SANDBOX.tests[name](wrapped)
+        for name in ("dns1035_label", "dns1123_label", "dns1123_subdomain")
+    ]
+    assert answers == [label_1035, label_1123, subdomain]

@@ -46,6 +46,10 @@ WIRE = {
     "IMAGE_NOT_ALLOWED": "ImageNotAllowed",
     "REPLICAS_ABOVE_LIMIT": "ReplicasAboveLimit",
     "LIMITS_REQUIRED": "LimitsRequired",
+    "DIGEST_REQUIRED": "DigestRequired",
+    "LATEST_TAG_NOT_ALLOWED": "LatestTagNotAllowed",
+    "RESOURCE_NOT_ALLOWED": "ResourceNotAllowed",
+    "COMPLIANT": "Compliant",
     "ENVIRONMENT_NOT_FOUND": "EnvironmentNotFound",
     "ENVIRONMENT_INVALID": "EnvironmentInvalid",
     "NAMESPACE_TAKEN": "NamespaceTaken",
@@ -86,6 +90,31 @@ WIRE = {
     "DRIFT_CORRECTED": "DriftCorrected",
     "RESOURCE_RELEASED": "ResourceReleased",
     "DELETING_WORKLOADS": "DeletingWorkloads",
+    "BASE_NOT_FOUND": "BaseNotFound",
+    "BASE_IS_PREVIEW": "BaseIsPreview",
+    "PREVIEW_CYCLE": "PreviewCycle",
+    "PREVIEWS_NOT_ALLOWED": "PreviewsNotAllowed",
+    "INVALID_TTL": "InvalidTTL",
+    "TTL_TOO_LONG": "TTLTooLong",
+    "PREVIEW_QUOTA_EXCEEDED": "PreviewQuotaExceeded",
+    "PREVIEW_NAME_TAKEN": "PreviewNameTaken",
+    "TEARING_DOWN": "TearingDown",
+    "EXPIRING_SOON": "ExpiringSoon",
+    "EXPIRED": "Expired",
+    "TEARDOWN_BLOCKED": "TeardownBlocked",
+    "NAMESPACE_KEPT": "NamespaceKept",
+    "COPY_REPLACED": "CopyReplaced",
+    "COPY_RESTORED": "CopyRestored",
+    "REVISION_RECORDED": "RevisionRecorded",
+    "PROMOTED": "Promoted",
+    "NO_READY_REVISION": "NoReadyRevision",
+    "REVISION_NOT_FOUND": "RevisionNotFound",
+    "WORKLOAD_NOT_FOUND": "WorkloadNotFound",
+    "PROMOTION_PATH_NOT_ALLOWED": "PromotionPathNotAllowed",
+    "AWAITING_APPROVAL": "AwaitingApproval",
+    "MANAGED_BY_GIT_OPS": "ManagedByGitOps",
+    "SUPERSEDED": "Superseded",
+    "INVALID_PROMOTION": "InvalidPromotion",
 }
 POD_WIRE = {
     "IMAGE_PULL_BACK_OFF": "ImagePullBackOff",
@@ -121,7 +150,14 @@ def test_a_reason_travels_as_its_plain_word() -> None:
 
 def test_transient_and_policy_reasons() -> None:
     assert set(TRANSIENT_REASONS) == {"OutputsUnavailable", "Waiting"}
-    assert set(POLICY_REASONS) == {"ImageNotAllowed", "ReplicasAboveLimit", "LimitsRequired"}
+    assert set(POLICY_REASONS) == {
+        "ImageNotAllowed",
+        "ReplicasAboveLimit",
+        "LimitsRequired",
+        "DigestRequired",
+        "LatestTagNotAllowed",
+        "ResourceNotAllowed",
+    }
     error = RenderError(
         [
             Problem(Reason.OUTPUTS_UNAVAILABLE, "later"),
@@ -178,10 +214,15 @@ def test_every_reason_section_says_something() -> None:
 # Words that are reasons and also Kubernetes condition types or resource states: as
 # literals they name a condition type ("Ready", a Deployment's "Progressing") or a state.
 ALSO_CONDITION_TYPES = {"Ready", "Available", "Progressing", "ReplicaFailure"}
+# Words that are reasons and also the API server's own status reasons: as a literal,
+# "Forbidden" is the reason an admission policy's refusal carries (render.admission).
+ALSO_STATUS_REASONS = {"Forbidden"}
 
 
 def test_no_reason_is_written_as_a_string_literal() -> None:
-    words = ({m.value for m in Reason} | {m.value for m in PodReason}) - ALSO_CONDITION_TYPES
+    words = ({m.value for m in Reason} | {m.value for m in PodReason}) - (
+        ALSO_CONDITION_TYPES | ALSO_STATUS_REASONS
+    )
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         if path.name == "reasons.py":

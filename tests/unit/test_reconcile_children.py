@@ -231,8 +231,17 @@ async def test_a_refused_child_is_shown_in_the_api_servers_words(case: Refused) 
     assert [o["kind"] for o in world.status()["managedObjects"]] == ["Service"]
     assert world.events() == [case.reason]
 
-    # Let through: the next reconcile makes the Deployment and clears the condition.
     world.api.allow()
+    if case.stalled:
+        # Refused for good: not sent again while nothing it depends on changes (a
+        # resync, a neighbour's wake-up), however often it is looked at.
+        for _ in range(3):
+            assert await world.reconcile() is None
+            assert world.written() == []
+        assert world.condition("Ready") == ("False", case.reason)
+        # The Workload changes: sent once more, and let through this time.
+        world.edit_workload(service={"ports": {"web": {"port": 8080}}})
+    # Let through: the next reconcile makes the Deployment and clears the condition.
     assert await world.reconcile() is None
     assert ("apply", "Deployment", "checkout") in world.written()
     assert world.condition("Ready") == ("False", "RolloutPending")

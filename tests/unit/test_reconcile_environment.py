@@ -11,10 +11,10 @@ import pytest
 from berth.handlers.environment import (
     COUNTS_EVERY_SECONDS,
     COUNTS_SETTLE_SECONDS,
-    FINALIZE_POLL_SECONDS,
     counts_due_in,
 )
 from berth.kube.finalizers import FINALIZER
+from berth.preview.teardown import POLL_SECONDS as FINALIZE_POLL_SECONDS
 from tests.unit.builders import NAMESPACE, environment_dict
 from tests.unit.world import World
 
@@ -39,8 +39,20 @@ async def test_a_new_environment_gets_its_namespace_finalizer_and_status() -> No
     assert world.written() == [
         ("patch", "Environment", NAMESPACE),  # our finalizer
         ("apply", "Namespace", NAMESPACE),
+        # Berth's admission policies, bound to its namespace, one binding per level: created
+        ("create", "ValidatingAdmissionPolicyBinding", f"berth-policy-deny.{NAMESPACE}"),
+        ("create", "ValidatingAdmissionPolicyBinding", f"berth-policy-warn.{NAMESPACE}"),
+        ("create", "ValidatingAdmissionPolicyBinding", f"berth-policy-audit.{NAMESPACE}"),
         ("apply", "Environment", NAMESPACE),  # status
     ]
+    binding = world.api.stored(
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        f"berth-policy-deny.{NAMESPACE}",
+    )
+    assert binding is not None
+    assert binding["spec"]["paramRef"]["name"] == NAMESPACE
+    assert binding["metadata"]["ownerReferences"][0]["kind"] == "Environment"
     namespace = world.api.stored("v1", "Namespace", NAMESPACE)
     assert namespace is not None
     labels = namespace["metadata"]["labels"]
@@ -173,19 +185,50 @@ async def test_retain_and_orphan_let_the_environment_go_at_once(policy: str) -> 
 async def test_delete_deletes_the_workloads_first() -> None:
     world = await deleting("Delete", workloads=2)
     assert await world.reconcile_environment() == FINALIZE_POLL_SECONDS
-    assert world.written() == [("delete", "Workload", "w0"), ("delete", "Workload", "w1")]
+    assert world.written() == [
+        ("delete", "Workload", "w0"),
+        ("delete", "Workload", "w1"),
+        ("apply", "Environment", NAMESPACE),  # status.teardown
+    ]
     assert world.api.event_reasons(NAMESPACE)[-1] == "DeletingWorkloads"
+    assert env_status(world)["teardown"] == {"phase": "Workloads"}
+    assert env_condition(world, "Ready") == ("False", "TearingDown")
     assert world.api.stored("berth.dev/v1alpha1", "Environment", NAMESPACE) is not None
 
-    # Still there (going): not deleted twice.
+    # Still there (going): not deleted twice; the status says what it waits for.
     assert await world.reconcile_environment() == FINALIZE_POLL_SECONDS
-    assert world.written() == []
+    assert [w[0] for w in world.written()] == ["apply"]
+    assert env_status(world)["teardown"]["waitingFor"] == [
+        "Workload/w0; waits on finalizers x/y",
+        "Workload/w1; waits on finalizers x/y",
+    ]
 
     for name in ("w0", "w1"):
         world.api.remove("berth.dev/v1alpha1", "Workload", name, NAMESPACE)
+    # Nothing was provisioned: then the namespace, which Berth created.
+    assert await world.reconcile_environment() == FINALIZE_POLL_SECONDS
+    assert ("delete", "Namespace", NAMESPACE) in world.written()
+    assert env_status(world)["teardown"]["phase"] == "Namespace"
+    assert world.api.stored("v1", "Namespace", NAMESPACE) is None
+    # The namespace gone, the Environment goes.
     assert await world.reconcile_environment() is None
-    assert world.written() == [("patch", "Environment", NAMESPACE)]
+    assert world.written()[-1] == ("patch", "Environment", NAMESPACE)
     assert world.api.stored("berth.dev/v1alpha1", "Environment", NAMESPACE) is None
+
+
+async def test_a_namespace_berth_did_not_create_stays() -> None:
+    world = World()
+    world.api.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    world.add_environment(deletionPolicy="Delete")
+    await world.reconcile_environment()
+    namespace = world.api.stored("v1", "Namespace", NAMESPACE)
+    assert namespace is not None
+    assert "berth.dev/created-by" not in (namespace["metadata"].get("annotations") or {})
+    await world.api.delete("berth.dev/v1alpha1", "Environment", NAMESPACE)
+    assert await world.reconcile_environment() is None
+    assert ("delete", "Namespace", NAMESPACE) not in world.written()
+    assert world.api.stored("v1", "Namespace", NAMESPACE) is not None
+    assert world.api.event_reasons(NAMESPACE)[-1] == "NamespaceKept"
 
 
 async def test_an_environment_going_without_our_finalizer_is_left_alone() -> None:
@@ -196,3 +239,11 @@ async def test_an_environment_going_without_our_finalizer_is_left_alone() -> Non
     await world.api.delete("berth.dev/v1alpha1", "Environment", NAMESPACE)
     assert await world.reconcile_environment() is None
     assert world.written() == []
+
+
+async def test_without_rights_to_bind_the_admission_policies_the_environment_still_serves() -> None:
+    world = World()
+    world.api.refuse("create", "ValidatingAdmissionPolicyBinding", status=403)
+    world.add_environment()
+    assert await world.reconcile_environment() is None
+    assert env_condition(world, "Ready") == ("True", "Ready")

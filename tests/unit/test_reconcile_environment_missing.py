@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from berth.handlers.workload import ENVIRONMENT_GRACE_SECONDS
+from berth.handlers.workload_facts import ENVIRONMENT_GRACE_SECONDS
 from berth.render.folding import FIRST_STATUS_WAIT_SECONDS
 from tests.unit.builders import environment_dict
 from tests.unit.world import World

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from berth.handlers.workload import FAILED_RESOURCE_POLL_SECONDS, RESOURCE_POLL_SECONDS
+from berth.handlers.provisioning import FAILED_RESOURCE_POLL_SECONDS, RESOURCE_POLL_SECONDS
 from berth.kube.finalizers import FINALIZER
 from berth.provision.sharing import DEFINED_BY_ANNOTATION
 from tests.unit.builders import NAMESPACE
@@ -414,7 +414,8 @@ async def test_a_crash_left_claim_is_swept_once_per_namespace() -> None:
                 },
             },
             "spec": {},
-        }
+        },
+        by_berth=True,
     )
     world.add_workload()
     await world.reconcile()

@@ -48,13 +48,23 @@ async def test_orphaning_an_object_without_our_labels_writes_nothing() -> None:
 
 async def test_retaining_an_object_twice_marks_it_once() -> None:
     world = World()
-    stored = world.add(claim("x", labels=dict(LABELS)))
+    stored = world.add(claim("x", labels=dict(LABELS)), by_berth=True)
     assert await let_go(world.api, stored, "Retain", "w") == f"retained {CLAIM_KIND} x"
     marked = world.api.stored(CLAIM_API, CLAIM_KIND, "x", NAMESPACE)
     assert marked is not None
     assert marked["metadata"]["annotations"][RETAINED_ANNOTATION] == "w"
     world.api.forget_history()
     assert await let_go(world.api, marked, "Retain", "w") == f"retained {CLAIM_KIND} x"
+    assert world.api.writes_log == []
+
+
+@pytest.mark.parametrize("policy", ["Delete", "Orphan", "Retain"])
+async def test_an_object_berth_did_not_write_is_never_let_go_of(policy: str) -> None:
+    """Our labels on an object someone else made (kubectl create, then kubectl label):
+    no policy deletes it, strips its labels or marks it."""
+    world = World()
+    stored = world.add(claim("x", labels=dict(LABELS)))
+    assert await let_go(world.api, stored, policy, "w") is None
     assert world.api.writes_log == []
 
 
@@ -72,13 +82,17 @@ async def test_release_skips_objects_already_gone() -> None:
 
 async def test_the_sweep_spares_what_is_going_retained_or_asked_for() -> None:
     world = World()
-    world.add(claim("going", labels=dict(LABELS), finalizers=["x/y"]))
+    world.add(claim("going", labels=dict(LABELS), finalizers=["x/y"]), by_berth=True)
     await world.api.delete(CLAIM_API, CLAIM_KIND, "going", NAMESPACE)
-    world.add(claim("kept", labels=dict(LABELS), annotations={RETAINED_ANNOTATION: "old"}))
+    world.add(
+        claim("kept", labels=dict(LABELS), annotations={RETAINED_ANNOTATION: "old"}), by_berth=True
+    )
     asked = world.add_workload("user", resources={"db": {"type": "postgres", "id": "main"}})
     identity = identities_of_spec("user", asked["spec"])["db"]
-    world.add(claim("wanted", labels={**LABELS, "berth.dev/resource": identity}))
-    world.add(claim("stray", labels=dict(LABELS)))
+    world.add(claim("wanted", labels={**LABELS, "berth.dev/resource": identity}), by_berth=True)
+    world.add(claim("stray", labels=dict(LABELS)), by_berth=True)
+    # Our labels, put there by someone else: Berth did not write it, and never takes it.
+    world.add(claim("spoofed", labels=dict(LABELS)))
     await world.sync()
     world.api.forget_history()
 
@@ -134,7 +148,7 @@ def db_claim(world: World, workload: str = "checkout") -> dict[str, Any]:
     leaves it: labelled, listed nowhere."""
     identity = identities_of_spec(workload, {"resources": {"db": {"type": "postgres"}}})["db"]
     labels = {**LABELS, "berth.dev/workload": workload, "berth.dev/resource": identity}
-    return world.add(claim(identity, labels=labels))
+    return world.add(claim(identity, labels=labels), by_berth=True)
 
 
 async def test_a_removed_resource_lets_go_of_what_only_the_labels_know() -> None:

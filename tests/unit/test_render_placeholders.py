@@ -138,10 +138,18 @@ def test_unknown_metadata_key() -> None:
     assert "(present: flag, level, list)" in nested.message
 
 
+def test_all_annotations_at_once_is_refused_as_score_tools_refuse_it() -> None:
+    """Issue 17: it used to render the map as JSON (and "{}" without annotations), and
+    the Workload was Ready with a variable nobody meant."""
+    error = failure("${metadata.annotations}")
+    assert error.reason == Reason.INVALID_PLACEHOLDER
+    assert "names all of the annotations; write ${metadata.annotations.<key>}" in error.message
+    assert "(present: example.com/owner, team)" in error.message
+
+
 def test_metadata_maps_and_lists_become_compact_json() -> None:
     assert text("${metadata.nested}") == '{"flag":true,"level":2,"list":[1]}'
     assert text("${metadata.nested.list}") == "[1]"
-    assert text("${metadata.annotations}") == '{"example.com/owner":"team-a","team":"a"}'
     error = failure("${metadata}")
     assert error.reason == Reason.INVALID_PLACEHOLDER
     assert "names all of metadata" in error.message

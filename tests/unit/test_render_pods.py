@@ -88,9 +88,24 @@ def test_summary_keeps_only_what_the_status_needs() -> None:
                 waiting_message="back-off 5m0s",
                 terminated_reason="OOMKilled",
                 terminated_exit_code=137,
+                image_id="y",
             ),
         ),
     )
+
+
+def test_summary_keeps_each_containers_image_from_the_spec_and_its_image_id() -> None:
+    body = pod(
+        containers=[{"name": "main", "ready": True, "imageID": "r.example/app@sha256:" + "a" * 64}],
+        init=[{"name": "setup", "ready": True, "imageID": ""}],
+    )
+    body["spec"] = {
+        "containers": [{"name": "main", "image": "r.example/app:1"}],
+        "initContainers": [{"name": "setup", "image": "r.example/setup:2"}],
+    }
+    setup, main = summarise_pod(body).containers
+    assert (setup.image, setup.image_id) == ("r.example/setup:2", None)
+    assert (main.image, main.image_id) == ("r.example/app:1", "r.example/app@sha256:" + "a" * 64)
 
 
 def test_summary_of_an_unschedulable_pod() -> None:

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from berth.coordination.sharding import Sharder, ShardLost, _Held
 from berth.coordination.shards import shard_lease_name, shard_of
+from berth.handlers import informers as informers_module
 from berth.handlers.config import OperatorConfig
 from berth.handlers.context import Context
 from berth.handlers.informers import ORPHAN, Watches, orphan_selector, shard_selector
@@ -248,3 +249,20 @@ def test_a_shards_watches_select_its_buckets() -> None:
     selector = shard_selector("a=b", 1, 4)
     assert selector.startswith("a=b,berth.dev/shard-bucket in (1,5,9,")
     assert selector.endswith(",61)")
+
+
+@pytest.mark.parametrize("namespaces", [(), ("team-a",)])
+async def test_previews_are_watched_only_by_an_operator_of_the_whole_cluster(
+    namespaces: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def not_started(informers: Any) -> None:
+        return None
+
+    monkeypatch.setattr(informers_module, "_started", not_started)
+    watches = Watches(FakeApi(), WATCHED, lambda w, event: None, namespaces=namespaces)
+    await watches.start()
+    kinds = {informer.source.kind for informer in watches._cluster}
+    assert {"Promotion", "PromotionApproval", "Environment"} <= kinds
+    # With --namespace, the chart grants no right on Previews (they need a cluster-wide
+    # operator): a watch of them would never list, and the operator never start.
+    assert ("Preview" in kinds) == (not namespaces)

@@ -72,11 +72,13 @@ def test_a_slim_deployment_keeps_what_its_rollout_is_read_from() -> None:
     assert slim["metadata"]["annotations"] == whole["metadata"]["annotations"]
     assert slim["metadata"]["ownerReferences"] == whole["metadata"]["ownerReferences"]
     assert "template" in whole["spec"]
-    # Field by field detail of who wrote what: only its top level is kept.
+    # Field by field detail of who wrote what: only its top level is kept, and the names
+    # of the labels (whose they are: berth.kube.ownership) and annotations.
     ours = slim["metadata"]["managedFields"][0]["fieldsV1"]
     assert ours["f:spec"] == {}
     assert set(ours["f:metadata"]) == {"f:annotations", "f:labels", "f:ownerReferences"}
-    assert ours["f:metadata"]["f:labels"] == {}
+    whole_labels = whole["metadata"]["managedFields"][0]["fieldsV1"]["f:metadata"]["f:labels"]
+    assert ours["f:metadata"]["f:labels"] == {k: {} for k in whole_labels}
     assert len(json.dumps(slim)) < len(json.dumps(whole))
 
 
@@ -112,7 +114,14 @@ def test_an_owner_keeps_all_but_managed_fields_and_kubectls_copy() -> None:
     original = copy.deepcopy(body)
     slim = slim_owner(body)
     assert body == original  # not changed in place
-    assert "managedFields" not in slim["metadata"]
+    # who writes what, one level deep: enough to tell a preview's copy from its own
+    assert slim["metadata"]["managedFields"] == [
+        {
+            "manager": our_apply()["manager"],
+            "operation": our_apply()["operation"],
+            "fieldsV1": {key: {} for key in our_apply()["fieldsV1"]},
+        }
+    ]
     assert slim["metadata"]["annotations"] == {"team": "a"}
     assert {k: v for k, v in slim.items() if k != "metadata"} == {
         k: v for k, v in body.items() if k != "metadata"

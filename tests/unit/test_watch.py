@@ -16,7 +16,13 @@ import pytest
 
 from berth.handlers import watch
 from berth.handlers.config import OperatorConfig
-from berth.handlers.keys import EnvironmentKey, WorkloadKey
+from berth.handlers.keys import (
+    EnvironmentKey,
+    PreviewKey,
+    PromotionKey,
+    RevisionKey,
+    WorkloadKey,
+)
 from berth.handlers.queue import WorkQueue
 from berth.handlers.runtime import Runtime
 from berth.kube.informer import Informer, Source
@@ -63,7 +69,13 @@ async def test_startup_settings_and_runtime(
         assert not settings.watching.label_selectors
         runtime = memo.runtime
         assert runtime.watched == watch.WATCHED
-        assert set(runtime.reconcilers) == {"workload", "environment"}
+        assert set(runtime.reconcilers) == {
+            "workload",
+            "environment",
+            "preview",
+            "revision",
+            "promotion",
+        }
         assert runtime.client.credentials.server == "https://127.0.0.1:6443"
 
         # SIGUSR1 dumps the tasks, for a stuck operator.
@@ -188,12 +200,19 @@ def test_every_watched_kind_has_a_store_a_rule_and_the_right_scope() -> None:
         "services",
         "configmaps",
         "pods",
+        "previews",
+        "promotions",
+        "promotionapprovals",
     }
     assert all(w.wake is not None for w in watch.WATCHED)
-    # The few cluster-wide kinds every replica needs; the rest per shard.
+    # The few cluster-wide kinds every replica needs (a preview Environment reads its
+    # Preview in another namespace); the rest per shard.
     assert {n for n, w in by_name.items() if not w.sharded} == {
         "environments",
         "clusterprovisioners",
+        "previews",
+        "promotions",
+        "promotionapprovals",
     }
     assert {n for n, w in by_name.items() if w.orphans} == {"workloads"}
     selector = "app.kubernetes.io/managed-by=berth,berth.dev/workload"
@@ -407,3 +426,90 @@ async def test_a_pod_event_wakes_its_workload_when_what_its_pods_say_changed() -
     )
     told(runtime, "pods", "MODIFIED", failing)
     assert queued(runtime) == {WorkloadKey(NAMESPACE, "checkout")}
+
+
+# -- promotion: revisions, Promotions, approvals ------------------------------------------
+
+
+def promotion_dict(name: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "berth.dev/v1alpha1",
+        "kind": "Promotion",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"workload": "lone", "from": "dev"},
+        "status": status or {},
+    }
+
+
+async def test_a_ready_workload_wakes_its_revision_and_the_promotions_that_target_it() -> None:
+    api, runtime = await woken_world()
+    for name, status in (("p1", {}), ("p2", {"phase": "Succeeded"})):
+        told(runtime, "promotions", "ADDED", api.add(promotion_dict(name, status)))
+    runtime.queue._pending.clear()
+    body = api.edit(
+        "berth.dev/v1alpha1",
+        "Workload",
+        "lone",
+        NAMESPACE,
+        {"status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True"}]}},
+        subresource="status",
+    )
+    told(runtime, "workloads", "MODIFIED", body)
+    assert queued(runtime) == {
+        WorkloadKey(NAMESPACE, "lone"),
+        RevisionKey(NAMESPACE, "lone"),
+        PromotionKey(NAMESPACE, "p1"),  # not p2: it is done
+    }
+
+
+async def test_promotion_and_approval_events_wake_the_promotion() -> None:
+    api, runtime = await woken_world()
+    promotion = api.add(promotion_dict("p1"))
+    approval = api.add(
+        {
+            "apiVersion": "berth.dev/v1alpha1",
+            "kind": "PromotionApproval",
+            "metadata": {"name": "a1", "namespace": NAMESPACE},
+            "spec": {"promotion": "p2", "approver": "me"},
+        }
+    )
+    told(runtime, "promotions", "ADDED", promotion)
+    told(runtime, "promotionapprovals", "ADDED", approval)
+    assert queued(runtime) == {PromotionKey(NAMESPACE, "p1"), PromotionKey(NAMESPACE, "p2")}
+    # Approvals are found by the Promotion they name.
+    assert [a["metadata"]["name"] for a in runtime.cache.approvals_of(NAMESPACE, "p2")] == ["a1"]
+    assert watch.approval_of({"metadata": {"namespace": NAMESPACE}, "spec": {}}) is None
+
+
+async def test_our_own_promotion_status_coming_back_wakes_nothing() -> None:
+    api, runtime = await woken_world()
+    cache = runtime.cache
+    before = api.add(promotion_dict("p1"))
+    told(runtime, "promotions", "ADDED", before)
+    runtime.queue._pending.clear()
+    after = api.edit(
+        "berth.dev/v1alpha1",
+        "Promotion",
+        "p1",
+        NAMESPACE,
+        {"status": {"phase": "Pending"}},
+        manager="berth",
+        subresource="status",
+    )
+    cache.remember_write(before, after)
+    told(runtime, "promotions", "MODIFIED", after)
+    told(runtime, "promotions", "DELETED", after)
+    assert queued(runtime) == set()
+
+
+def test_keys_of_different_kinds_never_stand_for_each_other() -> None:
+    keys = {
+        WorkloadKey("ns", "checkout"),
+        PreviewKey("ns", "checkout"),
+        RevisionKey("ns", "checkout"),
+        PromotionKey("ns", "checkout"),
+    }
+    assert len(keys) == 4
+    assert RevisionKey("ns", "checkout") == RevisionKey("ns", "checkout")
+    assert (str(RevisionKey("ns", "w")), RevisionKey("ns", "w").kind) == ("ns/w", "revision")
+    assert (str(PromotionKey("ns", "p")), PromotionKey("ns", "p").kind) == ("ns/p", "promotion")

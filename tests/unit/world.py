@@ -67,11 +67,16 @@ class World:
 
     # -- arranging ------------------------------------------------------------------------
 
-    def add(self, obj: dict[str, Any], *, age: float = 0.0) -> dict[str, Any]:
-        """Store an object created ``age`` seconds ago."""
+    def add(
+        self, obj: dict[str, Any], *, age: float = 0.0, by_berth: bool = False
+    ) -> dict[str, Any]:
+        """Store an object created ``age`` seconds ago (``by_berth``: by Berth's apply,
+        else by kubectl)."""
         body = copy.deepcopy(obj)
         created = self.clock.now() - datetime.timedelta(seconds=age)
         body["metadata"].setdefault("creationTimestamp", rfc3339(created))
+        if by_berth:
+            return self.api.add(body, manager="berth", operation="Apply")
         return self.api.add(body)
 
     def add_environment(self, name: str = NAMESPACE, **spec: Any) -> dict[str, Any]:

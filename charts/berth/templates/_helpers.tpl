@@ -94,10 +94,35 @@ per namespace when operator.namespaces is set.
   verbs: ["get", "list", "watch"]
 # Berth's finalizer (berth.dev/cleanup), held while a Workload has resources, is added
 # and removed by server-side apply of metadata.finalizers alone, under a field manager
-# of its own: "patch" on the Workload itself. Never "update": Berth writes no spec.
+# of its own: "patch" on the Workload itself.
 - apiGroups: ["berth.dev"]
   resources: ["workloads"]
   verbs: ["patch"]
+# A Promotion writes its target Workload's spec, as a person applying it would, and only
+# that one: "create" where it is missing, else "update" (a replace conditional on the
+# resourceVersion its pre-flight checks saw). Nothing else of Berth writes a spec.
+- apiGroups: ["berth.dev"]
+  resources: ["workloads"]
+  verbs: ["create", "update"]
+# Revisions: recorded ("create") when a Workload's generation becomes Ready, listed by
+# the Workload's label, read by name, and the oldest collected ("delete"). Never changed:
+# the API server keeps them immutable.
+- apiGroups: ["berth.dev"]
+  resources: ["workloadrevisions"]
+  verbs: ["get", "list", "create", "delete"]
+# Promotions and their approvals: indexed by kopf; a Promotion's status is Berth's.
+- apiGroups: ["berth.dev"]
+  resources: ["promotions", "promotionapprovals"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["berth.dev"]
+  resources: ["promotions/status"]
+  verbs: ["patch"]
+# A Workload's ServiceAccount, read by name for its imagePullSecrets: the Secrets Berth
+# resolves the Workload's image tags to digests with (a Pod that reports its digest needs
+# none of this).
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get"]
 # An Environment deleted under deletionPolicy Delete takes its Workloads with it: Berth
 # deletes them (each then releases its resources) before the Environment goes.
 - apiGroups: ["berth.dev"]
@@ -140,24 +165,71 @@ per namespace when operator.namespaces is set.
 {{- with .Values.rbac.templateResources }}
 # Objects that template provisioners render (rbac.templateResources; their Deployments,
 # Services and ConfigMaps fall under the rules above): read by name, server-side
-# applied ("create" for an apply that creates, "patch", dry-run applies), and deleted
-# or unlabelled (a merge patch) as the deletion policy says. Never listed or watched:
-# Berth knows them by name, from the Workload's status.
+# applied ("create" for an apply that creates, "patch", dry-run applies), deleted or
+# unlabelled (a merge patch) as the deletion policy says, and listed by Berth's labels
+# to find what a crash left behind (the sweep). Never watched.
 {{- range . }}
 - apiGroups: [{{ .apiGroup | quote }}]
   resources: {{ toJson .resources }}
-  verbs: ["get", "create", "patch", "delete"]
+  verbs: ["get", "list", "create", "patch", "delete"]
 {{- end }}
 {{- end }}
 {{- with .Values.rbac.claims }}
-# Crossplane claims that crossplane provisioners create (rbac.claims): read by name to
-# follow their conditions, server-side applied, and deleted or unlabelled (a merge
-# patch) as the deletion policy says. Never listed or watched: Berth polls them by
-# name while they are not Ready.
+# Crossplane claims that crossplane provisioners create (rbac.claims): read by name,
+# server-side applied, deleted or unlabelled (a merge patch) as the deletion policy
+# says, and listed and watched by Berth's managed-by label: a claim's change wakes its
+# Workloads (no polling), and the sweep finds what a crash left behind.
 {{- range . }}
 - apiGroups: [{{ .apiGroup | quote }}]
   resources: {{ toJson .resources }}
-  verbs: ["get", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+What previews need of the operator, cluster-wide (previews need a cluster-wide operator:
+their namespaces are made as they come).
+*/}}
+{{- define "berth.previewRules" -}}
+# Previews: kopf indexes them and wakes their reconciler; Berth holds its finalizer on
+# each ("patch"), writes its status, and deletes one whose preview expired.
+- apiGroups: ["berth.dev"]
+  resources: ["previews"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+- apiGroups: ["berth.dev"]
+  resources: ["previews/status"]
+  verbs: ["patch"]
+# A Preview's preview Environment: made and kept by server-side apply ("create" for the
+# apply that creates it; "patch" is granted above), deleted when its Preview goes and
+# when it expires.
+- apiGroups: ["berth.dev"]
+  resources: ["environments"]
+  verbs: ["create", "delete"]
+# Copies of a base's Workloads in its previews: created by server-side apply (the
+# "patch" and "delete" on Workloads are granted above).
+- apiGroups: ["berth.dev"]
+  resources: ["workloads"]
+  verbs: ["create"]
+# A teardown deletes, last, the namespace Berth created for the Environment that goes
+# (only one it created: annotated berth.dev/created-by).
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["delete"]
+# The RoleBindings of a base's previews.creators: in its namespace and in each preview's,
+# by their two names ("create" cannot be limited by name; what a binding may grant is,
+# by the rule below).
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["rolebindings"]
+  verbs: ["create"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["rolebindings"]
+  verbs: ["get", "patch", "delete"]
+  resourceNames: ["berth-preview-requesters", "berth-preview-editors"]
+# Binding those two ClusterRoles, and no other: "bind" lets Berth grant what they hold
+# without holding it (it never edits Workloads on anyone's behalf), and names them.
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["clusterroles"]
+  verbs: ["bind"]
+  resourceNames: ["berth-preview-editor", "berth-preview-requester"]
 {{- end }}

@@ -25,7 +25,6 @@ from berth.api.environment import (
     DeletionPolicy,
     Environment,
     EnvironmentDefaults,
-    EnvironmentPolicy,
     EnvironmentSpec,
     EnvironmentStatus,
     EnvironmentType,
@@ -33,6 +32,7 @@ from berth.api.environment import (
     ProvisionerFields,
     Routes,
 )
+from berth.api.policy import EnvironmentPolicy
 from berth.api.workload import (
     ObjectReference,
     ReplicaStatus,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from berth.names import COPY_OF_LABEL
+
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 _READY = '.status.conditions[?(@.type=="Ready")]'
 
@@ -18,6 +20,15 @@ WORKLOAD_COLUMNS: list[dict[str, Any]] = [
         "type": "string",
         "jsonPath": ".status.environment",
         "description": "The Environment the workload runs in.",
+    },
+    {
+        "name": "Source",
+        "type": "string",
+        "jsonPath": ".metadata.labels." + COPY_OF_LABEL.replace(".", "\\."),
+        "description": (
+            "In a preview: the namespace of the base Workload this one is a copy of "
+            "(empty: the preview's own)."
+        ),
     },
     {
         "name": "Ready",
@@ -50,6 +61,13 @@ WORKLOAD_COLUMNS: list[dict[str, Any]] = [
         "jsonPath": ".status.endpoint",
         "priority": 1,
         "description": "In-cluster address.",
+    },
+    {
+        "name": "Revision",
+        "type": "string",
+        "jsonPath": ".status.revision.name",
+        "priority": 1,
+        "description": "The WorkloadRevision it runs.",
     },
 ]
 
@@ -86,6 +104,50 @@ ENVIRONMENT_COLUMNS: list[dict[str, Any]] = [
         "priority": 1,
         "description": "Workloads that are Ready.",
     },
+    # Last: empty on every Environment that is not a preview (kubectl get previews shows
+    # the expiry too).
+    {
+        "name": "Base",
+        "type": "string",
+        "jsonPath": ".spec.preview.base",
+        "priority": 1,
+        "description": "The base a preview inherits from.",
+    },
+    {
+        "name": "Expires",
+        "type": "string",
+        "jsonPath": ".status.preview.expiresAt",
+        "priority": 1,
+        "description": "When a preview expires (empty: not a preview, or kept).",
+    },
+]
+
+PREVIEW_COLUMNS: list[dict[str, Any]] = [
+    {
+        "name": "Preview-Namespace",
+        "type": "string",
+        "jsonPath": ".status.namespace",
+        "description": "The preview's namespace: apply its Workloads there.",
+    },
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": f"{_READY}.status",
+        "description": "Status of the Ready condition.",
+    },
+    {
+        "name": "Status",
+        "type": "string",
+        "jsonPath": f"{_READY}.reason",
+        "description": "Reason of the Ready condition.",
+    },
+    {
+        "name": "Expires",
+        "type": "string",
+        "jsonPath": ".status.expiresAt",
+        "description": "When the preview expires (empty while kept).",
+    },
+    _AGE,
 ]
 
 CLUSTER_PROVISIONER_COLUMNS: list[dict[str, Any]] = [

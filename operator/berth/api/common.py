@@ -121,6 +121,14 @@ class StatusModel(BaseModel):
     )
 
 
+def no_server_defaults(schema: dict[str, Any]) -> None:
+    """Keep the API server from writing defaults into these sections: a stored preview
+    must say only what its author wrote, so that it inherits its base's value wherever
+    it says nothing (berth.preview.inherit). The models' defaults apply when read."""
+    for prop in (schema.get("properties") or {}).values():
+        prop.pop("default", None)
+
+
 def status_as_read(cls: Any, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     """The status of an object read from the API server, or None when it does not fit
     this version's model (written by another version of Berth, whose CRD declares more).

@@ -20,9 +20,17 @@ from berth.api.common import (
     Condition,
     ObjectMeta,
     StatusModel,
+    no_server_defaults,
     status_as_read,
 )
 from berth.api.container import ResourceRequirements
+from berth.api.policy import (
+    EnvironmentPolicy,
+    PodSecurityLevel,
+    PolicyRuleStatus,
+)
+from berth.api.preview import PreviewOf, PreviewPolicy, PreviewState, TeardownState
+from berth.api.promotion_policy import PromotionPolicy
 from berth.api.workload import MAX_REPLICAS
 
 EnvironmentType = Literal["development", "staging", "production", "preview"]
@@ -34,6 +42,8 @@ MAX_PROVISIONERS = 256
 
 class EnvironmentDefaults(BerthModel):
     """Values applied where a Workload says nothing."""
+
+    model_config = ConfigDict(json_schema_extra=no_server_defaults)
 
     replicas: int = Field(
         1, ge=0, le=MAX_REPLICAS, description="Replicas of a Workload that sets none."
@@ -53,40 +63,6 @@ class EnvironmentDefaults(BerthModel):
             "How long, in seconds, a rollout may make no progress before the Workload is "
             "reported Stalled with reason ProgressDeadlineExceeded (the Deployment's "
             "progressDeadlineSeconds; default 600)."
-        ),
-    )
-
-
-PodSecurityLevel = Literal["restricted", "baseline"]
-
-
-class EnvironmentPolicy(BerthModel):
-    """Rules every Workload in the Environment must satisfy."""
-
-    allowed_registries: list[str] | None = Field(
-        None,
-        min_length=1,
-        description=(
-            "Image prefixes Workloads may use, for example registry.acme.dev/. "
-            "Absent: any image is allowed."
-        ),
-    )
-    max_replicas: int | None = Field(
-        None,
-        ge=0,
-        le=MAX_REPLICAS,
-        description="Most replicas a Workload may ask for. Absent: no limit.",
-    )
-    require_limits: bool = Field(
-        False,
-        description="If true, every container needs cpu and memory limits (after defaults).",
-    )
-    pod_security: PodSecurityLevel = Field(
-        "restricted",
-        description=(
-            "The Pod Security Standard the namespace enforces and Workloads are rendered "
-            "for: restricted (default: non-root, no capabilities, no privilege escalation) "
-            "or baseline (lets images that run as root start, as most public images do)."
         ),
     )
 
@@ -352,6 +328,21 @@ class Provisioner(ProvisionerFields):
 class EnvironmentSpec(BerthModel):
     """Desired state of an Environment."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(self.type == 'preview') == has(self.preview)",
+                    "message": "spec.preview (the base) is set exactly when type is preview",
+                },
+                {
+                    "rule": "!(self.type == 'preview' && has(self.previews))",
+                    "message": "a preview cannot be a base: remove spec.previews",
+                },
+            ]
+        }
+    )
+
     type: EnvironmentType = Field(
         description="Kind of environment: development, staging, production or preview."
     )
@@ -372,13 +363,20 @@ class EnvironmentSpec(BerthModel):
         None, description="Values applied where a Workload says nothing."
     )
     policy: EnvironmentPolicy | None = Field(
-        None, description="Rules Workloads must satisfy; violations stall the Workload."
+        None,
+        description=(
+            "Rules Workloads must satisfy: checked at kubectl apply and while they run "
+            "(Deny: refused, or Stalled if already running; Warn, Audit: reported)."
+        ),
     )
     deletion_policy: DeletionPolicy | None = Field(
         None,
         description=(
             "What happens to provisioned resources when a Workload goes: Delete, Retain or "
-            "Orphan. Absent: Retain for production, Delete otherwise."
+            "Orphan; and when the Environment goes: under Delete, its Workloads, then their "
+            "resources, then the namespace (if Berth created it) are deleted, in that order; "
+            "under Retain and Orphan all stay. Absent: Retain for production, Delete "
+            "otherwise (a preview's is never its base's)."
         ),
     )
     routes: Routes | None = Field(None, description="External exposure of Workloads.")
@@ -388,12 +386,36 @@ class EnvironmentSpec(BerthModel):
         description="Provisioners by resource type; the most specific match wins.",
     )
 
+    preview: PreviewOf | None = Field(
+        None,
+        description=(
+            "Set on a preview (type preview): its base, ttl and which of the base's "
+            "Workloads it runs."
+        ),
+    )
+    previews: PreviewPolicy | None = Field(
+        None,
+        description=(
+            "Set on a base: it accepts previews, this many, this long, made by these. "
+            "Absent: no previews of this Environment."
+        ),
+    )
+    promotion: PromotionPolicy | None = Field(
+        None,
+        description=(
+            "Which Environments may promote into this one, whether a promotion needs an "
+            "approval, and how many revisions Workloads keep. Absent: promotions from any "
+            "Environment, no approval, 10 revisions."
+        ),
+    )
+
     def pod_security_level(self) -> PodSecurityLevel:
         """policy.podSecurity, or its default: restricted."""
         return self.policy.pod_security if self.policy is not None else "restricted"
 
     def effective_deletion_policy(self) -> DeletionPolicy:
-        """deletionPolicy, or its default: Retain in production, Delete elsewhere."""
+        """deletionPolicy, or its default: Retain in production, Delete elsewhere (a
+        preview's is never its base's)."""
         if self.deletion_policy is not None:
             return self.deletion_policy
         return "Retain" if self.type == "production" else "Delete"
@@ -417,6 +439,23 @@ class EnvironmentStatus(StatusModel):
     namespace: str | None = Field(None, description="The namespace the operator manages.")
     workloads: int | None = Field(None, ge=0, description="Workloads in the Environment.")
     ready_workloads: int | None = Field(None, ge=0, description="Of those, how many are Ready.")
+    policy: list[PolicyRuleStatus] | None = Field(
+        None,
+        description=(
+            "Each rule of spec.policy with how many Workloads break it now (those running "
+            "from before the rule and, for Warn and Audit, those admitted with it)."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["rule"]},
+    )
+    preview: PreviewState | None = Field(None, description="A preview's base, copies and expiry.")
+    previews: int | None = Field(None, ge=0, description="On a base: how many previews it has.")
+    teardown: TeardownState | None = Field(
+        None,
+        description=(
+            "While the Environment is deleted under deletionPolicy Delete: what is being "
+            "removed, and what it waits for."
+        ),
+    )
     kopf: dict[str, Any] | None = Field(
         None, description="Bookkeeping of the operator framework; not for users."
     )

@@ -33,6 +33,7 @@ from berth.api.common import (
     status_as_read,
 )
 from berth.api.container import MAX_CONTAINERS, Container
+from berth.api.revision import CurrentRevision, HistoryEntry
 from berth.api.start_order import start_order
 from berth.names import (
     BACKSTAGE_KUBERNETES_ID,
@@ -342,6 +343,13 @@ class WorkloadStatus(StatusModel):
     )
     rendered_from: RenderedFrom | None = Field(
         None, description="What the managed objects were last rendered from."
+    )
+    revision: CurrentRevision | None = Field(
+        None, description="The WorkloadRevision the Workload runs (written once it is Ready)."
+    )
+    history: list[HistoryEntry] | None = Field(
+        None,
+        description="The revisions it went to, newest first (at most the revision history limit).",
     )
     kopf: dict[str, Any] | None = Field(
         None, description="Bookkeeping of the operator framework; not for users."

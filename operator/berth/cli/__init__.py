@@ -9,11 +9,17 @@ files:
 - ``berth import score.yaml`` turns a Score file into a self-contained Workload
   (``berth.cli.score_import``);
 - ``berth crds`` prints (or writes) the CustomResourceDefinitions (``berth.cli.crds``);
+- ``berth admission`` prints (or writes) the admission policies that check Workloads
+  against their Environment's policy (``berth.cli.admission``);
 - ``berth docs-api`` writes the API reference from the CRDs (``berth.cli.docs_api``).
 
 ``berth trace`` reads a cluster, with the user's own credentials, and never writes: a
 Workload or an Environment as a tree, its first failure marked (``berth.cli.trace``).
 Installed as ``kubectl-berth`` too, it is a kubectl plugin: ``kubectl berth trace ...``.
+
+``berth promote`` and ``berth rollback`` work on the cluster, with the user's own
+kubeconfig: they create a Promotion, or write a pinned Workload into a git checkout
+(``berth.cli.promote``, ``berth.cli.rollback``, sharing ``berth.cli.promoting``).
 
 Bad input is reported as ``file:line: path.to.field: what is wrong`` on stderr, with exit
 code 1 (``berth.cli.loader`` reads YAML with line numbers, ``berth.cli.checks`` turns
@@ -28,7 +34,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from berth import __version__
-from berth.cli import crds, docs_api, render, run, score_import, trace
+from berth.cli import (
+    admission,
+    crds,
+    docs_api,
+    promote,
+    render,
+    rollback,
+    run,
+    score_import,
+    trace,
+)
 from berth.cli.loader import InputError
 
 Command = Callable[[argparse.Namespace], int]
@@ -41,8 +57,11 @@ COMMANDS: dict[
     "render": (render.add_parser, render.main),
     "import": (score_import.add_parser, score_import.main),
     "crds": (crds.add_parser, crds.main),
+    "admission": (admission.add_parser, admission.main),
     "docs-api": (docs_api.add_parser, docs_api.main),
     "trace": (trace.add_parser, trace.main),
+    "promote": (promote.add_parser, promote.main),
+    "rollback": (rollback.add_parser, rollback.main),
 }
 # Invoked as this, the command is kubectl's plugin ``kubectl berth``.
 KUBECTL_PLUGIN = "kubectl-berth"

@@ -1,7 +1,11 @@
 """``berth render``: the manifests the operator would apply, offline.
 
 The same code path as the operator: the pydantic models, then
-``berth.render.render_workload``. The output is deterministic, for GitOps previews.
+``berth.render.render_workload``. The output is deterministic, for GitOps previews. The
+Environment's policy is checked by the rules the operator and admission use
+(``berth.render.policy``): a rule at Deny fails the command (exit 1), as ``kubectl apply``
+would be refused; rules at Warn and Audit are listed on stderr, and fail it (exit 3) only
+with ``--fail-on``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ from berth.cli.loader import Document, InputError, child, describe, is_null, lin
 from berth.cli.output import to_yaml_stream
 from berth.reasons import Reason
 from berth.render import OutputValue, RenderError, SecretRef, render_workload
+from berth.render.policy import policy_findings
+
+# --fail-on: the levels whose broken rules fail the command (Deny always does: exit 1).
+FAIL_ON = {"deny": (), "warn": ("Warn",), "audit": ("Warn", "Audit")}
+# The exit code when the Workload renders but breaks a rule --fail-on names.
+POLICY_EXIT_CODE = 3
 
 OUTPUTS_HINT = (
     "pass the resources' outputs with --outputs FILE: a mapping resource -> output -> value, "
@@ -33,7 +43,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="Render a Workload in an Environment, offline, into the manifests the "
         "operator would apply (the same code path), as a YAML stream or a JSON List. The "
         "output is deterministic, for GitOps previews. The Workload's namespace defaults to "
-        "the Environment's spec.namespace. Exit code 1 on bad input.",
+        "the Environment's spec.namespace. The Environment's policy is checked as at kubectl "
+        "apply: exit code 1 on bad input or a rule enforced with Deny; rules at Warn and "
+        "Audit are listed on stderr (exit 3 with --fail-on warn or audit).",
         epilog="example: berth render -f examples/checkout.yaml -e examples/environment.yaml",
     )
     render.add_argument(
@@ -56,6 +68,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         choices=("yaml", "json"),
         default="yaml",
         help="yaml: a multi-document stream (default); json: a v1 List",
+    )
+    render.add_argument(
+        "--fail-on",
+        choices=("deny", "warn", "audit"),
+        default="deny",
+        help="the lowest enforcement level of the Environment's policy whose broken rules "
+        "fail the command: deny (default: exit 1, as kubectl apply would be refused), warn "
+        "or audit (exit 3 when a rule at that level or above is broken; the manifests are "
+        "still printed). Broken Warn and Audit rules are always listed on stderr.",
     )
     render.add_argument(
         "--outputs",
@@ -156,6 +177,11 @@ def main(args: argparse.Namespace) -> int:
         lambda: validate(Environment, environment_doc),
         lambda: load_outputs(args.outputs) if args.outputs else {},
     )
+    # Rules at Warn and Audit first, as kubectl shows warnings before a refusal.
+    findings = [f for f in policy_findings(workload, environment) if f.level != "Deny"]
+    for finding in findings:
+        line = f"{workload_doc.path}: {finding.level}: {finding.reason}: {finding.message}"
+        print(line, file=sys.stderr)
     try:
         rendered = render_workload(workload, environment, outputs)
     except RenderError as err:
@@ -167,4 +193,5 @@ def main(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(listing, indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(to_yaml_stream(rendered.manifests))
-    return 0
+    failing = FAIL_ON[args.fail_on]
+    return POLICY_EXIT_CODE if any(f.level in failing for f in findings) else 0

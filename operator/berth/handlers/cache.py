@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from berth.handlers.keys import WorkloadKey
+from berth.handlers.keys import PreviewKey, PromotionKey, WorkloadKey
 from berth.kube.children import ObjectKey
 from berth.kube.informer import Store
 from berth.names import (
@@ -29,15 +29,27 @@ from berth.render.pods import PodSummary
 
 def slim_owner(body: Mapping[str, Any]) -> dict[str, Any]:
     """A Workload or Environment as the cache keeps it: whole, but for what no reconcile
-    reads and that can be as big as the rest — who wrote which field (managedFields) and
-    kubectl's copy of its last client-side apply."""
+    reads and that can be as big as the rest — who wrote which field below the top level
+    (managedFields, kept one level deep) and kubectl's copy of its last client-side
+    apply."""
     result = dict(body)
     meta = dict(result.get("metadata") or {})
-    meta.pop("managedFields", None)
+    # Who writes which top-level part stays (a preview tells its copies from Workloads
+    # someone else wrote by it: berth.preview.copies), not the field paths below.
+    fields = meta.pop("managedFields", None)
+    if fields:
+        meta["managedFields"] = [shallow_entry(e) for e in fields if isinstance(e, Mapping)]
     annotations = meta.get("annotations")
     if annotations and LAST_APPLIED_ANNOTATION in annotations:
         meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED_ANNOTATION}
     result["metadata"] = meta
+    return result
+
+
+def shallow_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A managedFields entry with the top-level fields it owns, not the paths below."""
+    result = {k: entry[k] for k in ("manager", "operation", "subresource") if k in entry}
+    result["fieldsV1"] = {key: {} for key in entry.get("fieldsV1") or {}}
     return result
 
 
@@ -71,6 +83,11 @@ CLUSTER_PROVISIONERS = "clusterprovisioners"
 CHILDREN = ("deployments", "services", "configmaps")
 # The Pods of Workloads' Deployments, each as an OwnedPod (never the body).
 PODS = "pods"
+# Previews (requests), Promotions by (namespace, name), and PromotionApprovals, indexed by
+# the Promotion they name (berth.handlers.watch.approval_of).
+PREVIEWS = "previews"
+PROMOTIONS = "promotions"
+APPROVALS = "promotionapprovals"
 
 
 class OwnedPod(NamedTuple):
@@ -203,6 +220,35 @@ class Cache:
     def environment_names(self) -> list[str]:
         return sorted(name for _, name in _store(self.stores, ENVIRONMENTS))
 
+    def preview(self, key: PreviewKey) -> dict[str, Any] | None:
+        found = _store(self.stores, PREVIEWS).get((key.namespace, key.name))
+        if found is None:
+            return None
+        return self._fresh(found, ObjectKey.of(found))
+
+    def preview_keys(self) -> list[PreviewKey]:
+        return [PreviewKey(ns, name) for ns, name in sorted(_store(self.stores, PREVIEWS))]
+
+    def previews_in(self, namespace: str) -> list[dict[str, Any]]:
+        """The Previews (requests) of a namespace, by name."""
+        found = []
+        for ns, name in sorted(k for k in _store(self.stores, PREVIEWS) if k[0] == namespace):
+            body = self.preview(PreviewKey(ns, name))
+            if body is not None:
+                found.append(body)
+        return found
+
+    def previews_of(self, base: str) -> list[dict[str, Any]]:
+        """The preview Environments whose base is ``base``, by name."""
+        found = []
+        for name in self.environment_names():
+            env = self.environment(name)
+            spec = (env or {}).get("spec") or {}
+            of = (spec.get("preview") or {}).get("base") if spec.get("type") == "preview" else None
+            if env is not None and of == base:
+                found.append(env)
+        return found
+
     def cluster_provisioners(self) -> list[dict[str, Any]]:
         """Every ClusterProvisioner, by name."""
         store = _store(self.stores, CLUSTER_PROVISIONERS)
@@ -245,3 +291,21 @@ class Cache:
         """The summaries of a Workload's Pods, by name (what the watch last said)."""
         entries: list[OwnedPod] = _store(self.stores, PODS).indexed(owner)
         return sorted((e.summary for e in entries), key=lambda p: p.name)
+
+    def promotion(self, namespace: str, name: str) -> dict[str, Any] | None:
+        found = _store(self.stores, PROMOTIONS).get((namespace, name))
+        if found is None:
+            return None
+        return self._fresh(found, ObjectKey.of(found))
+
+    def promotion_keys(self) -> list[PromotionKey]:
+        return [PromotionKey(ns, name) for ns, name in sorted(_store(self.stores, PROMOTIONS))]
+
+    def promotions(self) -> list[dict[str, Any]]:
+        """Every Promotion, by namespace and name."""
+        found = (self.promotion(ns, name) for ns, name in sorted(_store(self.stores, PROMOTIONS)))
+        return [p for p in found if p is not None]
+
+    def approvals_of(self, namespace: str, promotion: str) -> list[dict[str, Any]]:
+        """The PromotionApprovals naming a Promotion."""
+        return _store(self.stores, APPROVALS).indexed((namespace, promotion))

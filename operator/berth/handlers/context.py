@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from berth.clock import Clock
 from berth.handlers.cache import Cache
 from berth.handlers.catalogue import Catalogue
+from berth.handlers.dependents import ClaimWatch, Dependents
 from berth.handlers.keys import WorkloadKey
+from berth.handlers.refusals import RefusalMemory
 from berth.handlers.rendered import Rendered
 from berth.kube.client import KubeClient
 from berth.kube.events import EventRecorder
 from berth.provision import ClaimRef
+from berth.registry.resolver import Resolver
 
 # Called right after a claim is created, before any status lists it. Tests use it to
 # stop the operator in that window (tests/statuscheck.py); in production it is None.
@@ -96,3 +99,12 @@ class Context:
     sharded: bool = False
     # What each Workload's children were last rendered from (berth.handlers.rendered).
     rendered: dict[WorkloadKey, Rendered] = field(default_factory=dict)
+    # What the API server refused each Workload for good, not to be sent again.
+    refusals: RefusalMemory = field(default_factory=RefusalMemory)
+    # Which Workloads read which others (templates' ``workloads``): who is woken by whom.
+    dependents: Dependents = field(default_factory=Dependents)
+    # The claim kinds in use, and their watches (none in a unit test's Runtime).
+    claims: ClaimWatch = field(default_factory=ClaimWatch)
+    # Resolves image tags to digests at registries, for revisions whose Pods did not
+    # report one (one HTTP session for the process; closed at shutdown).
+    registry: Resolver = field(default_factory=Resolver)

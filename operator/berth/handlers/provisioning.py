@@ -21,15 +21,37 @@ from berth import metrics
 from berth.api import Environment, Workload
 from berth.clock import parse_time
 from berth.handlers.context import Context
+from berth.handlers.dependents import EVERY, seen_of
+from berth.handlers.keys import WorkloadKey
 from berth.handlers.shared import Live, apply_shared
 from berth.kube.client import BadRequest, Forbidden, Invalid
-from berth.kube.resources import apply_resource_objects, get_object, read_objects, secret_keys
+from berth.kube.resources import (
+    NotOurs,
+    apply_resource_objects,
+    get_object,
+    read_objects,
+    secret_keys,
+)
 from berth.problems import Problem
 from berth.provision import ResourcePlan, outputs_from, plan_resource, workload_services
 from berth.provision.sharing import SharedDecision
 from berth.reasons import Reason
 from berth.render import RenderError, resource_order
 from berth.render.outputs import OutputValue
+
+# Looking again without an event saying so, for what no watch tells of: a resource on its
+# way whose Secret is not there yet (Secrets are not watched); a claim of a kind that cannot
+# be watched; a failure read off the cluster (a Forbidden: a grant may come).
+RESOURCE_POLL_SECONDS = 2.0
+FAILED_RESOURCE_POLL_SECONDS = 30.0
+# A claim of a watched kind: its changes wake its Workloads; this is only the safety net.
+CLAIM_SAFETY_SECONDS = 120.0
+# What a template read of other Workloads changed while it was being read: look again now.
+STALE_READ_SECONDS = 0.05
+# States that wait for a Secret (the claim's connection Secret, a secret provisioner's).
+WAITS_FOR_SECRET = frozenset(
+    {Reason.CONNECTION_SECRET_PENDING, Reason.SECRET_NOT_FOUND, Reason.CLAIM_PENDING}
+)
 
 
 @dataclass
@@ -41,9 +63,9 @@ class Outcome:
     outputs: dict[str, OutputValue] | None = None
     problem: Problem | None = None
     transient: bool = False
-    # A failure read off the cluster (a claim's condition, a Forbidden), not off the
-    # inputs: it may clear by itself, so it is looked at again now and then.
-    observed_failure: bool = False
+    # When to look again though no event says so (None: an event will — the Workload's,
+    # a claim's, another Workload's it waits for — or nothing changes without one).
+    look_again: float | None = None
 
 
 @dataclass
@@ -52,7 +74,7 @@ class Provisioned:
     entries: list[dict[str, Any]] = field(default_factory=list)
     problem: Problem | None = None  # needs a change from someone: Stalled
     waiting: Problem | None = None  # in progress: Reconciling
-    observed_failure: bool = False
+    look_again: float | None = None  # the soonest of the resources' (see Outcome)
 
     @property
     def all_ready(self) -> bool:
@@ -62,7 +84,8 @@ class Provisioned:
         self.entries.append(outcome.entry)
         if outcome.outputs is not None:
             self.outputs[name] = outcome.outputs
-        self.observed_failure = self.observed_failure or outcome.observed_failure
+        if outcome.look_again is not None:
+            self.look_again = min(self.look_again or outcome.look_again, outcome.look_again)
         if outcome.problem is None:
             return
         if outcome.transient:
@@ -78,28 +101,64 @@ async def provision(
     previous: Sequence[Mapping[str, Any]] = (),
 ) -> Provisioned:
     """Every resource of ``workload``, in dependency order; ``previous``: its status
-    entries until now (a resource's provisioning time is measured when it turns Ready)."""
+    entries until now (a resource's provisioning time is measured when it turns Ready).
+    What they depend on beyond the Workload — other Workloads a template looked up, claim
+    kinds — is recorded for the wake-ups (``berth.handlers.dependents``)."""
     result = Provisioned()
-    if not workload.spec.resources:
-        return result
+    key = WorkloadKey(environment.spec.namespace, workload.metadata.name)
+    depends = Depends()
     try:
-        order = resource_order(workload)
+        order = resource_order(workload) if workload.spec.resources else []
     except RenderError:
-        return result  # a placeholder cycle: render reports it, with the cycle
+        order = []  # a placeholder cycle: render reports it, with the cycle
     was_ready = {e.get("name") for e in previous if e.get("state") == "Ready"}
     catalogue = context.provisioning.catalogue.provisioners(context.cache)
     # Other Workloads' Services, for provisioners that point at one (service-port).
-    services = workload_services(context.cache.workloads_in(environment.spec.namespace))
+    bodies = context.cache.workloads_in(environment.spec.namespace) if order else []
+    services = workload_services(bodies)
     for name in order:
         try:
             plan = plan_resource(workload, environment, name, result.outputs, catalogue, services)
         except RenderError as err:
+            depends.read(getattr(err, "workloads_read", frozenset()))
             outcome = failure(workload, name, Problem(err.reason, err.message), err.transient)
         else:
+            depends.read(plan.workloads_read)
+            if plan.claim is not None:
+                depends.claim_kinds.add((plan.claim.api_version, plan.claim.kind))
             outcome = await provision_one(context, workload, environment, plan, name in was_ready)
         result.add(name, outcome)
-    metrics.count_provisioning_failures(result.entries, previous)
+    if order:
+        metrics.count_provisioning_failures(result.entries, previous)
+    if depends.note(context, key, bodies):
+        result.look_again = STALE_READ_SECONDS
+    await context.claims.use(key, depends.claim_kinds)
     return result
+
+
+@dataclass
+class Depends:
+    """What a Workload's resources were planned from, beyond the Workload itself."""
+
+    workloads: set[str] = field(default_factory=set)
+    claim_kinds: set[tuple[str, str]] = field(default_factory=set)
+
+    def read(self, names: frozenset[str]) -> None:
+        self.workloads |= names
+
+    def note(self, context: Context, key: WorkloadKey, bodies: Sequence[Mapping[str, Any]]) -> bool:
+        """Record what was read of the namespace's Workloads (``bodies``: as they were
+        read); True when one of them has changed already, and the Workload must look again."""
+        every = EVERY in self.workloads
+        then = {str(b["metadata"]["name"]): seen_of(b) for b in bodies}
+        names = set(then) if every else self.workloads
+        seen = {name: then.get(name) for name in names}
+        cache = context.cache
+        if every:
+            now = {b["metadata"]["name"]: seen_of(b) for b in cache.workloads_in(key.namespace)}
+        else:
+            now = {n: seen_of(cache.workload(WorkloadKey(key.namespace, n))) for n in names}
+        return context.dependents.record(key, seen, every=every, now=now)
 
 
 async def provision_one(
@@ -120,9 +179,17 @@ async def provision_one(
                 context.client, ref.api_version, ref.kind, ref.name, ref.namespace
             )
     except (BadRequest, Forbidden, Invalid) as err:
-        problem, observed = refusal(plan, err)
+        problem, may_clear = refusal(plan, err)
+        outcome = failure(workload, name, problem, provisioner=plan.provisioner)
+        outcome.look_again = FAILED_RESOURCE_POLL_SECONDS if may_clear else None
+        return outcome
+    except NotOurs as err:
         return failure(
-            workload, name, problem, provisioner=plan.provisioner, observed_failure=observed
+            workload,
+            name,
+            name_taken(plan, err),
+            provisioner=plan.provisioner,
+            claim=_claim_ref(plan),
         )
     if decision.conflict is not None:
         return failure(
@@ -155,8 +222,21 @@ async def provision_one(
         return Outcome(entry, outputs)
     problem = Problem(state.reason, state.message)
     return Outcome(
-        entry, outputs, problem, transient=not state.failed, observed_failure=state.failed
+        entry,
+        outputs,
+        problem,
+        transient=not state.failed,
+        look_again=look_again(context, plan, state.reason, failed=state.failed),
     )
+
+
+def look_again(context: Context, plan: ResourcePlan, reason: str, *, failed: bool) -> float:
+    """When to look at a resource that is not Ready without an event saying so."""
+    if reason in WAITS_FOR_SECRET:
+        return RESOURCE_POLL_SECONDS
+    if plan.claim is not None and context.claims.watching(plan.claim.api_version, plan.claim.kind):
+        return CLAIM_SAFETY_SECONDS
+    return FAILED_RESOURCE_POLL_SECONDS if failed else RESOURCE_POLL_SECONDS
 
 
 def failure(
@@ -165,7 +245,6 @@ def failure(
     problem: Problem,
     transient: bool = False,
     *,
-    observed_failure: bool = False,
     provisioner: str | None = None,
     selection: str | None = None,
     claim: dict[str, str] | None = None,
@@ -182,7 +261,7 @@ def failure(
         message=problem.message,
         claim=claim,
     )
-    return Outcome(entry, None, problem, transient=transient, observed_failure=observed_failure)
+    return Outcome(entry, None, problem, transient=transient)
 
 
 def refusal(plan: ResourcePlan, err: BadRequest | Forbidden | Invalid) -> tuple[Problem, bool]:
@@ -203,6 +282,18 @@ def refusal(plan: ResourcePlan, err: BadRequest | Forbidden | Invalid) -> tuple[
         f"{plan.provisioner}; {err.status}): {err.message}"
     )
     return Problem(Reason.RESOURCE_REJECTED, message), False
+
+
+def name_taken(plan: ResourcePlan, err: NotOurs) -> Problem:
+    """An object of the resource's name is not Berth's to write (berth.kube.ownership)."""
+    key = err.key
+    where = f" in namespace {key.namespace}" if key.namespace else ""
+    return Problem(
+        Reason.NAME_TAKEN,
+        f"{key.kind} {key.name}{where} (resource {plan.resource!r}) already exists and "
+        f"belongs to {err.owner}; Berth never writes over an object it did not make for this "
+        f"resource: remove that {key.kind}, or give the resource another name or id",
+    )
 
 
 async def apply_plan(

@@ -21,7 +21,13 @@ from berth.handlers.cache import Cache
 from berth.handlers.context import Context
 from berth.kube.children import ObjectKey
 from berth.kube.client import KubeClient, NotFound
-from berth.kube.resources import delete_object, get_object, list_provisioned, mark_retained
+from berth.kube.resources import (
+    delete_object,
+    get_object,
+    list_provisioned,
+    mark_retained,
+    provisioned_by_berth,
+)
 from berth.names import MANAGED_BY_LABEL, RESOURCE_LABEL, RETAINED_ANNOTATION, WORKLOAD_LABEL
 from berth.provision.identity import identities_of_spec, identity_of_entry, removed_entries
 
@@ -136,8 +142,11 @@ async def _objects_of(
 async def let_go(
     client: KubeClient, obj: Mapping[str, Any], policy: str, workload: str
 ) -> str | None:
-    """Do to one provisioned object what ``policy`` says; a line saying what, or None."""
+    """Do to one provisioned object what ``policy`` says; a line saying what, or None.
+    An object Berth did not write (it only carries our labels) is left as it is."""
     meta = obj["metadata"]
+    if not provisioned_by_berth(obj):
+        return None
     what = f"{obj['kind']} {meta['name']}"
     if policy == "Delete":
         if await delete_object(

@@ -14,10 +14,12 @@ the status from the Deployment and the Pods, when all of these hold:
 
 - the Workload asks for no resources (their outputs come from claims and Secrets that
   are not watched: only a provisioning pass can tell whether they changed);
+- its Environment is no preview (a preview's Workloads are rendered from its base too);
 - what it would be rendered from is what was remembered;
-- its children in the cache are the ones it applied, none being deleted, and none
-  written by anyone but us since our last apply (their managedFields say so; a write of
-  ours is always from a render whose inputs are recorded).
+- its children in the cache are the ones it applied, all of them this Workload's (by
+  its uid), none being deleted, and none written by anyone but us since our last apply
+  (their managedFields say so; a write of ours is always from a render whose inputs
+  are recorded).
 
 Anything else takes the whole way; so does every reconcile the periodic resync makes
 after a restart has passed, since the memory then comes from the last good render.
@@ -34,6 +36,7 @@ from typing import Any
 
 import berth
 from berth.kube.children import untouched_since_our_apply
+from berth.preview.inherit import base_name
 
 # The packages whose code decides what is rendered: a change to any of them is a new
 # "operator version" for the record, even under the same release number.
@@ -108,13 +111,25 @@ def unchanged(
     the Workload has now (see the module's docstring for the rules)."""
     if remembered is None or ((workload.get("spec") or {}).get("resources")):
         return False
+    if environment is not None and base_name(environment):
+        return False  # a preview's: rendered from its base too, which the record lacks
     if source_of(workload, environment) != dict(remembered.source):
         return False
     if {(c["kind"], c["metadata"]["name"]) for c in children} != remembered.children:
         return False
     # Every annotation on the child counts as ours here: a foreign write that touched
     # only annotations sends it the whole way, which is merely slower.
+    # A child adopted from a former Workload of the name (no owner reference to this
+    # one yet) takes the whole way too: the apply makes it this one's.
+    uid = workload["metadata"].get("uid")
     return all(
-        not c["metadata"].get("deletionTimestamp") and untouched_since_our_apply(c, c)
+        not c["metadata"].get("deletionTimestamp")
+        and _controller_uid(c) == uid
+        and untouched_since_our_apply(c, c)
         for c in children
     )
+
+
+def _controller_uid(child: Mapping[str, Any]) -> str | None:
+    refs = child["metadata"].get("ownerReferences") or []
+    return next((r.get("uid") for r in refs if r.get("controller")), None)

@@ -25,19 +25,31 @@ from berth.clock import Clock, SystemClock
 from berth.coordination.peering import Peering
 from berth.coordination.sharding import Sharder, ShardLost
 from berth.coordination.shards import shard_of
+from berth.handlers import wakeups
 from berth.handlers.cache import Cache
 from berth.handlers.config import OperatorConfig
 from berth.handlers.context import AfterClaimCreated, Context, ProvisioningState
+from berth.handlers.dependents import ClaimWatch
 from berth.handlers.environment import counts_due_in
 from berth.handlers.informers import Watched, Watches
-from berth.handlers.keys import EnvironmentKey, Key, WorkloadKey
+from berth.handlers.keys import EnvironmentKey, Key, RevisionKey, WorkloadKey
 from berth.handlers.queue import WorkQueue
 from berth.kube.client import ApiError, KubeClient
 from berth.kube.events import EventRecorder
-from berth.kube.informer import Event
+from berth.kube.informer import Event, Informers, WatchSpec
+from berth.promotion.revision import due
 
 log = logging.getLogger("berth")
 GAUGE_SECONDS = 5.0
+
+
+def _claims_unwatched(spec: WatchSpec, err: Exception) -> None:
+    log.warning(
+        "cannot watch claims %s (%s): their Workloads look at them every few seconds instead",
+        spec,
+        err,
+    )
+
 
 # A reconciler of one kind: given the Context and a key of its kind (Key.kind), it says
 # when to look again (None: only when an event says so).
@@ -64,6 +76,9 @@ class Runtime:
     # The kinds it watches (berth.handlers.watch.WATCHED), and their informers.
     watched: Sequence[Watched] = ()
     watches: Watches = field(init=False)
+    # Watch the claim kinds in use (berth.handlers.dependents.ClaimWatch); a unit test's
+    # Runtime, over an API that cannot stream, does not.
+    watch_claims: bool = False
     context: Context = field(init=False)
     # Times each Workload's new generation to observed and to Ready (berth.metrics).
     generations: metrics.GenerationClock = field(default_factory=metrics.GenerationClock)
@@ -90,6 +105,23 @@ class Runtime:
             namespaces=self.config.namespaces,
             shards=self.sharder.shards if self.sharder is not None else 0,
         )
+        if self.watch_claims:
+            self.context.claims = ClaimWatch(
+                Informers(self.client, self._on_claim, on_error=_claims_unwatched),
+                namespaces=self.config.namespaces,
+            )
+
+    def _on_claim(self, spec: WatchSpec, type_: str, claim: dict[str, Any]) -> None:
+        """A claim changed: the Workloads it serves look at it now."""
+        for key in wakeups.users_of_claim(self.cache, claim):
+            self.queue.add(key)
+
+    def forget_workload(self, key: WorkloadKey) -> None:
+        """A Workload is gone: nothing is remembered of it any more (the watches of
+        claim kinds only it used stop in the background)."""
+        self.context.refusals.forget(key)
+        self.context.dependents.forget(key)
+        self._in_background(self.context.claims.forget(key), f"berth-forget-{key}")
 
     def launch(self) -> None:
         """Start it all: the shards' Leases at once (so that an idle replica takes its
@@ -174,6 +206,8 @@ class Runtime:
             # cancel them mid-request: a request cancelled here could still land on the
             # server after the shard went to another replica.
             await self.sharder.stop_writing()
+        if self.context.claims.informers is not None:
+            await self.context.claims.informers.stop()
         tasks = [*self._tasks, *([self._sharding] if self._sharding else [])]
         for task in tasks:
             task.cancel()
@@ -222,7 +256,11 @@ class Runtime:
 
     def _keys(self) -> list[Key]:
         keys: list[Key] = [EnvironmentKey(name) for name in self.cache.environment_names()]
-        return keys + list(self.cache.workload_keys())
+        keys += self.cache.workload_keys()
+        # A Ready generation not recorded yet (a revision missed while another replica
+        # held the shard, or while none ran).
+        keys += [RevisionKey(*k) for k in self.cache.workload_keys() if _due(self.cache, k)]
+        return keys + self.cache.preview_keys() + self.cache.promotion_keys()
 
     def shard_of_key(self, key: Key) -> int | None:
         """The shard a key belongs to (its namespace's; an Environment's is the one of the
@@ -321,6 +359,11 @@ class Runtime:
         self.queue.done(key, failed=failed)
         if requeue is not None and not failed:
             self.queue.add_after(key, requeue)
+
+
+def _due(cache: Cache, key: WorkloadKey) -> bool:
+    body = cache.workload(key)
+    return body is not None and due(body)
 
 
 def release_memory() -> None:

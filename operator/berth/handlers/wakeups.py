@@ -15,9 +15,21 @@ from pydantic import ValidationError
 from berth.api import Environment
 from berth.handlers.cache import Cache
 from berth.handlers.catalogue import Catalogue
-from berth.handlers.keys import EnvironmentKey, WorkloadKey
+from berth.handlers.dependents import Dependents, seen_of
+from berth.handlers.keys import (
+    EnvironmentKey,
+    Key,
+    PreviewKey,
+    PromotionKey,
+    RevisionKey,
+    WorkloadKey,
+)
 from berth.kube.informer import DELETED, Event
-from berth.names import WORKLOAD_LABEL
+from berth.names import RESOURCE_LABEL, WORKLOAD_LABEL
+from berth.preview.inherit import base_name
+from berth.preview.requests import request_of
+from berth.promotion.progress import finished
+from berth.promotion.revision import due
 from berth.provision import cluster_provisioner_name, serves_environment
 from berth.provision.identity import identities_of_spec, identity_of_entry
 from berth.render.pods import pod_finding
@@ -110,6 +122,97 @@ def workloads_of_environment(cache: Cache, body: Mapping[str, Any]) -> list[Work
     ]
 
 
+def readers_of(
+    dependents: Dependents, body: Mapping[str, Any], *, deleted: bool
+) -> list[WorkloadKey]:
+    """The Workloads whose templates read this Workload (``workloads``: service-port waits
+    for it) and saw it otherwise than it is now: it appeared, its spec changed, or it
+    went. Its status changing wakes nobody."""
+    meta = body["metadata"]
+    now = None if deleted else seen_of(body)
+    return dependents.woken_by(meta["namespace"], meta["name"], now)
+
+
+def users_of_claim(cache: Cache, claim: Mapping[str, Any]) -> list[WorkloadKey]:
+    """The Workloads a claim serves: the one its inventory label names, or — shared by
+    ``id`` — every Workload of its namespace that asks for its resource."""
+    meta = claim.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "")
+    labels = meta.get("labels") or {}
+    owner = labels.get(WORKLOAD_LABEL)
+    if owner:
+        return [WorkloadKey(namespace, str(owner))]
+    identity = labels.get(RESOURCE_LABEL)
+    if not identity:
+        return []
+    return sorted(
+        WorkloadKey(namespace, wl["metadata"]["name"])
+        for wl in cache.workloads_in(namespace)
+        if identity in identities_of_spec(wl["metadata"]["name"], wl.get("spec")).values()
+    )
+
+
+# -- previews -------------------------------------------------------------------------------
+
+
+def _namespace_of(body: Mapping[str, Any] | None) -> str:
+    return str(((body or {}).get("spec") or {}).get("namespace") or "")
+
+
+def previews_of_environment(cache: Cache, body: Mapping[str, Any]) -> list[Key]:
+    """What a change to an Environment concerns among previews:
+
+    - a base: its previews (they inherit it live) and their Workloads (they run under it);
+    - a preview: the Preview it was made for; and, since it counts in its base's quota,
+      the Previews of its base that wait for their turn;
+    - any Environment: the Previews of its namespace (one may wait for it as its base).
+    """
+    name = str(body["metadata"]["name"])
+    found: list[Key] = []
+    for preview in cache.previews_of(name):
+        found.append(EnvironmentKey(preview["metadata"]["name"]))
+        found.extend(workloads_of_environment(cache, preview))
+    request = request_of(body)
+    if request and "/" in request:
+        found.append(PreviewKey(*request.split("/", 1)))
+    base = cache.environment(base_name(body) or "") if base_name(body) else None
+    for namespace in {_namespace_of(body), _namespace_of(base)} - {""}:
+        found.extend(
+            PreviewKey(namespace, p["metadata"]["name"]) for p in cache.previews_in(namespace)
+        )
+    return found
+
+
+def previews_of_workload(cache: Cache, workload: Mapping[str, Any]) -> list[EnvironmentKey]:
+    """The previews a change to this Workload concerns now (not in a few seconds, as its
+    counts): those whose base's namespace it is in (their copies follow it), and the
+    preview whose namespace it is in (its copies and its ttl)."""
+    namespace = workload["metadata"]["namespace"]
+    found: list[EnvironmentKey] = []
+    for env in cache.environments_for_namespace(namespace):
+        name = str(env["metadata"]["name"])
+        found.extend(EnvironmentKey(p["metadata"]["name"]) for p in cache.previews_of(name))
+        if base_name(env):
+            found.append(EnvironmentKey(name))
+    return found
+
+
+# -- promotions -----------------------------------------------------------------------------
+
+
+def promotions_of_target(cache: Cache, workload: Mapping[str, Any]) -> list[PromotionKey]:
+    """The Promotions under way whose target is this Workload: its rollout is theirs to
+    follow."""
+    meta = workload.get("metadata") or {}
+    return [
+        PromotionKey(p["metadata"]["namespace"], p["metadata"]["name"])
+        for p in cache.promotions()
+        if p["metadata"]["namespace"] == meta.get("namespace")
+        and (p.get("spec") or {}).get("workload") == meta.get("name")
+        and not finished(p.get("status") or {})
+    ]
+
+
 # -- the wake-up rules of the watched kinds (berth.handlers.watch.WATCHED) -----------------
 #
 # Each takes the Runtime and one change to a store, and queues the keys it concerns:
@@ -137,21 +240,37 @@ def workload_changed(runtime: Runtime, event: Event) -> None:
     body = event.new
     key = WorkloadKey(*event.key)
     urgent = new_generation(event) and not event.listed
-    if event.type == DELETED:
+    deleted = event.type == DELETED
+    if deleted:
         runtime.cache.forget(body)
         runtime.generations.forget(key)
         runtime.context.rendered.pop(key, None)
+        runtime.forget_workload(key)
         runtime.enqueue(key, urgent=urgent)
     else:  # times a new generation until observed and Ready (berth.metrics)
         runtime.generations.saw(key, body, record=runtime.reconciles(key))
         if not runtime.cache.own_echo(body):
             # (our own status write coming back tells its reconcile nothing new)
             runtime.enqueue(key, urgent=urgent)
+            # Previews follow their base's Workloads, and notice their own, within seconds.
+            if not event.listed:
+                for preview in previews_of_workload(runtime.cache, body):
+                    runtime.enqueue(preview)
+        # A generation Ready and not recorded yet is due its revision; the Promotions
+        # under way that target it follow its rollout.
+        if due(body):
+            runtime.enqueue(RevisionKey(*event.key))
+        if not event.listed:
+            for promotion in promotions_of_target(runtime.cache, body):
+                runtime.enqueue(promotion)
     for other in sharers(runtime.cache, body):
         runtime.enqueue(other)
+    # Those waiting for it (a service-port to it), when it appeared, changed or went.
+    for reader in readers_of(runtime.context.dependents, body, deleted=deleted):
+        runtime.enqueue(reader)
     # Its Environment counts it: looked at as soon as its counts may be written again,
     # once for many events (counting is a walk over all Workloads).
-    if event.old is None or event.type == DELETED or _ready(event.old) != _ready(body):
+    if event.old is None or deleted or _ready(event.old) != _ready(body):
         for env in environments_of_workload(runtime.cache, body):
             runtime.count_later(env)
 
@@ -169,11 +288,19 @@ def environment_changed(runtime: Runtime, event: Event) -> None:
         runtime.cache.forget(body)
     if not (event.type != DELETED and runtime.cache.own_echo(body)):
         runtime.enqueue(EnvironmentKey(event.key[1]), urgent=not event.listed)
+    if event.listed:
+        return  # each of the others is listed too, and looked at for it
     # Its Workloads are rendered from its spec: a new one (or its counts, its status)
-    # changes nothing of theirs.
-    if new_generation(event) and not event.listed:
+    # changes nothing of theirs. Previews read more of it (a preview's status is its
+    # Preview's; a preview counts in its base's quota): they look again at any change,
+    # its previews' Workloads only at a new spec.
+    spec_changed = new_generation(event)
+    if spec_changed:
         for key in workloads_of_environment(runtime.cache, body):
             runtime.enqueue(key, urgent=True)
+    for other in previews_of_environment(runtime.cache, body):
+        if spec_changed or not isinstance(other, WorkloadKey):
+            runtime.enqueue(other)
 
 
 def cluster_provisioner_changed(runtime: Runtime, event: Event) -> None:
@@ -227,3 +354,35 @@ def pod_changed(runtime: Runtime, event: Event) -> None:
     before = others + ([old.summary] if old is not None else [])
     if pod_finding(before) != pod_finding(now):
         runtime.enqueue(owner)
+
+
+def preview_changed(runtime: Runtime, event: Event) -> None:
+    """A Preview (a request for a preview Environment): itself, and the Previews of its
+    namespace that wait for a turn in the base's quota."""
+    body = event.new
+    echo = event.type != DELETED and runtime.cache.own_echo(body)
+    if event.type == DELETED:
+        runtime.cache.forget(body)
+    if not echo:
+        runtime.enqueue(PreviewKey(*event.key), urgent=new_generation(event) and not event.listed)
+    if event.listed:
+        return
+    for other in runtime.cache.previews_in(event.key[0]):
+        if other["metadata"]["name"] != event.key[1]:
+            runtime.enqueue(PreviewKey(event.key[0], other["metadata"]["name"]))
+
+
+def promotion_changed(runtime: Runtime, event: Event) -> None:
+    if event.type == DELETED:
+        runtime.cache.forget(event.new)
+        return
+    if runtime.cache.own_echo(event.new):
+        return  # our own status write coming back
+    runtime.enqueue(PromotionKey(*event.key), urgent=new_generation(event) and not event.listed)
+
+
+def approval_changed(runtime: Runtime, event: Event) -> None:
+    """A PromotionApproval: the Promotion it names looks at it."""
+    promotion = (event.new.get("spec") or {}).get("promotion")
+    if event.type != DELETED and promotion:
+        runtime.enqueue(PromotionKey(event.key[0], str(promotion)))

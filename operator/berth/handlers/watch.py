@@ -25,11 +25,22 @@ from berth import metrics
 from berth.api import GROUP, VERSION
 from berth.coordination.peering import Peering
 from berth.coordination.sharding import Sharder
-from berth.handlers import environment, kopfpatch, wakeups, workload
+from berth.handlers import (
+    environment,
+    kopfpatch,
+    preview_request,
+    promotion,
+    revisions,
+    wakeups,
+    workload,
+)
 from berth.handlers.cache import (
+    APPROVALS,
     CLUSTER_PROVISIONERS,
     ENVIRONMENTS,
     PODS,
+    PREVIEWS,
+    PROMOTIONS,
     WORKLOADS,
     OwnedPod,
     child_owner,
@@ -84,6 +95,8 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
         qps=config.qps,
         burst=config.burst,
         on_write=metrics.record_write,
+        on_write_failure=metrics.record_write_failure,
+        on_forbidden=forbidden,
         on_throttle=metrics.record_throttle,
         on_limit=metrics.record_limit,
         # With shards, every write of a reconcile is checked against the shard's Lease.
@@ -97,13 +110,24 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
         sharder=sharder,
         peering=peering,
         watched=WATCHED,
+        watch_claims=True,
         # A test's hook (tests/statuscheck.py); production passes none.
         after_claim_created=memo.get("after_claim_created"),
     )
     runtime.reconcilers["workload"] = workload.reconcile
     runtime.reconcilers["environment"] = environment.reconcile
+    runtime.reconcilers["preview"] = preview_request.reconcile
+    runtime.reconcilers["revision"] = revisions.reconcile
+    runtime.reconcilers["promotion"] = promotion.reconcile
     memo.runtime = runtime
     runtime.launch()
+
+
+def forbidden(verb: str, resource: str, message: str) -> None:
+    """A 403: never silent, whoever asked (an Event's patch as much as a child's apply).
+    The reconcile that made the request reports it too where it concerns a Workload."""
+    log.warning("the API server forbids the operator to %s %s: %s", verb, resource, message)
+    metrics.record_forbidden(verb, resource.split(" ", 1)[0])
 
 
 def gates(config: OperatorConfig) -> tuple[Sharder | None, Peering | None]:
@@ -152,6 +176,7 @@ async def shutdown(memo: Any, **_: Any) -> None:
     runtime = _runtime(memo)
     await runtime.stop()
     await runtime.client.close()
+    await runtime.context.registry.close()
 
 
 @kopf.on.login()
@@ -194,6 +219,12 @@ def pod_owner(labels: Mapping[str, Any], body: Mapping[str, Any]) -> WorkloadKey
     return None
 
 
+def approval_of(kept: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The Promotion a PromotionApproval names, (namespace, name): its index."""
+    promotion = (kept.get("spec") or {}).get("promotion")
+    return (kept["metadata"]["namespace"], str(promotion)) if promotion else None
+
+
 def keep_pod(body: dict[str, Any]) -> OwnedPod:
     labels = (body.get("metadata") or {}).get("labels") or {}
     return OwnedPod(pod_owner(labels, body), summarise_pod(body))
@@ -208,6 +239,16 @@ WATCHED: tuple[Watched, ...] = (
             keep=slim_owner, wake=wakeups.environment_changed),
     Watched(CLUSTER_PROVISIONERS, API_VERSION, "ClusterProvisioner",
             wake=wakeups.cluster_provisioner_changed),
+    # Previews, Promotions and their approvals are few, written by people (without the
+    # shard-bucket label), and read across shards (a preview Environment reads its
+    # Preview in its base's namespace): watched cluster-wide, like Environments; each is
+    # reconciled by the holder of its namespace's shard (Runtime.shard_of_key).
+    Watched(PREVIEWS, API_VERSION, "Preview", whole_cluster_only=True,
+            keep=slim_owner, wake=wakeups.preview_changed),
+    Watched(PROMOTIONS, API_VERSION, "Promotion",
+            keep=slim_owner, wake=wakeups.promotion_changed),
+    Watched(APPROVALS, API_VERSION, "PromotionApproval",
+            keep=slim_owner, index=approval_of, wake=wakeups.approval_changed),
     Watched("deployments", "apps/v1", "Deployment", CHILD_SELECTOR, sharded=True,
             keep=slim_child, index=child_owner, wake=wakeups.child_changed),
     Watched("services", "v1", "Service", CHILD_SELECTOR, sharded=True,

@@ -25,17 +25,16 @@ from berth.handlers.context import Context
 from berth.handlers.informers import ORPHAN
 from berth.handlers.keys import WorkloadKey
 from berth.handlers.provisioning import Provisioned, provision
+from berth.handlers.refusals import fingerprint, name_taken, refused_problem
 from berth.handlers.release import release_deleted, release_removed
 from berth.handlers.rendered import Rendered, source_of, unchanged
 from berth.handlers.workload_facts import (
     ENVIRONMENT_GRACE_SECONDS,
     just_created,
     managed_objects,
-    name_taken,
-    refused_problem,
     resolve_environment,
 )
-from berth.kube.children import ObjectKey, sync_children
+from berth.kube.children import ObjectKey, foreign_owner, sync_children
 from berth.kube.finalizers import has_finalizer, set_finalizer
 from berth.kube.labels import set_label
 from berth.names import SHARD_BUCKET_LABEL
@@ -49,13 +48,10 @@ from berth.render.folding import (
     only_rollout_progress,
 )
 from berth.render.labels import shard_bucket
+from berth.render.policy import Finding, policy_findings
 from berth.render.status import Observed, workload_status
 
 log = logging.getLogger("berth")
-RESOURCE_POLL_SECONDS = 2.0
-# A claim that reports a failure may recover by itself (Crossplane retries): look now and
-# then, not every two seconds.
-FAILED_RESOURCE_POLL_SECONDS = 30.0
 # A child refused with 403 or 409 may be let through later (RBAC granted, a race over).
 REFUSED_RETRY_SECONDS = 15.0
 
@@ -130,6 +126,7 @@ class Plan:
     problem: Problem | None = None  # the user's or the platform's to fix: Stalled
     waiting: Problem | None = None  # resources not provisioned yet: not anyone's fault
     provisioned: Provisioned = field(default_factory=Provisioned)
+    policy: list[Finding] | None = None  # the policy's rules it breaks, at every level
 
 
 @dataclass
@@ -214,6 +211,9 @@ def gather(context: Context, key: WorkloadKey) -> Inputs | None:
     if body is None:
         return None
     env_name, env_body, problem = resolve_environment(context.cache, body)
+    # The inventory is what carries our labels; of it, only what is this Workload's
+    # (berth.kube.ownership) is its children: anyone can write labels.
+    children = [c for c in context.cache.children_of(key) if foreign_owner(c, body) is None]
     return Inputs(
         key=key,
         body=body,
@@ -221,7 +221,7 @@ def gather(context: Context, key: WorkloadKey) -> Inputs | None:
         env_name=env_name,
         env_body=env_body,
         env_problem=problem,
-        children=context.cache.children_of(key),
+        children=children,
     )
 
 
@@ -309,7 +309,7 @@ async def hold_finalizer(context: Context, body: dict[str, Any], wanted: bool) -
 async def provision_and_render(context: Context, valid: Valid, body: dict[str, Any]) -> Plan:
     """Provision the Workload's resources and render its children from their outputs.
     Provisioning writes (claims, template objects): see ``berth.handlers.provisioning``."""
-    plan = Plan(body=body)
+    plan = Plan(body=body, policy=policy_findings(valid.workload, valid.environment))
     plan.provisioned = await provision(
         context,
         valid.workload,
@@ -335,15 +335,28 @@ async def apply_children(context: Context, inputs: Inputs, plan: Plan) -> Applie
         return Applied(managed=inputs.children)
     body, children = plan.body, inputs.children
     before = {ObjectKey.of(c): c for c in children}
-    result = await sync_children(context.client, body, plan.rendered.manifests, children)
+    # A child refused for good is not sent again while its inputs stay the same.
+    # (The fingerprint is only worked out for a Workload that has a refusal to compare.)
+    manifests = plan.rendered.manifests
+    known = None
+    if inputs.key in context.refusals:
+        inputs_print = fingerprint(context.cache, body, inputs.env_body, manifests)
+        known = context.refusals.recall(inputs.key, inputs_print)
+    result = await sync_children(
+        context.client, body, plan.rendered.manifests, children, known_refusal=known
+    )
     applied = Applied(managed=[])
     if result.conflict is not None:
         applied.problem = name_taken(result.conflict, inputs.key.namespace)
     elif result.refused is not None:
         if result.refused.permanent:
             applied.problem = refused_problem(result.refused)
+            inputs_print = fingerprint(context.cache, body, inputs.env_body, manifests)
+            context.refusals.remember(inputs.key, inputs_print, result.refused)
         else:
             applied.retrying = refused_problem(result.refused)
+    if result.refused is None or not result.refused.permanent:
+        context.refusals.forget(inputs.key)
     for key in result.applied:
         context.cache.remember_write(before.get(key), result.current[key])
     for corrected in result.corrected:
@@ -398,13 +411,16 @@ async def update_status(
         retrying=applied.retrying,
         pods=context.cache.pods_of(inputs.key),
         rendered_from=record.source if record is not None else None,
+        policy=plan.policy,
     )
     return await report(context, inputs, body, observed)
 
 
 async def report_unchanged(context: Context, inputs: Inputs, record: Rendered) -> float | None:
     """The status of a Workload whose children stand as its last good render left them:
-    the same as ``update_status`` would write, from the record instead of a render."""
+    the same as ``update_status`` would write, from the record instead of a render (and
+    the policy's findings, which are not recorded: the Workload parsed again, no render)."""
+    valid = validate(inputs)
     observed = Observed(
         generation=int(inputs.body["metadata"].get("generation") or 0),
         environment=inputs.env_name,
@@ -415,6 +431,9 @@ async def report_unchanged(context: Context, inputs: Inputs, record: Rendered) -
         managed_objects=managed_objects(inputs.children),
         pods=context.cache.pods_of(inputs.key),
         rendered_from=record.source,
+        policy=policy_findings(valid.workload, valid.environment)
+        if isinstance(valid, Valid)
+        else None,
     )
     return await report(context, inputs, inputs.body, observed)
 
@@ -445,16 +464,13 @@ async def report(
 
 
 def requeue_after(plan: Plan, applied: Applied) -> float | None:
-    """When to look again without an event saying so (None: only when one does)."""
+    """When to look again without an event saying so (None: only when one does).
+
+    Stalled on the inputs, nothing changes until the Workload, its Environment or their
+    provisioners do, and each of those wakes us; a resource that waits for another
+    Workload is woken by it, one that waits for a claim by the claim's watch. Only what
+    no watch tells of is looked at again on a timer (see ``berth.handlers.provisioning``).
+    """
     if applied.retrying is not None:
         return REFUSED_RETRY_SECONDS
-    provisioned = plan.provisioned
-    if (applied.problem or plan.problem) is not None and not provisioned.observed_failure:
-        # Stalled on the inputs: nothing changes until the Workload, its Environment or
-        # their provisioners do, and each of those wakes us. No polling.
-        return None
-    # Claims are not watched (their kinds are the Environment's to choose): while a
-    # resource is on its way, or its claim reports a failure, look again.
-    if provisioned.observed_failure:
-        return FAILED_RESOURCE_POLL_SECONDS
-    return None if provisioned.all_ready else RESOURCE_POLL_SECONDS
+    return plan.provisioned.look_again

@@ -1,6 +1,6 @@
-"""What a Workload's reconcile reads or says without any I/O: its Environment (from the
-cache), whether it is new, the objects it manages, and the words for a child that
-could not be written."""
+"""What a Workload's reconcile reads without any I/O: its Environment (from the cache,
+a preview's over its base), whether it is new, the objects it manages. (The words for a
+child that could not be written are ``berth.handlers.refusals``'.)"""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from berth.clock import parse_time
+from berth.handlers import previews
 from berth.handlers.cache import Cache
-from berth.kube.children import NameConflict, Refusal
 from berth.problems import Problem
 from berth.reasons import Reason
 from berth.render.folding import reported
+from berth.render.policy import NO_ENVIRONMENT
+from berth.render.wording import fill
 
 ENVIRONMENT_GRACE_SECONDS = 4.0
 
@@ -21,7 +23,19 @@ ENVIRONMENT_GRACE_SECONDS = 4.0
 def resolve_environment(
     cache: Cache, workload: Mapping[str, Any]
 ) -> tuple[str | None, dict[str, Any] | None, Problem | None]:
-    """The Environment a Workload runs in: the one it names, or its namespace's."""
+    """The Environment a Workload runs in — the one it names, or its namespace's — as
+    the Workload sees it: a preview over its base (and why its base cannot be used)."""
+    name, body, problem = find_environment(cache, workload)
+    if body is None or problem is not None:
+        return name, body, problem
+    body, problem = previews.effective(cache, body)
+    return name, body, problem
+
+
+def find_environment(
+    cache: Cache, workload: Mapping[str, Any]
+) -> tuple[str | None, dict[str, Any] | None, Problem | None]:
+    """The Environment a Workload names, or its namespace's."""
     namespace = workload["metadata"]["namespace"]
     named = (workload.get("spec") or {}).get("environment")
     if named:
@@ -56,8 +70,7 @@ def resolve_environment(
             None,
             Problem(
                 Reason.ENVIRONMENT_NOT_FOUND,
-                f"no Environment serves namespace {namespace!r}; ask the platform team for one "
-                f"with spec.namespace: {namespace}, or name one in spec.environment",
+                fill(NO_ENVIRONMENT, namespace=namespace),  # admission's words too
             ),
         )
     env = candidates[0]
@@ -69,28 +82,6 @@ def managed_objects(children: Sequence[Mapping[str, Any]]) -> list[dict[str, str
         {"apiVersion": c["apiVersion"], "kind": c["kind"], "name": c["metadata"]["name"]}
         for c in sorted(children, key=lambda c: (c["kind"], c["metadata"]["name"]))
     ]
-
-
-def name_taken(conflict: NameConflict, namespace: str) -> Problem:
-    key = conflict.key
-    return Problem(
-        Reason.NAME_TAKEN,
-        f"{key.kind} {key.name} already exists in namespace {namespace} and belongs to "
-        f"{conflict.owner}; Berth never writes over an object it did not make for this "
-        f"Workload: rename the Workload, or remove that {key.kind}",
-    )
-
-
-def refused_problem(refusal: Refusal) -> Problem:
-    """The API server's answer, word for word, with the child it was about."""
-    key = refusal.key
-    reason = {403: Reason.CHILD_FORBIDDEN, 409: Reason.CHILD_CONFLICT}.get(
-        refusal.status, Reason.CHILD_REJECTED
-    )
-    what = "refused" if refusal.permanent else "refused (retrying)"
-    return Problem(
-        reason, f"the API server {what} {key.kind} {key.name} ({refusal.status}): {refusal.message}"
-    )
 
 
 def just_created(body: Mapping[str, Any], now: datetime.datetime) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth.kube.client import BadRequest, Conflict, Forbidden, Invalid, KubeClient
+from berth.kube.ownership import berth_applied_label, written_by
 from berth.names import (
     APPLIED_HASH_ANNOTATION,
     FIELD_MANAGER,
@@ -53,17 +54,41 @@ PERMANENT_REFUSALS = frozenset({400, 422})
 
 @dataclass(frozen=True)
 class Refusal:
-    """The API server said no to one child: its status code and its own words."""
+    """The API server said no to one child: its status code and its own words; and what
+    was sent, over what, so that the same request is not sent again (``repeats``)."""
 
     key: ObjectKey
     status: int
     reason: str
     message: str
+    # The applied-hash of the manifest refused, and the version of the object it was
+    # sent over (None: there was none).
+    sent: str | None = None
+    over: str | None = None
 
     @property
     def permanent(self) -> bool:
         """Refused until the Workload (or a webhook's policy) changes; retrying is pointless."""
         return self.status in PERMANENT_REFUSALS or "admission webhook" in self.message
+
+    def repeats(self, manifest: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
+        """Sending ``manifest`` over ``live`` would be the very request refused."""
+        return (
+            ObjectKey.of(manifest) == self.key
+            and applied_hash(manifest) == self.sent
+            and version_of(live) == self.over
+        )
+
+
+def version_of(obj: Mapping[str, Any] | None) -> str | None:
+    """What an object is, for telling a request over it from the same one again: its uid
+    and generation (a spec change), or resourceVersion where it has no generation. A
+    Deployment's status moving does not make a refused request worth sending again."""
+    if obj is None:
+        return None
+    meta = obj.get("metadata") or {}
+    version = meta.get("generation") or meta.get("resourceVersion")
+    return f"{meta.get('uid')}/{version}"
 
 
 @dataclass(frozen=True)
@@ -78,6 +103,8 @@ class NameConflict:
 class SyncResult:
     # The first child the API server refused; nothing after it was applied, nothing pruned.
     refused: Refusal | None = None
+    # The refusal is the known one, and the request was not sent again.
+    repeated: bool = False
     # A child's name is taken by an object that is not ours; nothing applied, nothing pruned.
     conflict: NameConflict | None = None
     applied: list[ObjectKey] = field(default_factory=list)
@@ -224,13 +251,15 @@ SLIM = "_slim"
 
 
 def _slim_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Of a managedFields entry's fieldsV1, what untouched_since_our_apply reads: its
-    top-level fields, and under metadata, the names of the fields and annotations."""
+    """Of a managedFields entry's fieldsV1, what untouched_since_our_apply and the
+    ownership checks (berth.kube.ownership) read: its top-level fields, and under
+    metadata, the names of the fields, annotations and labels."""
     slim: dict[str, Any] = {}
+    named = ("f:annotations", "f:labels")
     for key, value in fields.items():
         if key == "f:metadata" and isinstance(value, Mapping):
             slim[key] = {
-                k: ({a: {} for a in v} if k == "f:annotations" and isinstance(v, Mapping) else {})
+                k: ({a: {} for a in v} if k in named and isinstance(v, Mapping) else {})
                 for k, v in value.items()
             }
         else:
@@ -281,11 +310,13 @@ def slim_child(body: Mapping[str, Any]) -> dict[str, Any]:
 def foreign_owner(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> str | None:
     """Who an existing object belongs to, when it is not a child of ``owner``; else None.
 
-    An object is ``owner``'s when Berth made it for a Workload of that name: it carries
-    our managed-by and inventory labels naming it, is no provisioned resource's object,
-    and its controller (if any) is a Workload of that name — possibly a former one of
-    the same name, whose children the garbage collector has not taken yet. An object
-    whose controller is ``owner`` itself is its child, whatever its labels say now.
+    An object is ``owner``'s when its controller is ``owner`` itself (by UID), whatever
+    its labels say now; or when Berth wrote it for a Workload of that name: Berth's apply
+    owns its inventory label, which names ``owner`` (``berth.kube.ownership``), it is no
+    provisioned resource's object, and its controller (if any) is a Workload of that name
+    — a former one, whose children the garbage collector has not taken yet. That is
+    adoption: after ``--cascade=orphan``, or a restore that keeps ``managedFields``.
+    Labels alone make nothing ours: anyone can write them.
     """
     meta = obj.get("metadata") or {}
     labels = meta.get("labels") or {}
@@ -301,10 +332,11 @@ def foreign_owner(obj: Mapping[str, Any], owner: Mapping[str, Any]) -> str | Non
     if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or labels.get(WORKLOAD_LABEL) != name:
         if labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE and labels.get(WORKLOAD_LABEL):
             return f"Workload {labels[WORKLOAD_LABEL]}"
-        managers = sorted(
-            {str(e.get("manager")) for e in meta.get("managedFields") or [] if e.get("manager")}
+        return "nobody Berth knows" + written_by(obj)
+    if not berth_applied_label(obj, WORKLOAD_LABEL):
+        return "nobody Berth knows: it carries Berth's labels, but Berth did not write them" + (
+            written_by(obj)
         )
-        return "nobody Berth knows" + (f" (written by {', '.join(managers)})" if managers else "")
     return None
 
 
@@ -318,12 +350,16 @@ async def sync_children(
     owner: Mapping[str, Any],
     desired: Iterable[Mapping[str, Any]],
     live: Iterable[Mapping[str, Any]],
+    *,
+    known_refusal: Refusal | None = None,
 ) -> SyncResult:
     """Bring the owner's children to the desired set.
 
     ``live`` is what the caller knows exists with the owner's inventory label. Only
     objects that carry the owner's UID in their owner references are ever pruned,
-    so a stale or partial ``live`` can cost a missed prune, never a wrong delete.
+    so a stale or partial ``live`` can cost a missed prune, never a wrong delete; and
+    none is written unless it is the owner's (``foreign_owner``). ``known_refusal``: a
+    child refused before; the same request is not sent again (``Refusal.repeats``).
     """
     result = SyncResult()
     live_by_key = {ObjectKey.of(obj): obj for obj in live}
@@ -339,19 +375,30 @@ async def sync_children(
         live_obj = live_by_key.get(key)
         if live_obj is None:
             # Not in our inventory: an object of that name may still exist (someone
-            # else's, or ours and the watch is behind). Never apply over another's.
+            # else's, or ours and the watch is behind).
             live_obj = await client.get(
                 wanted[key]["apiVersion"], key.kind, key.name, key.namespace or None
             )
-            if live_obj is not None:
-                taken_by = foreign_owner(live_obj, owner)
-                if taken_by is not None:
-                    result.conflict = NameConflict(key, taken_by)
-                    return result
+        # Never apply over another's: labels (the inventory) are anyone's to write.
+        taken_by = foreign_owner(live_obj, owner) if live_obj is not None else None
+        if taken_by is not None:
+            result.conflict = NameConflict(key, taken_by)
+            return result
+        if known_refusal is not None and known_refusal.repeats(wanted[key], live_obj):
+            # Refused before, and nothing it depends on changed: not sent again.
+            result.refused, result.repeated = known_refusal, True
+            return result
         try:
             written, now = await apply_if_changed(client, wanted[key], live_obj)
         except REFUSALS as err:
-            result.refused = Refusal(key, err.status, err.reason, err.message)
+            result.refused = Refusal(
+                key,
+                err.status,
+                err.reason,
+                err.message,
+                sent=applied_hash(wanted[key]),
+                over=version_of(live_obj),
+            )
             return result
         (result.applied if written else result.unchanged).append(key)
         if written and live_obj is not None and applied_hash(live_obj) == applied_hash(wanted[key]):

@@ -63,6 +63,8 @@ from berth.kube.errors import (
 from berth.kube.errors import (
     error_class as error_class,
 )
+from berth.kube.errors import error_from_answer as _api_error
+from berth.kube.errors import rbac_terms
 from berth.kube.limiter import SERVER_ERROR, THROTTLED, AimdLimit, ConcurrencyLimiter, retry_delay
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,8 @@ class KubeClient:
         burst: int = 40,
         timeout: float = 30.0,
         on_write: Callable[[str, str], None] | None = None,
+        on_write_failure: Callable[[str, str, int], None] | None = None,
+        on_forbidden: Callable[[str, str, str], None] | None = None,
         on_throttle: Callable[[str], None] | None = None,
         on_limit: Callable[[float, int], None] | None = None,
         before_write: Callable[[], None] | None = None,
@@ -112,7 +116,10 @@ class KubeClient:
         ``before_write`` is called before each write is sent and may raise to stop it (a
         replica that no longer owns a shard writes nothing for it); ``after_write`` is
         told of each write the server accepted: verb, path, the server's answer and the
-        seconds from sending it to the answer."""
+        seconds from sending it to the answer. ``on_write_failure`` is told of each write
+        the server refused in the end (verb, kind, status; dry runs not counted);
+        ``on_forbidden`` of each 403: the RBAC verb, the resource (with its namespace)
+        and the server's message — the operator logs it at warning and counts it."""
         self._load_credentials = load_credentials
         self._credentials = load_credentials()
         self._session: aiohttp.ClientSession | None = None
@@ -127,6 +134,8 @@ class KubeClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._discovery: dict[str, dict[str, ResourceInfo]] = {}
         self._on_write = on_write
+        self._on_write_failure = on_write_failure
+        self._on_forbidden = on_forbidden
         self._before_write = before_write
         self._after_write = after_write
         # Writes by verb and kind, for tests that prove a quiet reconcile writes nothing.
@@ -158,6 +167,14 @@ class KubeClient:
             connector=aiohttp.TCPConnector(ssl=context, limit=self._max_inflight),
             timeout=self._timeout,
         )
+
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session, opened on first use. Streams (``berth.kube.informer``'s
+        watches) use it directly: a watch lasts minutes, and the limiter is for requests
+        that end."""
+        if self._session is None:
+            self._session = self._new_session()
+        return self._session
 
     async def close(self) -> None:
         if self._session is not None:
@@ -206,9 +223,7 @@ class KubeClient:
                     raise
             started = time.monotonic()
             try:
-                if self._session is None:
-                    self._session = self._new_session()
-                async with self._session.request(
+                async with self.session().request(
                     method, path.lstrip("/"), params=params, data=data, headers=headers or None
                 ) as response:
                     text = await response.text()
@@ -248,7 +263,25 @@ class KubeClient:
                 if attempt < limit:
                     await asyncio.sleep(min(retry_delay(retry_after, attempt), 30.0))
                     continue
-            raise _api_error(status, text, f"{method} {path}")
+            error = _api_error(status, text, f"{method} {path}")
+            self._refused(method, path, params, kind if writes else None, error)
+            raise error
+
+    def _refused(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        written_kind: str | None,
+        error: ApiError,
+    ) -> None:
+        """Tell the hooks of a request the API server refused: a write, and a 403 with
+        the verb and the resource it needs."""
+        if written_kind is not None and self._on_write_failure is not None:
+            self._on_write_failure(method, written_kind, error.status)
+        if error.status == 403 and self._on_forbidden is not None:
+            verb, resource = rbac_terms(method, path, params)
+            self._on_forbidden(verb, resource, error.message)
 
     async def watch_stream(
         self, path: str, params: Mapping[str, str], *, idle_seconds: float
@@ -258,10 +291,8 @@ class KubeClient:
         Not held by the limiter: a watch lasts minutes, and its slot would be taken
         from the reconciles for all that time (client-go does not count them either).
         ``idle_seconds``: a stream silent that long is taken for dead."""
-        if self._session is None:
-            self._session = self._new_session()
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=idle_seconds)
-        async with self._session.get(path.lstrip("/"), params=params, timeout=timeout) as response:
+        async with self.session().get(path.lstrip("/"), params=params, timeout=timeout) as response:
             if response.status >= 400:
                 text = await response.text()
                 if response.status == 401:  # a rotated token: the next attempt reads it again
@@ -311,14 +342,15 @@ class KubeClient:
         name: str | None = None,
         subresource: str | None = None,
     ) -> str:
+        """The path of an object, or of a collection: a namespaced kind's collection
+        without a namespace is that of every namespace (for lists and watches)."""
         info = await self.resource_info(api_version, kind)
         base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
         parts = [base]
-        if info.namespaced:
-            if namespace:
-                parts.append(f"namespaces/{quote(namespace, safe='')}")
-            elif name:  # without a name: every namespace's (a list, a watch)
-                raise ValueError(f"{kind} is namespaced: a namespace is required")
+        if info.namespaced and namespace:
+            parts.append(f"namespaces/{quote(namespace, safe='')}")
+        elif info.namespaced and name:
+            raise ValueError(f"{kind} is namespaced: a namespace is required")
         parts.append(info.plural)
         if name:
             parts.append(quote(name, safe=""))
@@ -462,13 +494,3 @@ def encode_body(body: Any) -> bytes:
     text = json.dumps(body, ensure_ascii=False)
     text = _YAML_UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text.encode()
-
-
-def _api_error(status: int, text: str, what: str) -> ApiError:
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict) and doc.get("kind") == "Status":
-        return ApiError(status, doc.get("reason") or "Unknown", doc.get("message") or what, doc)
-    return ApiError(status, "Unknown", f"{what}: {text[:300]}", text)

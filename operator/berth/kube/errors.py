@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any, Self, cast
 
 
@@ -107,3 +109,45 @@ def error_class(status: int) -> type[ApiError]:
     if 500 <= status < 600:
         return ServerError
     return ApiError
+
+
+def rbac_terms(method: str, path: str, params: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The RBAC verb and the resource a request is about, as a Role would name them:
+    ``("patch", "events in namespace team-a")``. For messages that say which right is
+    missing when the API server answers 403."""
+    parts = [p for p in path.split("?", 1)[0].strip("/").split("/") if p]
+    if parts[:1] == ["api"]:
+        group, rest = "", parts[2:]
+    elif parts[:1] == ["apis"]:
+        group, rest = (parts[1] if len(parts) > 1 else ""), parts[3:]
+    else:
+        return method.lower(), path
+    namespace = None
+    if len(rest) > 2 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    resource = rest[0] if rest else "(discovery)"
+    named = len(rest) > 1
+    if len(rest) > 2:
+        resource = f"{resource}/{rest[2]}"
+    if method == "GET":
+        verb = "get" if named else ("watch" if (params or {}).get("watch") else "list")
+    elif method == "DELETE":
+        verb = "delete" if named else "deletecollection"
+    else:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+    what = f"{resource}.{group}" if group else resource
+    if namespace:
+        what += f" in namespace {namespace}"
+    return verb, what
+
+
+def error_from_answer(status: int, text: str, what: str) -> ApiError:
+    """The exception for an answer of the API server: its Status's reason and message,
+    or (an answer that is no Status) the start of the text with what was asked."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and doc.get("kind") == "Status":
+        return ApiError(status, doc.get("reason") or "Unknown", doc.get("message") or what, doc)
+    return ApiError(status, "Unknown", f"{what}: {text[:300]}", text)

@@ -5,9 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from berth.kube.children import apply_if_changed, prepared_manifest
+from berth.kube.children import ObjectKey, apply_if_changed, prepared_manifest
 from berth.kube.client import Forbidden, KubeClient, NotFound
+from berth.kube.ownership import berth_applied_label, foreign_resource_owner
 from berth.names import MANAGED_SELECTOR, RESOURCE_LABEL, RETAINED_ANNOTATION
+
+
+class NotOurs(Exception):
+    """An object of a resource's name exists and Berth did not write it for that resource
+    (``berth.kube.ownership``): nothing is written over it."""
+
+    def __init__(self, key: ObjectKey, owner: str) -> None:
+        super().__init__(f"{key.kind} {key.name} belongs to {owner}")
+        self.key = key
+        self.owner = owner
+
+
+def provisioned_by_berth(obj: Mapping[str, Any]) -> bool:
+    """Berth wrote this provisioned object: its apply owns the resource label. Only such
+    objects are ever let go of (deleted, orphaned, retained) by a deletion policy."""
+    return berth_applied_label(obj, RESOURCE_LABEL)
 
 
 async def secret_keys(client: KubeClient, namespace: str, name: str) -> set[str] | None:
@@ -50,10 +67,19 @@ async def apply_resource_objects(
     ``conditional``: the first object is written only if it is still at the version
     read (a 409 Conflict otherwise): for taking over a shared resource's definition,
     which two Workloads must never both do. A retained object that is asked for again
-    loses its retained mark. Returns the objects as they now are and how many were
-    written."""
+    loses its retained mark. An existing object that Berth did not write for this
+    resource raises ``NotOurs`` before anything is written. Returns the objects as they
+    now are and how many were written."""
     if live is None:
         live = await read_objects(client, manifests)
+    for index, manifest in enumerate(manifests):
+        before = live[index]
+        if before is None:
+            continue
+        identity = str(((manifest.get("metadata") or {}).get("labels") or {}).get(RESOURCE_LABEL))
+        taken_by = foreign_resource_owner(before, identity, RESOURCE_LABEL)
+        if taken_by is not None:
+            raise NotOurs(ObjectKey.of(before), taken_by)
     current = []
     written = 0
     for index, manifest in enumerate(manifests):

@@ -8,8 +8,10 @@ from typing import Any
 from berth.kube.client import KubeClient
 from berth.names import FIELD_MANAGER
 
-# Fields of status that belong to others (kopf's, should it ever write any).
-FOREIGN_STATUS_FIELDS = frozenset({"kopf"})
+# Fields of status that belong to others: kopf's, should it ever write any, and a
+# Workload's revision and history, which handlers.revisions writes under a field manager
+# of its own (REVISION_FIELD_MANAGER) when a generation becomes Ready.
+FOREIGN_STATUS_FIELDS = frozenset({"kopf", "revision", "history"})
 
 
 def ours(status: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -23,7 +23,12 @@ from berth.render.errors import RenderError
 
 
 class ProvisionError(RenderError):
-    """A resource cannot be provisioned as asked. Carries one or more problems."""
+    """A resource cannot be provisioned as asked. Carries one or more problems, and the
+    names of the Workloads a template looked up on the way (``workloads_read``): a
+    template that waits for a Workload, or rejects what another offers, is looked at
+    again when one of them changes."""
+
+    workloads_read: frozenset[str] = frozenset()
 
 
 class TemplateFailure(Exception):

@@ -109,6 +109,8 @@ class ResourcePlan:
     outputs: tuple[OutputSpec, ...]
     claim: ClaimRef | None = None
     secret_name: str | None = None
+    # The Workloads of the namespace a template looked up (its ``workloads``; "*": all).
+    workloads_read: frozenset[str] = frozenset()
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -166,6 +168,7 @@ class PlanContext:
         *,
         claim: ClaimRef | None = None,
         secret_name: str | None = None,
+        workloads_read: frozenset[str] = frozenset(),
     ) -> ResourcePlan:
         return ResourcePlan(
             resource=self.resource,
@@ -182,6 +185,7 @@ class PlanContext:
             outputs=tuple(outputs),
             claim=claim,
             secret_name=secret_name,
+            workloads_read=workloads_read,
         )
 
 

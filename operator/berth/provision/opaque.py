@@ -227,6 +227,12 @@ class Opaque(str):
         return self._path
 
 
+def real_value(value: Any) -> Any:
+    """The real value behind an opaque string (anything else as it is): for the sandbox's
+    tests, which answer a yes or no about it and give nothing of it back."""
+    return value._real if isinstance(value, Opaque) else value
+
+
 def tojson(value: Any, indent: int | None = None) -> Any:
     """Jinja's ``tojson`` on real values: JSON of what the user wrote, as an opaque
     string when user values are in it (so it too can only ever become a string)."""
@@ -260,7 +266,9 @@ def _key(key: str) -> str:
 
 class OpaqueMap(Mapping[str, Any]):
     """A map of the template context: looked up by real key, iterated as opaque keys,
-    printed whole as one token (its JSON text)."""
+    printed whole as one token (its JSON text). It remembers which keys were asked for
+    (``looked_up``, present or not) and whether it was walked whole (``walked``): what a
+    rendering depended on (a template's ``workloads``: whom a Workload waits for)."""
 
     def __init__(
         self,
@@ -275,17 +283,29 @@ class OpaqueMap(Mapping[str, Any]):
         self._keys = keys
         self._token = token
         self._absent = dict(absent or {})
+        self.looked_up: set[str] = set()
+        self.walked = False
+
+    def _asked(self, key: object) -> str | None:
+        if not isinstance(key, str):
+            return None
+        real = _key(key)
+        self.looked_up.add(real)
+        return real
 
     def __getitem__(self, key: str) -> Any:
+        self._asked(key)
         return self._items[_key(key)]
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and _key(key) in self._items
+        return self._asked(key) in self._items
 
     def __iter__(self) -> Iterator[str]:
+        self.walked = True
         return iter(self._keys)
 
     def __len__(self) -> int:
+        self.walked = True
         return len(self._items)
 
     def __str__(self) -> str:
@@ -294,7 +314,7 @@ class OpaqueMap(Mapping[str, Any]):
     __repr__ = __str__
 
     def lookup(self, environment: jinja2.Environment, key: Any) -> Any:
-        if isinstance(key, str) and _key(key) in self._items:
+        if self._asked(key) in self._items:
             return self._items[_key(key)]
         name = key.describe() if isinstance(key, Opaque) else str(key)
         hint = self._absent.get(name) if isinstance(key, str) else None

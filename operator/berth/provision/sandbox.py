@@ -14,6 +14,10 @@ internal attributes of Python objects, no unsafe callables — with:
   works on real values;
 - attribute access on an opaque string limited to ``OPAQUE_METHODS``; on an opaque map,
   to its keys and ``MAPPING_METHODS``; indexing an opaque string refused;
+- three tests of names, on real values: ``dns1035_label`` (a Workload's or a Service's
+  name), ``dns1123_label`` (a namespace's), ``dns1123_subdomain`` (most objects'): a
+  param that names an object is checked before it is looked for, so a value that can
+  never name one is refused (``reject``) rather than waited for;
 - two globals, ``reject(message)`` (the resource's params do not suit the template:
   ``TemplateRejected``) and ``wait(message)`` (the resource cannot be provisioned yet:
   ``TemplateWaiting``).
@@ -27,12 +31,19 @@ compiling is the slow part, and templates change rarely.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from berth.api.common import (
+    DNS_1035_LABEL_PATTERN,
+    DNS_LABEL_MAX,
+    DNS_LABEL_PATTERN,
+    DNS_SUBDOMAIN_PATTERN,
+)
 from berth.provision.errors import TemplateFailure, names
 from berth.provision.opaque import (
     MAPPING_METHODS,
@@ -40,8 +51,12 @@ from berth.provision.opaque import (
     Opaque,
     OpaqueList,
     OpaqueMap,
+    real_value,
     tojson,
 )
+
+# What Kubernetes accepts as the name of most objects (a DNS-1123 subdomain).
+DNS_SUBDOMAIN_MAX = 253
 
 _TEMPLATE_FILENAME = "<template>"
 
@@ -119,6 +134,25 @@ def _reject(message: Any) -> NoReturn:
     raise TemplateRejected(str(message))
 
 
+def _name_test(pattern: str, maximum: int) -> Callable[[Any], bool]:
+    whole = re.compile(pattern.removeprefix("^").removesuffix("$"))
+
+    def test(value: Any) -> bool:
+        real = real_value(value)
+        return isinstance(real, str) and len(real) <= maximum and bool(whole.fullmatch(real))
+
+    return test
+
+
+# Kubernetes' name rules, as tests a template can apply to an opaque value (they answer
+# yes or no, as a comparison does, and give nothing of the value back).
+NAME_TESTS = {
+    "dns1035_label": _name_test(DNS_1035_LABEL_PATTERN, DNS_LABEL_MAX),
+    "dns1123_label": _name_test(DNS_LABEL_PATTERN, DNS_LABEL_MAX),
+    "dns1123_subdomain": _name_test(DNS_SUBDOMAIN_PATTERN, DNS_SUBDOMAIN_MAX),
+}
+
+
 def _wait(message: Any) -> NoReturn:
     raise TemplateWaiting(str(message))
 
@@ -150,6 +184,7 @@ class Sandbox(SandboxedEnvironment):
             name: func if name in SAFE_TESTS else _guard("test", name, func)
             for name, func in self.tests.items()
         }
+        self.tests.update(NAME_TESTS)
         self.filters["tojson"] = tojson
         self.globals["reject"] = _reject
         self.globals["wait"] = _wait

@@ -55,7 +55,7 @@ from berth.provision.model import (
     PlanContext,
     ResourcePlan,
 )
-from berth.provision.opaque import Tokens, json_text, restore
+from berth.provision.opaque import OpaqueMap, Tokens, json_text, restore
 from berth.provision.params import merge_params
 from berth.provision.sandbox import SANDBOX, TemplateRejected, TemplateWaiting, render_text
 from berth.reasons import Reason
@@ -294,6 +294,7 @@ def plan_template(
         provisioner=context.provisioner,
     )
     tokens = Tokens()
+    template_vars: dict[str, Any] = {}
     try:
         template_vars = template_context(context, params, tokens)
         manifests = (
@@ -303,19 +304,23 @@ def plan_template(
         )
         rendered = render_outputs(spec.outputs, template_vars, tokens) if spec.outputs else {}
     except TemplateRejected as rejected:
-        raise provision_error(
+        error = provision_error(
             Reason.PARAM_INVALID,
             f"resource {context.resource!r}: provisioner {context.provisioner} (type "
             f"{provisioner.type}) rejects its params: {tokens.reveal(rejected.message)}",
             context.resource,
-        ) from None
+        )
+        error.workloads_read = workloads_read(template_vars)
+        raise error from None
     except TemplateWaiting as waiting:
-        raise provision_error(
+        error = provision_error(
             Reason.WAITING,
             f"resource {context.resource!r}: provisioner {context.provisioner} (type "
             f"{provisioner.type}) waits: {tokens.reveal(waiting.message)}",
             context.resource,
-        ) from None
+        )
+        error.workloads_read = workloads_read(template_vars)
+        raise error from None
     except TemplateFailure as failure:
         raise provision_error(
             Reason.TEMPLATE_ERROR,
@@ -335,4 +340,15 @@ def plan_template(
         )
     order = declared + sorted(set(rendered) - set(declared))
     outputs = [OutputSpec(name, rendered[name]) for name in order]
-    return context.finish("template", manifests, outputs)
+    return context.finish(
+        "template", manifests, outputs, workloads_read=workloads_read(template_vars)
+    )
+
+
+def workloads_read(template_vars: Mapping[str, Any]) -> frozenset[str]:
+    """The names of the Workloads a rendering looked up in ``workloads`` (``*``: it walked
+    them all): what it depends on beyond its own Workload and Environment."""
+    found = template_vars.get("workloads")
+    if not isinstance(found, OpaqueMap):
+        return frozenset()
+    return frozenset({"*"}) if found.walked else frozenset(found.looked_up)

@@ -15,7 +15,15 @@ from typing import Any
 
 from berth.reasons import Reason
 
-CONDITION_ORDER = ("Ready", "Reconciling", "Stalled", "InputsValid", "ResourcesReady", "Available")
+CONDITION_ORDER = (
+    "Ready",
+    "Reconciling",
+    "Stalled",
+    "InputsValid",
+    "ResourcesReady",
+    "Available",
+    "PolicyCompliant",
+)
 
 NOTHING_TO_DO = "nothing to do"
 

@@ -2,7 +2,8 @@
 
 Events are for real transitions only (Crossplane's rule: events when something happens):
 Ready flipping, Stalled turning True, a failure that is retried showing for the first
-time. The handlers post what ``transitions`` returns; an unchanged status returns nothing.
+time, a rule of the Environment's policy at Warn or Audit newly broken. The handlers post
+what ``transitions`` returns; an unchanged status returns nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class Transition:
 
 def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Transition]:
     """Events for real transitions only: Ready flipping, Stalled turning True, a Pod
-    failure (ImagePullBackOff, CrashLoopBackOff...) appearing.
+    failure (ImagePullBackOff, CrashLoopBackOff...) appearing, a rule of the policy at
+    Warn or Audit broken (or broken otherwise).
 
     The first steps of a new Workload (not ready yet, then rolling out) are not news,
     and neither is its first report being Ready; becoming Ready again (after a rollout,
@@ -55,6 +57,17 @@ def transitions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[T
     ):
         events.append(
             Transition(reason=stalled["reason"], message=stalled["message"], warning=True)
+        )
+    compliant, was_compliant = after.get("PolicyCompliant"), before.get("PolicyCompliant")
+    if (
+        compliant
+        and compliant["status"] == "False"
+        and not stalled_now
+        and (not was_compliant or was_compliant.get("message") != compliant["message"])
+    ):
+        # Rules at Warn or Audit: the Workload runs, and this Event says what it breaks.
+        events.append(
+            Transition(reason=compliant["reason"], message=compliant["message"], warning=True)
         )
     ready, was_ready = after.get("Ready"), before.get("Ready")
     if ready and ready["status"] == "True":

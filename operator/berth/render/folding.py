@@ -108,7 +108,8 @@ def first_status_wait(
 
 def only_workload_counts(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
     """True when an Environment's new status differs from the previous one only in how
-    many of its Workloads there are and are ready (and the Ready message that says so).
+    many of its Workloads there are, are ready and break each rule of the policy (and the
+    Ready message that says so).
 
     Those counts change with every Workload that comes or becomes Ready; written each
     time, they would cost a write per Workload event. The reconciler writes them at most
@@ -118,7 +119,8 @@ def only_workload_counts(previous: Mapping[str, Any] | None, new: Mapping[str, A
         return False
 
     def without_counts(status: Mapping[str, Any]) -> dict[str, Any]:
-        rest = {k: v for k, v in status.items() if k not in ("workloads", "readyWorkloads")}
+        counts = ("workloads", "readyWorkloads", "policy")
+        rest = {k: v for k, v in status.items() if k not in counts}
         rest["conditions"] = [
             {k: v for k, v in c.items() if not (c.get("type") == "Ready" and k == "message")}
             for c in status.get("conditions") or []

@@ -5,26 +5,36 @@ from __future__ import annotations
 from typing import Any
 
 from berth.names import (
+    CREATED_BY_ANNOTATION,
     ENVIRONMENT_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     POD_SECURITY_ENFORCE_LABEL,
     POD_SECURITY_ENFORCE_VERSION_LABEL,
     POD_SECURITY_WARN_LABEL,
+    PREVIEW_OF_LABEL,
     SHARD_BUCKET_LABEL,
 )
 from berth.render.labels import shard_bucket
 
 
 def namespace_manifest(
-    environment: str, namespace: str, pod_security: str = "restricted"
+    environment: str,
+    namespace: str,
+    pod_security: str = "restricted",
+    *,
+    preview_of: str | None = None,
+    created: bool = False,
 ) -> dict[str, Any]:
     """Labelled as the Environment's, enforcing its Pod Security level, with its shard
-    bucket (what shard its Workloads are in, for whoever lists namespaces by it).
+    bucket (what shard its Workloads are in, for whoever lists namespaces by it); a
+    preview's also labelled with its base (``preview_of``); annotated as Berth's creation
+    when Berth creates it (``created``: the apply creates it, or it carries the
+    annotation already), which is what lets a teardown delete it.
 
     ``warn`` stays at ``restricted``: under ``baseline``, kubectl users still hear what
     would not pass the stricter profile."""
-    return {
+    manifest: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
@@ -39,3 +49,8 @@ def namespace_manifest(
             },
         },
     }
+    if preview_of:
+        manifest["metadata"]["labels"][PREVIEW_OF_LABEL] = preview_of
+    if created:
+        manifest["metadata"]["annotations"] = {CREATED_BY_ANNOTATION: environment}
+    return manifest

@@ -3,7 +3,8 @@
 Syntax (Score v1b1):
 
 - ``${metadata.name}``: the Workload's name;
-- ``${metadata.annotations.<key>}``: an annotation from ``spec.metadata.annotations``.
+- ``${metadata.annotations.<key>}``: an annotation from ``spec.metadata.annotations``
+  (``${metadata.annotations}`` alone is refused, InvalidPlaceholder: as in Score's tools);
   Keys contain dots and slashes; Score escapes a literal dot as ``\\.``
   (``${metadata.annotations.example\\.com/owner}``). Since annotations are a flat map,
   unescaped dots after ``annotations.`` are also read as part of the key;
@@ -228,7 +229,12 @@ class Resolver:
             return self._name
         if path[1] == "annotations":
             if len(path) == 2:
-                return _as_text(self._annotations)
+                # Score's tools refuse it too: an annotation is read by its key.
+                raise _error(
+                    Reason.INVALID_PLACEHOLDER,
+                    f"{where}: {text} names all of the annotations; write "
+                    f"${{metadata.annotations.<key>}} (present: {_names(self._annotations)})",
+                )
             key = ".".join(path[2:])
             if key not in self._annotations:
                 raise _error(

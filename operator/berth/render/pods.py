@@ -63,6 +63,10 @@ class ContainerSummary:
     # Why it last ended (the current termination, else the previous one), and how.
     terminated_reason: str | None = None
     terminated_exit_code: int | None = None
+    # The image the Pod's spec names for it, and the imageID its kubelet reported (the
+    # digest that ran: revisions pin images to it, berth.promotion.revision).
+    image: str | None = None
+    image_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +87,9 @@ def _short(text: str | None) -> str | None:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
-def _container(status: Mapping[str, Any], *, init: bool) -> ContainerSummary:
+def _container(
+    status: Mapping[str, Any], *, init: bool, images: Mapping[str, str]
+) -> ContainerSummary:
     state = status.get("state") or {}
     last = status.get("lastState") or {}
     waiting = state.get("waiting") or {}
@@ -97,6 +103,8 @@ def _container(status: Mapping[str, Any], *, init: bool) -> ContainerSummary:
         waiting_message=_short(waiting.get("message")),
         terminated_reason=ended.get("reason") or None,
         terminated_exit_code=int(code) if code is not None else None,
+        image=images.get(str(status.get("name", ""))),
+        image_id=status.get("imageID") or None,
     )
 
 
@@ -112,9 +120,16 @@ def summarise_pod(pod: Mapping[str, Any]) -> PodSummary:
             and cond.get("reason") == PodReason.UNSCHEDULABLE
         ):
             unschedulable = _short(cond.get("message")) or "no node can run it"
+    spec = pod.get("spec") or {}
+    images = {
+        str(c.get("name", "")): str(c.get("image", ""))
+        for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    }
     containers = tuple(
-        _container(s, init=True) for s in status.get("initContainerStatuses") or []
-    ) + tuple(_container(s, init=False) for s in status.get("containerStatuses") or [])
+        _container(s, init=True, images=images) for s in status.get("initContainerStatuses") or []
+    ) + tuple(
+        _container(s, init=False, images=images) for s in status.get("containerStatuses") or []
+    )
     return PodSummary(
         name=str(metadata.get("name", "")),
         phase=str(status.get("phase") or "Pending"),

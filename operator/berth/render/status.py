@@ -2,7 +2,8 @@
 
 Conditions follow kstatus (``berth.render.conditions``): ``Ready``, ``Reconciling`` and
 ``Stalled``, with finer ones beside them on a Workload: ``InputsValid``,
-``ResourcesReady`` and ``Available`` (the Deployment's rollout, ``berth.render.rollout``).
+``ResourcesReady``, ``Available`` (the Deployment's rollout, ``berth.render.rollout``)
+and ``PolicyCompliant`` (the Environment's policy, ``berth.render.policy``).
 An unchanged situation yields a byte-identical status, so nothing is written.
 """
 
@@ -23,6 +24,7 @@ from berth.render.conditions import (
     stamped,
 )
 from berth.render.pods import PodSummary, pod_finding
+from berth.render.policy import Finding, compliance
 from berth.render.rollout import Rollout, rollout
 
 
@@ -48,6 +50,9 @@ class Observed:
     # What its children were rendered from (api.workload.RenderedFrom), when that
     # reconcile ended well.
     rendered_from: Mapping[str, Any] | None = None
+    # The rules of its Environment's policy it breaks, at every level (berth.render.policy);
+    # None when they could not be checked (no Environment, a spec that does not parse).
+    policy: Sequence[Finding] | None = None
 
 
 def workload_status(
@@ -87,6 +92,9 @@ def workload_status(
         verdicts["Available"] = Verdict(
             status=roll.available, reason=roll.reason, message=roll.message
         )
+    if observed.policy is not None:
+        compliant, reason, message = compliance(observed.policy, observed.environment)
+        verdicts["PolicyCompliant"] = Verdict(status=compliant, reason=reason, message=message)
     previous_conditions = list((previous or {}).get("conditions") or [])
     conditions = stamped(previous_conditions, verdicts, now, observed.generation)
     conditions.sort(key=lambda c: CONDITION_ORDER.index(c["type"]))
@@ -179,14 +187,23 @@ def environment_status(
     ready_workloads: int,
     previous: Mapping[str, Any] | None,
     now: str,
+    policy: Sequence[Mapping[str, Any]] | None = None,
+    waiting: Problem | None = None,
+    preview: Mapping[str, Any] | None = None,
+    previews: int | None = None,
 ) -> dict[str, Any]:
-    """The status of an Environment: is its namespace there, and how its Workloads fare."""
+    """The status of an Environment: is its namespace there, how its Workloads fare, and
+    (``policy``, from ``berth.render.policy.policy_status``) how many break each rule;
+    for a preview, ``preview`` (status.preview). ``waiting``: what it waits for that is
+    no one's to fix (a base not there yet, a turn in the quota)."""
     if problem is not None:
         verdicts = stalled_summary(
             problem.reason,
             problem.message,
             reconciling_message="waiting for the Environment to change",
         )
+    elif waiting is not None:
+        verdicts = progressing_summary(waiting.reason, waiting.message)
     elif not namespace_ready:
         verdicts = progressing_summary(
             Reason.NAMESPACE_NOT_READY, f"namespace {namespace} is not active"
@@ -202,4 +219,7 @@ def environment_status(
         "namespace": namespace,
         "workloads": workloads,
         "readyWorkloads": ready_workloads,
+        **({"policy": [dict(entry) for entry in policy]} if policy else {}),
+        **({"preview": dict(preview)} if preview else {}),
+        **({"previews": previews} if previews is not None else {}),
     }
