@@ -67,7 +67,8 @@ def test_workload_becomes_ready_and_kubectl_wait_returns(
     ]
 
     # Applied right after its Environment: no scary detour through EnvironmentNotFound,
-    # just one Normal event on becoming Ready.
+    # just one Normal event on becoming Ready, and one as that Ready generation's
+    # revision is recorded (what `berth promote` takes from).
     def workload_events() -> list[tuple[str, str]]:
         events = berth.core.list_namespaced_event(
             namespace, field_selector="involvedObject.name=web"
@@ -75,8 +76,9 @@ def test_workload_becomes_ready_and_kubectl_wait_returns(
         return [(e.type, e.reason) for e in events if e.involved_object.kind == "Workload"]
 
     # The Event is posted right after the status write that kubectl wait saw.
-    wait_for(workload_events, 10, "the Ready Event")
-    assert workload_events() == [("Normal", "Ready")]
+    expected = [("Normal", "Ready"), ("Normal", "RevisionRecorded")]
+    wait_for(lambda: sorted(workload_events()) == expected, 10, "the Ready and revision Events")
+    assert sorted(workload_events()) == expected
 
     # The printer columns answer "is it up, where".
     table = cluster.kubectl("-n", namespace, "get", "workloads")
