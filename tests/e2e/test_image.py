@@ -278,6 +278,7 @@ def release(
                 "rbac": {"claims": [EXAMPLE_CLAIMS]},
                 # Cluster-scoped, one set per cluster: the test session installed them.
                 "admissionPolicies": {"enabled": False},
+                "previews": {"roles": False},
                 # The operator runs on this host: ports of its own, not 8080/8081.
                 "operator": {"healthPort": health_port, "metricsPort": metrics_port},
             }

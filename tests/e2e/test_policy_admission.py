@@ -11,7 +11,8 @@ fixture), and the real operator.
 - a tightened rule: a Workload that already breaks it keeps running, its metadata and
   status writes pass, a spec change that still breaks it is refused, one that fixes it
   passes, and deletion never waits on policy;
-- a namespace no Environment serves: Workloads are refused in the operator's words;
+- a namespace no Environment serves: Workloads are admitted with a warning in the
+  operator's words, and wait, Stalled;
 - an Environment whose policy is itself invalid is refused by the CRD's schema.
 """
 
@@ -355,19 +356,24 @@ def test_a_tightened_rule_leaves_what_runs_running_and_never_blocks_its_writes(
     cluster.kubectl("delete", "workload/running", "-n", namespace, "--timeout=60s", timeout=90)
 
 
-def test_a_namespace_no_environment_serves_refuses_workloads_in_the_operators_words(
+def test_a_namespace_no_environment_serves_warns_in_the_operators_words(
     cluster: ClusterAccess, berth: Berth, namespace: str, tmp_path: Path
 ) -> None:
+    """A warning, not a refusal: an Environment and its Workloads applied in one go must
+    not depend on their order. The Workload waits, Stalled in the same words."""
     body = workload_body("orphan")
     body["metadata"]["namespace"] = namespace
     applied = kubectl_apply(cluster, tmp_path, body)
-    assert applied.code == 1, applied
+    assert applied.code == 0, applied
     words = fill(NO_ENVIRONMENT, namespace=namespace)
-    assert applied.stderr.strip().endswith(
-        "ValidatingAdmissionPolicy 'berth-environment-required' with binding "
-        f"'berth-environment-required' denied request: {words}"
-    ), applied.stderr
+    warning = next(line for line in applied.stderr.splitlines() if line.startswith("Warning:"))
+    assert "ValidatingAdmissionPolicy 'berth-environment-required'" in warning, warning
+    assert warning.endswith(words), warning
     assert f"no Environment serves namespace '{namespace}'" in words
+    stalled = berth.wait_condition(
+        namespace, "orphan", "Stalled", "True", reason="EnvironmentNotFound"
+    )
+    assert words in stalled["message"], stalled
 
     # Naming an Environment lets it in: the operator then says what is wrong with it.
     body["spec"]["environment"] = "nowhere"

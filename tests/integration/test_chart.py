@@ -183,6 +183,10 @@ WORKLOAD_RULES = (
     | grant("berth.dev", "promotions promotionapprovals", "get list watch")
     | grant("berth.dev", "promotions/status", "patch")
     | grant("", "serviceaccounts", "get")
+    # Previews indexed, their finalizer and status, an expired one deleted (under
+    # operator.namespaces only to say on their status that a cluster-wide Berth makes them).
+    | grant("berth.dev", "previews", "get list watch patch delete")
+    | grant("berth.dev", "previews/status", "patch")
 )
 # The ClusterRoles for people (bound by the platform team, never by the chart).
 PEOPLE_ROLES = {
@@ -206,9 +210,7 @@ CLAIM_RULES = grant(
 # namespace a teardown deletes last, and the RoleBindings of a base's creators (by name;
 # "bind" on the two preview ClusterRoles by name: rules_of does not show names).
 PREVIEW_RULES = (
-    grant("berth.dev", "previews", "get list watch patch delete")
-    | grant("berth.dev", "previews/status", "patch")
-    | grant("berth.dev", "environments", "create delete")
+    grant("berth.dev", "environments", "create delete")
     | grant("berth.dev", "workloads", "create")
     | grant("", "namespaces", "delete")
     | grant("rbac.authorization.k8s.io", "rolebindings", "create get patch delete")
@@ -467,11 +469,17 @@ def test_the_roles_for_people_grant_exactly_promoting_approving_and_reading(
     bindings = ("RoleBinding", "ClusterRoleBinding")
     bound = {d["roleRef"]["name"] for d in docs if d["kind"] in bindings}
     assert not bound & {k.split("/", 1)[1] for k in PEOPLE_ROLES}
-    policy = only(docs, "ValidatingAdmissionPolicy")
+    approver = f"{RELEASE}-promotion-approver"
+    policy = only(docs, "ValidatingAdmissionPolicy", approver)
     (rule,) = policy["spec"]["validations"]
     assert rule["expression"] == "object.spec.approver == request.userInfo.username"
+    only(docs, "ValidatingAdmissionPolicyBinding", approver)
     off = render(helm_env, tmp_path, {"promotion": {"approverPolicy": False}})
-    assert not [d for d in off if d["kind"].startswith("ValidatingAdmissionPolicy")]
+    assert not [
+        d
+        for d in off
+        if d["kind"].startswith("ValidatingAdmissionPolicy") and d["metadata"]["name"] == approver
+    ]
 
 
 def test_every_rbac_rule_says_why() -> None:
@@ -848,7 +856,14 @@ def test_the_admission_policies_are_rendered_as_generated(
 ) -> None:
     generated = [d for d in yaml.safe_load_all(ADMISSION.read_text()) if d]
     kinds = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
-    rendered = [d for d in render(helm_env, tmp_path) if d["kind"] in kinds]
+    # The Workload policies of admission/ (the chart's others, previews' and promotion's,
+    # are its templates', named after the release).
+    names = {d["metadata"]["name"] for d in generated}
+    rendered = [
+        d
+        for d in render(helm_env, tmp_path)
+        if d["kind"] in kinds and d["metadata"]["name"] in names
+    ]
 
     def key(doc: dict[str, Any]) -> tuple[str, str]:
         return doc["kind"], doc["metadata"]["name"]
@@ -856,7 +871,7 @@ def test_the_admission_policies_are_rendered_as_generated(
     # As data, in Helm's install order: Helm left the CEL alone.
     assert sorted(rendered, key=key) == sorted(generated, key=key)
     off = render(helm_env, tmp_path, {"admissionPolicies": NO_ADMISSION})
-    assert not [d for d in off if d["kind"] in kinds]
+    assert not [d for d in off if d["kind"] in kinds and d["metadata"]["name"] in names]
     # Without them, the operator binds nothing and gets no right to.
     granted = set().union(*rules_of(off).values())
     assert not [t for t in granted if t[0] == "admissionregistration.k8s.io"]

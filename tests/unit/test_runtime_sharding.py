@@ -252,7 +252,7 @@ def test_a_shards_watches_select_its_buckets() -> None:
 
 
 @pytest.mark.parametrize("namespaces", [(), ("team-a",)])
-async def test_previews_are_watched_only_by_an_operator_of_the_whole_cluster(
+async def test_the_features_kinds_are_watched_where_the_operator_serves(
     namespaces: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def not_started(informers: Any) -> None:
@@ -261,8 +261,9 @@ async def test_previews_are_watched_only_by_an_operator_of_the_whole_cluster(
     monkeypatch.setattr(informers_module, "_started", not_started)
     watches = Watches(FakeApi(), WATCHED, lambda w, event: None, namespaces=namespaces)
     await watches.start()
-    kinds = {informer.source.kind for informer in watches._cluster}
-    assert {"Promotion", "PromotionApproval", "Environment"} <= kinds
-    # With --namespace, the chart grants no right on Previews (they need a cluster-wide
-    # operator): a watch of them would never list, and the operator never start.
-    assert ("Preview" in kinds) == (not namespaces)
+    where = {(i.source.kind, i.source.namespace) for i in watches._cluster}
+    # Cluster-wide, or in each namespace served (--namespace: the chart grants them there).
+    served = list(namespaces) or [None]
+    for kind in ("Preview", "Promotion", "PromotionApproval"):
+        assert {ns for k, ns in where if k == kind} == set(served)
+    assert ("Environment", None) in where  # cluster-scoped: one watch either way

@@ -117,6 +117,15 @@ per namespace when operator.namespaces is set.
 - apiGroups: ["berth.dev"]
   resources: ["promotions/status"]
   verbs: ["patch"]
+# Previews: kopf indexes them and wakes their reconciler; Berth holds its finalizer on
+# each ("patch"), writes its status, and deletes one whose preview expired. Where Berth
+# watches only some namespaces, it makes no previews, and says so on their status.
+- apiGroups: ["berth.dev"]
+  resources: ["previews"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+- apiGroups: ["berth.dev"]
+  resources: ["previews/status"]
+  verbs: ["patch"]
 # A Workload's ServiceAccount, read by name for its imagePullSecrets: the Secrets Berth
 # resolves the Workload's image tags to digests with (a Pod that reports its digest needs
 # none of this).
@@ -192,14 +201,6 @@ What previews need of the operator, cluster-wide (previews need a cluster-wide o
 their namespaces are made as they come).
 */}}
 {{- define "berth.previewRules" -}}
-# Previews: kopf indexes them and wakes their reconciler; Berth holds its finalizer on
-# each ("patch"), writes its status, and deletes one whose preview expired.
-- apiGroups: ["berth.dev"]
-  resources: ["previews"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
-- apiGroups: ["berth.dev"]
-  resources: ["previews/status"]
-  verbs: ["patch"]
 # A Preview's preview Environment: made and kept by server-side apply ("create" for the
 # apply that creates it; "patch" is granted above), deleted when its Preview goes and
 # when it expires.

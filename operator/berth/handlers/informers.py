@@ -14,8 +14,6 @@ list of them is ``berth.handlers.watch.WATCHED``; ``Watches`` turns it into info
   (``berth.names.SHARD_BUCKET_LABEL``), started when the shard is gained and stopped,
   its objects dropped, when it goes. So a replica lists, holds and is woken by only its
   shards' objects, and a shard that moves costs its new holder one listing of it.
-- a kind only an operator of the whole cluster may watch (``whole_cluster_only``:
-  Previews) is not watched with ``--namespace``;
 - a kind whose objects may come without the label (``orphans``: Workloads, which their
   authors write; Berth adds the label) is watched once more, cluster-wide, for the
   objects without it: nothing to receive while every one is labelled.
@@ -54,9 +52,6 @@ class Watched:
     """Watched per shard held (by the shard-bucket label), or cluster-wide."""
     orphans: bool = False
     """Sharded, and its objects may lack the shard-bucket label: also watched for those."""
-    whole_cluster_only: bool = False
-    """Watched only by an operator of the whole cluster (not with ``--namespace``: the
-    chart grants the kind no other way; Previews make namespaces as they come)."""
     keep: Callable[[dict[str, Any]], Any] = keep_whole
     """What the store keeps of an object (a slim copy, a summary)."""
     index: Callable[[Any], Hashable | None] | None = None
@@ -149,8 +144,6 @@ class Watches:
         """Start the cluster-wide informers (and, unsharded, every informer); return once
         each has listed."""
         for watched in self.watched:
-            if watched.whole_cluster_only and self.namespaces:
-                continue
             if not watched.sharded or not self.sharded:
                 self._cluster += await self._informers(watched, watched.selector)
             elif watched.orphans:

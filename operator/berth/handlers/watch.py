@@ -243,8 +243,7 @@ WATCHED: tuple[Watched, ...] = (
     # shard-bucket label), and read across shards (a preview Environment reads its
     # Preview in its base's namespace): watched cluster-wide, like Environments; each is
     # reconciled by the holder of its namespace's shard (Runtime.shard_of_key).
-    Watched(PREVIEWS, API_VERSION, "Preview", whole_cluster_only=True,
-            keep=slim_owner, wake=wakeups.preview_changed),
+    Watched(PREVIEWS, API_VERSION, "Preview", keep=slim_owner, wake=wakeups.preview_changed),
     Watched(PROMOTIONS, API_VERSION, "Promotion",
             keep=slim_owner, wake=wakeups.promotion_changed),
     Watched(APPROVALS, API_VERSION, "PromotionApproval",

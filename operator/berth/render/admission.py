@@ -5,7 +5,10 @@ when it is applied — generated from the same rules the operator runs (pure).
 
 - ``berth-environment-required``: a Workload in a namespace that no Environment serves
   (no ``berth.dev/environment`` label) and that names none in ``spec.environment`` is
-  refused, in the operator's EnvironmentNotFound words;
+  admitted with a warning, in the operator's EnvironmentNotFound words. A warning, not a
+  refusal: an Environment and its Workloads applied together (one Argo CD sync, one
+  ``kubectl apply -f dir/``) must not depend on the order they reach the API server; the
+  Workload waits, Stalled, and runs once its Environment serves the namespace;
 - ``berth-policy-deny``, ``berth-policy-warn``, ``berth-policy-audit``: one policy per
   enforcement level, each checking the rules set to its level, each bound with that
   validation action (a binding's actions apply to every validation of its policy).
@@ -225,7 +228,8 @@ def environment_bindings(environment: str, uid: str) -> list[dict[str, Any]]:
 
 
 def environment_required_policy() -> dict[str, Any]:
-    """A Workload needs an Environment: its namespace's, or the one it names."""
+    """A Workload needs an Environment, its namespace's or the one it names: said at
+    ``kubectl apply`` as a warning (see the module's docstring for why not a refusal)."""
     namespace = "request.namespace"
     return {
         "apiVersion": ADMISSION_API_VERSION,
@@ -253,7 +257,7 @@ def environment_required_binding() -> dict[str, Any]:
         "apiVersion": ADMISSION_API_VERSION,
         "kind": "ValidatingAdmissionPolicyBinding",
         "metadata": {"name": ENVIRONMENT_REQUIRED},
-        "spec": {"policyName": ENVIRONMENT_REQUIRED, "validationActions": ["Deny"]},
+        "spec": {"policyName": ENVIRONMENT_REQUIRED, "validationActions": ["Warn"]},
     }
 
 
