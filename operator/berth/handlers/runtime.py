@@ -84,6 +84,7 @@ class Runtime:
             events=EventRecorder(self.client),
             provisioning=ProvisioningState(after_claim_created=self.after_claim_created),
             namespaces=self.config.namespaces,
+            admission_bindings=not self.config.no_admission_bindings,
         )
         if self.watch_claims:
             self.context.claims = ClaimWatch(
