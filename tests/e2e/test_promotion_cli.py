@@ -304,8 +304,8 @@ def test_write_refuses_what_the_target_would_refuse_and_writes_nothing(
     assert code == 1
     assert err == (
         f"berth promote: Environment {pipeline.prod!r} cannot take the revision: replicas 2 is "
-        f"above the maximum of 1 that Environment {pipeline.prod!r} allows; the target is "
-        "unchanged\n"
+        f"above the maximum of 1 that Environment {pipeline.prod!r} allows (policy.maxReplicas); "
+        "set spec.replicas to 1 or fewer; the target is unchanged\n"
     )
     assert list(tmp_path.iterdir()) == []
 

@@ -163,6 +163,11 @@ class OperatorConfig:
         flag="--shard-lease-duration",
         env="BERTH_SHARD_LEASE_DURATION",
     )
+    no_admission_bindings: bool = setting(
+        False,
+        "bind no admission policy to Environments: the chart's admission policies "
+        "(admission/) are not installed ({env})",
+    )
     log_writes: bool = setting(
         False,
         "with --shards: log every write of a reconcile (object, resourceVersion, "

@@ -92,6 +92,8 @@ class Context:
     provisioning: ProvisioningState = field(default_factory=ProvisioningState)
     # The namespaces watched (--namespace); empty: the whole cluster.
     namespaces: tuple[str, ...] = ()
+    # Bind the admission policies to each Environment (off: they are not installed).
+    admission_bindings: bool = True
     # Environment name -> when (clock.monotonic) its status was last written.
     environment_status_written: dict[str, float] = field(default_factory=dict)
     # With --shards: each replica watches only Workloads labelled with its shards'

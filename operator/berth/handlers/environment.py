@@ -203,6 +203,8 @@ async def bind_admission_policies(context: Context, body: Mapping[str, Any]) -> 
     """The admission policies, bound to this Environment's namespace with it as their
     parameter (berth.render.admission.environment_bindings). Created when missing, never
     changed: the operator may create bindings, not alter any (least privilege)."""
+    if not context.admission_bindings:
+        return
     try:
         for binding in environment_bindings(body["metadata"]["name"], body["metadata"]["uid"]):
             name = binding["metadata"]["name"]

@@ -97,6 +97,7 @@ class Runtime:
             provisioning=ProvisioningState(after_claim_created=self.after_claim_created),
             namespaces=self.config.namespaces,
             sharded=self.sharder is not None,
+            admission_bindings=not self.config.no_admission_bindings,
         )
         self.watches = Watches(
             self.client,
