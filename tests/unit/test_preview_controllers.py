@@ -232,6 +232,22 @@ async def test_copies_follow_the_base_and_the_selection() -> None:
     assert ("delete", "Workload", "cart") in world.written()
 
 
+async def test_a_base_in_another_shard_is_no_base_without_workloads() -> None:
+    """With --shards, a replica that does not hold the base's namespace has none of its
+    Workloads: it leaves the copies as they are (and says what it said), never deleting
+    them as copies of nothing."""
+    world = await made(base_world())
+    before = stored(world, "Environment", PREVIEW)["status"]["preview"]
+    world.context.holds_namespace = lambda namespace: namespace != BASE
+    world.edit_workload("web", containers={"main": {"image": "registry.acme.dev/web:2"}})
+    world.api.forget_history()
+    await world.reconcile_environment(PREVIEW)
+    assert not [w for w in world.written() if w[1] == "Workload"]
+    assert stored(world, "Environment", PREVIEW)["status"]["preview"] == before
+    image = stored(world, "Workload", "web", PREVIEW)["spec"]["containers"]["main"]["image"]
+    assert image != "registry.acme.dev/web:2"  # followed again once its holder has both
+
+
 async def test_the_ttl_warns_then_expires_and_deletes_the_request() -> None:
     world = await made(base_world(expiryWarning="10m"), ttl="1h")
     world.clock.advance(55 * 60)

@@ -99,6 +99,9 @@ class Context:
     # With --shards: each replica watches only Workloads labelled with its shards'
     # buckets, so a Workload without the label gets it from its shard's holder.
     sharded: bool = False
+    # Whether this replica holds (and has listed) the Workloads of a namespace: always
+    # without --shards; with them, only those of the shards it holds.
+    holds_namespace: Callable[[str], bool] = field(default=lambda namespace: True)
     # What each Workload's children were last rendered from (berth.handlers.rendered).
     rendered: dict[WorkloadKey, Rendered] = field(default_factory=dict)
     # What the API server refused each Workload for good, not to be sent again.

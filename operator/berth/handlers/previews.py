@@ -30,6 +30,8 @@ from berth.reasons import Reason
 log = logging.getLogger("berth")
 # A copy whose write or letting go raced another writer is looked at again this soon.
 UNSETTLED_SECONDS = 2.0
+# A preview whose base's Workloads are in another replica's shard (see tend).
+OTHER_SHARD_SECONDS = 30.0
 
 
 @dataclass
@@ -153,6 +155,14 @@ async def sync_copies(
 async def tend(context: Context, body: dict[str, Any], seen: PreviewView, act: bool) -> Tended:
     """Copies (when ``act``: the preview's namespace is there and nothing is wrong), then
     the TTL: status.preview, and whether it expired."""
+    base_namespace = str(((seen.base_body or {}).get("spec") or {}).get("namespace") or "")
+    if base_namespace and not context.holds_namespace(base_namespace):
+        # With --shards, the base's namespace may be another replica's: its Workloads
+        # are not in this cache, and copies planned from none would delete every copy.
+        # Nothing is changed; look again (the shards may move).
+        log.info("preview %s: its base's namespace is in another shard", body["metadata"]["name"])
+        previous = dict(((body.get("status") or {}).get("preview")) or {})
+        return Tended(status=previous, requeue=OTHER_SHARD_SECONDS)
     now_time = context.clock.now()
     now = rfc3339(now_time)
     plan = await sync_copies(context, body, seen, now, act)

@@ -106,6 +106,7 @@ class Runtime:
             namespaces=self.config.namespaces,
             shards=self.sharder.shards if self.sharder is not None else 0,
         )
+        self.context.holds_namespace = self.holds_namespace
         if self.watch_claims:
             self.context.claims = ClaimWatch(
                 Informers(self.client, self._on_claim, on_error=_claims_unwatched),
@@ -237,6 +238,12 @@ class Runtime:
             return True
         shard = self.shard_of_key(key)
         return shard is not None and self._shard_ready(shard)
+
+    def holds_namespace(self, namespace: str) -> bool:
+        """This replica has a namespace's Workloads in its cache (sharded: its shard)."""
+        if self.sharder is None:
+            return True
+        return self._shard_ready(shard_of(namespace, self.sharder.shards))
 
     def _shard_ready(self, shard: int) -> bool:
         return (
