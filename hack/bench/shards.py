@@ -397,7 +397,7 @@ def all_runs(args: argparse.Namespace, cluster: ClusterAccess) -> list[dict[str,
         )
     finally:
         cleaner.stop()
-    cluster.kubectl("delete", "namespace", *names, "--wait=false")
+    cluster.kubectl("delete", "namespace", *names, "--wait=false", "--ignore-not-found")
     return runs
 
 
