@@ -15,8 +15,8 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from tests.clusterharness import REPO_ROOT, ClusterAccess
-from tests.composer import EXAMPLE_KINDS, FAIL, OMIT_KEYS, TestOnlyComposer
+from tests.clusterharness import REPO_ROOT
+from tests.composer import FAIL, OMIT_KEYS, TestOnlyComposer
 from tests.e2e.conftest import OperatorProcess
 from tests.kubeutil import Berth, environment_body, stays, wait_for, workload_body
 
@@ -37,25 +37,6 @@ def provisioner(name: str, **changes: Any) -> dict[str, Any]:
         else:
             found[key] = value
     return found
-
-
-@pytest.fixture(scope="session")
-def claim_crds(cluster: ClusterAccess) -> None:
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "examples/claim-crds")
-    )
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/postgresqlinstances.platform.acme.dev"
-    )
-
-
-@pytest.fixture(scope="session")
-def composer(api: ApiClient, claim_crds: None) -> Iterator[TestOnlyComposer]:
-    running = TestOnlyComposer(api, EXAMPLE_KINDS)
-    running.start()
-    yield running
-    running.stop()
-    assert not running.errors, running.errors
 
 
 @pytest.fixture
