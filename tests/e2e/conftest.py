@@ -148,3 +148,20 @@ def composer(api: ApiClient, claim_crds: None) -> Iterator[TestOnlyComposer]:
     yield running
     running.stop()
     assert not running.errors, running.errors
+
+
+# An Environment for the test's namespace, with the provisioners given (the claims
+# composed by the composer), deleted after the test.
+@pytest.fixture
+def make_environment(
+    berth: Berth, namespace: str, operator: OperatorProcess, composer: TestOnlyComposer
+) -> Iterator[Any]:
+    def make(*provisioners: dict[str, Any], **spec: Any) -> str:
+        body = environment_body(namespace, namespace, provisioners=list(provisioners), **spec)
+        body["spec"]["policy"]["maxReplicas"] = 5
+        berth.create_environment(body)
+        berth.wait_served(namespace, namespace)
+        return namespace
+
+    yield make
+    berth.delete_environment(namespace)
