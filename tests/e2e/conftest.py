@@ -22,6 +22,7 @@ from kubernetes.client import ApiClient
 from tests import chartrbac, operatorharness
 from tests.chartrbac import ChartRbac, Rights
 from tests.clusterharness import REPO_ROOT, ClusterAccess, install_admission_policies
+from tests.composer import EXAMPLE_KINDS, TestOnlyComposer
 from tests.kubeutil import Berth, environment_body
 from tests.operatorharness import OperatorProcess
 
@@ -123,4 +124,44 @@ def environment(berth: Berth, namespace: str, operator: OperatorProcess) -> Iter
     berth.create_environment(environment_body(namespace, namespace))
     berth.wait_served(namespace, namespace)
     yield namespace
+    berth.delete_environment(namespace)
+
+
+# The claim kinds of the examples and the test-only composer playing Crossplane for them:
+# one of each for the session. Defined here, not in a test module: a session fixture
+# imported into several modules is one instance per module, and composers a test did not
+# hold would go on composing while it plays Crossplane by hand.
+@pytest.fixture(scope="session")
+def claim_crds(cluster: ClusterAccess) -> None:
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "examples/claim-crds")
+    )
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/postgresqlinstances.platform.acme.dev"
+    )
+
+
+@pytest.fixture(scope="session")
+def composer(api: ApiClient, claim_crds: None) -> Iterator[TestOnlyComposer]:
+    running = TestOnlyComposer(api, EXAMPLE_KINDS)
+    running.start()
+    yield running
+    running.stop()
+    assert not running.errors, running.errors
+
+
+# An Environment for the test's namespace, with the provisioners given (the claims
+# composed by the composer), deleted after the test.
+@pytest.fixture
+def make_environment(
+    berth: Berth, namespace: str, operator: OperatorProcess, composer: TestOnlyComposer
+) -> Iterator[Any]:
+    def make(*provisioners: dict[str, Any], **spec: Any) -> str:
+        body = environment_body(namespace, namespace, provisioners=list(provisioners), **spec)
+        body["spec"]["policy"]["maxReplicas"] = 5
+        berth.create_environment(body)
+        berth.wait_served(namespace, namespace)
+        return namespace
+
+    yield make
     berth.delete_environment(namespace)

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the provisioning module's fixtures are imported, and used as arguments)
 """The portal: a real Backstage backend (catalog and Kubernetes plugins, from npm) reads
 Berth's catalog location and the test cluster, and shows what a developer would see.
 
@@ -35,10 +34,6 @@ from tests.backstageharness import (
 from tests.clusterharness import REPO_ROOT, ClusterAccess
 from tests.composer import TestOnlyComposer
 from tests.e2e.conftest import OperatorProcess
-from tests.e2e.test_provisioning import (  # noqa: F401  (fixtures: claim_crds, composer)
-    claim_crds,
-    composer,
-)
 from tests.kubeutil import Berth, wait_for
 
 EXAMPLES = REPO_ROOT / "examples"

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the provisioning module's fixtures are imported, and used as arguments)
 """Claims under stress (issue #10, points 3 and 4), on the real API server with the
 test-only composer playing Crossplane: a shared resource has one definition and the other
 users are told; under deletionPolicy Delete no claim outlives the last Workload that asks
@@ -18,12 +17,9 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.clusterharness import ClusterAccess
 from tests.e2e.conftest import RESYNC_SECONDS, ChartRights, OperatorProcess, start_operator
-from tests.e2e.test_provisioning import (  # noqa: F401  (fixtures: claim_crds, composer)
-    claim_crds,
+from tests.e2e.test_provisioning import (
     claims,
-    composer,
     db_workload,
-    make_environment,
     provisioner,
     resource_entry,
 )

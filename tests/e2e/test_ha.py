@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the provisioning module's fixtures are imported, and used as arguments)
 """Two peered replicas (kopf peering) on the real API server: one works, the other stands
 by and writes nothing; when the working one is SIGKILLed during a rollout, the standby
 takes over within the peering lifetime and finishes the rollout; when a replica that
@@ -19,11 +18,8 @@ from tests.clusterharness import REPO_ROOT, ClusterAccess
 from tests.composer import DELAY
 from tests.e2e.conftest import ChartRights, OperatorProcess, start_operator
 from tests.e2e.test_claims_reliability import paused
-from tests.e2e.test_provisioning import (  # noqa: F401  (fixtures: claim_crds, composer)
-    claim_crds,
-    composer,
+from tests.e2e.test_provisioning import (
     db_workload,
-    make_environment,
     provisioner,
 )
 from tests.kubeutil import Berth, settles, stays, wait_for, workload_body

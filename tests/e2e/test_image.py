@@ -30,7 +30,6 @@ import json
 import os
 import subprocess
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,6 +58,7 @@ from tests.e2e.test_rbac import (
 )
 from tests.kubeutil import Berth, wait_for
 from tests.operatorharness import OperatorFailed, OperatorProcess, free_port, launch
+from tests.registryharness import LocalRegistry, local_registry
 
 __all__ = ["claim_crds", "composer"]  # fixtures, shared with the RBAC test
 
@@ -165,52 +165,11 @@ def release_tools() -> None:
     run([str(REPO_ROOT / "hack" / "release-tools.sh")], timeout=900)
 
 
-@dataclass(frozen=True)
-class Registry:
-    host: str  # 127.0.0.1:<port>
-    process: subprocess.Popen[bytes]
-
-
 @pytest.fixture(scope="module")
-def registry(module_tmp: Path, release_tools: None) -> Iterator[Registry]:
+def registry(module_tmp: Path, release_tools: None) -> Iterator[LocalRegistry]:
     """go-containerregistry's registry, on loopback only, blobs on disk; stopped by pid."""
-    port = free_port()
-    (module_tmp / "registry").mkdir()
-    log = (module_tmp / "registry.log").open("wb")
-    process = subprocess.Popen(
-        [
-            str(CRANE),
-            "registry",
-            "serve",
-            "--address",
-            f"127.0.0.1:{port}",
-            "--disk",
-            str(module_tmp / "registry"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-
-        def answers() -> bool:
-            if process.poll() is not None:
-                raise AssertionError((module_tmp / "registry.log").read_text())
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1) as r:
-                    return bool(r.status == 200)
-            except OSError:
-                return False
-
-        wait_for(answers, 30, "the loopback registry to answer")
-        yield Registry(f"127.0.0.1:{port}", process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with local_registry(module_tmp / "registry") as running:
+        yield running
 
 
 @dataclass(frozen=True)
@@ -221,7 +180,7 @@ class Published:
 
 
 @pytest.fixture(scope="module")
-def published(image: Image, registry: Registry, module_tmp: Path) -> Published:
+def published(image: Image, registry: LocalRegistry, module_tmp: Path) -> Published:
     """The image (as <version> and as its build tag) and the chart, in the registry."""
     version = berth.__version__
     repository = f"{registry.host}/berth/berth"

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the provisioning module's fixtures are imported, and used as arguments)
 """Ours means Berth wrote it (issue 17, point 1), on the real API server, the operator
 running with the chart's rights.
 
@@ -23,13 +22,10 @@ from kubernetes.client.exceptions import ApiException
 from berth.provision.identity import identities_of_spec
 from tests.clusterharness import ClusterAccess
 from tests.e2e.test_claims_reliability import gone
-from tests.e2e.test_provisioning import (  # noqa: F401  (fixtures: claim_crds, composer)
+from tests.e2e.test_provisioning import (
     CLAIMS,
-    claim_crds,
     claims,
-    composer,
     db_workload,
-    make_environment,
     provisioner,
     resource_entry,
 )

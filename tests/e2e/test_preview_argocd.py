@@ -19,7 +19,6 @@ from tests.argocdharness import WAVE_ANNOTATION, GitRepo, LocalArgoCD
 from tests.clusterharness import REPO_ROOT, ClusterAccess
 from tests.composer import TestOnlyComposer
 from tests.e2e.test_argocd import argocd  # noqa: F401 (fixture)
-from tests.e2e.test_provisioning import claim_crds, composer  # noqa: F401 (fixtures)
 from tests.kubeutil import Berth, wait_for
 from tests.previewkit import Previews, app_workload, base_environment, preview_body
 
@@ -53,7 +52,7 @@ def base(
     berth: Berth,
     api: ApiClient,
     namespace: str,
-    composer: TestOnlyComposer,  # noqa: F811
+    composer: TestOnlyComposer,
     argocd: LocalArgoCD,  # noqa: F811
 ) -> Iterator[str]:
     berth.create_environment(base_environment(namespace, namespace, maxCount=3))

@@ -19,7 +19,6 @@ from kubernetes.client import ApiClient
 from tests.clusterharness import BIN_DIR, REPO_ROOT, ClusterAccess
 from tests.composer import TestOnlyComposer
 from tests.e2e.conftest import OperatorProcess
-from tests.e2e.test_provisioning import claim_crds, composer  # noqa: F401 (fixtures)
 from tests.kubeutil import Berth, stays, wait_for
 from tests.previewkit import (
     CLAIM_GROUP,
@@ -69,7 +68,7 @@ def base(
     previews: Previews,
     namespace: str,
     operator: OperatorProcess,
-    composer: TestOnlyComposer,  # noqa: F811
+    composer: TestOnlyComposer,
     preview_admission: None,
 ) -> Iterator[str]:
     """A base Environment serving this test's namespace, with the app: three Workloads,

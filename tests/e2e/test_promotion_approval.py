@@ -72,10 +72,14 @@ def approval(name: str, promotion: str, approver: str) -> dict[str, Any]:
     }
 
 
-def apply_as(subject: Subject, body: dict[str, Any], tmp: Path) -> subprocess.CompletedProcess[str]:
+def apply_as(
+    subject: Subject, body: dict[str, Any], tmp: Path, *flags: str
+) -> subprocess.CompletedProcess[str]:
     path = tmp / f"{body['metadata']['name']}.yaml"
     path.write_text(yaml.safe_dump(body))
-    return run_kubectl(subject.kubeconfig, "create", "-n", subject.namespace, "-f", str(path))
+    return run_kubectl(
+        subject.kubeconfig, "create", "-n", subject.namespace, "-f", str(path), *flags
+    )
 
 
 def service_account(
@@ -163,6 +167,18 @@ def scene(
             )
         developer = service_account(cluster, prod, "developer", f"{release}-berth-promoter", tmp)
         lead = service_account(cluster, prod, "lead", f"{release}-berth-promotion-approver", tmp)
+        # The API server enforces a new ValidatingAdmissionPolicy a moment after it is
+        # created: until a forged approval (a dry run) is refused, the test would race it.
+        forged = approval("probe", "any", developer.user)
+        wait_for(
+            lambda: (
+                "must be your own user name"
+                in apply_as(lead, forged, tmp, "--dry-run=server").stderr
+            ),
+            60,
+            "the approver policy in force",
+            interval=0.5,
+        )
         yield Scene(cluster, api, staging, prod, developer, lead)
     finally:
         for doc in docs:

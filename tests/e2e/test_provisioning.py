@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,10 @@ from kubernetes import client as k8s
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from tests.clusterharness import REPO_ROOT, ClusterAccess
-from tests.composer import EXAMPLE_KINDS, FAIL, OMIT_KEYS, TestOnlyComposer
+from tests.clusterharness import REPO_ROOT
+from tests.composer import FAIL, OMIT_KEYS
 from tests.e2e.conftest import OperatorProcess
-from tests.kubeutil import Berth, environment_body, stays, wait_for, workload_body
+from tests.kubeutil import Berth, stays, wait_for, workload_body
 
 CLAIMS = ("platform.acme.dev", "v1alpha1", "postgresqlinstances")
 EXAMPLE_PROVISIONERS = {
@@ -37,40 +36,6 @@ def provisioner(name: str, **changes: Any) -> dict[str, Any]:
         else:
             found[key] = value
     return found
-
-
-@pytest.fixture(scope="session")
-def claim_crds(cluster: ClusterAccess) -> None:
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "examples/claim-crds")
-    )
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/postgresqlinstances.platform.acme.dev"
-    )
-
-
-@pytest.fixture(scope="session")
-def composer(api: ApiClient, claim_crds: None) -> Iterator[TestOnlyComposer]:
-    running = TestOnlyComposer(api, EXAMPLE_KINDS)
-    running.start()
-    yield running
-    running.stop()
-    assert not running.errors, running.errors
-
-
-@pytest.fixture
-def make_environment(
-    berth: Berth, namespace: str, operator: OperatorProcess, composer: TestOnlyComposer
-) -> Iterator[Any]:
-    def make(*provisioners: dict[str, Any], **spec: Any) -> str:
-        body = environment_body(namespace, namespace, provisioners=list(provisioners), **spec)
-        body["spec"]["policy"]["maxReplicas"] = 5
-        berth.create_environment(body)
-        berth.wait_served(namespace, namespace)
-        return namespace
-
-    yield make
-    berth.delete_environment(namespace)
 
 
 def claims(api: ApiClient, namespace: str) -> list[dict[str, Any]]:

@@ -62,6 +62,7 @@ SHARDING_VALUES = {
     **DEFAULT_VALUES,
     "sharding": {"enabled": True, "shards": SHARDS, "leaseDuration": LEASE},
 }
+LOG_TICK = 0.001  # the log's timestamps are cut to the millisecond
 LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 WRITE = re.compile(r"write (\w+) (\S+) rv=\S* took=([\d.]+)s shard=(\d+) by ")
 ACQUIRED = re.compile(r"sharding: acquired shard (\d+)")
@@ -145,8 +146,10 @@ def read_journal(replicas: list[Replica]) -> Journal:
             elif found := WRITE.search(line):
                 obj = found.group(2).removesuffix("/status")
                 took = float(found.group(3))
+                # Sent: "took" before the answer, and a log tick earlier still, so
+                # that two writers' windows err towards overlapping.
                 journal.writes.append(
-                    Write(replica.name, int(found.group(4)), obj, at - took - 0.001, at)
+                    Write(replica.name, int(found.group(4)), obj, at - took - LOG_TICK, at)
                 )
         for tenure in open_tenures.values():
             if replica.killed_at is not None:
@@ -187,7 +190,10 @@ def check_journal(journal: Journal) -> tuple[int, int]:
         )
         assert any(
             t.replica == write.replica
-            and t.start <= write.sent <= t.end
+            # Both stamps are log times, cut to the millisecond, and "sent" was moved a
+            # tick earlier: a write within two ticks of its acquisition is not before it.
+            and t.start <= write.sent + 2 * LOG_TICK
+            and write.sent <= t.end
             and write.answered <= t.end + t.grace
             for t in journal.tenures[write.shard]
         ), f"{write.replica} wrote {write.obj} for shard {write.shard} without holding it"
@@ -575,6 +581,10 @@ def test_the_journal_check_catches_two_writers() -> None:
         check_journal(journal(late, tenures=[Tenure("a", 0.0, 2.0, LEASE / 3)]))
     with pytest.raises(AssertionError, match="without holding it"):
         check_journal(journal(in_flight, tenures=[Tenure("a", 0.0, 2.0)]))
+    # Within the logs' resolution of the acquisition is not before it; beyond, it is.
+    assert check_journal(journal(Write("a", shard, obj, 0.999, 1.1), tenures=[Tenure("a", 1.0)]))
+    with pytest.raises(AssertionError, match="without holding it"):
+        check_journal(journal(Write("a", shard, obj, 0.99, 1.1), tenures=[Tenure("a", 1.0)]))
     overlapping = journal(
         Write("a", shard, obj, 1.0, 4.5),
         Write("b", shard, obj, 4.2, 4.3),

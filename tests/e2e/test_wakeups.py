@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the provisioning module's fixtures are imported, and used as arguments)
 """Waiting is woken, not polled (issue 17, point 4), on the real API server with the
 chart's rights: Workloads Waiting for other Workloads and one whose claim is not synced
 cost nothing at idle — no reconcile, no write — and each is woken within a second when
@@ -21,11 +20,9 @@ from tests.clusterharness import ClusterAccess
 from tests.composer import TestOnlyComposer
 from tests.e2e.conftest import ChartRights, OperatorProcess, start_operator
 from tests.e2e.test_claims_reliability import paused
-from tests.e2e.test_provisioning import (  # noqa: F401  (fixtures: claim_crds, composer)
+from tests.e2e.test_provisioning import (
     CLAIMS,
-    claim_crds,
     claims,
-    composer,
     db_workload,
     provisioner,
     resource_entry,
