@@ -34,6 +34,8 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from berth.coordination.shards import shard_of
+from berth.names import SHARD_BUCKET_LABEL
+from berth.render.labels import shard_bucket
 from tests.chartrbac import DEFAULT_VALUES
 from tests.clusterharness import ClusterAccess
 from tests.e2e.conftest import ChartRights, OperatorProcess, start_operator
@@ -49,6 +51,7 @@ from tests.e2e.test_rbac import (
     token_kubeconfig,
 )
 from tests.kubeutil import Berth, environment_body, settles, wait_for, workload_body
+from tests.previewkit import Previews, app_workload, base_environment, preview_body
 
 SHARDS = 4
 LEASE = 6  # --shard-lease-duration here (the default is 15): renew deadline 4 s, retry 0.8 s
@@ -682,3 +685,100 @@ def test_a_sharded_replica_needs_only_the_charts_rbac(
             except ApiException as err:
                 if err.status != 404:
                     raise
+
+
+def workloads_in(berth: Berth, namespace: str) -> list[dict[str, object]]:
+    found = berth.custom.list_namespaced_custom_object(
+        "berth.dev", "v1alpha1", namespace, "workloads"
+    )
+    return list(found["items"])
+
+
+def shard_holders(api: ApiClient, lease_namespace: str) -> dict[int, str]:
+    """Each shard's holder, as its Lease says."""
+    leases = k8s.CoordinationV1Api(api)
+    holders: dict[int, str] = {}
+    for shard in range(SHARDS):
+        lease = leases.read_namespaced_lease(f"berth-shard-{shard}", lease_namespace)
+        holders[shard] = (lease.spec.holder_identity if lease.spec else None) or ""
+    return holders
+
+
+def bucket_label(obj: object) -> str | None:
+    labels = getattr(getattr(obj, "metadata", None), "labels", None) or {}
+    return labels.get(SHARD_BUCKET_LABEL)
+
+
+def test_a_preview_is_in_its_bases_shard_whatever_its_namespace_hashes_to(
+    cluster: ClusterAccess,
+    api: ApiClient,
+    berth: Berth,
+    namespace: str,
+    operator: OperatorProcess,
+    chart_rights: ChartRights,
+) -> None:
+    """A preview is made from its base's Workloads, which only the holder of the base's
+    shard has listed: the preview's namespace, its copies and their children are in the
+    base's bucket, so one replica holds both. The Preview's name is picked so that its
+    namespace's own hash falls in a shard another replica holds (before the fix, that
+    preview waited forever with no copies)."""
+    previews = Previews(api, berth)
+    replicas: list[Replica] = []
+    target = ""
+    with paused(operator):
+        try:
+            replicas.append(start_replica(cluster, chart_rights, namespace, "a"))
+            replicas.append(start_replica(cluster, chart_rights, namespace, "b"))
+            wait_for(lambda: held_by(replicas) == {"a": 2, "b": 2}, 3 * LEASE, "2 shards each")
+            berth.create_environment(base_environment(namespace, namespace, maxCount=2))
+            for name in ("cart", "web"):
+                berth.create_workload(namespace, app_workload(name))
+            for name in ("cart", "web"):
+                berth.wait_condition(namespace, name, "Ready", "True", timeout=90)
+
+            holders = shard_holders(api, namespace)
+            base_holder = holders[shard_of(namespace, SHARDS)]
+            name = next(
+                f"pr-{i}"
+                for i in itertools.count()
+                if holders[shard_of(f"{namespace}-pr-{i}", SHARDS)] != base_holder
+            )
+            target = f"{namespace}-{name}"
+            previews.create(namespace, preview_body(name, ttl="1h"))
+            previews.wait_ready(namespace, name)
+            wait_for(
+                lambda: (
+                    {w["metadata"]["name"] for w in workloads_in(berth, target)} == {"cart", "web"}
+                ),
+                60,
+                "the base's Workloads copied into the preview",
+            )
+            for app in ("cart", "web"):
+                berth.wait_condition(target, app, "Ready", "True", timeout=90)
+
+            base_bucket = str(shard_bucket(namespace))
+            assert str(shard_bucket(target)) != base_bucket
+            assert bucket_label(berth.core.read_namespace(target)) == base_bucket
+            for app in ("cart", "web"):
+                copy = berth.workload(target, app)
+                assert copy["metadata"]["labels"][SHARD_BUCKET_LABEL] == base_bucket
+                deployment = berth.apps.read_namespaced_deployment(app, target)
+                assert bucket_label(deployment) == base_bucket
+                assert bucket_label(deployment.spec.template) == base_bucket
+            # One replica wrote both sides: the other wrote nothing of the preview.
+            writers = {
+                r.name
+                for r in replicas
+                for line in r.process.log_path.read_text(errors="replace").splitlines()
+                if (found := WRITE.search(line)) and namespace_of(found[2]) == target
+            }
+            assert len(writers) == 1, f"the preview's objects were written by {writers}"
+        finally:
+            previews.remove_all(namespace)
+            wait_for(lambda: previews.environment(target) is None, 120, "the preview gone")
+            for app in ("cart", "web"):
+                berth.delete_workload(namespace, app)
+            berth.delete_environment(namespace)
+            wait_for(lambda: not workloads_in(berth, namespace), 60, "the base's Workloads gone")
+            for r in replicas:
+                r.process.stop()

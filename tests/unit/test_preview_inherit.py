@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from berth.api import Environment
-from berth.preview.inherit import base_name, effective_environment, effective_spec, merged
+from berth.preview.inherit import (
+    base_name,
+    effective_environment,
+    effective_spec,
+    merged,
+    preview_homes,
+)
 
 BASE: dict[str, Any] = {
     "type": "development",
@@ -114,3 +120,29 @@ def test_base_name() -> None:
     assert base_name({"spec": PREVIEW}) == "team-a-dev"
     assert base_name({"spec": BASE}) is None
     assert base_name({"spec": {"type": "preview"}}) is None
+
+
+def _env(name: str, namespace: str, created: str, base: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"namespace": namespace}
+    if base is not None:
+        spec |= {"type": "preview", "preview": {"base": base}}
+    return {"metadata": {"name": name, "creationTimestamp": created}, "spec": spec}
+
+
+def test_a_previews_namespace_has_its_bases_namespace_as_home() -> None:
+    environments = [
+        _env("shop", "shop", "2026-01-01T00:00:00Z"),
+        _env("shop-pr-1", "shop-pr-1", "2026-01-02T00:00:00Z", base="shop"),
+        _env("orphan", "orphan-ns", "2026-01-02T00:00:00Z", base="gone"),  # base missing
+    ]
+    assert preview_homes(environments) == {"shop-pr-1": "shop"}
+
+
+def test_the_oldest_environment_of_a_namespace_decides_its_home() -> None:
+    environments = [
+        _env("b", "b", "2026-01-01T00:00:00Z"),
+        _env("a", "a", "2026-01-01T00:00:00Z"),
+        _env("late", "shared", "2026-01-03T00:00:00Z", base="b"),
+        _env("early", "shared", "2026-01-02T00:00:00Z", base="a"),
+    ]
+    assert preview_homes(environments) == {"shared": "a"}

@@ -769,3 +769,24 @@ def test_a_secret_in_a_probe_is_refused() -> None:
         render(containers={"main": container(readinessProbe=probe)})
     assert caught.value.reason == Reason.SECRET_IN_PROBE
     assert "header X-Token" in caught.value.message
+
+
+def test_a_given_shard_bucket_labels_every_child_and_the_pods() -> None:
+    # A preview's namespace is in its base's bucket (Cache.shard_bucket_of), not its own.
+    rendered = render_workload(
+        workload(
+            service={"ports": {"web": {"port": 80}}},
+            containers={"main": container(files={"/etc/app.conf": {"content": "x"}})},
+        ),
+        environment(),
+        {},
+        shard_bucket=7,
+    )
+    kinds = [m["kind"] for m in rendered.manifests]
+    assert kinds == ["ConfigMap", "Deployment", "Service"]
+    for manifest in rendered.manifests:
+        assert manifest["metadata"]["labels"]["berth.dev/shard-bucket"] == "7"
+    [deployment] = [m for m in rendered.manifests if m["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["metadata"]["labels"]["berth.dev/shard-bucket"] == "7"
+    # The selector is untouched: a new bucket rolls the Pods, it never orphans them.
+    assert "berth.dev/shard-bucket" not in deployment["spec"]["selector"]["matchLabels"]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from berth.api.common import API_VERSION
 from berth.coordination.sharding import Sharder, ShardLost, _Held
 from berth.coordination.shards import shard_lease_name, shard_of
 from berth.handlers import informers as informers_module
@@ -22,6 +23,8 @@ from berth.handlers.keys import EnvironmentKey, Key, WorkloadKey
 from berth.handlers.queue import WorkQueue
 from berth.handlers.runtime import Runtime
 from berth.handlers.watch import WATCHED
+from berth.names import SHARD_BUCKET_LABEL
+from berth.render.labels import shard_bucket
 from tests.fakeapi import FakeApi, FakeClock
 from tests.unit.builders import NAMESPACE, environment_dict, workload_dict
 from tests.unit.world import World
@@ -267,3 +270,71 @@ async def test_the_features_kinds_are_watched_where_the_operator_serves(
     for kind in ("Preview", "Promotion", "PromotionApproval"):
         assert {ns for k, ns in where if k == kind} == set(served)
     assert ("Environment", None) in where  # cluster-scoped: one watch either way
+
+
+def preview_environment(name: str, namespace: str, base: str) -> dict[str, Any]:
+    body = in_namespace(environment_dict(), namespace)
+    body["metadata"]["name"] = name
+    body["spec"]["type"] = "preview"
+    body["spec"]["preview"] = {"base": base}
+    return body
+
+
+def labelled(body: dict[str, Any], bucket: int) -> dict[str, Any]:
+    body["metadata"].setdefault("labels", {})[SHARD_BUCKET_LABEL] = str(bucket)
+    return body
+
+
+async def test_a_previews_namespace_is_in_its_bases_shard_and_follows_its_base() -> None:
+    c = Cluster()
+    # ELSEWHERE becomes the namespace of a preview of NAMESPACE's Environment.
+    c.api.add(preview_environment("pr", ELSEWHERE, base=NAMESPACE))
+    await c.api.fill(c.runtime.cache)
+    assert c.runtime.cache.shard_bucket_of(ELSEWHERE) == shard_bucket(NAMESPACE)
+    assert c.runtime.shard_of_key(WorkloadKey(ELSEWHERE, "a")) == HOME
+    assert c.runtime.shard_of_key(EnvironmentKey("pr")) == HOME
+    c.hold(HOME)
+    assert c.runtime.holds_namespace(ELSEWHERE)
+    # Its base gone, the namespace is back in its own bucket (the derivation is redone
+    # because the Environments changed, not served from the memo).
+    store = c.runtime.cache.stores["environments"]
+    store.remove(next(iter(store._objects.values())).source, ("", NAMESPACE))
+    assert c.runtime.cache.shard_bucket_of(ELSEWHERE) == shard_bucket(ELSEWHERE)
+    assert c.runtime.shard_of_key(WorkloadKey(ELSEWHERE, "a")) == AWAY
+
+
+async def test_a_workload_labelled_for_its_namespaces_old_bucket_is_handed_over() -> None:
+    c = Cluster()
+    # ELSEWHERE's Workloads carry its own bucket; then it becomes a preview's namespace.
+    for name in ("c", "d"):
+        body = in_namespace(workload_dict(name), ELSEWHERE)
+        c.api.add(labelled(body, shard_bucket(ELSEWHERE)))
+    c.api.add(preview_environment("pr", ELSEWHERE, base=NAMESPACE))
+    await c.api.fill(c.runtime.cache)
+    seen: list[Key] = []
+
+    async def reconcile(_: Context, key: Key) -> float | None:
+        seen.append(key)
+        return None
+
+    c.runtime.reconcilers["workload"] = c.runtime.reconcilers["environment"] = reconcile
+    c.hold(AWAY)  # the shard its label puts it in, not the one it belongs to
+    c.runtime.start()
+    try:
+        c.runtime.enqueue_all()
+        await until(
+            lambda: all(
+                (c.api.stored(API_VERSION, "Workload", n, ELSEWHERE) or {})["metadata"][
+                    "labels"
+                ].get(SHARD_BUCKET_LABEL)
+                == str(shard_bucket(NAMESPACE))
+                for n in ("c", "d")
+            )
+        )
+        await until(lambda: len(c.runtime.queue) == 0 and not c.runtime.queue._active)
+    finally:
+        c.sharder.held.clear()
+        await c.runtime.stop()
+    # Relabelled, not reconciled: the holder of its new shard does that.
+    assert WorkloadKey(ELSEWHERE, "c") not in seen
+    assert c.runtime._labelled_shard(WorkloadKey(NAMESPACE, "a")) is None

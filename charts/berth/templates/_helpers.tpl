@@ -88,7 +88,8 @@ RBAC rules for what lives in a Workload's namespace: cluster-wide by default, bo
 per namespace when operator.namespaces is set.
 */}}
 {{- define "berth.namespacedRules" -}}
-# kopf indexes Workloads and wakes their reconciler on every event.
+# Berth's informers list and watch Workloads (with --shards, only its shards' buckets
+# and the unlabelled ones) and wake their reconciler.
 - apiGroups: ["berth.dev"]
   resources: ["workloads"]
   verbs: ["get", "list", "watch"]
@@ -110,15 +111,16 @@ per namespace when operator.namespaces is set.
 - apiGroups: ["berth.dev"]
   resources: ["workloadrevisions"]
   verbs: ["get", "list", "create", "delete"]
-# Promotions and their approvals: indexed by kopf; a Promotion's status is Berth's.
+# Promotions and their approvals: listed and watched by Berth's informers; a
+# Promotion's status is Berth's.
 - apiGroups: ["berth.dev"]
   resources: ["promotions", "promotionapprovals"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["berth.dev"]
   resources: ["promotions/status"]
   verbs: ["patch"]
-# Previews: kopf indexes them and wakes their reconciler; Berth holds its finalizer on
-# each ("patch"), writes its status, and deletes one whose preview expired. Where Berth
+# Previews: Berth's informers watch them and wake their reconciler; Berth holds its
+# finalizer on each ("patch"), writes its status, and deletes one whose preview expired. Where Berth
 # watches only some namespaces, it makes no previews, and says so on their status.
 - apiGroups: ["berth.dev"]
   resources: ["previews"]
@@ -148,7 +150,7 @@ per namespace when operator.namespaces is set.
 - apiGroups: ["berth.dev"]
   resources: ["workloads/finalizers"]
   verbs: ["update"]
-# A Workload's children. kopf lists and watches them (filtered by Berth's labels) to
+# A Workload's children. Berth's informers list and watch them (by Berth's labels) to
 # wake their owner; Berth server-side applies them ("patch", and "create" for an
 # apply that creates), dry-runs applies to detect drift, and prunes ("delete") the
 # ones no longer desired.

@@ -22,6 +22,12 @@ def shard_of(namespace: str, shards: int) -> int:
     return shard_bucket(namespace) % shards
 
 
+def shard_of_bucket(bucket: int, shards: int) -> int:
+    """The shard a bucket is in (a preview's namespace is in its base's bucket, which
+    the caller knows; ``shard_of`` is for a namespace by its name alone)."""
+    return bucket % shards
+
+
 def buckets_of(shard: int, shards: int) -> list[int]:
     """The namespace buckets that make up one shard: what its watches select."""
     return [b for b in range(SHARD_BUCKETS) if b % shards == shard]

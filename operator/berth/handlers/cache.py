@@ -24,6 +24,8 @@ from berth.names import (
     RESOURCE_LABEL,
     WORKLOAD_LABEL,
 )
+from berth.preview.inherit import preview_homes
+from berth.render.labels import shard_bucket
 from berth.render.pods import PodSummary
 
 
@@ -138,6 +140,8 @@ class Cache:
     _echoes: dict[ObjectKey, str] = field(default_factory=dict)
     # The keys in _recent of each Workload's children: a reconcile looks at its own only.
     _recent_children: dict[WorkloadKey, set[ObjectKey]] = field(default_factory=dict)
+    # Each preview's namespace -> its base's, as of a count of the Environments' changes.
+    _homes: tuple[int, dict[str, str]] = (-1, {})
 
     def attach(
         self, stores: Mapping[str, Store], available: Callable[[str], bool] | None = None
@@ -278,6 +282,16 @@ class Cache:
         return sorted(
             found, key=lambda e: (e["metadata"].get("creationTimestamp", ""), e["metadata"]["name"])
         )
+
+    def shard_bucket_of(self, namespace: str) -> int:
+        """The shard bucket of a namespace's objects: its own (``shard_bucket``), but a
+        preview's namespace is in its base's (``preview_homes``). Derived again only
+        when an Environment changed: every key's shard is asked for at each resync."""
+        store = _store(self.stores, ENVIRONMENTS)
+        if self._homes[0] != store.changes:
+            bodies = [store.get(key) for key in store]
+            self._homes = (store.changes, preview_homes([b for b in bodies if b is not None]))
+        return shard_bucket(self._homes[1].get(namespace, namespace))
 
     def workloads_in(self, namespace: str) -> list[dict[str, Any]]:
         store = _store(self.stores, WORKLOADS)

@@ -147,6 +147,7 @@ async def provide_namespace(context: Context, found: Assessed) -> bool:
         found.pod_security,
         preview_of=found.preview.base if found.preview is not None else None,
         created=created,
+        bucket=context.cache.shard_bucket_of(found.namespace),
     )
     _, current = await apply_if_changed(context.client, prepared_manifest(manifest), live)
     return bool(current.get("status", {}).get("phase", "Active") == "Active")

@@ -24,7 +24,7 @@ from berth import metrics
 from berth.clock import Clock, SystemClock
 from berth.coordination.peering import Peering
 from berth.coordination.sharding import Sharder, ShardLost
-from berth.coordination.shards import shard_of
+from berth.coordination.shards import shard_of_bucket
 from berth.handlers import wakeups
 from berth.handlers.cache import Cache
 from berth.handlers.config import OperatorConfig
@@ -37,6 +37,8 @@ from berth.handlers.queue import WorkQueue
 from berth.kube.client import ApiError, KubeClient
 from berth.kube.events import EventRecorder
 from berth.kube.informer import Event, Informers, WatchSpec
+from berth.kube.labels import set_label
+from berth.names import SHARD_BUCKET_LABEL
 from berth.promotion.revision import due
 
 log = logging.getLogger("berth")
@@ -232,8 +234,46 @@ class Runtime:
 
     def enqueue_all(self) -> None:
         for key in self._keys():
-            if self.in_our_shards(key):
+            if self.in_our_shards(key) or self._labelled_shard(key) is not None:
                 self.queue.add(key)
+
+    def _labelled_shard(self, key: Key) -> int | None:
+        """A Workload this replica watches by its bucket label, but whose namespace is now
+        in another bucket (it became a preview's, or stopped being one): the shard of the
+        label, which this replica holds; None for any other key."""
+        if self.sharder is None or not isinstance(key, WorkloadKey):
+            return None
+        body = self.cache.workload(key)
+        labelled = ((body or {}).get("metadata", {}).get("labels") or {}).get(SHARD_BUCKET_LABEL)
+        if not (isinstance(labelled, str) and labelled.isdigit()):
+            return None
+        if int(labelled) == self.cache.shard_bucket_of(key.namespace):
+            return None
+        shard = shard_of_bucket(int(labelled), self.sharder.shards)
+        return shard if self._shard_ready(shard) else None
+
+    async def _hand_over(self, key: Key) -> None:
+        """Relabel a Workload with the bucket it belongs in, so that its shard's holder
+        watches it: the one write a replica makes to an object of a shard it does not
+        hold, and made while it holds the shard the object's label puts it in (the
+        holder of its new shard cannot see it before that). Its children follow when
+        their new holder applies them."""
+        shard = self._labelled_shard(key)
+        if shard is None or self.sharder is None or not isinstance(key, WorkloadKey):
+            return
+        body = self.cache.workload(key)
+        if body is None:
+            return
+        bucket = str(self.cache.shard_bucket_of(key.namespace))
+        try:
+            with self.sharder.reconciling(shard):
+                written = await set_label(self.client, body, SHARD_BUCKET_LABEL, bucket)
+        except (ApiError, ShardLost) as err:
+            log.info("handing %s over to bucket %s failed: %s", key, bucket, err)
+            return
+        if written is not None:
+            self.cache.remember_write(body, written)
+            log.info("%s handed over to bucket %s (its namespace's shard moved)", key, bucket)
 
     def in_our_shards(self, key: Key) -> bool:
         """The key is this replica's to reconcile, as far as sharding goes: in a shard it
@@ -247,7 +287,7 @@ class Runtime:
         """This replica has a namespace's Workloads in its cache (sharded: its shard)."""
         if self.sharder is None:
             return True
-        return self._shard_ready(shard_of(namespace, self.sharder.shards))
+        return self._shard_ready(self._shard_of_namespace(namespace, self.sharder.shards))
 
     def _shard_ready(self, shard: int) -> bool:
         return (
@@ -286,7 +326,11 @@ class Runtime:
             namespace = str((body.get("spec") or {}).get("namespace") or "")
         else:
             namespace = key.namespace
-        return shard_of(namespace, self.sharder.shards)
+        return self._shard_of_namespace(namespace, self.sharder.shards)
+
+    def _shard_of_namespace(self, namespace: str, shards: int) -> int:
+        # By its bucket: a preview's namespace is in its base's (Cache.shard_bucket_of).
+        return shard_of_bucket(self.cache.shard_bucket_of(namespace), shards)
 
     def enqueue_shard(self, shard: int) -> None:
         """A shard just gained: everything in it is looked at now, not at the next resync."""
@@ -328,6 +372,7 @@ class Runtime:
                 if shard is None or not self._shard_ready(shard):
                     # Another replica's (or gone): its holder reconciles it; should the
                     # shard come here, enqueue_shard brings the key back.
+                    await self._hand_over(key)
                     self.queue.done(key)
                     continue
             await self._reconcile(key, shard)

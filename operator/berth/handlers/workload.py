@@ -47,7 +47,6 @@ from berth.render.folding import (
     only_record_changed,
     only_rollout_progress,
 )
-from berth.render.labels import shard_bucket
 from berth.render.policy import Finding, policy_findings
 from berth.render.status import Observed, workload_status
 
@@ -229,10 +228,11 @@ async def label_with_bucket(context: Context, inputs: Inputs) -> bool:
     """With --shards, a replica lists and watches only the Workloads labelled with its
     shards' buckets; one without the label (new, or from before sharding) is seen by
     every replica's watch of unlabelled ones, and labelled by its shard's holder. One
-    write in a Workload's life: the bucket is its namespace's, whatever the shards.
+    write in a Workload's life: the bucket is its namespace's (a preview's namespace:
+    its base's, ``Cache.shard_bucket_of``), whatever the shards.
     False when what the cache holds is only the stub of an unlabelled Workload that
     needs no label (any more): the reconcile waits for the whole of it."""
-    bucket = str(shard_bucket(inputs.key.namespace))
+    bucket = str(context.cache.shard_bucket_of(inputs.key.namespace))
     written = await set_label(context.client, inputs.body, SHARD_BUCKET_LABEL, bucket)
     if written is not None:
         context.cache.remember_write(inputs.body, written)
@@ -318,7 +318,12 @@ async def provision_and_render(context: Context, valid: Valid, body: dict[str, A
     )
     plan.waiting = plan.provisioned.waiting
     try:
-        plan.rendered = render_workload(valid.workload, valid.environment, plan.provisioned.outputs)
+        plan.rendered = render_workload(
+            valid.workload,
+            valid.environment,
+            plan.provisioned.outputs,
+            shard_bucket=context.cache.shard_bucket_of(valid.environment.spec.namespace),
+        )
     except RenderError as err:
         if err.transient:
             plan.waiting = plan.waiting or Problem(err.reason, err.message)

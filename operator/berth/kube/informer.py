@@ -102,6 +102,9 @@ class Store:
     index_of: Callable[[Any], Hashable | None] | None = None
     _objects: dict[ObjectKey, _Entry] = field(default_factory=dict)
     _index: dict[Hashable, dict[ObjectKey, Any]] = field(default_factory=dict)
+    # Counts every put and remove: a reader that derives something from the whole store
+    # recomputes it only when this moved.
+    changes: int = 0
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -127,6 +130,7 @@ class Store:
         if old is not None:
             self._unindex(key, old.kept)
         self._objects[key] = _Entry(source, kept)
+        self.changes += 1
         if self.index_of is not None:
             value = self.index_of(kept)
             if value is not None:
@@ -141,6 +145,7 @@ class Store:
             return None
         del self._objects[key]
         self._unindex(key, entry.kept)
+        self.changes += 1
         return entry.kept
 
     def held_by(self, source: object) -> list[ObjectKey]:

@@ -89,3 +89,27 @@ def base_name(environment: Mapping[str, Any]) -> str | None:
         return None
     base = (spec.get("preview") or {}).get("base")
     return str(base) if base else None
+
+
+def preview_homes(environments: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Each preview's namespace -> its base's namespace, for the previews whose base is
+    among ``environments``. With --shards, a preview's namespace is in its base's shard
+    bucket: the preview is made from its base's Workloads, so one replica holds both.
+    Where two Environments claim one namespace, the oldest (which owns it) decides. A
+    base that is itself a preview is refused (BaseIsPreview), so one step is enough."""
+    environments = sorted(
+        environments,
+        key=lambda e: (str(e["metadata"].get("creationTimestamp") or ""), e["metadata"]["name"]),
+    )
+    namespaces = {
+        str(env["metadata"]["name"]): str((env.get("spec") or {}).get("namespace") or "")
+        for env in environments
+    }
+    homes: dict[str, str] = {}
+    for env in environments:
+        base = base_name(env)
+        own = namespaces.get(str(env["metadata"]["name"]))
+        home = namespaces.get(base) if base else None
+        if own and home and own != home:
+            homes.setdefault(own, home)
+    return homes

@@ -25,12 +25,14 @@ def namespace_manifest(
     *,
     preview_of: str | None = None,
     created: bool = False,
+    bucket: int | None = None,
 ) -> dict[str, Any]:
     """Labelled as the Environment's, enforcing its Pod Security level, with its shard
     bucket (what shard its Workloads are in, for whoever lists namespaces by it); a
     preview's also labelled with its base (``preview_of``); annotated as Berth's creation
     when Berth creates it (``created``: the apply creates it, or it carries the
-    annotation already), which is what lets a teardown delete it.
+    annotation already), which is what lets a teardown delete it. ``bucket``: where it
+    is not the namespace's own (a preview's is its base's).
 
     ``warn`` stays at ``restricted``: under ``baseline``, kubectl users still hear what
     would not pass the stricter profile."""
@@ -45,7 +47,7 @@ def namespace_manifest(
                 POD_SECURITY_ENFORCE_LABEL: pod_security,
                 POD_SECURITY_ENFORCE_VERSION_LABEL: "latest",
                 POD_SECURITY_WARN_LABEL: "restricted",
-                SHARD_BUCKET_LABEL: str(shard_bucket(namespace)),
+                SHARD_BUCKET_LABEL: str(shard_bucket(namespace) if bucket is None else bucket),
             },
         },
     }

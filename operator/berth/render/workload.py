@@ -28,7 +28,7 @@ from berth.api.common import DNS_1035_LABEL_PATTERN
 from berth.api.container import Container, Probe
 from berth.api.environment import Environment
 from berth.api.workload import ServicePort, Workload
-from berth.names import CHECKSUM_ANNOTATION
+from berth.names import CHECKSUM_ANNOTATION, SHARD_BUCKET_LABEL
 from berth.problems import Problem
 from berth.reasons import Reason
 from berth.render.compute import effective_replicas, merged_resources
@@ -210,8 +210,10 @@ def render_workload(
     outputs: Outputs,
     *,
     cluster_domain: str = CLUSTER_DOMAIN,
+    shard_bucket: int | None = None,
 ) -> RenderedWorkload:
-    """The manifests of ``workload`` in ``environment``; raises RenderError on bad input."""
+    """The manifests of ``workload`` in ``environment``; raises RenderError on bad input.
+    ``shard_bucket``: its children's, if not their namespace's own (_label_bucket)."""
     name = workload.metadata.name
     namespace = environment.spec.namespace
     problems: list[Problem] = _check_identity(workload, environment)
@@ -279,9 +281,22 @@ def render_workload(
     limit_problems = check_api_limits(manifests)
     if limit_problems:
         raise RenderError(limit_problems)
-    return RenderedWorkload(
-        manifests=copy.deepcopy(manifests), replicas=replicas, endpoint=endpoint, url=url
-    )
+    labelled = copy.deepcopy(_label_bucket(manifests, shard_bucket))
+    return RenderedWorkload(manifests=labelled, replicas=replicas, endpoint=endpoint, url=url)
+
+
+def _label_bucket(manifests: list[dict[str, Any]], bucket: int | None) -> list[dict[str, Any]]:
+    # A preview's namespace is in its base's bucket (Cache.shard_bucket_of). The Pods'
+    # labels too: with --shards, a replica watches only its buckets' Pods.
+    if bucket is None:
+        return manifests
+    for manifest in manifests:
+        labelled = [manifest["metadata"]]
+        if manifest["kind"] == "Deployment":
+            labelled.append(manifest["spec"]["template"]["metadata"])
+        for meta in labelled:
+            meta["labels"][SHARD_BUCKET_LABEL] = str(bucket)
+    return manifests
 
 
 def _render_container(
