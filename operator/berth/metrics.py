@@ -72,6 +72,13 @@ API_CONCURRENCY_LIMIT = Gauge(
 )
 API_INFLIGHT = Gauge("berth_api_inflight_requests", "API requests in flight now.")
 WORKLOADS = Gauge("berth_workloads", "Workloads known to the operator, by Ready state.", ["ready"])
+WATCH_AVAILABLE = Gauge(
+    "berth_watch_available",
+    "Whether the operator holds what the cluster has of each kind it watches (1: listed and "
+    "watched) or not (0: not listed yet, or the API server refuses it: its CRD not installed, "
+    "404, or RBAC, 403).",
+    ["kind"],
+)
 
 
 def record_write(verb: str, kind: str) -> None:
@@ -80,6 +87,10 @@ def record_write(verb: str, kind: str) -> None:
 
 def record_write_failure(verb: str, kind: str, code: int) -> None:
     API_WRITE_FAILURES.labels(verb, kind, str(code)).inc()
+
+
+def record_watch_available(kind: str, available: bool) -> None:
+    WATCH_AVAILABLE.labels(kind).set(1 if available else 0)
 
 
 def record_forbidden(verb: str, resource: str) -> None:

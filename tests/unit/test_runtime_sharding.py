@@ -258,7 +258,7 @@ def test_a_shards_watches_select_its_buckets() -> None:
 async def test_the_features_kinds_are_watched_where_the_operator_serves(
     namespaces: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def not_started(informers: Any) -> None:
+    async def not_started(informers: Any, required: Any) -> None:
         return None
 
     monkeypatch.setattr(informers_module, "_started", not_started)

@@ -10,7 +10,7 @@ and does not write again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -132,6 +132,9 @@ class Cache:
 
     stores: dict[str, Store] = field(default_factory=dict)
     attached: bool = False
+    # Whether a store holds what the cluster has of its kind (Watches.available): an
+    # optional kind may not be listable (its CRD not installed, RBAC), its store empty.
+    _available: Callable[[str], bool] = field(default=lambda name: True, repr=False)
     _recent: dict[ObjectKey, _Written] = field(default_factory=dict)
     # The version each of our writes made, until its watch event comes back (an echo).
     _echoes: dict[ObjectKey, str] = field(default_factory=dict)
@@ -140,10 +143,21 @@ class Cache:
     # Each preview's namespace -> its base's, as of a count of the Environments' changes.
     _homes: tuple[int, dict[str, str]] = (-1, {})
 
-    def attach(self, stores: Mapping[str, Store]) -> None:
-        """Read from these stores (the informers have listed them)."""
+    def attach(
+        self, stores: Mapping[str, Store], available: Callable[[str], bool] | None = None
+    ) -> None:
+        """Read from these stores (the informers have listed them, but maybe the optional
+        kinds': ``available`` says which hold what the cluster has)."""
         self.stores.update(stores)
+        if available is not None:
+            self._available = available
         self.attached = True
+
+    def available(self, name: str) -> bool:
+        """Whether the store ``name`` (PROMOTIONS...) holds what the cluster has: an
+        empty one that is not says nothing of the cluster. Ask before acting on "there
+        are none" in a way that cannot be undone."""
+        return self._available(name)
 
     # -- our own writes ---------------------------------------------------------------
 

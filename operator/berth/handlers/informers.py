@@ -17,6 +17,15 @@ list of them is ``berth.handlers.watch.WATCHED``; ``Watches`` turns it into info
 - a kind whose objects may come without the label (``orphans``: Workloads, which their
   authors write; Berth adds the label) is watched once more, cluster-wide, for the
   objects without it: nothing to receive while every one is labelled.
+
+A kind is required (Berth cannot do its job without it: the operator starts reconciling
+once each required kind has listed) or ``optional`` (a feature a cluster may not have
+installed: Previews, Promotions). An optional kind the API server refuses to list (404:
+its CRD is not installed; 403: RBAC does not grant it) holds nothing up: the operator
+starts without it, says so once at error, with the fix, and its informer keeps trying;
+once the kind can be listed its objects come in as any listing's do. ``available`` says
+whether a kind's store holds what the cluster has (readers that would act on an empty
+store as "there are none" ask first), and ``berth_watch_available`` shows it.
 """
 
 from __future__ import annotations
@@ -27,9 +36,19 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from berth import metrics
 from berth.coordination.shards import buckets_of
-from berth.kube.client import KubeClient
-from berth.kube.informer import DELETED, Event, Informer, Source, Store, keep_whole
+from berth.kube.client import ApiError, KubeClient
+from berth.kube.informer import (
+    DELETED,
+    REFUSED,
+    RETRY_SECONDS,
+    Event,
+    Informer,
+    Source,
+    Store,
+    keep_whole,
+)
 from berth.names import SHARD_BUCKET_LABEL
 
 if TYPE_CHECKING:
@@ -58,6 +77,49 @@ class Watched:
     """The key a kept object is found by besides its name (its owner), or None."""
     wake: Callable[[Runtime, Event], None] | None = None
     """Whom a change wakes (``berth.handlers.wakeups``)."""
+    optional: bool = False
+    """A feature's kind a cluster may not serve: the start does not wait for it."""
+
+    @property
+    def resource(self) -> str:
+        """Its resource as RBAC and CRDs name it: ``promotions.berth.dev``, ``pods``."""
+        group = self.api_version.rpartition("/")[0]
+        plural = f"{self.kind.lower()}s"  # every kind watched makes its plural so
+        return f"{plural}.{group}" if group else plural
+
+
+def unavailable_message(watched: Watched, error: Exception) -> str:
+    """What the operator says, once, when it cannot list a kind: which, why, the fix,
+    and what it means for the operator."""
+    kind, resource = watched.kind, watched.resource
+    status = error.status if isinstance(error, ApiError) else None
+    if status == 404 and "." in resource:
+        why = (
+            f"the API server does not serve it (404 NotFound): the CRD {resource} is not "
+            "installed. Fix: install this release's CRDs (helm upgrade berth-crds, or "
+            "kubectl apply --server-side -f crds/ from the chart)"
+        )
+    elif status == 404:
+        why = f"the API server does not serve {kind} in {watched.api_version} (404 NotFound)"
+    elif status == 403:
+        why = (
+            f"the API server forbids it (403 Forbidden: {getattr(error, 'message', error)}). "
+            f"Fix: grant list and watch on {resource} to the operator's ServiceAccount (the "
+            "chart's ClusterRole, or its Roles with operator.namespaces, do)"
+        )
+    else:
+        why = f"{error}; the API server may be unreachable or overloaded"
+    if watched.optional:
+        then = (
+            f"The operator runs without it: {kind} objects are not acted on until it can "
+            "list them; it keeps trying, and takes them up as soon as it can"
+        )
+    else:
+        then = (
+            f"The operator cannot work without {kind} objects: it starts reconciling once "
+            "it can list them, and keeps trying"
+        )
+    return f"cannot list {kind} ({resource}): {why}. {then}."
 
 
 def shard_selector(selector: str | None, shard: int, shards: int) -> str:
@@ -101,10 +163,48 @@ class Watches:
     _cluster: list[Informer] = field(default_factory=list)
     _by_shard: dict[int, list[Informer]] = field(default_factory=dict)
     _synced_shards: set[int] = field(default_factory=set)
+    # The kinds (by name) said to be unavailable, until they are available again: one
+    # error per run of failures, not one per retry.
+    _reported: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for watched in self.watched:
             self.stores.setdefault(watched.name, Store(index_of=watched.index))
+            metrics.record_watch_available(watched.kind, False)  # nothing listed yet
+
+    def available(self, name: str) -> bool:
+        """Whether the store ``name`` holds what the cluster has of its kind: each of its
+        informers has listed, and the API server refuses none now. False for a kind not
+        watched (yet)."""
+        store = self.stores.get(name)
+        informers = [i for i in self._everyone() if i.store is store]
+        return bool(informers) and all(i.available for i in informers)
+
+    def _everyone(self) -> list[Informer]:
+        return [*self._cluster, *(i for group in self._by_shard.values() for i in group)]
+
+    def _on_state(self, watched: Watched, error: Exception | None, *, listed: bool) -> None:
+        """An informer of ``watched`` listed (``error`` None) or failed (``listed``: after
+        a first listing): the gauge follows, and a kind that cannot be listed is said so
+        once, at error."""
+        available = self.available(watched.name)
+        metrics.record_watch_available(watched.kind, available)
+        if error is None:
+            if available and watched.name in self._reported:
+                self._reported.discard(watched.name)
+                log.info(
+                    "%s (%s): listed, %d objects; watching it now",
+                    watched.kind,
+                    watched.resource,
+                    len(self.stores[watched.name]),
+                )
+            return
+        refused = isinstance(error, ApiError) and error.status in REFUSED
+        # A required kind not listed yet holds the start up, whatever the reason.
+        holding = not watched.optional and not listed
+        if (refused or holding) and watched.name not in self._reported:
+            self._reported.add(watched.name)
+            log.error("%s", unavailable_message(watched, error))
 
     @property
     def sharded(self) -> bool:
@@ -115,10 +215,8 @@ class Watches:
     ) -> list[Informer]:
         # One per namespace watched (--namespace), or one for the whole cluster.
         namespaces: list[str | None] = [None]
-        if self.namespaces:
-            info = await self.client.resource_info(watched.api_version, watched.kind)
-            if info.namespaced:
-                namespaces = list(self.namespaces)
+        if self.namespaces and await self._namespaced(watched):
+            namespaces = list(self.namespaces)
 
         def on_event(event: Event) -> None:
             # An object leaves the watch of unlabelled ones when its shard's holder labels
@@ -136,21 +234,46 @@ class Watches:
                 # label it), not the whole of thousands of them at once.
                 keep=orphan_stub if orphans else watched.keep,
                 on_event=on_event,
+                on_state=lambda informer, error: self._on_state(
+                    watched, error, listed=informer.synced.is_set()
+                ),
             )
             for namespace in namespaces
         ]
 
+    async def _namespaced(self, watched: Watched) -> bool:
+        """Whether the kind is namespaced, as discovery says. An optional kind discovery
+        does not know (its CRD not installed yet) is taken as namespaced: every optional
+        kind of Berth's is (a unit test checks it against crds/), so it is watched in
+        each namespace served, as it will be once installed. A required kind is waited
+        for, said so once."""
+        failures = 0
+        while True:
+            try:
+                info = await self.client.resource_info(watched.api_version, watched.kind)
+                return info.namespaced
+            except ApiError as err:
+                self._on_state(watched, err, listed=False)
+                if watched.optional:
+                    return True
+                failures += 1
+                await asyncio.sleep(min(RETRY_SECONDS[0] * 2 ** (failures - 1), RETRY_SECONDS[1]))
+
     async def start(self) -> None:
         """Start the cluster-wide informers (and, unsharded, every informer); return once
-        each has listed."""
+        each of a required kind has listed (the optional ones list when they can)."""
+        required: list[Informer] = []
         for watched in self.watched:
+            made: list[Informer] = []
             if not watched.sharded or not self.sharded:
-                self._cluster += await self._informers(watched, watched.selector)
+                made = await self._informers(watched, watched.selector)
             elif watched.orphans:
-                self._cluster += await self._informers(
+                made = await self._informers(
                     watched, orphan_selector(watched.selector), orphans=True
                 )
-        await _started(self._cluster)
+            self._cluster += made
+            required += [] if watched.optional else made
+        await _started(self._cluster, required)
 
     async def start_shard(self, shard: int) -> bool:
         """Start the informers of a shard just gained; True once each has listed (False
@@ -158,13 +281,16 @@ class Watches:
         if shard in self._by_shard:
             return shard in self._synced_shards
         informers: list[Informer] = []
+        required: list[Informer] = []
         self._by_shard[shard] = informers
         for watched in self.watched:
             if watched.sharded:
                 selector = shard_selector(watched.selector, shard, self.shards)
-                informers += await self._informers(watched, selector)
+                made = await self._informers(watched, selector)
+                informers += made
+                required += [] if watched.optional else made
         if self._by_shard.get(shard) is informers:
-            await _started(informers)
+            await _started(informers, required)
         if self._by_shard.get(shard) is not informers:
             return False  # stopped (stop_shard) before it had listed
         self._synced_shards.add(shard)
@@ -190,14 +316,14 @@ class Watches:
 
     def listings(self) -> int:
         """How many listings the informers made (the first ones, and after a 410)."""
-        everyone = [*self._cluster, *(i for group in self._by_shard.values() for i in group)]
-        return sum(i.listings for i in everyone)
+        return sum(i.listings for i in self._everyone())
 
 
-async def _started(informers: Sequence[Informer]) -> None:
+async def _started(informers: Sequence[Informer], required: Sequence[Informer]) -> None:
+    """Start ``informers``; return once each of ``required`` has listed (or stopped)."""
     for informer in informers:
         informer.start()
-    await asyncio.gather(*(informer.settled.wait() for informer in informers))
+    await asyncio.gather(*(informer.settled.wait() for informer in required))
 
 
 def _counts(informers: Sequence[Informer]) -> str:

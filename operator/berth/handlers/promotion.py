@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from berth.api import API_VERSION, Environment
 from berth.api.promotion import FINAL_PHASES, Promotion
 from berth.clock import rfc3339, seconds_between
+from berth.handlers.cache import APPROVALS
 from berth.handlers.common import post_event
 from berth.handlers.context import Context
 from berth.handlers.keys import PromotionKey, WorkloadKey
@@ -216,7 +217,8 @@ async def advance(context: Context, body: Mapping[str, Any], promotion: Promotio
         return Found(Step("Failed", problems[0].reason, message), fields)
     approver = _approved_by(context, body, target)
     if approver is None:
-        return Found(waiting_for_approval(namespace), fields)
+        known = context.cache.available(APPROVALS)
+        return Found(waiting_for_approval(namespace, approvals_known=known), fields)
     if approver:
         fields["approvedBy"] = approver
     return await _write(context, body, live, spec, fields)

@@ -20,6 +20,7 @@ from berth.api import API_VERSION, Environment
 from berth.api.promotion import FINAL_PHASES
 from berth.api.revision import PinnedImage
 from berth.clock import rfc3339
+from berth.handlers.cache import PROMOTIONS
 from berth.handlers.common import post_event
 from berth.handlers.context import Context
 from berth.handlers.keys import RevisionKey, WorkloadKey
@@ -199,7 +200,18 @@ async def collect(
     current: Mapping[str, Any],
 ) -> None:
     keep = referenced(context, key.namespace, current["metadata"]["name"])
-    for name in collectable(revisions, limit, keep):
+    doomed = collectable(revisions, limit, keep)
+    if doomed and not context.cache.available(PROMOTIONS):
+        # Which revisions Promotions under way apply cannot be known while Promotions
+        # cannot be listed (an empty store is not "none"): none goes until they can; the
+        # next revision recorded collects them.
+        log.info(
+            "revisions of %s/%s past the limit kept: Promotions cannot be listed now",
+            key.namespace,
+            key.workload,
+        )
+        return
+    for name in doomed:
         uid = next(r["metadata"].get("uid") for r in revisions if r["metadata"]["name"] == name)
         await context.client.delete(API_VERSION, REVISION_KIND, name, key.namespace, uid=uid)
         log.info("revision %s/%s collected (over the limit of %d)", key.namespace, name, limit)

@@ -137,11 +137,15 @@ class Runtime:
     async def _begin(self) -> None:
         started = time.monotonic()
         await self.watches.start()
-        self.cache.attach(self.watches.stores)
+        self.cache.attach(self.watches.stores, self.watches.available)
+        unavailable = [
+            w.kind for w in self.watched if w.optional and not self.watches.available(w.name)
+        ]
         log.info(
-            "listed %s in %.1fs",
+            "listed %s in %.1fs%s",
             ", ".join(f"{len(s)} {n}" for n, s in self.watches.stores.items()),
             time.monotonic() - started,
+            f"; not (yet): {', '.join(unavailable)}" if unavailable else "",
         )
         release_memory()
         self.enqueue_all()

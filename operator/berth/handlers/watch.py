@@ -231,7 +231,8 @@ def keep_pod(body: dict[str, Any]) -> OwnedPod:
 
 
 # Each line: the store it fills, the kind, the label selector, whether it is watched per
-# shard, what is kept of an object, the key it is found by, and whom a change wakes.
+# shard, what is kept of an object, the key it is found by, whom a change wakes, and
+# whether the operator may start without it (optional).
 WATCHED: tuple[Watched, ...] = (
     Watched(WORKLOADS, API_VERSION, "Workload", sharded=True, orphans=True,
             keep=slim_owner, wake=wakeups.workload_changed),
@@ -242,12 +243,15 @@ WATCHED: tuple[Watched, ...] = (
     # Previews, Promotions and their approvals are few, written by people (without the
     # shard-bucket label), and read across shards (a preview Environment reads its
     # Preview in its base's namespace): watched cluster-wide, like Environments; each is
-    # reconciled by the holder of its namespace's shard (Runtime.shard_of_key).
-    Watched(PREVIEWS, API_VERSION, "Preview", keep=slim_owner, wake=wakeups.preview_changed),
+    # reconciled by the holder of its namespace's shard (Runtime.shard_of_key). They are
+    # features, optional: a cluster whose CRDs predate them (or whose RBAC leaves them out)
+    # still gets its Workloads reconciled, and they are taken up once they can be listed.
+    Watched(PREVIEWS, API_VERSION, "Preview", keep=slim_owner, wake=wakeups.preview_changed,
+            optional=True),
     Watched(PROMOTIONS, API_VERSION, "Promotion",
-            keep=slim_owner, wake=wakeups.promotion_changed),
+            keep=slim_owner, wake=wakeups.promotion_changed, optional=True),
     Watched(APPROVALS, API_VERSION, "PromotionApproval",
-            keep=slim_owner, index=approval_of, wake=wakeups.approval_changed),
+            keep=slim_owner, index=approval_of, wake=wakeups.approval_changed, optional=True),
     Watched("deployments", "apps/v1", "Deployment", CHILD_SELECTOR, sharded=True,
             keep=slim_child, index=child_owner, wake=wakeups.child_changed),
     Watched("services", "v1", "Service", CHILD_SELECTOR, sharded=True,

@@ -46,6 +46,9 @@ WATCH_SECONDS = (300, 600)
 # silent much longer than that is dead (a lost connection nobody closed).
 IDLE_SECONDS = 150.0
 RETRY_SECONDS = (0.5, 30.0)  # after a failed listing or watch: first, and at most
+# The API server's answers that say the kind cannot be listed at all, not that it failed
+# this once: 404 (not served: its CRD is not installed) and 403 (RBAC does not allow it).
+REFUSED = frozenset({403, 404})
 
 # (namespace or "", name)
 ObjectKey = tuple[str, str]
@@ -198,22 +201,29 @@ class Informer:
         keep: Callable[[dict[str, Any]], Any] = keep_whole,
         on_event: Callable[[Event], None] | None = None,
         on_error: Callable[[Source, Exception], None] | None = None,
+        on_state: Callable[[Informer, Exception | None], None] | None = None,
         page_size: int = PAGE_SIZE,
         relist_seconds: float | None = None,
     ) -> None:
         """``on_error`` is told the first failure of a run of them (a 403: the operator
-        may not list the kind; a 404: it is not served); ``relist_seconds`` lists again
-        that often even when the watch goes on (a safety net for a stream that stays
-        open but silent; off by default — a listing of thousands of objects is not)."""
+        may not list the kind; a 404: it is not served); ``on_state`` is told each
+        failure (the error) and each listing or end of a refusal (None): when
+        ``available`` may have changed; ``relist_seconds`` lists again that often even
+        when the watch goes on (a safety net for a stream that stays open but silent;
+        off by default — a listing of thousands of objects is not)."""
         self.client = client
         self.source = source
         self.store = store
         self.keep = keep
         self.on_event = on_event
         self.on_error = on_error
+        self.on_state = on_state
         self.page_size = page_size
         self.relist_seconds = relist_seconds
         self.failing = False  # the last listing or watch failed: the store may be behind
+        # The API server's last 403 or 404 to a listing or watch of it, until a listing
+        # or a watch event comes through: the kind cannot be known now.
+        self.refusal: ApiError | None = None
         self.resource_version: str | None = None
         self.synced = asyncio.Event()  # the first listing is in the store
         self.settled = asyncio.Event()  # synced, or stopped before it was
@@ -237,6 +247,15 @@ class Informer:
     def get(self, namespace: str, name: str) -> Any:
         return self.store.get((namespace, name))
 
+    @property
+    def available(self) -> bool:
+        """What it watches is in its store: it has listed, and is not refused now."""
+        return self.synced.is_set() and self.refusal is None
+
+    def _tell_state(self, error: Exception | None) -> None:
+        if self.on_state is not None:
+            self.on_state(self, error)
+
     async def run(self) -> None:
         failures = 0
         loop = asyncio.get_running_loop()
@@ -257,6 +276,13 @@ class Informer:
                 if not self.failing and self.on_error is not None:
                     self.on_error(self.source, err)
                 self.failing = True
+                if isinstance(err, ApiError) and err.status in REFUSED:
+                    self.refusal = err
+                    if err.status == 404:
+                        # Not served (its CRD deleted, or not installed yet): once it is
+                        # again, everything of it is new; list it rather than resume.
+                        self.resource_version = None
+                self._tell_state(err)
                 failures += 1
                 delay = min(RETRY_SECONDS[0] * 2 ** (failures - 1), RETRY_SECONDS[1])
                 log.warning("watch of %s failed (%s); again in %.1fs", self.source, err, delay)
@@ -298,8 +324,10 @@ class Informer:
         self.listings += 1
         self._replace(listed)
         self.resource_version = version or None
+        self.refusal = None
         self.synced.set()
         self.settled.set()
+        self._tell_state(None)
 
     def _replace(self, listed: dict[ObjectKey, Any]) -> None:
         first = not self.synced.is_set()
@@ -335,6 +363,9 @@ class Informer:
         if kind == "ERROR":
             code = int(obj.get("code") or 0)
             raise ApiError(code or 500, obj.get("reason") or "Error", obj.get("message") or "")
+        if self.refusal is not None:  # the watch goes through again
+            self.refusal = None
+            self._tell_state(None)
         version = (obj.get("metadata") or {}).get("resourceVersion")
         if kind == "BOOKMARK":
             self.resource_version = str(version)

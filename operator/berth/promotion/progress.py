@@ -96,15 +96,22 @@ def eligible_approvals(
     return sorted(found, key=lambda a: str(a["metadata"].get("creationTimestamp")))
 
 
-def waiting_for_approval(namespace: str) -> Step:
+def waiting_for_approval(namespace: str, *, approvals_known: bool = True) -> Step:
     """Who may approve is whom RBAC lets create a PromotionApproval there: the API server
-    refuses anyone else's at creation, so every approval there is one that counts."""
-    return Step(
-        "WaitingForApproval",
-        Reason.AWAITING_APPROVAL,
+    refuses anyone else's at creation, so every approval there is one that counts.
+    ``approvals_known`` False: the operator cannot list PromotionApprovals now, so one
+    that exists may not be seen; it says so rather than let people wait in silence."""
+    message = (
         f"waiting for a PromotionApproval in namespace {namespace!r} naming this Promotion, by "
-        "a subject allowed to create one there (RBAC on promotionapprovals.berth.dev)",
+        "a subject allowed to create one there (RBAC on promotionapprovals.berth.dev)"
     )
+    if not approvals_known:
+        message += (
+            "; the operator cannot list PromotionApprovals now (the CRD "
+            "promotionapprovals.berth.dev not installed, or its RBAC): its log says which, "
+            "and it takes them up once it can"
+        )
+    return Step("WaitingForApproval", Reason.AWAITING_APPROVAL, message)
 
 
 def follow(target: Mapping[str, Any] | None, generation: int, revision: str) -> Step:
