@@ -34,7 +34,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from berth.coordination.shards import shard_of
-from berth.names import SHARD_BUCKET_LABEL
+from berth.names import PREVIEW_EDITOR_ROLE, PREVIEW_REQUESTER_ROLE, SHARD_BUCKET_LABEL
 from berth.render.labels import shard_bucket
 from tests.chartrbac import DEFAULT_VALUES
 from tests.clusterharness import ClusterAccess
@@ -687,6 +687,9 @@ def test_a_sharded_replica_needs_only_the_charts_rbac(
                     raise
 
 
+PEOPLE_ROLES = {PREVIEW_REQUESTER_ROLE, PREVIEW_EDITOR_ROLE}
+
+
 def workloads_in(berth: Berth, namespace: str) -> list[dict[str, object]]:
     found = berth.custom.list_namespaced_custom_object(
         "berth.dev", "v1alpha1", namespace, "workloads"
@@ -782,3 +785,11 @@ def test_a_preview_is_in_its_bases_shard_whatever_its_namespace_hashes_to(
             wait_for(lambda: not workloads_in(berth, namespace), 60, "the base's Workloads gone")
             for r in replicas:
                 r.process.stop()
+            # The chart's preview roles for people have fixed names, and this grant
+            # applied them without Helm's ownership: left there, a later `helm install`
+            # of the chart in this session refuses to take them over.
+            docs = chart_rights(SHARDING_VALUES, namespace=namespace).docs
+            delete_cluster_scoped(
+                cluster,
+                [d for d in docs if d["metadata"]["name"] in PEOPLE_ROLES],
+            )
