@@ -19,7 +19,7 @@ from kubernetes.client import ApiClient
 from tests.clusterharness import BIN_DIR, REPO_ROOT, ClusterAccess
 from tests.composer import TestOnlyComposer
 from tests.e2e.conftest import OperatorProcess
-from tests.kubeutil import Berth, stays, wait_for
+from tests.kubeutil import Berth, settles, stays, wait_for
 from tests.previewkit import (
     CLAIM_GROUP,
     CLAIM_PLURAL,
@@ -419,9 +419,17 @@ def test_bad_input_gets_a_clear_status_and_touches_nothing_of_the_base(
     tmp_path: Path,
 ) -> None:
     before = berth.environment(base)
-    base_workloads = {
-        n: w["metadata"]["resourceVersion"] for n, w in workloads_of(berth, base).items()
-    }
+    # Ready is not always the base's last write (a CI run saw its checkout, the one with a
+    # claim, written once more after it): the versions compared at the end are taken once
+    # they have settled, so that only what the bad input did can change them.
+    base_workloads = settles(
+        lambda: {
+            n: w["metadata"]["resourceVersion"] for n, w in workloads_of(berth, base).items()
+        },
+        3,
+        60,
+        "the base's Workloads",
+    )
 
     # A ttl that does not parse: refused at admission, with what a duration is.
     refused = apply_refused(
