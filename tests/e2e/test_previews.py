@@ -423,9 +423,7 @@ def test_bad_input_gets_a_clear_status_and_touches_nothing_of_the_base(
     # claim, written once more after it): the versions compared at the end are taken once
     # they have settled, so that only what the bad input did can change them.
     base_workloads = settles(
-        lambda: {
-            n: w["metadata"]["resourceVersion"] for n, w in workloads_of(berth, base).items()
-        },
+        lambda: {n: w["metadata"]["resourceVersion"] for n, w in workloads_of(berth, base).items()},
         3,
         60,
         "the base's Workloads",
